@@ -1,0 +1,46 @@
+"""Export a local Hugging Face model directory to OpenVINO IR through optimum-intel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..cache import cache_dir
+from ..errors import CpuperfUsageError
+
+
+def _fingerprint(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for item in sorted(directory.iterdir()):
+        if item.is_file():
+            stat = item.stat()
+            digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def export_hf_directory(directory: Path) -> Path:
+    """IR of ``directory`` (a saved transformers model), exported once and cached by content."""
+    target = cache_dir() / "hf-export" / f"{directory.name}-{_fingerprint(directory)}"
+    xml = target / "openvino_model.xml"
+    if xml.exists():
+        return xml
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise CpuperfUsageError(f"{directory}/config.json is not readable JSON: {exc}") from exc
+    architectures = config.get("architectures") or []
+    try:
+        from optimum.intel import OVModelForFeatureExtraction, OVModelForSequenceClassification
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise CpuperfUsageError(
+            "compiling a Hugging Face directory needs optimum-intel: "
+            "pip install 'pytest-cpuperf[openvino]'") from exc
+    cls = (OVModelForSequenceClassification
+           if any(a.endswith("ForSequenceClassification") for a in architectures)
+           else OVModelForFeatureExtraction)
+    exported = cls.from_pretrained(str(directory), export=True, compile=False)
+    tmp = target.with_name(target.name + ".tmp")
+    exported.save_pretrained(str(tmp))
+    tmp.replace(target) if not target.exists() else None
+    return xml

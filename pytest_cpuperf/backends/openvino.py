@@ -1,0 +1,471 @@
+"""OpenVINO CPU backend: compile a model in a named configuration and report what ran.
+
+Everything that can be checked without OpenVINO (keywords, files, shape strings) is checked
+before ``openvino`` is even imported, so bad input fails fast and a plain pytest run stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CpuperfUsageError
+from ..measurement import KernelReport
+from .base import AsyncTarget, Inputs
+
+HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}
+PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+SPARSE_RATE_KEY = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
+DEFAULT_VOCAB_FALLBACK = 1000
+"""Token ids are drawn below this when the vocabulary size cannot be found."""
+
+ShapeArg = Mapping[str, "list[int] | tuple[int, ...] | str"] | str | None
+
+
+# --- argument checking (no openvino import) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class OVOptions:
+    """The checked keywords of ``ov_compile``; hashable, so equal calls share one compile."""
+
+    sparse_rate: float | None = None
+    streams: int | str | None = None
+    threads: int | None = None
+    hint: str = "throughput"
+    precision: str | None = None
+    shape: tuple[tuple[str, str], ...] = ()
+    config: tuple[tuple[str, str], ...] = ()
+    label: str | None = None
+
+    def properties(self) -> dict[str, Any]:
+        """The CPU properties these options ask for (the raw ``config`` applied last)."""
+        props: dict[str, Any] = {}
+        if HINTS[self.hint] is not None:
+            props["PERFORMANCE_HINT"] = HINTS[self.hint]
+        if self.streams is not None:
+            props["NUM_STREAMS"] = self.streams
+        if self.threads is not None:
+            props["INFERENCE_NUM_THREADS"] = self.threads
+        if self.precision is not None:
+            props["INFERENCE_PRECISION_HINT"] = PRECISIONS[self.precision]
+        if self.sparse_rate is not None:
+            props[SPARSE_RATE_KEY] = self.sparse_rate
+        props.update(dict(self.config))
+        return props
+
+    def describe(self) -> str:
+        """``sparse=0.75 streams=2`` style summary of what differs from the defaults."""
+        parts = []
+        if self.sparse_rate is not None:
+            parts.append(f"sparse={self.sparse_rate:g}")
+        if self.streams is not None:
+            parts.append(f"streams={self.streams}")
+        if self.threads is not None:
+            parts.append(f"threads={self.threads}")
+        if self.hint != "throughput":
+            parts.append(f"hint={self.hint}")
+        if self.precision is not None:
+            parts.append(f"precision={self.precision}")
+        return " ".join(parts) or "dense"
+
+
+def check_options(
+    *,
+    sparse_rate: object = None,
+    streams: object = None,
+    threads: object = None,
+    hint: object = "throughput",
+    precision: object = None,
+    shape: object = None,
+    config: object = None,
+    label: object = None,
+) -> OVOptions:
+    """Validate ``ov_compile`` keywords; raise :class:`CpuperfUsageError` naming the bad one."""
+    if sparse_rate is not None:
+        if isinstance(sparse_rate, bool) or not isinstance(sparse_rate, (int, float)):
+            raise CpuperfUsageError(
+                f"sparse_rate must be a number in [0, 1] (the fraction of zero weights above "
+                f"which a layer uses sparse kernels, e.g. 0.75), got {sparse_rate!r}")
+        if not 0.0 <= float(sparse_rate) <= 1.0 or math.isnan(float(sparse_rate)):
+            raise CpuperfUsageError(
+                f"sparse_rate must be in [0, 1] (e.g. 0.75), got {sparse_rate!r}")
+        sparse_rate = float(sparse_rate)
+    if streams is not None and not (
+        (isinstance(streams, int) and not isinstance(streams, bool) and streams >= 1)
+        or (isinstance(streams, str) and streams.upper() in ("AUTO", "NUMA"))
+    ):
+        raise CpuperfUsageError(
+            f"streams must be an integer >= 1 or 'AUTO'/'NUMA', got {streams!r}")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise CpuperfUsageError(f"threads must be an integer >= 1, got {threads!r}")
+    hint_key = str(hint).lower() if hint is not None else "none"
+    if hint_key not in HINTS:
+        raise CpuperfUsageError(
+            f"hint must be one of {', '.join(map(repr, HINTS))}, got {hint!r}")
+    if precision is not None and str(precision).lower() not in PRECISIONS:
+        raise CpuperfUsageError(
+            f"precision must be one of {', '.join(map(repr, PRECISIONS))} or None, "
+            f"got {precision!r}")
+    if label is not None and not isinstance(label, str):
+        raise CpuperfUsageError(f"label must be a string, got {label!r}")
+    return OVOptions(
+        sparse_rate=sparse_rate,  # type: ignore[arg-type]
+        streams=streams.upper() if isinstance(streams, str) else streams,  # type: ignore[arg-type]
+        threads=threads,  # type: ignore[arg-type]
+        hint=hint_key,
+        precision=str(precision).lower() if precision is not None else None,
+        shape=parse_shape(shape),
+        config=tuple(sorted((k, str(v)) for k, v in load_config(config).items())),
+        label=label,
+    )
+
+
+_SHAPE_ITEM = re.compile(r"\s*([^\[\],]*)\s*\[([^\]]*)\]\s*,?")
+
+
+def parse_shape(shape: object) -> tuple[tuple[str, str], ...]:
+    """Normalize ``shape`` to ``((input name or "", "1,64"), ...)``.
+
+    Accepts a dict ``{"input_ids": [1, 64]}`` or benchmark_app's ``-shape`` string:
+    ``"input_ids[1,64],attention_mask[1,64]"`` or ``"[1,64]"`` (every input).
+    """
+    if shape is None:
+        return ()
+    items: list[tuple[str, str]] = []
+    if isinstance(shape, Mapping):
+        for name, dims in shape.items():
+            if isinstance(dims, str):
+                text = dims.strip().strip("[]")
+            elif isinstance(dims, (list, tuple)) and all(
+                isinstance(d, int) and not isinstance(d, bool) for d in dims
+            ):
+                text = ",".join(str(d) for d in dims)
+            else:
+                raise CpuperfUsageError(
+                    f"shape[{name!r}] must be a list of integers such as [1, 64], got {dims!r}")
+            items.append((str(name), text))
+    elif isinstance(shape, str):
+        text = shape.strip()
+        pos = 0
+        while pos < len(text):
+            match = _SHAPE_ITEM.match(text, pos)
+            if not match or match.end() == pos:
+                raise CpuperfUsageError(
+                    f"shape string {shape!r} is not in benchmark_app's -shape form, e.g. "
+                    f"'input_ids[1,64],attention_mask[1,64]' or '[1,64]'")
+            items.append((match.group(1).strip(), match.group(2).strip()))
+            pos = match.end()
+    else:
+        raise CpuperfUsageError(
+            f"shape must be a dict such as {{'input_ids': [1, 64]}} or a benchmark_app -shape "
+            f"string, got {shape!r}")
+    for name, dims in items:
+        if not re.fullmatch(r"\s*(\?|-1|\d+(\.\.\d+)?)(\s*,\s*(\?|-1|\d+(\.\.\d+)?))*\s*", dims):
+            raise CpuperfUsageError(f"shape for input {name or '<all>'!r} has bad dims {dims!r}")
+    return tuple(items)
+
+
+def load_config(config: object) -> dict[str, Any]:
+    """A raw property dict, or the path of a benchmark_app ``-load_config`` JSON file."""
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return {str(k): v for k, v in config.items()}
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        if not path.is_file():
+            raise CpuperfUsageError(f"config file {str(path)!r} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise CpuperfUsageError(f"config file {str(path)!r} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CpuperfUsageError(f"config file {str(path)!r} must hold a JSON object")
+        # benchmark_app's format nests properties under the device name
+        section = data.get("CPU", data)
+        if not isinstance(section, dict):
+            raise CpuperfUsageError(f"config file {str(path)!r}: 'CPU' must be an object")
+        return {k: {"YES": True, "NO": False}.get(v, v) if isinstance(v, str) else v
+                for k, v in section.items()}
+    raise CpuperfUsageError(
+        f"config must be a dict of OpenVINO properties or the path of a benchmark_app "
+        f"-load_config JSON file, got {config!r}")
+
+
+def resolve_model_path(model: object) -> Path | None:
+    """For path-like models: the IR/ONNX file or HF directory, checked to exist."""
+    if not isinstance(model, (str, Path)):
+        return None
+    path = Path(model)
+    if not path.exists():
+        raise CpuperfUsageError(f"model file or directory {str(path)!r} does not exist")
+    if path.is_dir():
+        if not ((path / "openvino_model.xml").exists() or (path / "config.json").exists()):
+            raise CpuperfUsageError(
+                f"model directory {str(path)!r} holds neither openvino_model.xml nor a Hugging "
+                f"Face config.json")
+    elif path.suffix.lower() == ".xml" and not path.with_suffix(".bin").exists():
+        raise CpuperfUsageError(f"IR weights {str(path.with_suffix('.bin'))!r} are missing")
+    return path
+
+
+# --- compiled model ---------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str]:
+    import openvino as ov
+
+    return {"openvino": ov.get_version().split("-")[0]}
+
+
+def _read_model(core: Any, model: object, path: Path | None) -> Any:
+    import openvino as ov
+
+    if isinstance(model, ov.Model):
+        return model.clone()
+    assert path is not None
+    if path.is_dir():
+        if (path / "openvino_model.xml").exists():
+            return core.read_model(str(path / "openvino_model.xml"))
+        from .hf_export import export_hf_directory
+
+        return core.read_model(str(export_hf_directory(path)))
+    return core.read_model(str(path))
+
+
+def _vocab_size(model: Any, path: Path | None) -> int | None:
+    rt = model.get_rt_info()
+    if "cpuperf_vocab_size" in rt:
+        return int(rt["cpuperf_vocab_size"].astype(str))
+    for candidate in ([path.parent, path] if path is not None else []):
+        config = candidate / "config.json"
+        if config.is_file():
+            try:
+                return int(json.loads(config.read_text())["vocab_size"])
+            except (KeyError, ValueError, TypeError):
+                return None
+    return None
+
+
+def _apply_shape(model: Any, shape: tuple[tuple[str, str], ...]) -> None:
+    from openvino import PartialShape
+
+    if not shape:
+        return
+    names = {name for port in model.inputs for name in port.get_names()}
+    new_shapes: dict[Any, Any] = {}
+    for name, dims in shape:
+        if name and name not in names:
+            raise CpuperfUsageError(
+                f"shape names input {name!r}, which the model lacks; its inputs are "
+                f"{', '.join(sorted(names))}")
+        ports = [p for p in model.inputs if not name or name in p.get_names()]
+        for port in ports:
+            new_shapes[port] = PartialShape(f"[{dims}]")
+    try:
+        model.reshape(new_shapes)
+    except RuntimeError as exc:
+        raise CpuperfUsageError(f"shape {dict(shape)!r} cannot be applied: {exc}") from exc
+
+
+def summarize_profiling(profile: Any) -> KernelReport:
+    """Turn ``InferRequest.get_profiling_info()`` into a :class:`KernelReport`."""
+    executed = [p for p in profile if getattr(p.status, "name", str(p.status)) == "EXECUTED"]
+    counts = Counter(f"{p.node_type}:{p.exec_type}" for p in executed)
+    fc = [p for p in executed if p.node_type.startswith("FullyConnected")]
+    isa_votes = Counter(_isa_of(p.exec_type) for p in fc)
+    return KernelReport(
+        exec_types=dict(counts),
+        matmul_layers=len(fc),
+        sparse_layers=sum("sparse" in p.exec_type.lower() for p in fc),
+        amx_layers=sum("amx" in p.exec_type.lower() for p in executed),
+        dominant_isa=isa_votes.most_common(1)[0][0] if isa_votes else "none",
+    )
+
+
+def _isa_of(exec_type: str) -> str:
+    name = exec_type.lower()
+    for isa in ("amx", "avx512", "avx2", "sse42", "ref"):
+        if isa in name:
+            return isa
+    return name.split("_")[0] or "unknown"
+
+
+@dataclass(eq=False)
+class OVCompiled:
+    """A model compiled for CPU with :class:`OVOptions`; what ``ov_compile`` returns."""
+
+    compiled_model: Any
+    options: OVOptions
+    source: str
+    model: Any
+    vocab_size: int | None
+    backend: str = "openvino"
+    label: str = ""
+    _core: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = self.options.label or f"{self.source} [{self.options.describe()}]"
+
+    @property
+    def batch_size(self) -> int:
+        first = self.compiled_model.inputs[0].get_partial_shape()
+        dim = first[0] if first.rank.is_static and len(first) else None
+        return int(dim.get_length()) if dim is not None and dim.is_static else 1
+
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(p.get_any_name() for p in self.compiled_model.inputs)
+
+    @cached_property
+    def _properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        for key in self.compiled_model.get_property("SUPPORTED_PROPERTIES"):
+            if key == "SUPPORTED_PROPERTIES":
+                continue
+            try:
+                value = self.compiled_model.get_property(key)
+            except RuntimeError:
+                continue
+            props[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+        return props
+
+    def effective_config(self) -> dict[str, Any]:
+        return dict(self._properties)
+
+    def property(self, key: str) -> Any:
+        """One effective property, e.g. ``"NUM_STREAMS"``."""
+        return self._properties.get(key)
+
+    @cached_property
+    def _kernels(self) -> KernelReport:
+        props = self.options.properties()
+        props["PERF_COUNT"] = True
+        profiled = self._core.compile_model(self.model, "CPU", props)
+        request = profiled.create_infer_request()
+        request.infer(self.example_inputs())
+        return summarize_profiling(request.get_profiling_info())
+
+    def kernels(self) -> KernelReport:
+        """Kernels from a separate PERF_COUNT compile and one untimed inference (cached)."""
+        return self._kernels
+
+    def versions(self) -> dict[str, str]:
+        return _versions()
+
+    def example_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Token ids below the vocabulary size, attention mask of ones, anything else zeros."""
+        rng = np.random.default_rng(seed)
+        high = self.vocab_size or DEFAULT_VOCAB_FALLBACK
+        inputs: dict[str, np.ndarray] = {}
+        for port in self.compiled_model.inputs:
+            name = port.get_any_name()
+            pshape = port.get_partial_shape()
+            if not pshape.is_static:
+                raise CpuperfUsageError(
+                    f"input {name!r} has dynamic shape {pshape}; pass shape= to ov_compile "
+                    f"(e.g. shape={{'{name}': [1, 64]}} or shape='[1,64]') or give inputs=")
+            shape = [d.get_length() for d in pshape]
+            dtype = port.get_element_type().to_dtype()
+            lname = name.lower()
+            if "mask" in lname:
+                inputs[name] = np.ones(shape, dtype=dtype)
+            elif np.issubdtype(dtype, np.integer) and ("ids" in lname and "type" not in lname):
+                inputs[name] = rng.integers(0, high, size=shape).astype(dtype)
+            elif np.issubdtype(dtype, np.integer):
+                inputs[name] = np.zeros(shape, dtype=dtype)
+            else:
+                inputs[name] = rng.standard_normal(shape).astype(dtype)
+        return inputs
+
+    def check_inputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """Match ``inputs`` to the model's inputs by name; raise a clear error otherwise."""
+        expected = self.input_names()
+        given = set(inputs)
+        missing = [n for n in expected if n not in given]
+        extra = sorted(given - set(expected))
+        if missing or extra:
+            raise CpuperfUsageError(
+                f"inputs do not match the model {self.source!r}: expected {list(expected)}"
+                + (f", missing {missing}" if missing else "")
+                + (f", unknown {extra}" if extra else ""))
+        return {n: np.asarray(inputs[n]) for n in expected}
+
+    def timing_target(self, inputs: Inputs) -> AsyncTarget:
+        """An AsyncInferQueue of OPTIMAL_NUMBER_OF_INFER_REQUESTS, inputs copied in once."""
+        from openvino import AsyncInferQueue
+
+        arrays = self.check_inputs(inputs)
+        queue = AsyncInferQueue(self.compiled_model, 0)
+        for index in range(len(queue)):
+            request = queue[index]
+            for name, array in arrays.items():
+                tensor = request.get_tensor(name)
+                if tuple(tensor.shape) != array.shape:
+                    raise CpuperfUsageError(
+                        f"input {name!r} has shape {array.shape}, the compiled model expects "
+                        f"{tuple(tensor.shape)}")
+                tensor.data[...] = array
+        return AsyncTarget(queue=queue, batch_size=self.batch_size)
+
+    def predict(self, inputs: Inputs) -> np.ndarray:
+        """First output for a batch of real inputs; split into the compiled batch if static."""
+        arrays = self.check_inputs(inputs)
+        request = self.compiled_model.create_infer_request()
+        rows = next(iter(arrays.values())).shape[0]
+        step = self.batch_size if self.compiled_model.inputs[0].get_partial_shape().is_static \
+            else rows
+        outputs = []
+        for start in range(0, rows, step):
+            chunk = {n: a[start:start + step] for n, a in arrays.items()}
+            if next(iter(chunk.values())).shape[0] != step:
+                pad = step - next(iter(chunk.values())).shape[0]
+                chunk = {n: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])
+                         for n, a in chunk.items()}
+                result = request.infer(chunk)[0][: step - pad]
+            else:
+                result = request.infer(chunk)[0]
+            outputs.append(np.array(result))
+        return np.concatenate(outputs)
+
+
+def compile_model(model: object, options: OVOptions, core: Any = None) -> OVCompiled:
+    """Read, reshape and compile ``model`` for CPU with ``options``."""
+    path = resolve_model_path(model)
+    import openvino as ov
+
+    if path is None and not isinstance(model, ov.Model):
+        raise CpuperfUsageError(
+            f"model must be an IR/ONNX path, a Hugging Face model directory or an "
+            f"openvino.Model, got {type(model).__name__}")
+    core = core or ov.Core()
+    ov_model = _read_model(core, model, path)
+    _apply_shape(ov_model, options.shape)
+    props = options.properties()
+    try:
+        compiled = core.compile_model(ov_model, "CPU", props)
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()
+        detail = next((line for line in reversed(reason) if line.strip()), str(exc))
+        raise CpuperfUsageError(
+            f"OpenVINO rejected the configuration {props!r}: {detail}") from exc
+    if path is None:
+        source = ov_model.get_friendly_name()
+    elif path.is_file() and path.stem not in ("model", "openvino_model"):
+        source = path.stem
+    else:
+        source = path.parent.name if path.is_file() else path.name
+    return OVCompiled(compiled_model=compiled, options=options, source=source, model=ov_model,
+                      vocab_size=_vocab_size(ov_model, path), _core=core)

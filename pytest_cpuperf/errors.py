@@ -1,0 +1,11 @@
+"""Exceptions the plugin raises for its users."""
+
+from __future__ import annotations
+
+
+class CpuperfUsageError(ValueError):
+    """Bad input from the user: the message names the parameter and the fix."""
+
+
+class BaselineFileError(RuntimeError):
+    """A baseline or report file is corrupt, foreign or of a newer schema; it is left as is."""

@@ -1,0 +1,205 @@
+"""Plain data produced by the engine: per-trial samples, latencies, kernels, versions.
+
+Nothing here imports a runtime; every type round-trips through ``to_dict``/``from_dict`` so it
+can be stored in baselines and reports, and sent between pytest-xdist workers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
+    """Nearest-rank percentile of already sorted values, as benchmark_app computes it."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(len(sorted_values) * percent / 100.0))
+    return float(sorted_values[rank - 1])
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Latency of single inference requests over all trials, in milliseconds."""
+
+    count: int
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    min: float
+    max: float
+
+    @classmethod
+    def from_samples(cls, latencies_ms: Sequence[float]) -> LatencySummary:
+        values = sorted(float(v) for v in latencies_ms)
+        if not values:
+            nan = math.nan
+            return cls(0, nan, nan, nan, nan, nan, nan)
+        return cls(
+            count=len(values),
+            p50=nearest_rank(values, 50),
+            p90=nearest_rank(values, 90),
+            p99=nearest_rank(values, 99),
+            mean=sum(values) / len(values),
+            min=values[0],
+            max=values[-1],
+        )
+
+
+@dataclass(frozen=True)
+class KernelReport:
+    """Which kernels really ran, from a profiling pass that was never timed."""
+
+    exec_types: Mapping[str, int]
+    """``"<layer type>:<exec type>" -> count`` over executed layers."""
+    matmul_layers: int
+    """FullyConnected (MatMul with constant weights) layers that ran."""
+    sparse_layers: int
+    """Of those, layers that ran a sparse weight-decompression kernel."""
+    amx_layers: int
+    """Layers of any type whose kernel name says AMX."""
+    dominant_isa: str
+    """The ISA most matmul kernels used (``amx``, ``avx512``, ``avx2``, ``ref``, ...)."""
+
+    @property
+    def sparse(self) -> bool:
+        return self.sparse_layers > 0
+
+    @property
+    def amx(self) -> bool:
+        return self.amx_layers > 0
+
+    def summary(self) -> str:
+        """Short text such as ``55/56 FC sparse, AMX, isa=amx``."""
+        parts = [f"{self.sparse_layers}/{self.matmul_layers} FC sparse"]
+        parts.append("AMX" if self.amx else "no AMX")
+        parts.append(f"isa={self.dominant_isa}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exec_types"] = dict(sorted(self.exec_types.items()))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KernelReport:
+        return cls(
+            exec_types=dict(data.get("exec_types", {})),
+            matmul_layers=int(data.get("matmul_layers", 0)),
+            sparse_layers=int(data.get("sparse_layers", 0)),
+            amx_layers=int(data.get("amx_layers", 0)),
+            dominant_isa=str(data.get("dominant_isa", "unknown")),
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One timed trial: ``iterations`` requests completed in ``duration_s`` wall seconds."""
+
+    iterations: int
+    duration_s: float
+    batch_size: int
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second: batch x iterations / wall duration (drain included)."""
+        return self.batch_size * self.iterations / self.duration_s if self.duration_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Throughput and latency of one compiled model, measured in several trials."""
+
+    label: str
+    backend: str
+    trials: tuple[Trial, ...]
+    latency: LatencySummary
+    config: Mapping[str, Any] = field(default_factory=dict)
+    kernels: KernelReport | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+    requests: int = 1
+    warmup_s: float = 0.0
+
+    @property
+    def throughputs(self) -> tuple[float, ...]:
+        """Per-trial throughput in samples per second."""
+        return tuple(t.throughput for t in self.trials)
+
+    @property
+    def throughput(self) -> float:
+        """Median of the per-trial throughputs."""
+        from .stats import median
+
+        return median(self.throughputs)
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        """95% confidence interval of the typical trial throughput (t-interval on logs)."""
+        from .stats import log_mean_ci
+
+        return log_mean_ci(self.throughputs, confidence=0.95)
+
+    @property
+    def cv(self) -> float:
+        """Trial-to-trial coefficient of variation of throughput."""
+        from .stats import coefficient_of_variation
+
+        return coefficient_of_variation(self.throughputs)
+
+    @property
+    def iterations(self) -> int:
+        return sum(t.iterations for t in self.trials)
+
+    @property
+    def batch_size(self) -> int:
+        return self.trials[0].batch_size if self.trials else 1
+
+    def describe(self) -> str:
+        """One line: ``dense: 106.5 samples/s (95% CI 104.1-108.8), p90 18.9 ms, 5 trials``."""
+        low, high = self.ci95
+        text = (
+            f"{self.label}: {self.throughput:.1f} samples/s (95% CI {low:.1f}-{high:.1f}), "
+            f"p50 {self.latency.p50:.2f} ms, p90 {self.latency.p90:.2f} ms, "
+            f"{len(self.trials)} trials, {self.iterations} iterations"
+        )
+        if self.kernels is not None:
+            text += f"; kernels: {self.kernels.summary()}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "backend": self.backend,
+            "throughput": self.throughput,
+            "ci95": list(self.ci95),
+            "trials": [asdict(t) for t in self.trials],
+            "latency_ms": asdict(self.latency),
+            "config": {k: _jsonable(v) for k, v in sorted(self.config.items())},
+            "kernels": self.kernels.to_dict() if self.kernels else None,
+            "versions": dict(sorted(self.versions.items())),
+            "requests": self.requests,
+            "warmup_s": self.warmup_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        return cls(
+            label=str(data["label"]),
+            backend=str(data["backend"]),
+            trials=tuple(Trial(**t) for t in data["trials"]),
+            latency=LatencySummary(**data["latency_ms"]),
+            config=dict(data.get("config", {})),
+            kernels=KernelReport.from_dict(data["kernels"]) if data.get("kernels") else None,
+            versions=dict(data.get("versions", {})),
+            requests=int(data.get("requests", 1)),
+            warmup_s=float(data.get("warmup_s", 0.0)),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)

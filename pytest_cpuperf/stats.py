@@ -1,0 +1,187 @@
+"""Pure statistics: summaries, confidence intervals, paired comparisons and verdicts.
+
+Throughput is compared on the log scale (ratios are what matter and they are symmetric there).
+The noise model behind a verdict has two parts:
+
+* within-run noise: the spread of the trials of one run, known from the samples;
+* between-run noise: how much a whole run moves with the machine's moment. Trials of one run
+  share that moment, so they cannot reveal it. It is learned from the baseline's history of
+  repeated recordings (``--cpuperf-update`` run several times) and never taken below a floor
+  (``cpuperf_noise_floor``, measured on the shared CI machines; see README).
+
+A regression is declared only when the change is beyond the tolerance *and* significant under
+that noise model; a change beyond tolerance that the noise cannot confirm is "inconclusive".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from scipy import stats as _sps
+
+
+def median(values: Sequence[float]) -> float:
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def coefficient_of_variation(values: Sequence[float]) -> float:
+    """Sample standard deviation over mean (0 for fewer than two values)."""
+    if len(values) < 2:
+        return 0.0
+    arr = np.asarray(values, dtype=float)
+    return float(arr.std(ddof=1) / arr.mean())
+
+
+def log_mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """t-interval of the geometric mean of positive ``values``."""
+    arr = np.log(np.asarray(values, dtype=float))
+    if arr.size < 2:
+        v = float(np.exp(arr.mean())) if arr.size else math.nan
+        return v, v
+    se = arr.std(ddof=1) / math.sqrt(arr.size)
+    half = float(_sps.t.ppf(0.5 + confidence / 2, arr.size - 1)) * se
+    centre = float(arr.mean())
+    return math.exp(centre - half), math.exp(centre + half)
+
+
+def log_spread(values: Sequence[float]) -> tuple[float, float, int]:
+    """(mean, standard error of the mean, n) of ``log(values)``."""
+    arr = np.log(np.asarray(values, dtype=float))
+    if arr.size == 0:
+        return math.nan, math.nan, 0
+    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else 0.0
+    return float(arr.mean()), se, int(arr.size)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``a / b`` with a confidence interval and the p-value of "no difference"."""
+
+    ratio: float
+    low: float
+    high: float
+    p_value: float
+    pairs: int
+
+    def describe(self) -> str:
+        return (
+            f"x{self.ratio:.3f} (95% CI x{self.low:.3f}-x{self.high:.3f}, p={self.p_value:.3g}, "
+            f"{self.pairs} pairs)"
+        )
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Ratio:
+    """Ratio of two interleaved series (a_i measured next to b_i): t-test on log(a_i / b_i).
+
+    Pairing cancels the machine drift the two share, which is why ``cpuperf.compare`` runs
+    ABAB...: the interval is of the ratio, not of either throughput.
+    """
+    if len(a) != len(b) or not len(a):
+        raise ValueError("paired_ratio needs two non-empty series of equal length")
+    diffs = np.log(np.asarray(a, dtype=float)) - np.log(np.asarray(b, dtype=float))
+    centre = float(diffs.mean())
+    if diffs.size < 2 or float(diffs.std(ddof=1)) == 0.0:
+        r = math.exp(centre)
+        return Ratio(r, r, r, 0.0 if centre else 1.0, int(diffs.size))
+    se = float(diffs.std(ddof=1)) / math.sqrt(diffs.size)
+    half = float(_sps.t.ppf(0.5 + confidence / 2, diffs.size - 1)) * se
+    p_value = float(_sps.ttest_1samp(diffs, 0.0).pvalue)
+    return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), p_value,
+                 int(diffs.size))
+
+
+class Status(str, Enum):
+    """Outcome of comparing a metric with its baseline and thresholds."""
+
+    PASS = "pass"
+    IMPROVEMENT = "improvement"
+    REGRESSION = "regression"
+    INCONCLUSIVE = "inconclusive"
+    NO_BASELINE = "no baseline"
+    BELOW_FLOOR = "below floor"
+    ABOVE_CEILING = "above ceiling"
+    RECORDED = "recorded"
+
+    @property
+    def fails(self) -> bool:
+        """Whether this outcome fails the test (unless ``--cpuperf-warn-only``)."""
+        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Relative change of current against baseline, with its 95% CI and one-sided p-value."""
+
+    change: float
+    low: float
+    high: float
+    p_value: float
+    noise: float
+    """Standard deviation of log(current / baseline) the verdict assumed."""
+
+
+def throughput_change(
+    current: Sequence[float],
+    baseline_runs: Sequence[Sequence[float]],
+    noise_floor: float,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+) -> Change:
+    """Compare current trials with one or more baseline runs under the two-level noise model.
+
+    ``baseline_runs`` holds the trial samples of each recorded baseline run (newest last).
+    The between-run standard deviation is the larger of ``noise_floor`` and the spread of the
+    baseline's run means (when it has three runs or more).
+    """
+    cur_mean, cur_se, _ = log_spread(current)
+    run_means = [log_spread(run)[0] for run in baseline_runs if len(run)]
+    run_ses = [log_spread(run)[1] for run in baseline_runs if len(run)]
+    k = len(run_means)
+    if k == 0 or math.isnan(cur_mean):
+        raise ValueError("throughput_change needs current samples and at least one baseline run")
+    base_mean = float(np.mean(run_means))
+    between = noise_floor
+    if k >= 3:
+        between = max(between, float(np.std(run_means, ddof=1)))
+    within_base = math.sqrt(sum(se * se for se in run_ses)) / k
+    sd = math.sqrt(cur_se**2 + within_base**2 + between**2 * (1.0 + 1.0 / k))
+    delta = cur_mean - base_mean
+    z = float(_sps.norm.ppf(0.5 + confidence / 2))
+    # one-sided p-value in the "worse" direction
+    worse = -delta if higher_is_better else delta
+    p_value = float(_sps.norm.sf(worse / sd)) if sd > 0 else (0.0 if worse > 0 else 1.0)
+    return Change(
+        change=math.expm1(delta),
+        low=math.expm1(delta - z * sd),
+        high=math.expm1(delta + z * sd),
+        p_value=p_value,
+        noise=sd,
+    )
+
+
+def relative_verdict(change: Change, tolerance: float, alpha: float,
+                     higher_is_better: bool = True) -> Status:
+    """Regression only when beyond tolerance and significant at ``alpha``; otherwise see docs."""
+    signed = change.change if higher_is_better else -change.change
+    if signed < -tolerance:
+        return Status.REGRESSION if change.p_value < alpha else Status.INCONCLUSIVE
+    if signed > tolerance:
+        # p_value is one-sided towards "worse"; an improvement is significant when 1-p < alpha
+        return Status.IMPROVEMENT if (1.0 - change.p_value) < alpha else Status.PASS
+    return Status.PASS
+
+
+def absolute_verdict(current: float, baseline: float, tolerance: float,
+                     higher_is_better: bool = True) -> tuple[Status, float]:
+    """Deterministic metrics (accuracy): regression when worse by more than ``tolerance``."""
+    delta = current - baseline
+    signed = delta if higher_is_better else -delta
+    if signed < -tolerance:
+        return Status.REGRESSION, delta
+    if signed > tolerance:
+        return Status.IMPROVEMENT, delta
+    return Status.PASS, delta
