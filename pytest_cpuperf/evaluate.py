@@ -1,0 +1,122 @@
+"""Hold one :class:`MetricRecord` against its baseline and thresholds -> :class:`MetricResult`.
+
+Used by the plugin at the end of each test and by ``cpuperf compare``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .results import ABSOLUTE_KINDS, RELATIVE_KINDS, BaselineRecord, MetricRecord, MetricResult
+from .stats import Status, absolute_verdict, relative_verdict, throughput_change
+
+DEFAULT_TOLERANCE = 0.05
+DEFAULT_ACCURACY_TOLERANCE = 0.005
+DEFAULT_NOISE_FLOOR = 0.02
+DEFAULT_ALPHA = 0.01
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How strictly one metric is judged."""
+
+    tolerance: float = DEFAULT_TOLERANCE
+    """Allowed relative throughput loss (0.05 = 5%)."""
+    accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE
+    """Allowed absolute loss of accuracy-like metrics (0.005 = half a point)."""
+    noise_floor: float = DEFAULT_NOISE_FLOOR
+    """Least run-to-run standard deviation (log scale) assumed for throughput."""
+    alpha: float = DEFAULT_ALPHA
+    """Significance level of a regression verdict (one-sided)."""
+    floor: float | None = None
+    """Absolute minimum (min_throughput, min_accuracy...), with or without a baseline."""
+    ceiling: float | None = None
+    """Absolute maximum (max_latency_ms, max_abs_diff...), with or without a baseline."""
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "samples/s":
+        return f"{value:.1f} {unit}"
+    if unit == "ms":
+        return f"{value:.3f} ms"
+    return f"{value:.4f}" + (f" {unit}" if unit else "")
+
+
+def _version_note(record: MetricRecord, baseline: BaselineRecord) -> str:
+    old = baseline.latest.versions
+    changed = [f"{k} {old.get(k, '?')} -> {v}" for k, v in sorted(record.versions.items())
+               if old.get(k) != v]
+    return f"; versions changed: {', '.join(changed)}" if changed else ""
+
+
+def _baseline_note(baseline: BaselineRecord) -> str:
+    latest = baseline.latest
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(latest.versions.items())) or "versions ?"
+    runs = f"{len(baseline.runs)} runs, " if len(baseline.runs) > 1 else ""
+    return f"baseline {_fmt(baseline.value, baseline.unit)} ({runs}{latest.date[:10]}, {versions})"
+
+
+def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Policy) -> MetricResult:
+    """The verdict for ``record``: floors and ceilings first, then the baseline comparison."""
+    name = f"{record.metric} of {record.test_id}"
+    if policy.floor is not None and record.value < policy.floor:
+        return MetricResult(record, Status.BELOW_FLOOR, baseline=baseline,
+                            message=f"{name} is {_fmt(record.value, record.unit)}, below the "
+                                    f"floor {_fmt(policy.floor, record.unit)}")
+    if policy.ceiling is not None and record.value > policy.ceiling:
+        return MetricResult(record, Status.ABOVE_CEILING, baseline=baseline,
+                            message=f"{name} is {_fmt(record.value, record.unit)}, above the "
+                                    f"ceiling {_fmt(policy.ceiling, record.unit)}")
+    if baseline is None:
+        return MetricResult(record, Status.NO_BASELINE,
+                            message=f"{name}: {_fmt(record.value, record.unit)}, no baseline "
+                                    f"for this machine (record one with --cpuperf-update)")
+    if record.kind in RELATIVE_KINDS and record.samples and all(
+        r.samples for r in baseline.runs
+    ):
+        return _relative(record, baseline, policy, name)
+    if record.kind in ABSOLUTE_KINDS:
+        return _absolute(record, baseline, policy, name)
+    change = record.value / baseline.value - 1.0 if baseline.value else None
+    return MetricResult(record, Status.PASS, baseline=baseline, change=change,
+                        message=f"{name}: {_fmt(record.value, record.unit)}, "
+                                f"{_baseline_note(baseline)} (informational)")
+
+
+def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
+              name: str) -> MetricResult:
+    change = throughput_change(record.samples, [r.samples for r in baseline.runs],
+                               policy.noise_floor, record.higher_is_better,
+                               confidence=1.0 - 2 * policy.alpha)
+    status = relative_verdict(change, policy.tolerance, policy.alpha, record.higher_is_better)
+    ci_level = round((1.0 - 2 * policy.alpha) * 100)
+    figures = (f"{_fmt(record.value, record.unit)} vs {_baseline_note(baseline)}: "
+               f"{change.change:+.1%} ({ci_level}% CI {change.low:+.1%} to {change.high:+.1%}, "
+               f"p={change.p_value:.3g}), tolerance {policy.tolerance:.1%}"
+               f"{_version_note(record, baseline)}")
+    message = {
+        Status.REGRESSION: f"{name} regressed: {figures}",
+        Status.INCONCLUSIVE: f"{name} may have regressed, but the noise is too large to tell: "
+                             f"{figures}. Hint: more --cpuperf-trials or --cpuperf-trial-time, or "
+                             f"record the baseline several times (--cpuperf-update) to learn "
+                             f"the run-to-run noise",
+        Status.IMPROVEMENT: f"{name} improved: {figures}; run with --cpuperf-update to keep it",
+    }.get(status, f"{name}: {figures}")
+    return MetricResult(record, status, message=message, baseline=baseline, change=change.change,
+                        ci=(change.low, change.high), p_value=change.p_value,
+                        tolerance=policy.tolerance, noise=change.noise)
+
+
+def _absolute(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
+              name: str) -> MetricResult:
+    status, delta = absolute_verdict(record.value, baseline.value, policy.accuracy_tolerance,
+                                     record.higher_is_better)
+    figures = (f"{_fmt(record.value, record.unit)} vs {_baseline_note(baseline)}: "
+               f"{delta:+.4f} ({delta * 100:+.2f} points), tolerance "
+               f"{policy.accuracy_tolerance:.4f}{_version_note(record, baseline)}")
+    message = {
+        Status.REGRESSION: f"{name} dropped: {figures}",
+        Status.IMPROVEMENT: f"{name} improved: {figures}; run with --cpuperf-update to keep it",
+    }.get(status, f"{name}: {figures}")
+    return MetricResult(record, status, message=message, baseline=baseline, change=delta,
+                        ci=(delta, delta), tolerance=policy.accuracy_tolerance)

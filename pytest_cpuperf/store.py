@@ -1,0 +1,175 @@
+"""Baseline files: one JSON file per machine class under the baseline directory.
+
+Meant to be committed: keys are sorted, floats rounded, one record per test and metric, so a
+change to one test is a small diff. The machine key is the CPU model, the ISA class and the
+usable cores (never the hostname, clock or library versions: those are recorded per run and
+shown in every comparison). Writes go to a temporary file that replaces the old one in one
+rename, so a killed run leaves the previous baseline whole. A corrupt, foreign or newer file is
+reported with its path and never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BaselineFileError
+from .isa import CpuIsa
+from .results import BaselineRecord, BaselineRun, MetricRecord
+
+SCHEMA = "pytest-cpuperf/baselines"
+SCHEMA_VERSION = 1
+MAX_RUNS = 10
+"""Recorded runs kept per metric, to learn the run-to-run noise."""
+
+
+def machine_key(cpu: CpuIsa) -> str:
+    """``amd-epyc--avx512_vnni--2c``: CPU model, ISA class, usable cores."""
+    model = re.sub(r"\((r|tm)\)", "", cpu.model.lower())
+    model = re.sub(r"[^a-z0-9]+", "-", model).strip("-") or "unknown-cpu"
+    return f"{model}--{cpu.isa_class}--{cpu.cores}c"
+
+
+def machine_info(cpu: CpuIsa) -> dict[str, Any]:
+    return {"key": machine_key(cpu), "cpu": cpu.model, "isa_class": cpu.isa_class,
+            "cores": cpu.cores, "flags": list(cpu.known_flags)}
+
+
+@dataclass
+class BaselineFile:
+    """The records of one machine: ``records[test_id][metric]``."""
+
+    path: Path
+    machine: dict[str, Any]
+    records: dict[str, dict[str, BaselineRecord]] = field(default_factory=dict)
+
+    def get(self, test_id: str, metric: str) -> BaselineRecord | None:
+        return self.records.get(test_id, {}).get(metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "machine": self.machine,
+            "records": {test: {metric: rec.to_dict() for metric, rec in sorted(metrics.items())}
+                        for test, metrics in sorted(self.records.items())},
+        }
+
+
+def baseline_path(directory: Path, cpu: CpuIsa) -> Path:
+    return directory / f"{machine_key(cpu)}.json"
+
+
+def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
+    """Read ``path``; a missing file is an empty baseline. Raises :class:`BaselineFileError`."""
+    if not path.exists():
+        return BaselineFile(path=path, machine=dict(machine or {}))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BaselineFileError(
+            f"baseline file {path} is not valid JSON ({exc}); it was left untouched. Restore it "
+            f"from version control or delete it to record new baselines") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise BaselineFileError(
+            f"baseline file {path} is not a pytest-cpuperf baseline file (no "
+            f"'schema': '{SCHEMA}'); it was left untouched. Move it, or choose another "
+            f"--cpuperf-baseline-dir")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise BaselineFileError(
+            f"baseline file {path} has schema_version {version!r}, newer than this "
+            f"pytest-cpuperf understands ({SCHEMA_VERSION}); it was left untouched. Upgrade "
+            f"pytest-cpuperf")
+    try:
+        records = {
+            test: {metric: BaselineRecord.from_dict(rec) for metric, rec in metrics.items()}
+            for test, metrics in data.get("records", {}).items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BaselineFileError(
+            f"baseline file {path} has a malformed record ({exc!r}); it was left untouched"
+        ) from exc
+    return BaselineFile(path=path, machine=dict(data.get("machine") or machine or {}),
+                        records=records)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and one rename (fsynced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save(baseline: BaselineFile) -> None:
+    atomic_write_text(baseline.path, json.dumps(baseline.to_dict(), indent=2, sort_keys=False)
+                      + "\n")
+
+
+def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
+            consistent: set[tuple[str, str]] | None = None) -> BaselineFile:
+    """``baseline`` with ``records`` stored; every other record is kept as it was.
+
+    A record whose result was consistent with its baseline (a pass) is *appended* as one more
+    run (the last :data:`MAX_RUNS` are kept), which is how repeated updates teach the verdict
+    the run-to-run noise; any other record starts a fresh history.
+    """
+    consistent = consistent or set()
+    new = {test: dict(metrics) for test, metrics in baseline.records.items()}
+    for record in records:
+        old = new.get(record.test_id, {}).get(record.metric)
+        fresh = BaselineRecord.from_record(record)
+        if old is not None and record.key in consistent and old.kind == record.kind:
+            runs = [*old.runs, BaselineRun(record.value, list(record.samples), record.date,
+                                           dict(record.versions))][-MAX_RUNS:]
+            fresh = BaselineRecord(record.kind, record.unit, record.higher_is_better, runs,
+                                   dict(record.config))
+        new.setdefault(record.test_id, {})[record.metric] = fresh
+    return BaselineFile(path=baseline.path, machine=baseline.machine, records=new)
+
+
+def lock_path(path: Path) -> Path:
+    """A lock file for ``path`` in the temporary directory, never beside committed files."""
+    import hashlib
+
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pytest-cpuperf-{digest}.lock"
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (a lock file), across processes."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def update_file(path: Path, machine: dict[str, Any], records: Iterable[MetricRecord],
+                consistent: set[tuple[str, str]] | None = None) -> BaselineFile:
+    """Load, merge ``records`` and save ``path`` under a lock (safe across processes)."""
+    with locked(lock_path(path)):
+        current = load(path, machine)
+        merged = updated(current, records, consistent)
+        merged.machine = dict(machine)
+        save(merged)
+        return merged
