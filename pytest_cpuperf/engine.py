@@ -13,10 +13,19 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
 from .measurement import LatencySummary, Measurement, Trial
-from .stats import Ratio, paired_ratio
+from .defaults import (
+    DEFAULT_MIN_ITERATIONS,
+    DEFAULT_TRIAL_TIME_S,
+    DEFAULT_TRIALS,
+    DEFAULT_WARMUP_S,
+)
+
+if TYPE_CHECKING:
+    from .stats import Ratio
 
 Progress = Callable[[str], None]
 
@@ -25,10 +34,10 @@ Progress = Callable[[str], None]
 class EngineSettings:
     """How long and how often to time. Defaults suit CI on a 2-core machine (see README)."""
 
-    trials: int = 5
-    trial_time_s: float = 1.0
-    warmup_s: float = 0.5
-    min_iterations: int = 3
+    trials: int = DEFAULT_TRIALS
+    trial_time_s: float = DEFAULT_TRIAL_TIME_S
+    warmup_s: float = DEFAULT_WARMUP_S
+    min_iterations: int = DEFAULT_MIN_ITERATIONS
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)
@@ -188,7 +197,7 @@ class Comparison:
 
     a: Measurement
     b: Measurement
-    ratio: Ratio
+    ratio: "Ratio"
 
     def describe(self) -> str:
         return f"{self.a.label} / {self.b.label} = {self.ratio.describe()}"
@@ -207,6 +216,8 @@ def compare(a: CompiledModel, b: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), inputs_b: Inputs | None = None,
             progress: Progress | None = None) -> Comparison:
     """Interleaved A/B trials; the ratio's interval comes from the paired trials."""
+    from .stats import paired_ratio
+
     ma, mb = measure_many([a, b], [inputs, inputs_b if inputs_b is not None else inputs],
                           settings, None, progress)
     return Comparison(ma, mb, paired_ratio(ma.throughputs, mb.throughputs))

@@ -8,12 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .results import ABSOLUTE_KINDS, RELATIVE_KINDS, BaselineRecord, MetricRecord, MetricResult
-from .stats import Status, absolute_verdict, relative_verdict, throughput_change
+from .defaults import (
+    DEFAULT_ACCURACY_TOLERANCE,
+    DEFAULT_ALPHA,
+    DEFAULT_NOISE_FLOOR,
+    DEFAULT_TOLERANCE,
+)
+from .stats import absolute_verdict, relative_verdict, throughput_change
+from .status import Status
 
-DEFAULT_TOLERANCE = 0.05
-DEFAULT_ACCURACY_TOLERANCE = 0.005
-DEFAULT_NOISE_FLOOR = 0.02
-DEFAULT_ALPHA = 0.01
+__all__ = [
+    "DEFAULT_ACCURACY_TOLERANCE", "DEFAULT_ALPHA", "DEFAULT_NOISE_FLOOR", "DEFAULT_TOLERANCE",
+    "Policy", "evaluate",
+]
 
 
 @dataclass(frozen=True)

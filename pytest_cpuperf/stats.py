@@ -18,10 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 from scipy import stats as _sps
+
+from .status import Status
+
+__all__ = ["Status"]  # re-exported for convenience
 
 
 def median(values: Sequence[float]) -> float:
@@ -92,24 +95,6 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], confidence: float = 0.9
     p_value = float(_sps.ttest_1samp(diffs, 0.0).pvalue)
     return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), p_value,
                  int(diffs.size))
-
-
-class Status(str, Enum):
-    """Outcome of comparing a metric with its baseline and thresholds."""
-
-    PASS = "pass"
-    IMPROVEMENT = "improvement"
-    REGRESSION = "regression"
-    INCONCLUSIVE = "inconclusive"
-    NO_BASELINE = "no baseline"
-    BELOW_FLOOR = "below floor"
-    ABOVE_CEILING = "above ceiling"
-    RECORDED = "recorded"
-
-    @property
-    def fails(self) -> bool:
-        """Whether this outcome fails the test (unless ``--cpuperf-warn-only``)."""
-        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING)
 
 
 @dataclass(frozen=True)

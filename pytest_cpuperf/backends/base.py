@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..measurement import KernelReport
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Inputs = Mapping[str, Any]
 

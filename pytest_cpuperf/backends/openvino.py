@@ -303,6 +303,19 @@ def _isa_of(exec_type: str) -> str:
     return name.split("_")[0] or "unknown"
 
 
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form of a property value: ``f32`` for types, names for enums."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "to_string"):
+        return value.to_string()
+    if hasattr(value, "name") and not callable(value.name):
+        return str(value.name)
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(str(_plain(v)) for v in value)
+    return str(value)
+
+
 @dataclass(eq=False)
 class OVCompiled:
     """A model compiled for CPU with :class:`OVOptions`; what ``ov_compile`` returns."""
@@ -339,7 +352,7 @@ class OVCompiled:
                 value = self.compiled_model.get_property(key)
             except RuntimeError:
                 continue
-            props[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+            props[key] = _plain(value)
         return props
 
     def effective_config(self) -> dict[str, Any]:

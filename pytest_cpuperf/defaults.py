@@ -1,0 +1,16 @@
+"""Default thresholds and timing, in one light module (tuned by benchmarks/, see README)."""
+
+from __future__ import annotations
+
+DEFAULT_TOLERANCE = 0.05
+"""Allowed relative throughput loss."""
+DEFAULT_ACCURACY_TOLERANCE = 0.005
+"""Allowed absolute accuracy loss (half a point)."""
+DEFAULT_NOISE_FLOOR = 0.02
+"""Least run-to-run standard deviation of log throughput assumed by a verdict."""
+DEFAULT_ALPHA = 0.01
+"""One-sided significance level of a regression verdict."""
+DEFAULT_TRIALS = 5
+DEFAULT_TRIAL_TIME_S = 1.0
+DEFAULT_WARMUP_S = 0.5
+DEFAULT_MIN_ITERATIONS = 3

@@ -1,0 +1,214 @@
+"""The ``cpuperf`` fixture: measure, compare and score models, recording each figure as a metric.
+
+Every figure recorded here is held against its baseline when the test ends (see session.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import CpuperfUsageError
+from .results import MetricRecord
+
+if TYPE_CHECKING:
+    from .accuracy import AccuracyResult, AgreementResult
+    from .backends.base import CompiledModel, Inputs
+    from .engine import Comparison, EngineSettings
+    from .measurement import Measurement
+
+Progress = Callable[[str], None]
+
+#: keyword -> (metric kind or name suffix it limits, "floor"|"ceiling")
+THRESHOLD_KEYWORDS: dict[str, tuple[str, str]] = {
+    "min_throughput": ("throughput", "floor"),
+    "max_latency_ms": ("latency", "ceiling"),
+    "min_accuracy": ("accuracy", "floor"),
+    "min_agreement": ("top1_agreement", "floor"),
+    "max_abs_diff": ("max_abs_diff", "ceiling"),
+    "min_cosine": ("cosine", "floor"),
+}
+MARKER_KEYWORDS = frozenset({
+    "tolerance", "accuracy_tolerance", "noise_floor", "trials", "trial_time", "warmup",
+    *THRESHOLD_KEYWORDS,
+})
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> None:
+    """Raise :class:`CpuperfUsageError` for unknown or ill-typed ``cpuperf`` marker keywords."""
+    unknown = sorted(set(kwargs) - MARKER_KEYWORDS)
+    if unknown:
+        raise CpuperfUsageError(
+            f"{where}: unknown @pytest.mark.cpuperf keyword(s) {', '.join(unknown)}; valid "
+            f"keywords are {', '.join(sorted(MARKER_KEYWORDS))}")
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        if key == "trials":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 2
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        if not ok:
+            raise CpuperfUsageError(
+                f"{where}: @pytest.mark.cpuperf({key}=...) must be a non-negative number"
+                f"{' (integer >= 2)' if key == 'trials' else ''}, got {value!r}")
+    for key in ("tolerance", "accuracy_tolerance", "noise_floor"):
+        if kwargs.get(key) is not None and not kwargs[key] < 1:
+            raise CpuperfUsageError(
+                f"{where}: @pytest.mark.cpuperf({key}=...) is a fraction below 1 (e.g. 0.05), "
+                f"got {kwargs[key]!r}")
+
+
+@dataclass
+class Recorder:
+    """What a test uses to measure. Created per test by the ``cpuperf`` fixture."""
+
+    test_id: str
+    engine_settings: EngineSettings
+    progress: Progress | None = None
+
+    def __post_init__(self) -> None:
+        self.records: list[MetricRecord] = []
+
+    # -- timing ---------------------------------------------------------------------------
+
+    def _settings(self, trials: int | None, trial_time: float | None,
+                  warmup: float | None) -> EngineSettings:
+        try:
+            return self.engine_settings.with_overrides(trials=trials, trial_time_s=trial_time,
+                                                       warmup_s=warmup)
+        except ValueError as exc:
+            raise CpuperfUsageError(f"cpuperf: {exc}") from exc
+
+    def measure(self, compiled: CompiledModel, *, inputs: Inputs | None = None,
+                name: str = "", trials: int | None = None, trial_time: float | None = None,
+                warmup: float | None = None, record: bool = True) -> Measurement:
+        """Time ``compiled`` (trials after an excluded warm-up) and record its throughput and
+        p90 latency as metrics ``[name/]throughput`` and ``[name/]latency_p90_ms``."""
+        from . import engine
+
+        settings = self._settings(trials, trial_time, warmup)
+        prefix = self._prefix(name, record)
+        measurement = engine.measure(compiled, inputs, settings, progress=self.progress)
+        if record:
+            self._record_measurement(prefix, measurement)
+        return measurement
+
+    def compare(self, a: CompiledModel, b: CompiledModel, *, inputs: Inputs | None = None,
+                inputs_b: Inputs | None = None, names: tuple[str, str] | None = None,
+                trials: int | None = None, trial_time: float | None = None,
+                warmup: float | None = None) -> Comparison:
+        """Interleaved A/B trials (ABAB..., alternating who goes first). Returns the ratio A/B
+        with its CI and p-value. With ``names=("sparse", "dense")`` both measurements are also
+        recorded as metrics and gated against their baselines."""
+        from . import engine
+
+        settings = self._settings(trials, trial_time, warmup)
+        prefixes = None
+        if names is not None:
+            if (not isinstance(names, (tuple, list)) or len(names) != 2
+                    or names[0] == names[1]):
+                raise CpuperfUsageError(
+                    f"names must be two different metric names such as ('sparse', 'dense'), "
+                    f"got {names!r}")
+            prefixes = (self._prefix(names[0], True), self._prefix(names[1], True))
+        result = engine.compare(a, b, inputs, settings, inputs_b=inputs_b,
+                                progress=self.progress)
+        if prefixes is not None:
+            self._record_measurement(prefixes[0], result.a)
+            self._record_measurement(prefixes[1], result.b)
+        return result
+
+    # -- quality --------------------------------------------------------------------------
+
+    def accuracy(self, compiled: CompiledModel, dataset: Any, *, metric: str = "accuracy",
+                 batch_size: int | None = None, name: str = "") -> AccuracyResult:
+        """Score ``compiled`` on a labelled dataset (untimed) and record ``[name/]<metric>``."""
+        from .accuracy import evaluate_accuracy
+
+        prefix = self._prefix(name, True)
+        if self.progress:
+            self.progress(f"scoring {compiled.label} ({metric})")
+        result = evaluate_accuracy(compiled, dataset, metric=metric, batch_size=batch_size)
+        self.record(f"{prefix}{metric}", float(result.value), kind="accuracy",
+                    extra={"count": result.count, "model": compiled.label})
+        return result
+
+    def agreement(self, candidate: CompiledModel, reference: CompiledModel, inputs: Any, *,
+                  name: str = "agreement") -> AgreementResult:
+        """Compare an optimized model's outputs with a reference's on real inputs; records
+        ``name/top1_agreement``, ``name/max_abs_diff``, ``name/mean_abs_diff``, ``name/cosine``."""
+        from .accuracy import agreement
+
+        prefix = self._prefix(name, True)
+        result = agreement(candidate, reference, inputs)
+        extra = {"candidate": candidate.label, "reference": reference.label}
+        self.record(f"{prefix}top1_agreement", result.top1_agreement, kind="agreement",
+                    extra=extra)
+        self.record(f"{prefix}max_abs_diff", result.max_abs_diff, kind="agreement",
+                    higher_is_better=False, extra=extra)
+        self.record(f"{prefix}mean_abs_diff", result.mean_abs_diff, kind="agreement",
+                    higher_is_better=False, extra=extra)
+        self.record(f"{prefix}cosine", result.cosine, kind="agreement", extra=extra)
+        return result
+
+    # -- raw records ----------------------------------------------------------------------
+
+    def record(self, metric: str, value: float, *, kind: str = "accuracy", unit: str = "",
+               samples: list[float] | None = None, higher_is_better: bool = True,
+               config: Mapping[str, Any] | None = None, versions: Mapping[str, str] | None = None,
+               kernels: Mapping[str, Any] | None = None,
+               extra: Mapping[str, Any] | None = None) -> MetricRecord:
+        """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
+        agreement)."""
+        from .results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
+
+        if kind not in (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS):
+            raise CpuperfUsageError(
+                f"kind must be one of {', '.join((*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS))}"
+                f", got {kind!r}")
+        if not _NAME.match(metric.replace("/", "")):
+            raise CpuperfUsageError(
+                f"metric name {metric!r} may hold only letters, digits, '_', '-', '.', '/'")
+        if any(r.metric == metric for r in self.records):
+            raise CpuperfUsageError(
+                f"metric {metric!r} was already recorded in this test; pass a distinct name=")
+        if kind in RELATIVE_KINDS and not samples:
+            raise CpuperfUsageError(f"a {kind} metric needs per-trial samples")
+        record = MetricRecord(
+            test_id=self.test_id, metric=metric, kind=kind, unit=unit, value=float(value),
+            samples=[float(s) for s in samples or []], higher_is_better=higher_is_better,
+            config=dict(config or {}), versions=dict(versions or {}),
+            kernels=dict(kernels) if kernels else None, extra=dict(extra or {}))
+        self.records.append(record)
+        return record
+
+    def _prefix(self, name: str, record: bool) -> str:
+        if not isinstance(name, str) or (name and not _NAME.match(name)):
+            raise CpuperfUsageError(
+                f"name must be a short metric name (letters, digits, '_', '-', '.'), "
+                f"got {name!r}")
+        prefix = f"{name}/" if name else ""
+        if record and any(r.metric.startswith(prefix) and (prefix or "/" not in r.metric)
+                          and r.metric.removeprefix(prefix) in ("throughput", "latency_p90_ms")
+                          for r in self.records):
+            raise CpuperfUsageError(
+                f"this test already recorded a measurement named {name!r}; give each "
+                f"measurement its own name=")
+        return prefix
+
+    def _record_measurement(self, prefix: str, m: Measurement) -> None:
+        config = {k: v for k, v in m.config.items()}
+        kernels = m.kernels.to_dict() if m.kernels else None
+        common = {"config": config, "versions": dict(m.versions), "kernels": kernels}
+        self.record(f"{prefix}throughput", m.throughput, kind="throughput", unit="samples/s",
+                    samples=list(m.throughputs), extra={
+                        "label": m.label, "iterations": [t.iterations for t in m.trials],
+                        "requests": m.requests, "batch_size": m.batch_size}, **common)
+        self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
+                    higher_is_better=False, extra={
+                        "p50": m.latency.p50, "p99": m.latency.p99, "mean": m.latency.mean,
+                        "count": m.latency.count}, **common)

@@ -1,0 +1,161 @@
+"""The plugin's session: owns the baselines, judges each test's metrics, updates and reports.
+
+Under pytest-xdist every worker judges its own tests against the (read-only) baselines and
+sends its results to the controller, which alone writes baselines and reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .errors import BaselineFileError
+from .isa import CpuIsa
+from .recorder import THRESHOLD_KEYWORDS
+from .results import MetricRecord, MetricResult, RunReport
+from .status import Status
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("pytest-cpuperf", "openvino", "nncf", "torch",
+                    "intel-extension-for-pytorch", "transformers", "optimum-intel"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+@dataclass
+class CpuperfSession:
+    settings: Settings
+    cpu: CpuIsa
+    results: list[MetricResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _baseline: Any = None
+
+    @property
+    def machine(self) -> dict[str, Any]:
+        from .store import machine_info
+
+        return machine_info(self.cpu)
+
+    @property
+    def baseline_path(self) -> Any:
+        from .store import baseline_path
+
+        return baseline_path(self.settings.baseline_dir, self.cpu)
+
+    def baseline(self) -> Any:
+        """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
+        if self._baseline is None:
+            from .store import load
+
+            self._baseline = load(self.baseline_path, self.machine)
+        return self._baseline
+
+    # -- per test -------------------------------------------------------------------------
+
+    def policy_for(self, record: MetricRecord, marker: Mapping[str, Any]) -> Any:
+        from .evaluate import Policy
+
+        floor = ceiling = None
+        for key, (target, side) in THRESHOLD_KEYWORDS.items():
+            value = marker.get(key)
+            if value is None:
+                continue
+            if record.kind == target or record.metric.rsplit("/", 1)[-1] == target:
+                if side == "floor":
+                    floor = float(value)
+                else:
+                    ceiling = float(value)
+        def pick(key: str, default: float) -> float:
+            value = marker.get(key)
+            return float(default if value is None else value)
+
+        return Policy(
+            tolerance=pick("tolerance", self.settings.tolerance),
+            accuracy_tolerance=pick("accuracy_tolerance", self.settings.accuracy_tolerance),
+            noise_floor=pick("noise_floor", self.settings.noise_floor),
+            alpha=self.settings.alpha, floor=floor, ceiling=ceiling)
+
+    def judge(self, records: list[MetricRecord], marker: Mapping[str, Any]) -> list[MetricResult]:
+        """Evaluate one test's records; results are kept for the reports."""
+        from .evaluate import evaluate
+
+        baseline = self.baseline()
+        results = []
+        for record in records:
+            stored = baseline.get(record.test_id, record.metric)
+            results.append(evaluate(record, stored, self.policy_for(record, marker)))
+        self.results.extend(results)
+        return results
+
+    def failure_message(self, results: list[MetricResult]) -> str | None:
+        """Why the test fails, or ``None`` (warn-only and update never fail on verdicts)."""
+        if self.settings.warn_only or self.settings.update:
+            return None
+        failing = [r for r in results if r.status.fails
+                   or (self.settings.strict and r.status is Status.NO_BASELINE)]
+        if not failing:
+            return None
+        lines = [f"cpuperf: {len(failing)} metric(s) failed the gate"]
+        for result in failing:
+            reason = result.message
+            if result.status is Status.NO_BASELINE:
+                reason += " [--cpuperf-strict]"
+            lines.append(f"  [{result.status.value}] {reason}")
+        return "\n".join(lines)
+
+    # -- end of session -------------------------------------------------------------------
+
+    def add_worker_results(self, payload: str) -> None:
+        data = json.loads(payload)
+        self.results.extend(MetricResult.from_dict(r) for r in data["results"])
+        self.errors.extend(data.get("errors", []))
+
+    def worker_payload(self) -> str:
+        return json.dumps({"results": [r.to_dict() for r in self.results],
+                           "errors": self.errors})
+
+    def report(self) -> RunReport:
+        return RunReport(machine=self.machine, results=list(self.results), versions=_versions())
+
+    def finish(self) -> list[str]:
+        """Update baselines and write reports; returns lines for the terminal."""
+        lines: list[str] = []
+        if self.settings.update and self.results:
+            lines.extend(self._update())
+        run = self.report()
+        if self.results or self.settings.enabled:
+            from .report import write_report
+
+            for path in self.settings.reports:
+                write_report(path, run)
+                lines.append(f"cpuperf report written: {path}")
+            if self.settings.benchmark_json is not None:
+                from .report.benchmark_json import write_pytest_benchmark
+
+                write_pytest_benchmark(self.settings.benchmark_json, run)
+                lines.append(f"pytest-benchmark JSON written: {self.settings.benchmark_json}")
+        return lines
+
+    def _update(self) -> list[str]:
+        from .store import update_file
+
+        records = [r.record for r in self.results]
+        consistent = {r.record.key for r in self.results if r.status is Status.PASS}
+        try:
+            update_file(self.baseline_path, self.machine, records, consistent)
+        except BaselineFileError as exc:
+            self.errors.append(str(exc))
+            return [f"cpuperf: baselines NOT updated: {exc}"]
+        tests = len({r.test_id for r in records})
+        return [f"cpuperf: updated {len(records)} baseline metric(s) of {tests} test(s) in "
+                f"{self.baseline_path}"]

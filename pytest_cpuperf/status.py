@@ -1,0 +1,22 @@
+"""Verdict statuses (no dependencies, so the plugin can import it cheaply)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Status(str, Enum):
+    """Outcome of comparing a metric with its baseline and thresholds."""
+
+    PASS = "pass"
+    IMPROVEMENT = "improvement"
+    REGRESSION = "regression"
+    INCONCLUSIVE = "inconclusive"
+    NO_BASELINE = "no baseline"
+    BELOW_FLOOR = "below floor"
+    ABOVE_CEILING = "above ceiling"
+
+    @property
+    def fails(self) -> bool:
+        """Whether this outcome fails the test (unless ``--cpuperf-warn-only``)."""
+        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING)

@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny real models, built once per session and cached on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# pytester's in-process runs restore sys.modules afterwards; extension modules cannot be
+# loaded twice, so the libraries the inner runs use are imported once here, up front.
+import numpy  # noqa: F401
+import scipy.stats  # noqa: F401
+
+import pytest_cpuperf.evaluate  # noqa: F401
+import pytest_cpuperf.report  # noqa: F401
+import pytest_cpuperf.store  # noqa: F401
+
+try:
+    import openvino  # noqa: F401
+except ImportError:  # pragma: no cover - the openvino extra is not installed
+    pass
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_ir() -> Path:
+    """Tiny BERT (2 layers, hidden 128), INT8, dense weights."""
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    return build_ir(BertSpec.tiny(), sparsity=0.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_sparse_int8_ir() -> Path:
+    """Tiny BERT, 80% unstructured magnitude sparsity on encoder Linears, INT8."""
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    return build_ir(BertSpec.tiny(), sparsity=0.8)
+
+
+@pytest.fixture(scope="session")
+def slower_int8_ir() -> Path:
+    """The tiny BERT with twice the layers: genuinely slower under the same test name."""
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    return build_ir(BertSpec.tiny(layers=4), sparsity=0.0)
