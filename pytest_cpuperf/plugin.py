@@ -149,7 +149,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         results = session.judge(recorder.records, marker.kwargs if marker else {})
     except BaselineFileError as exc:
-        pytest.fail(f"cpuperf: {exc}", pytrace=False)
+        session.unjudged.extend(recorder.records)
+        problem = str(exc)
+    else:
+        problem = None
+    if problem is not None:
+        pytest.fail(f"cpuperf: {problem}", pytrace=False)
     for result in results:
         item.user_properties.append((f"cpuperf:{result.metric}", result.record.value))
         item.user_properties.append((f"cpuperf:{result.metric}:verdict", result.status.value))

@@ -38,6 +38,8 @@ class CpuperfSession:
     cpu: CpuIsa
     results: list[MetricResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    unjudged: list[MetricRecord] = field(default_factory=list)
+    """Records of tests that could not be judged (damaged baseline file)."""
     _baseline: Any = None
 
     @property
@@ -118,10 +120,12 @@ class CpuperfSession:
     def add_worker_results(self, payload: str) -> None:
         data = json.loads(payload)
         self.results.extend(MetricResult.from_dict(r) for r in data["results"])
+        self.unjudged.extend(MetricRecord.from_dict(r) for r in data.get("unjudged", []))
         self.errors.extend(data.get("errors", []))
 
     def worker_payload(self) -> str:
         return json.dumps({"results": [r.to_dict() for r in self.results],
+                           "unjudged": [r.to_dict() for r in self.unjudged],
                            "errors": self.errors})
 
     def report(self) -> RunReport:
@@ -130,7 +134,7 @@ class CpuperfSession:
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal."""
         lines: list[str] = []
-        if self.settings.update and self.results:
+        if self.settings.update and (self.results or self.unjudged):
             lines.extend(self._update())
         run = self.report()
         if self.results or self.settings.enabled:
@@ -149,7 +153,7 @@ class CpuperfSession:
     def _update(self) -> list[str]:
         from .store import update_file
 
-        records = [r.record for r in self.results]
+        records = [r.record for r in self.results] + self.unjudged
         consistent = {r.record.key for r in self.results if r.status is Status.PASS}
         try:
             update_file(self.baseline_path, self.machine, records, consistent)
