@@ -1,2 +1,265 @@
-def main():
-    raise SystemExit("not yet")
+"""The ``cpuperf`` command: ``compare`` two runs, show this ``machine``, ``merge`` shard reports.
+
+Exit status: 0 all good, 1 a metric failed (regression, floor, ceiling), 2 usage error or an
+unreadable file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import isa, store
+from .errors import BaselineFileError, CpuperfUsageError
+from .evaluate import (
+    DEFAULT_ACCURACY_TOLERANCE,
+    DEFAULT_NOISE_FLOOR,
+    DEFAULT_TOLERANCE,
+    Policy,
+    evaluate,
+)
+from .report import check_report_path, render, write_report
+from .report.json_report import read_report
+from .report.terminal import summary_lines
+from .results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
+
+FORMATS = {"table": None, "md": ".md", "html": ".html", "json": ".json"}
+Source = RunReport | store.BaselineFile
+
+
+class CliError(Exception):
+    """A usage error or unreadable input: printed, exit status 2."""
+
+
+# --- reading inputs ---------------------------------------------------------------------------
+
+def _baseline_in(directory: Path) -> Path:
+    """The baseline file of a directory: its only one, else this machine's."""
+    files = sorted(directory.glob("*.json"))
+    if len(files) == 1:
+        return files[0]
+    path = store.baseline_path(directory, isa.detect())
+    if path.exists():
+        return path
+    names = ", ".join(f.name for f in files) or "none"
+    raise CliError(f"{directory} holds no baseline file for this machine ({path.name}); "
+                   f"name one of its files instead (found: {names})")
+
+
+def load_source(path: Path) -> Source:
+    """A report JSON or a baseline file (or a baseline directory), read from ``path``."""
+    if path.is_dir():
+        path = _baseline_in(path)
+    if not path.is_file():
+        raise CliError(f"{path}: no such file or directory")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CliError(f"{path} could not be read as JSON ({exc})") from exc
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema == REPORT_SCHEMA:
+        return read_report(path)
+    if schema == store.SCHEMA:
+        return store.load(path)
+    raise CliError(f"{path} is neither a pytest-cpuperf report (--cpuperf-report FILE.json) "
+                   f"nor a baseline file (.cpuperf/<machine>.json)")
+
+
+def latest_record(test_id: str, metric: str, baseline: BaselineRecord) -> MetricRecord:
+    """The latest recorded run of a baseline, as a measured record."""
+    run = baseline.latest
+    return MetricRecord(test_id=test_id, metric=metric, kind=baseline.kind, unit=baseline.unit,
+                        value=run.value, samples=list(run.samples),
+                        higher_is_better=baseline.higher_is_better, config=dict(baseline.config),
+                        versions=dict(run.versions), date=run.date)
+
+
+def records_of(source: Source) -> dict[tuple[str, str], MetricRecord]:
+    if isinstance(source, RunReport):
+        return {r.record.key: r.record for r in source.results}
+    return {(test, metric): latest_record(test, metric, rec)
+            for test, metrics in source.records.items() for metric, rec in metrics.items()}
+
+
+def baselines_of(source: Source) -> dict[tuple[str, str], BaselineRecord]:
+    if isinstance(source, RunReport):
+        return {r.record.key: BaselineRecord.from_record(r.record) for r in source.results}
+    return {(test, metric): rec
+            for test, metrics in source.records.items() for metric, rec in metrics.items()}
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+def compare_sources(old: Source, new: Source, policy: Policy) -> RunReport:
+    """Every metric of ``new`` evaluated against ``old`` (no baseline when ``old`` lacks it)."""
+    baselines = baselines_of(old)
+    results = [evaluate(rec, baselines.get(key), policy)
+               for key, rec in sorted(records_of(new).items())]
+    versions = dict(new.versions) if isinstance(new, RunReport) else {}
+    return RunReport(machine=dict(new.machine), results=results, versions=versions)
+
+
+def _render(run: RunReport, fmt: str) -> str:
+    suffix = FORMATS[fmt]
+    if suffix is None:
+        return "\n".join(summary_lines(run.results)) + "\n"
+    return render(Path(f"report{suffix}"), run)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    old, new = load_source(Path(args.old)), load_source(Path(args.new))
+    policy = Policy(tolerance=args.tolerance, accuracy_tolerance=args.accuracy_tolerance,
+                    noise_floor=args.noise_floor)
+    run = compare_sources(old, new, policy)
+    old_key, new_key = old.machine.get("key"), new.machine.get("key")
+    if old_key and new_key and old_key != new_key:
+        print(f"cpuperf: note: comparing runs of different machines ({old_key} -> {new_key})",
+              file=sys.stderr)
+    missing = sorted(set(records_of(old)) - set(records_of(new)))
+    if missing:
+        print(f"cpuperf: note: {len(missing)} metric(s) of {args.old} are absent from "
+              f"{args.new}", file=sys.stderr)
+    text = _render(run, args.format)
+    if args.output:
+        store.atomic_write_text(Path(args.output), text)
+        print("\n".join(summary_lines(run.results)))
+        print(f"cpuperf: wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 1 if run.failed else 0
+
+
+# --- machine ----------------------------------------------------------------------------------
+
+def machine_dict(cpu: isa.CpuIsa) -> dict[str, Any]:
+    return {"cpu": cpu.model, "cores": cpu.cores, "isa_class": cpu.isa_class,
+            "key": store.machine_key(cpu),
+            "flags": {name: name in cpu.flags for name in isa.KNOWN_FLAGS},
+            "enables": dict(isa.KNOWN_FLAGS)}
+
+
+def cmd_machine(args: argparse.Namespace) -> int:
+    info = machine_dict(isa.detect())
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    width = max(map(len, isa.KNOWN_FLAGS))
+    print(f"CPU:          {info['cpu']}")
+    print(f"Usable cores: {info['cores']}")
+    print(f"ISA class:    {info['isa_class']}")
+    print(f"Baseline key: {info['key']}  (baseline file .cpuperf/{info['key']}.json)")
+    print()
+    print(f"{'flag'.ljust(width)}  present  enables")
+    for name, enables in isa.KNOWN_FLAGS.items():
+        present = "yes" if info["flags"][name] else "no"
+        print(f"{name.ljust(width)}  {present.ljust(7)}  {enables}")
+    return 0
+
+
+# --- merge ------------------------------------------------------------------------------------
+
+def _merged_versions(runs: Sequence[RunReport]) -> dict[str, str]:
+    seen: dict[str, list[str]] = {}
+    for run in runs:
+        for name, version in run.versions.items():
+            if version not in seen.setdefault(name, []):
+                seen[name].append(version)
+    return {name: " / ".join(values) for name, values in sorted(seen.items())}
+
+
+def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) -> RunReport:
+    """One report of all shards; a :class:`CliError` on duplicates or mixed machines."""
+    owner: dict[tuple[str, str], Path] = {}
+    for path, run in reports:
+        for result in run.results:
+            key = result.record.key
+            if key in owner:
+                raise CliError(f"{key[0]} / {key[1]} appears in both {owner[key]} and {path}; "
+                               f"each shard must run different tests")
+            owner[key] = path
+    machines = {run.machine.get("key"): (path, run.machine) for path, run in reports}
+    if len(machines) > 1 and not allow_mixed:
+        listed = ", ".join(f"{p} ran on {k}" for k, (p, _) in machines.items())
+        raise CliError(f"the reports come from different machines ({listed}); merge reports "
+                       f"of one machine class, or pass --allow-mixed-machines")
+    machine = reports[0][1].machine if len(machines) == 1 else {
+        "key": "mixed", "cpu": "several machines", "machines": [m for _, m in machines.values()]}
+    results = sorted_results([r for _, run in reports for r in run.results])
+    return RunReport(machine=dict(machine), results=results,
+                     versions=_merged_versions([run for _, run in reports]))
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    out = check_report_path(args.out)
+    reports = [(Path(p), read_report(Path(p))) for p in args.inputs]
+    merged = merge_reports(reports, args.allow_mixed_machines)
+    write_report(out, merged)
+    print("\n".join(summary_lines(merged.results)))
+    print(f"cpuperf: merged {len(merged.results)} results from {len(reports)} reports into {out}")
+    return 1 if merged.failed else 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1), e.g. 0.05")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cpuperf", description="Compare, inspect and merge pytest-cpuperf results.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    compare = sub.add_parser("compare", help="evaluate NEW against OLD as baseline")
+    compare.add_argument("old", metavar="OLD",
+                         help="report JSON (--cpuperf-report) or baseline directory/file")
+    compare.add_argument("new", metavar="NEW",
+                         help="report JSON (--cpuperf-report) or baseline directory/file")
+    compare.add_argument("--format", choices=list(FORMATS), default="table",
+                         help="output format (default: table)")
+    compare.add_argument("--output", metavar="PATH", help="write the output to PATH")
+    compare.add_argument("--tolerance", type=_fraction, default=DEFAULT_TOLERANCE,
+                         help=f"allowed throughput loss (default {DEFAULT_TOLERANCE})")
+    compare.add_argument("--accuracy-tolerance", type=_fraction,
+                         default=DEFAULT_ACCURACY_TOLERANCE,
+                         help=f"allowed accuracy loss (default {DEFAULT_ACCURACY_TOLERANCE})")
+    compare.add_argument("--noise-floor", type=_fraction, default=DEFAULT_NOISE_FLOOR,
+                         help=f"least run-to-run noise assumed (default {DEFAULT_NOISE_FLOOR})")
+    compare.set_defaults(func=cmd_compare)
+    machine = sub.add_parser("machine", help="show this CPU's capabilities and baseline key")
+    machine.add_argument("--json", action="store_true", help="print JSON")
+    machine.set_defaults(func=cmd_machine)
+    merge = sub.add_parser("merge", help="combine report JSONs of sharded CI jobs")
+    merge.add_argument("out", metavar="OUT", help="merged report (.json, .md or .html)")
+    merge.add_argument("inputs", metavar="IN", nargs="+", help="report JSON of one shard")
+    merge.add_argument("--allow-mixed-machines", action="store_true",
+                       help="merge reports of different machine keys")
+    merge.set_defaults(func=cmd_merge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``cpuperf`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except (CliError, BaselineFileError, CpuperfUsageError, OSError) as exc:
+        print(f"cpuperf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

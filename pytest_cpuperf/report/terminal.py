@@ -1,0 +1,89 @@
+"""Plain-text summary of the results, for the pytest terminal and ``cpuperf compare``.
+
+The cell formatters here are shared by the Markdown and HTML reports, so all formats show the
+same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..results import MetricResult, sorted_results
+from ..status import Status
+
+HEADERS = ("test", "metric", "baseline", "current", "change", "CI", "verdict")
+MAX_TEST_WIDTH = 48
+NOTEWORTHY = (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
+              Status.INCONCLUSIVE, Status.IMPROVEMENT)
+"""Statuses whose message is worth printing after the table."""
+
+
+def shorten(text: str, width: int = MAX_TEST_WIDTH) -> str:
+    """``text`` in at most ``width`` characters: drop the directories, then keep the end."""
+    if len(text) <= width:
+        return text
+    path, sep, rest = text.partition("::")
+    if sep and "/" in path:
+        text = f"{path.rsplit('/', 1)[1]}::{rest}"
+        if len(text) <= width:
+            return text
+    return "..." + text[-(width - 3):]
+
+
+def format_value(value: float, unit: str) -> str:
+    """A metric value with its unit, at a precision that suits the unit."""
+    if unit == "samples/s":
+        return f"{value:.1f} {unit}"
+    if unit == "ms":
+        return f"{value:.3f} ms"
+    return f"{value:.4f}" + (f" {unit}" if unit else "")
+
+
+def format_change(result: MetricResult, value: float) -> str:
+    """A change: ``+x.x%`` for relative metrics, ``+x.xxxx`` for absolute ones."""
+    return f"{value:+.1%}" if result.relative else f"{value:+.4f}"
+
+
+def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
+    """The table cells of one result (the test id is not shortened here)."""
+    record = result.record
+    baseline = format_value(result.baseline.value, result.baseline.unit) if result.baseline \
+        else "-"
+    change = "-" if result.change is None else format_change(result, result.change)
+    ci = "-"
+    if result.ci is not None:
+        low, high = (format_change(result, c) for c in result.ci)
+        ci = "exact" if low == high else f"[{low}, {high}]"
+    return (record.test_id, record.metric, baseline, format_value(record.value, record.unit),
+            change, ci, result.status.value)
+
+
+def count_line(results: Sequence[MetricResult]) -> str:
+    """``cpuperf: 1 regression, 4 pass``: counts per status, in :class:`Status` order."""
+    counts = {status: sum(r.status is status for r in results) for status in Status}
+    parts = [f"{n} {status.value}" for status, n in counts.items() if n]
+    return "cpuperf: " + (", ".join(parts) if parts else "no metrics recorded")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = {2, 3, 4}  # numeric columns
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                         for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+
+    return [line(rows[0]), "  ".join("-" * w for w in widths), *(line(r) for r in rows[1:])]
+
+
+def summary_lines(results: Sequence[MetricResult]) -> list[str]:
+    """Table of all results, one line of counts, then the messages worth reading."""
+    if not results:
+        return [count_line(results)]
+    ordered = sorted_results(results)
+    rows = [HEADERS, *((shorten(c[0]), *c[1:]) for c in map(cells, ordered))]
+    lines = [*_table(rows), count_line(ordered)]
+    for result in ordered:
+        if result.status in NOTEWORTHY:
+            lines.append(f"{result.status.value.upper()}: {result.message}")
+    return lines
