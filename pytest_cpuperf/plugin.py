@@ -225,6 +225,13 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
 
 
 @pytest.fixture(scope="session")
+def cpuperf_progress(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """``cpuperf_progress("exporting ...")`` prints a ``[cpuperf]`` line past output capture:
+    for long steps of your own (model export, quantization) in fixtures."""
+    return _progress(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def cpu_isa(pytestconfig: pytest.Config) -> CpuIsa:
     """The detected CPU (after ``--cpuperf-isa-mask``): model, cores, flags, ``has(name)``."""
     return _session(pytestconfig).cpu
