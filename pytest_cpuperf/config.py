@@ -27,7 +27,8 @@ DEFAULT_BASELINE_DIR = ".cpuperf"
 # name -> (type, default, help); each is both --cpuperf-NAME and ini cpuperf_NAME
 _VALUE_OPTIONS: dict[str, tuple[type, Any, str]] = {
     "baseline-dir": (str, DEFAULT_BASELINE_DIR,
-                     "Directory of the baseline files, relative to the rootdir (default: .cpuperf)."),
+                     "Directory of the baseline files, relative to the rootdir "
+                     "(default: .cpuperf)."),
     "tolerance": (float, DEFAULT_TOLERANCE,
                   "Allowed relative throughput loss before a regression is declared "
                   f"(default: {DEFAULT_TOLERANCE})."),
@@ -52,7 +53,8 @@ def add_options(parser: pytest.Parser) -> None:
     """Register the ``cpuperf`` option group and its ini twins."""
     group = parser.getgroup("cpuperf", "CPU inference performance gates (pytest-cpuperf)")
     group.addoption("--cpuperf", action="store_true", default=False,
-                    help="Run the tests marked cpuperf; without it they are skipped (default: off).")
+                    help="Run the tests marked cpuperf; without it they are skipped "
+                         "(default: off).")
     group.addoption("--cpuperf-update", action="store_true", default=False,
                     help="Store the results of the cpuperf tests that ran as their new baselines, "
                          "leaving other records alone (default: off).")
@@ -98,7 +100,9 @@ def _value(config: pytest.Config, name: str) -> Any:
 
 def _flag(config: pytest.Config, name: str) -> bool:
     cli = config.getoption(f"--cpuperf-{name}")
-    return bool(cli) if cli is not None else bool(config.getini(f"cpuperf_{name.replace('-', '_')}"))
+    if cli is not None:
+        return bool(cli)
+    return bool(config.getini(f"cpuperf_{name.replace('-', '_')}"))
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
-from .measurement import LatencySummary, Measurement, Trial
 from .defaults import (
     DEFAULT_MIN_ITERATIONS,
     DEFAULT_TRIAL_TIME_S,
     DEFAULT_TRIALS,
     DEFAULT_WARMUP_S,
 )
+from .measurement import LatencySummary, Measurement, Trial
 
 if TYPE_CHECKING:
     from .stats import Ratio
@@ -161,8 +161,8 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
     """
     labels = list(labels) if labels is not None else [None] * len(models)
     targets = [m.timing_target(i if i is not None else m.example_inputs())
-               for m, i in zip(models, inputs)]
-    for model, target in zip(models, targets):
+               for m, i in zip(models, inputs, strict=True)]
+    for model, target in zip(models, targets, strict=True):
         if progress:
             progress(f"warming up {model.label} ({settings.warmup_s:g} s)")
         _warm_up(target, settings)
@@ -197,7 +197,7 @@ class Comparison:
 
     a: Measurement
     b: Measurement
-    ratio: "Ratio"
+    ratio: Ratio
 
     def describe(self) -> str:
         return f"{self.a.label} / {self.b.label} = {self.ratio.describe()}"

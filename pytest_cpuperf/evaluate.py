@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .results import ABSOLUTE_KINDS, RELATIVE_KINDS, BaselineRecord, MetricRecord, MetricResult
 from .defaults import (
     DEFAULT_ACCURACY_TOLERANCE,
     DEFAULT_ALPHA,
     DEFAULT_NOISE_FLOOR,
     DEFAULT_TOLERANCE,
 )
+from .results import ABSOLUTE_KINDS, RELATIVE_KINDS, BaselineRecord, MetricRecord, MetricResult
 from .stats import absolute_verdict, relative_verdict, throughput_change
 from .status import Status
 

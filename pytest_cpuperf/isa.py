@@ -66,7 +66,7 @@ def validate_flags(names: Iterable[str], where: str) -> tuple[str, ...]:
     """Normalize ``names`` and raise :class:`UnknownISAFlagError` for any unknown one."""
     raw = [names] if isinstance(names, str) else list(names)
     normalized = tuple(normalize_flag(n) for n in raw)
-    unknown = [r for r, n in zip(raw, normalized) if n not in KNOWN_FLAGS]
+    unknown = [r for r, n in zip(raw, normalized, strict=True) if n not in KNOWN_FLAGS]
     if unknown:
         raise UnknownISAFlagError(unknown, where)
     return normalized

@@ -24,7 +24,7 @@ from typing import Any
 from .cache import cache_dir
 from .errors import CpuperfUsageError
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 """Bump when the build recipe changes, so stale cached models are not reused."""
 
 Progress = Callable[[str], None]
@@ -67,11 +67,13 @@ class BertSpec:
     def transformers_config(self) -> Any:
         from transformers import BertConfig
 
-        return BertConfig(
-            vocab_size=self.vocab, hidden_size=self.hidden, num_hidden_layers=self.layers,
-            num_attention_heads=self.heads, intermediate_size=self.intermediate,
-            max_position_embeddings=max(512, self.seq_len), num_labels=self.num_labels,
-        )
+        settings: dict[str, Any] = {
+            "vocab_size": self.vocab, "hidden_size": self.hidden,
+            "num_hidden_layers": self.layers, "num_attention_heads": self.heads,
+            "intermediate_size": self.intermediate,
+            "max_position_embeddings": max(512, self.seq_len), "num_labels": self.num_labels,
+        }
+        return BertConfig(**settings)
 
 
 def build_torch_bert(spec: BertSpec) -> Any:
@@ -126,18 +128,27 @@ def example_batch(spec: BertSpec, batch: int = 1, seed: int = 0) -> dict[str, An
 
 
 def torch_to_ov(model: Any, spec: BertSpec, batch: int = 1) -> Any:
-    """Export a BERT classifier to an ``openvino.Model`` with static shape [batch, seq_len]."""
+    """Export a BERT classifier to an ``openvino.Model`` with dynamic batch and sequence dims;
+    ``[batch, seq_len]`` is recorded as its default static shape (see :func:`_tag`)."""
     import openvino as ov
     import torch
 
-    example = {k: torch.from_numpy(v) for k, v in example_batch(spec, batch).items()}
-    exported = torch.export.export(model, args=(), kwargs=example)
+    # a batch of 2 keeps torch.export from specializing the batch dimension to 1
+    example = {k: torch.from_numpy(v) for k, v in example_batch(spec, 2).items()}
+    dims = {name: {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO} for name in example}
+    exported = torch.export.export(model, args=(), kwargs=example, dynamic_shapes=dims)
     ov_model = ov.convert_model(exported)
-    for port, name in zip(ov_model.inputs, example):
+    for port, name in zip(ov_model.inputs, example, strict=True):
         port.get_tensor().set_names({name})
-    ov_model.reshape({name: list(array.shape) for name, array in example.items()})
-    ov_model.set_rt_info(str(spec.vocab), "cpuperf_vocab_size")
+    _tag(ov_model, spec, batch)
     return ov_model
+
+
+def _tag(ov_model: Any, spec: BertSpec, batch: int = 1) -> None:
+    """Record the vocabulary size and the default static shape in the model's rt_info: the IR
+    keeps dynamic dims (so any shape= works) and ov_compile applies this one by default."""
+    ov_model.set_rt_info(str(spec.vocab), "cpuperf_vocab_size")
+    ov_model.set_rt_info(f"[{batch},{spec.seq_len}]", "cpuperf_default_shape")
 
 
 def quantize_int8(ov_model: Any, spec: BertSpec, samples: int = 32,
@@ -148,7 +159,7 @@ def quantize_int8(ov_model: Any, spec: BertSpec, samples: int = 32,
     data = calibration or [example_batch(spec, 1, seed=1000 + i) for i in range(samples)]
     quantized = nncf.quantize(ov_model, nncf.Dataset(data), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(data))
-    quantized.set_rt_info(str(spec.vocab), "cpuperf_vocab_size")
+    _tag(quantized, spec)
     return quantized
 
 

@@ -146,13 +146,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     marker = item.get_closest_marker("cpuperf")
     from .errors import BaselineFileError
 
+    problem: str | None = None
     try:
         results = session.judge(recorder.records, marker.kwargs if marker else {})
     except BaselineFileError as exc:
         session.unjudged.extend(recorder.records)
         problem = str(exc)
-    else:
-        problem = None
     if problem is not None:
         pytest.fail(f"cpuperf: {problem}", pytrace=False)
     for result in results:
@@ -256,7 +255,8 @@ class OVCompiler:
                                 label=label)
         path = resolve_model_path(model)
         model_key: tuple[Any, ...] = (
-            (str(path.resolve()), path.stat().st_mtime_ns) if path is not None else ("id", id(model)))
+            (str(path.resolve()), path.stat().st_mtime_ns) if path is not None
+            else ("id", id(model)))
         key = (*model_key, options)
         if key not in self._cache:
             import openvino as ov

@@ -203,12 +203,13 @@ class Recorder:
     def _record_measurement(self, prefix: str, m: Measurement) -> None:
         config = {k: v for k, v in m.config.items()}
         kernels = m.kernels.to_dict() if m.kernels else None
-        common = {"config": config, "versions": dict(m.versions), "kernels": kernels}
+        versions = dict(m.versions)
         self.record(f"{prefix}throughput", m.throughput, kind="throughput", unit="samples/s",
-                    samples=list(m.throughputs), extra={
+                    samples=list(m.throughputs), config=config, versions=versions,
+                    kernels=kernels, extra={
                         "label": m.label, "iterations": [t.iterations for t in m.trials],
-                        "requests": m.requests, "batch_size": m.batch_size}, **common)
+                        "requests": m.requests, "batch_size": m.batch_size})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
-                    higher_is_better=False, extra={
-                        "p50": m.latency.p50, "p99": m.latency.p99, "mean": m.latency.mean,
-                        "count": m.latency.count}, **common)
+                    higher_is_better=False, config=config, versions=versions, kernels=kernels,
+                    extra={"p50": m.latency.p50, "p99": m.latency.p99, "mean": m.latency.mean,
+                           "count": m.latency.count})

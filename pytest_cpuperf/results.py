@@ -181,7 +181,8 @@ class MetricResult:
             "change_kind": "relative" if self.relative else "absolute",
             "ci": None if self.ci is None else [_round(self.ci[0]), _round(self.ci[1])],
             "p_value": None if self.p_value is None else _round(self.p_value),
-            "tolerance": self.tolerance, "noise": None if self.noise is None else _round(self.noise),
+            "tolerance": self.tolerance,
+            "noise": None if self.noise is None else _round(self.noise),
         }
 
     @classmethod

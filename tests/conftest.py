@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-
-import pytest
 
 # pytester's in-process runs restore sys.modules afterwards; extension modules cannot be
 # loaded twice, so the libraries the inner runs use are imported once here, up front.
 import numpy  # noqa: F401
+import pytest
 import scipy.stats  # noqa: F401
 
-import pytest_cpuperf.evaluate  # noqa: F401
-import pytest_cpuperf.report  # noqa: F401
+import pytest_cpuperf.evaluate
+import pytest_cpuperf.report
 import pytest_cpuperf.store  # noqa: F401
 
-try:
+with contextlib.suppress(ImportError):  # without the openvino extra
     import openvino  # noqa: F401
-except ImportError:  # pragma: no cover - the openvino extra is not installed
-    pass
 
 
 @pytest.fixture(scope="session")

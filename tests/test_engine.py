@@ -82,7 +82,8 @@ def test_paired_ratio_and_ci() -> None:
     b = [100.0, 101.0, 99.0, 100.5]
     ratio = paired_ratio(a, b)
     assert ratio.low < ratio.ratio < ratio.high
-    assert ratio.ratio == pytest.approx(math.exp(sum(math.log(x / y) for x, y in zip(a, b)) / 4))
+    logs = [math.log(x / y) for x, y in zip(a, b, strict=True)]
+    assert ratio.ratio == pytest.approx(math.exp(sum(logs) / 4))
     assert ratio.p_value < 0.01
     low, high = log_mean_ci([100.0, 100.0, 100.0])
     assert low == high == pytest.approx(100.0)

@@ -52,7 +52,8 @@ def test_header_shows_cpu_cores_and_flags(pytester: pytest.Pytester) -> None:
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.cpuperf(tolerance=None*", "@pytest.mark.requires_isa*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.cpuperf(tolerance=None*",
+                                 "@pytest.mark.requires_isa*"])
 
 
 def test_requires_isa_skips_with_reason_and_mask(pytester: pytest.Pytester) -> None:

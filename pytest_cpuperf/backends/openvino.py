@@ -259,6 +259,15 @@ def _vocab_size(model: Any, path: Path | None) -> int | None:
     return None
 
 
+def _default_shape(model: Any) -> tuple[tuple[str, str], ...]:
+    """The ``cpuperf_default_shape`` rt_info of a dynamic model (set by models.build_ir)."""
+    rt = model.get_rt_info()
+    if all(p.get_partial_shape().is_static for p in model.inputs) or \
+            "cpuperf_default_shape" not in rt:
+        return ()
+    return parse_shape(rt["cpuperf_default_shape"].astype(str))
+
+
 def _apply_shape(model: Any, shape: tuple[tuple[str, str], ...]) -> None:
     from openvino import PartialShape
 
@@ -465,7 +474,7 @@ def compile_model(model: object, options: OVOptions, core: Any = None) -> OVComp
             f"openvino.Model, got {type(model).__name__}")
     core = core or ov.Core()
     ov_model = _read_model(core, model, path)
-    _apply_shape(ov_model, options.shape)
+    _apply_shape(ov_model, options.shape or _default_shape(ov_model))
     props = options.properties()
     try:
         compiled = core.compile_model(ov_model, "CPU", props)
