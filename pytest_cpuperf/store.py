@@ -168,6 +168,10 @@ def update_file(path: Path, machine: dict[str, Any], records: Iterable[MetricRec
                 consistent: set[tuple[str, str]] | None = None) -> BaselineFile:
     """Load, merge ``records`` and save ``path`` under a lock (safe across processes)."""
     with locked(lock_path(path)):
+        # temporary files of writers that were killed before their rename (we hold the lock)
+        for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                orphan.unlink()
         current = load(path, machine)
         merged = updated(current, records, consistent)
         merged.machine = dict(machine)

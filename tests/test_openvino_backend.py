@@ -85,3 +85,21 @@ def test_kernel_report_names_isa(tiny_int8_ir: Path) -> None:
     expected = "amx" if cpu.has("amx_int8") else ("avx512" if cpu.has("avx512f") else "avx2")
     assert kernels.dominant_isa == expected
     assert any("FullyConnected" in key for key in kernels.exec_types)
+
+
+def test_hugging_face_directory_is_exported_and_cached(tmp_path: Path, monkeypatch) -> None:
+    """A local transformers directory goes through optimum-intel once, then the cache."""
+    from pytest_cpuperf.models import BertSpec, build_torch_bert
+
+    monkeypatch.setenv("CPUPERF_CACHE_DIR", str(tmp_path / "cache"))
+    spec = BertSpec.tiny()
+    build_torch_bert(spec).save_pretrained(tmp_path / "tiny-bert")
+    with pytest.raises(CpuperfUsageError, match="dynamic shape"):
+        compile_model(tmp_path / "tiny-bert", check_options()).example_inputs()
+    compiled = compile_model(tmp_path / "tiny-bert", check_options(shape="[1,16]"))
+    inputs = compiled.example_inputs()
+    assert set(inputs) >= {"input_ids", "attention_mask"}
+    assert inputs["input_ids"].shape == (1, 16) and inputs["input_ids"].max() < spec.vocab
+    assert compiled.predict(inputs).shape == (1, spec.num_labels)
+    exported = list((tmp_path / "cache" / "hf-export").glob("tiny-bert-*/openvino_model.xml"))
+    assert len(exported) == 1

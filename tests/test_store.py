@@ -1,0 +1,124 @@
+"""Baseline store: machine key, stable files, small diffs, atomic writes under SIGKILL."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_cpuperf.errors import BaselineFileError
+from pytest_cpuperf.isa import CpuIsa
+from pytest_cpuperf.results import MetricRecord
+from pytest_cpuperf.store import (
+    MAX_RUNS,
+    BaselineFile,
+    load,
+    lock_path,
+    machine_key,
+    save,
+    update_file,
+    updated,
+)
+
+XEON = CpuIsa("Intel(R) Xeon(R) Platinum 8480+", 8,
+              frozenset({"amx_tile", "amx_int8", "amx_bf16", "avx512f", "avx512_vnni", "avx2"}))
+
+
+def _record(test: str, value: float, metric: str = "throughput") -> MetricRecord:
+    return MetricRecord(test_id=test, metric=metric, kind="throughput", unit="samples/s",
+                        value=value, samples=[value * 0.99, value, value * 1.01],
+                        versions={"openvino": "2026.4.1"}, date="2026-11-20T00:00:00+00:00")
+
+
+def test_machine_key_ignores_trademarks_and_names_class_and_cores() -> None:
+    assert machine_key(XEON) == "intel-xeon-platinum-8480--amx--8c"
+    fewer = CpuIsa(XEON.model, 2, XEON.flags)
+    assert machine_key(fewer) != machine_key(XEON)
+
+
+def test_save_is_stable_and_one_test_change_is_a_small_diff(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    tests = [f"tests/test_m.py::test_{i}" for i in range(20)]
+    update_file(path, {"key": "m"}, [_record(t, 100.0 + i) for i, t in enumerate(tests)])
+    first = path.read_text()
+    save(load(path))
+    assert path.read_text() == first, "saving unchanged data must not change a byte"
+    update_file(path, {"key": "m"}, [_record(tests[7], 150.0)])
+    diff = [line for line in difflib.unified_diff(first.splitlines(), path.read_text().splitlines(),
+                                                  lineterm="", n=0)
+            if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+    assert 0 < len(diff) <= 20, diff
+    assert json.loads(path.read_text())["records"][tests[8]] == json.loads(first)["records"][tests[8]]
+
+
+def test_consistent_runs_accumulate_up_to_the_cap() -> None:
+    base = BaselineFile(path=Path("unused.json"), machine={})
+    key = ("t::a", "throughput")
+    for i in range(MAX_RUNS + 3):
+        base = updated(base, [_record("t::a", 100.0 + i)], consistent={key})
+    runs = base.get(*key).runs
+    assert len(runs) == MAX_RUNS
+    assert runs[-1].value == pytest.approx(100.0 + MAX_RUNS + 2)
+
+
+def test_lock_file_is_not_beside_the_baselines(tmp_path: Path) -> None:
+    path = tmp_path / ".cpuperf" / "m.json"
+    update_file(path, {}, [_record("t::a", 1.0)])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.json"]
+    assert lock_path(path).parent != path.parent
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from pytest_cpuperf.results import MetricRecord
+from pytest_cpuperf.store import update_file
+
+path = Path(sys.argv[1])
+i = 0
+while True:
+    i += 1
+    records = [MetricRecord(test_id=f"t::{j}", metric="throughput", kind="throughput",
+                            unit="samples/s", value=float(i), samples=[float(i)] * 50)
+               for j in range(300)]
+    update_file(path, {"key": "m"}, records)
+    print(i, flush=True)
+"""
+
+
+def test_sigkill_during_writes_never_leaves_a_broken_file(tmp_path: Path) -> None:
+    """Kill a process that rewrites the baseline in a loop, at arbitrary moments."""
+    path = tmp_path / "m.json"
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(WRITER))
+    for attempt in range(8):
+        proc = subprocess.Popen([sys.executable, str(script), str(path)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # at least one complete write
+        time.sleep(0.01 + 0.037 * attempt)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        loaded = load(path)  # raises BaselineFileError if half-written
+        assert len(loaded.records) == 300
+        assert len({rec["throughput"].latest.value for rec in loaded.records.values()}) == 1
+    update_file(path, {"key": "m"}, [_record("t::0", 1.0)])
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["m.json", "writer.py"], "orphaned temporary files are cleaned up"
+
+
+def test_foreign_file_is_refused_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("[1, 2, 3]")
+    with pytest.raises(BaselineFileError, match=str(path)):
+        load(path)
+    with pytest.raises(BaselineFileError):
+        update_file(path, {}, [_record("t::a", 1.0)])
+    assert path.read_text() == "[1, 2, 3]"
