@@ -14,6 +14,7 @@ import pytest
 from .defaults import (
     DEFAULT_ACCURACY_TOLERANCE,
     DEFAULT_ALPHA,
+    DEFAULT_MAX_BUSY,
     DEFAULT_NOISE_FLOOR,
     DEFAULT_TOLERANCE,
     DEFAULT_TRIAL_TIME_S,
@@ -40,6 +41,9 @@ _VALUE_OPTIONS: dict[str, tuple[type, Any, str]] = {
                     f"the verdict assumes (default: {DEFAULT_NOISE_FLOOR})."),
     "alpha": (float, DEFAULT_ALPHA,
               f"Significance level of a regression verdict, one-sided (default: {DEFAULT_ALPHA})."),
+    "max-busy": (float, DEFAULT_MAX_BUSY,
+                 "Share of the CPU other processes may take during a measurement before a "
+                 f"throughput change is called inconclusive (default: {DEFAULT_MAX_BUSY})."),
     "trials": (int, DEFAULT_TRIALS,
                f"Timed trials per measurement (default: {DEFAULT_TRIALS})."),
     "trial-time": (float, DEFAULT_TRIAL_TIME_S,
@@ -121,6 +125,7 @@ class Settings:
     accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE
     noise_floor: float = DEFAULT_NOISE_FLOOR
     alpha: float = DEFAULT_ALPHA
+    max_busy: float = DEFAULT_MAX_BUSY
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     @classmethod
@@ -166,5 +171,6 @@ class Settings:
             accuracy_tolerance=fraction("accuracy-tolerance", 0.0, 1.0),
             noise_floor=fraction("noise-floor", 0.0, 1.0),
             alpha=fraction("alpha", 1e-9, 0.5),
+            max_busy=fraction("max-busy", 0.0, 1.01),
             engine=engine,
         )

@@ -10,6 +10,8 @@ DEFAULT_NOISE_FLOOR = 0.02
 """Least run-to-run standard deviation of log throughput assumed by a verdict."""
 DEFAULT_ALPHA = 0.01
 """One-sided significance level of a regression verdict."""
+DEFAULT_MAX_BUSY = 0.15
+"""Share of the machine's CPU taken by other work above which a verdict is not trusted."""
 DEFAULT_TRIALS = 5
 DEFAULT_TRIAL_TIME_S = 1.0
 DEFAULT_WARMUP_S = 0.5

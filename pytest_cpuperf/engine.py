@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
+from .busy import foreign_share, snapshot
 from .defaults import (
     DEFAULT_MIN_ITERATIONS,
     DEFAULT_TRIAL_TIME_S,
@@ -83,6 +84,7 @@ def async_trial(target: AsyncTarget, seconds: float, latencies: list[float] | No
     in_flight: set[int] = set()
     record = latencies.append if latencies is not None else None
     iterations = 0
+    load_before = snapshot()
     begin = clock()
     deadline = begin + seconds
     while clock() < deadline or iterations % nireq:
@@ -96,10 +98,12 @@ def async_trial(target: AsyncTarget, seconds: float, latencies: list[float] | No
         iterations += 1
     queue.wait_all()
     duration = clock() - begin
+    busy = foreign_share(load_before, snapshot())
     if record is not None:
         for idle in in_flight:
             record(queue[idle].latency)
-    return Trial(iterations=iterations, duration_s=duration, batch_size=target.batch_size)
+    return Trial(iterations=iterations, duration_s=duration, batch_size=target.batch_size,
+                 busy=busy)
 
 
 def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
@@ -108,6 +112,7 @@ def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
     call = target.call
     clock = time.perf_counter
     iterations = 0
+    load_before = snapshot()
     begin = clock()
     deadline = begin + seconds
     now = begin
@@ -118,7 +123,8 @@ def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
         if latencies is not None:
             latencies.append((now - t0) * 1000.0)
         iterations += 1
-    return Trial(iterations=iterations, duration_s=now - begin, batch_size=target.batch_size)
+    return Trial(iterations=iterations, duration_s=now - begin, batch_size=target.batch_size,
+                 busy=foreign_share(load_before, snapshot()))
 
 
 def _trial(target: AsyncTarget | SyncTarget, seconds: float, settings: EngineSettings,

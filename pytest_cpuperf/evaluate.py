@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .defaults import (
     DEFAULT_ACCURACY_TOLERANCE,
     DEFAULT_ALPHA,
+    DEFAULT_MAX_BUSY,
     DEFAULT_NOISE_FLOOR,
     DEFAULT_TOLERANCE,
 )
@@ -35,6 +36,8 @@ class Policy:
     """Least run-to-run standard deviation (log scale) assumed for throughput."""
     alpha: float = DEFAULT_ALPHA
     """Significance level of a regression verdict (one-sided)."""
+    max_busy: float = DEFAULT_MAX_BUSY
+    """Above this share of the CPU taken by other work, a change is reported as inconclusive."""
     floor: float | None = None
     """Absolute minimum (min_throughput, min_accuracy...), with or without a baseline."""
     ceiling: float | None = None
@@ -90,12 +93,36 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
                                 f"{_baseline_note(baseline)} (informational)")
 
 
+def _busy_note(record: MetricRecord, baseline: BaselineRecord, policy: Policy) -> str | None:
+    """Why the machine was too busy to trust a change, or None."""
+    parts = []
+    if record.busy is not None and record.busy > policy.max_busy:
+        parts.append(f"other work took {record.busy:.0%} of the CPU during this run")
+    old = [r.busy for r in baseline.runs if r.busy is not None]
+    if old and max(old) > policy.max_busy:
+        parts.append(f"other work took {max(old):.0%} of the CPU while the baseline was recorded")
+    if not parts:
+        return None
+    return " and ".join(parts) + f" (limit {policy.max_busy:.0%}, --cpuperf-max-busy)"
+
+
 def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
               name: str) -> MetricResult:
     change = throughput_change(record.samples, [r.samples for r in baseline.runs],
                                policy.noise_floor, record.higher_is_better,
                                confidence=1.0 - 2 * policy.alpha)
     status = relative_verdict(change, policy.tolerance, policy.alpha, record.higher_is_better)
+    busy_note = _busy_note(record, baseline, policy)
+    if busy_note and status in (Status.REGRESSION, Status.IMPROVEMENT):
+        # other work taking a share b of the CPU can explain a loss (or, in the baseline's
+        # run, a gain) of at most b: beyond tolerance + b the verdict stands.
+        signed = change.change if record.higher_is_better else -change.change
+        explained = (record.busy or 0.0) if signed < 0 else max(
+            (r.busy or 0.0) for r in baseline.runs)
+        if abs(signed) <= policy.tolerance + explained:
+            status = Status.INCONCLUSIVE
+        else:
+            busy_note = None
     ci_level = round((1.0 - 2 * policy.alpha) * 100)
     figures = (f"{_fmt(record.value, record.unit)} vs {_baseline_note(baseline)}: "
                f"{change.change:+.1%} ({ci_level}% CI {change.low:+.1%} to {change.high:+.1%}, "
@@ -103,7 +130,9 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
                f"{_version_note(record, baseline)}")
     message = {
         Status.REGRESSION: f"{name} regressed: {figures}",
-        Status.INCONCLUSIVE: f"{name} may have regressed, but the noise is too large to tell: "
+        Status.INCONCLUSIVE: f"{name} changed, but {busy_note}: {figures}. Re-run on a quiet "
+                             f"machine" if busy_note else
+                             f"{name} may have regressed, but the noise is too large to tell: "
                              f"{figures}. Hint: more --cpuperf-trials or --cpuperf-trial-time, or "
                              f"record the baseline several times (--cpuperf-update) to learn "
                              f"the run-to-run noise",

@@ -102,6 +102,8 @@ class Trial:
     iterations: int
     duration_s: float
     batch_size: int
+    busy: float | None = None
+    """Share of the machine's CPU used by other processes or stolen during the trial."""
 
     @property
     def throughput(self) -> float:
@@ -154,6 +156,12 @@ class Measurement:
         return sum(t.iterations for t in self.trials)
 
     @property
+    def busy(self) -> float | None:
+        """Median share of the machine other work took during the trials (None if unknown)."""
+        values = sorted(t.busy for t in self.trials if t.busy is not None)
+        return values[len(values) // 2] if values else None
+
+    @property
     def batch_size(self) -> int:
         return self.trials[0].batch_size if self.trials else 1
 
@@ -167,6 +175,8 @@ class Measurement:
         )
         if self.kernels is not None:
             text += f"; kernels: {self.kernels.summary()}"
+        if self.busy is not None and self.busy >= 0.05:
+            text += f"; machine busy with other work: {self.busy:.0%}"
         return text
 
     def to_dict(self) -> dict[str, Any]:

@@ -161,7 +161,8 @@ class Recorder:
                samples: list[float] | None = None, higher_is_better: bool = True,
                config: Mapping[str, Any] | None = None, versions: Mapping[str, str] | None = None,
                kernels: Mapping[str, Any] | None = None,
-               extra: Mapping[str, Any] | None = None) -> MetricRecord:
+               extra: Mapping[str, Any] | None = None,
+               busy: float | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
         from .results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
@@ -182,7 +183,7 @@ class Recorder:
             test_id=self.test_id, metric=metric, kind=kind, unit=unit, value=float(value),
             samples=[float(s) for s in samples or []], higher_is_better=higher_is_better,
             config=dict(config or {}), versions=dict(versions or {}),
-            kernels=dict(kernels) if kernels else None, extra=dict(extra or {}))
+            kernels=dict(kernels) if kernels else None, extra=dict(extra or {}), busy=busy)
         self.records.append(record)
         return record
 
@@ -206,10 +207,10 @@ class Recorder:
         versions = dict(m.versions)
         self.record(f"{prefix}throughput", m.throughput, kind="throughput", unit="samples/s",
                     samples=list(m.throughputs), config=config, versions=versions,
-                    kernels=kernels, extra={
+                    kernels=kernels, busy=m.busy, extra={
                         "label": m.label, "iterations": [t.iterations for t in m.trials],
                         "requests": m.requests, "batch_size": m.batch_size})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,
-                    extra={"p50": m.latency.p50, "p99": m.latency.p99, "mean": m.latency.mean,
+                    busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99, "mean": m.latency.mean,
                            "count": m.latency.count})

@@ -32,6 +32,10 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _round(value: float, digits: int = 6) -> float:
     """Round to ``digits`` significant digits, so stored files diff cleanly."""
     return float(f"{value:.{digits}g}")
@@ -53,6 +57,8 @@ class MetricRecord:
     kernels: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     date: str = field(default_factory=now_iso)
+    busy: float | None = None
+    """Share of the machine's CPU other work took while this was measured (None: unknown)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -65,7 +71,7 @@ class MetricRecord:
             "samples": [_round(s) for s in self.samples],
             "higher_is_better": self.higher_is_better, "config": self.config,
             "versions": self.versions, "kernels": self.kernels, "extra": self.extra,
-            "date": self.date,
+            "date": self.date, "busy": None if self.busy is None else round(self.busy, 3),
         }
 
     @classmethod
@@ -77,7 +83,7 @@ class MetricRecord:
             higher_is_better=bool(data.get("higher_is_better", True)),
             config=dict(data.get("config") or {}), versions=dict(data.get("versions") or {}),
             kernels=data.get("kernels"), extra=dict(data.get("extra") or {}),
-            date=str(data.get("date", "")),
+            date=str(data.get("date", "")), busy=_optional_float(data.get("busy")),
         )
 
 
@@ -89,15 +95,21 @@ class BaselineRun:
     samples: list[float]
     date: str
     versions: dict[str, str]
+    busy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": _round(self.value), "samples": [_round(s) for s in self.samples],
-                "date": self.date, "versions": dict(sorted(self.versions.items()))}
+        data: dict[str, Any] = {
+            "value": _round(self.value), "samples": [_round(s) for s in self.samples],
+            "date": self.date, "versions": dict(sorted(self.versions.items()))}
+        if self.busy is not None:
+            data["busy"] = round(self.busy, 3)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaselineRun:
         return cls(value=float(data["value"]), samples=[float(s) for s in data.get("samples", [])],
-                   date=str(data.get("date", "")), versions=dict(data.get("versions") or {}))
+                   date=str(data.get("date", "")), versions=dict(data.get("versions") or {}),
+                   busy=_optional_float(data.get("busy")))
 
 
 @dataclass
@@ -140,7 +152,7 @@ class BaselineRecord:
     def from_record(cls, record: MetricRecord) -> BaselineRecord:
         return cls(kind=record.kind, unit=record.unit, higher_is_better=record.higher_is_better,
                    runs=[BaselineRun(record.value, list(record.samples), record.date,
-                                     dict(record.versions))],
+                                     dict(record.versions), record.busy)],
                    config=dict(record.config))
 
 
