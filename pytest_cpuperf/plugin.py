@@ -278,9 +278,14 @@ def ov_compile(pytestconfig: pytest.Config) -> OVCompiler:
 
 
 def _skip_unavailable(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """``factory`` whose "cannot run here" errors become skips with the reason."""
+    from .backends.base import BackendUnavailable
+
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return factory(*args, **kwargs)
+        except BackendUnavailable as exc:
+            pytest.skip(str(exc))
         except ImportError as exc:
             pytest.skip(f"backend not installed: {exc}")
 

@@ -134,25 +134,31 @@ class Recorder:
             self.progress(f"scoring {compiled.label} ({metric})")
         result = evaluate_accuracy(compiled, dataset, metric=metric, batch_size=batch_size)
         self.record(f"{prefix}{metric}", float(result.value), kind="accuracy",
+                    versions=compiled.versions(), config=compiled.effective_config(),
                     extra={"count": result.count, "model": compiled.label})
         return result
 
     def agreement(self, candidate: CompiledModel, reference: CompiledModel, inputs: Any, *,
-                  name: str = "agreement") -> AgreementResult:
+                  name: str = "agreement", batch_size: int | None = None) -> AgreementResult:
         """Compare an optimized model's outputs with a reference's on real inputs; records
-        ``name/top1_agreement``, ``name/max_abs_diff``, ``name/mean_abs_diff``, ``name/cosine``."""
+        ``name/top1_agreement`` and ``name/cosine`` (gated against the baseline) and
+        ``name/max_abs_diff``, ``name/mean_abs_diff`` (shown; gated by ``max_abs_diff=``)."""
         from .accuracy import agreement
 
         prefix = self._prefix(name, True)
-        result = agreement(candidate, reference, inputs)
-        extra = {"candidate": candidate.label, "reference": reference.label}
+        result = agreement(candidate, reference, inputs, batch_size=batch_size)
+        common: dict[str, Any] = {
+            "versions": {**reference.versions(), **candidate.versions()},
+            "extra": {"candidate": candidate.label, "reference": reference.label,
+                      "count": result.count}}
         self.record(f"{prefix}top1_agreement", result.top1_agreement, kind="agreement",
-                    extra=extra)
-        self.record(f"{prefix}max_abs_diff", result.max_abs_diff, kind="agreement",
-                    higher_is_better=False, extra=extra)
-        self.record(f"{prefix}mean_abs_diff", result.mean_abs_diff, kind="agreement",
-                    higher_is_better=False, extra=extra)
-        self.record(f"{prefix}cosine", result.cosine, kind="agreement", extra=extra)
+                    **common)
+        self.record(f"{prefix}cosine", result.cosine, kind="agreement", **common)
+        # logit differences move with every library version: informational, ceilings only
+        self.record(f"{prefix}max_abs_diff", result.max_abs_diff, kind="info",
+                    higher_is_better=False, **common)
+        self.record(f"{prefix}mean_abs_diff", result.mean_abs_diff, kind="info",
+                    higher_is_better=False, **common)
         return result
 
     # -- raw records ----------------------------------------------------------------------
@@ -212,5 +218,5 @@ class Recorder:
                         "requests": m.requests, "batch_size": m.batch_size})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,
-                    busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99, "mean": m.latency.mean,
-                           "count": m.latency.count})
+                    busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99,
+                                        "mean": m.latency.mean, "count": m.latency.count})

@@ -24,8 +24,8 @@ RELATIVE_KINDS = ("throughput",)
 """Compared as a ratio with the two-level noise model (samples needed)."""
 ABSOLUTE_KINDS = ("accuracy", "agreement")
 """Deterministic figures compared by an absolute difference."""
-INFO_KINDS = ("latency",)
-"""Recorded and shown against the baseline; gated only by absolute ceilings."""
+INFO_KINDS = ("latency", "info")
+"""Recorded and shown against the baseline; gated only by absolute floors and ceilings."""
 
 
 def now_iso() -> str:

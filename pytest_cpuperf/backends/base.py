@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 Inputs = Mapping[str, Any]
 
 
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run in this environment; the plugin turns this into a skip."""
+
+
 class AsyncQueue(Protocol):
     """The part of ``openvino.AsyncInferQueue`` the engine uses."""
 

@@ -1,0 +1,569 @@
+"""Stock PyTorch backend: eager, ``torch.jit`` trace + freeze, ``torch.compile``; fp32 or bf16.
+
+Also home of what the IPEX backend shares with it: keyword checks, input generation, the
+logits wrapper used for tracing, and the oneDNN verbose capture behind :meth:`kernels`.
+
+Tracing note: transformers 5 cannot ``torch.jit.trace`` its own 2-D attention-mask handling
+(traced sizes are tensors, which its mask code mistakes for ``cache_position``), so traced
+Hugging Face models get the mask already expanded to 4-D (``[batch, 1, 1, seq]``, boolean),
+which transformers passes through unchanged. Eager and compiled models get the inputs as is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import inspect
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CpuperfUsageError
+from ..measurement import KernelReport
+from .base import CompiledModel, Inputs, SyncTarget
+
+MODES = ("eager", "jit", "compile")
+DTYPES = ("fp32", "bf16")
+HF_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+DEFAULT_SHAPE = (1, 64)
+DEFAULT_VOCAB_FALLBACK = 1000
+"""Token ids are drawn below this when the model has no ``config.vocab_size``."""
+
+Runner = Callable[[dict[str, torch.Tensor]], Any]
+
+
+# --- keyword checks (shared with ipex.py) ------------------------------------------------
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` lower-cased if it is one of ``choices``; a usage error naming ``name`` if not."""
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
+    raise CpuperfUsageError(
+        f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_threads(threads: object) -> int | None:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise CpuperfUsageError(f"threads must be an integer >= 1 or None, got {threads!r}")
+    return threads
+
+
+def check_label(label: object) -> str | None:
+    if label is not None and not isinstance(label, str):
+        raise CpuperfUsageError(f"label must be a string, got {label!r}")
+    return label
+
+
+def check_model(model: object, fixture: str) -> torch.nn.Module:
+    if not isinstance(model, torch.nn.Module):
+        raise CpuperfUsageError(
+            f"{fixture}: model must be a torch.nn.Module (e.g. a transformers "
+            f"BertForSequenceClassification), got {type(model).__name__}")
+    return model
+
+
+def _to_array(name: str, value: object) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, (np.ndarray, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise CpuperfUsageError(f"example_inputs[{name!r}] is not a rectangular array")
+        return array
+    raise CpuperfUsageError(
+        f"example_inputs[{name!r}] must be a torch.Tensor or numpy array, got "
+        f"{type(value).__name__}")
+
+
+def accepted_inputs(model: torch.nn.Module) -> tuple[str, ...]:
+    """Of :data:`HF_INPUTS`, those ``model.forward`` accepts (DistilBERT has no token types)."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return HF_INPUTS
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return HF_INPUTS
+    return tuple(n for n in HF_INPUTS if n in params)
+
+
+def vocab_size(model: torch.nn.Module) -> int | None:
+    size = getattr(getattr(model, "config", None), "vocab_size", None)
+    return int(size) if isinstance(size, int) and size > 0 else None
+
+
+def generate_inputs(names: Sequence[str], shape: tuple[int, int], vocab: int | None,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Token ids below the vocabulary size, attention mask of ones, token types of zeros."""
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name in names:
+        if "mask" in name:
+            inputs[name] = np.ones(shape, dtype=np.int64)
+        elif name == "input_ids":
+            inputs[name] = rng.integers(0, vocab or DEFAULT_VOCAB_FALLBACK, size=shape,
+                                        dtype=np.int64)
+        else:
+            inputs[name] = np.zeros(shape, dtype=np.int64)
+    return inputs
+
+
+def resolve_examples(model: torch.nn.Module, example_inputs: object
+                     ) -> tuple[dict[str, np.ndarray], bool]:
+    """``(example inputs, generated?)`` from ``example_inputs``: None, ``(batch, seq)`` or a
+    dict of tensors/arrays by input name."""
+    if isinstance(example_inputs, Mapping):
+        if not example_inputs:
+            raise CpuperfUsageError("example_inputs must not be an empty dict")
+        arrays = {str(k): _to_array(str(k), v) for k, v in example_inputs.items()}
+        if any(a.ndim == 0 for a in arrays.values()):
+            raise CpuperfUsageError("example_inputs must hold arrays with a batch dimension")
+        return arrays, False
+    if example_inputs is None:
+        shape = DEFAULT_SHAPE
+    elif (isinstance(example_inputs, (tuple, list)) and len(example_inputs) == 2
+          and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
+                  for d in example_inputs)):
+        shape = (example_inputs[0], example_inputs[1])
+    else:
+        raise CpuperfUsageError(
+            f"example_inputs must be None, a (batch, seq_len) pair such as (1, 64) or a dict "
+            f"of tensors by input name, got {example_inputs!r}")
+    if getattr(model, "config", None) is None:
+        raise CpuperfUsageError(
+            "example_inputs: the model is not a Hugging Face model (no .config), so inputs "
+            "cannot be generated; pass example_inputs={'name': tensor, ...}")
+    return generate_inputs(accepted_inputs(model), shape, vocab_size(model)), True
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+def first_tensor(output: Any) -> torch.Tensor:
+    """The logits of a model output: a tensor, ``.logits``, or the first tensor inside."""
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(output, Mapping):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            with contextlib.suppress(TypeError):
+                return first_tensor(item)
+    raise TypeError(f"model output {type(output).__name__} holds no tensor")
+
+
+class LogitsModule(torch.nn.Module):
+    """Positional inputs in ``names`` order -> logits tensor; what gets traced.
+
+    For Hugging Face models a 2-D ``attention_mask`` is expanded to a boolean 4-D mask first
+    (see the module docstring).
+    """
+
+    def __init__(self, model: torch.nn.Module, names: Sequence[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = tuple(names)
+        self.expand_mask = getattr(model, "config", None) is not None
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        kwargs = dict(zip(self.names, tensors, strict=True))
+        mask = kwargs.get("attention_mask")
+        if self.expand_mask and mask is None and "input_ids" in kwargs:
+            mask = torch.ones_like(kwargs["input_ids"])  # what transformers assumes
+        if self.expand_mask and mask is not None and mask.dim() == 2:
+            kwargs["attention_mask"] = mask[:, None, None, :].to(torch.bool)
+        return first_tensor(self.model(**kwargs))
+
+
+def autocast(dtype: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 CPU autocast, or nothing for fp32/int8."""
+    if dtype == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def trace_and_freeze(module: torch.nn.Module, examples: Mapping[str, np.ndarray],
+                     dtype: str) -> torch.jit.ScriptModule:
+    """``torch.jit.trace`` (under autocast for bf16) then ``torch.jit.freeze``; runs twice so
+    the profiling executor settles before anything is timed."""
+    args = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in examples.values())
+    with torch.no_grad(), autocast(dtype), warnings.catch_warnings():
+        # benign for these models (shape checks become constants), and jit's deprecation
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated",
+                                category=DeprecationWarning)
+        traced = torch.jit.trace(module.eval(), args, check_trace=False, strict=False)
+        frozen = torch.jit.freeze(traced.eval())
+        for _ in range(2):
+            frozen(*args)
+    return frozen
+
+
+def positional_runner(module: Callable[..., Any], names: Sequence[str]) -> Runner:
+    names = tuple(names)
+    return lambda tensors: module(*(tensors[n] for n in names))
+
+
+# --- oneDNN verbose capture ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def capture_fd_stdout() -> Iterator[list[str]]:
+    """Redirect C-level stdout (fd 1) into a temporary file; yields a list that receives the
+    captured text when the block ends."""
+    box: list[str] = []
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield box
+        finally:
+            _flush_c_stdio()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            box.append(tmp.read().decode(errors="replace"))
+
+
+def _flush_c_stdio() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+def parse_onednn_verbose(text: str) -> KernelReport | None:
+    """Summarize ``onednn_verbose`` exec lines; None when no primitive ran through oneDNN."""
+    primitives: list[tuple[str, str]] = []
+    graphs: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith(("onednn_verbose", "dnnl_verbose")):
+            continue
+        parts = line.split(",")
+        if "exec" not in parts:
+            continue
+        at = parts.index("exec")
+        if at >= 1 and parts[at - 1] == "graph" and len(parts) > at + 3:
+            graphs[f"graph:{parts[at + 3]}"] += 1
+        elif len(parts) > at + 3:
+            primitives.append((parts[at + 2], parts[at + 3]))
+    if not primitives:
+        return None
+    counts = Counter(f"{kind}:{impl}" for kind, impl in primitives)
+    counts.update(graphs)
+    matmuls = [impl for kind, impl in primitives if kind in ("matmul", "inner_product")]
+    votes = Counter(isa_of(impl) for impl in matmuls)
+    return KernelReport(
+        exec_types=dict(counts),
+        matmul_layers=len(matmuls),
+        sparse_layers=sum("sparse" in impl for impl in matmuls),
+        amx_layers=sum("amx" in impl for _, impl in primitives),
+        dominant_isa=votes.most_common(1)[0][0] if votes else "none",
+    )
+
+
+def kernels_note(report: KernelReport | None) -> str:
+    """One line for ``effective_config``: what the profiling pass saw of oneDNN."""
+    if report is None:
+        return ("no oneDNN primitive ran in the profiling pass (MKL/BLAS or generated code), "
+                "so the ISA used is unknown")
+    if not report.matmul_layers:
+        return ("no matmul ran through oneDNN (they went to MKL/BLAS or generated code); "
+                f"other oneDNN primitives: {', '.join(sorted(report.exec_types))}")
+    return (f"{report.matmul_layers} oneDNN matmul primitives, isa={report.dominant_isa}, "
+            f"{report.amx_layers} with AMX")
+
+
+def isa_of(impl: str) -> str:
+    """The ISA family of a oneDNN implementation name: ``brg_matmul:avx512_core_amx`` -> ``amx``,
+    ``jit:avx2`` -> ``avx2``, ``ref:any`` -> ``ref``."""
+    name = impl.lower()
+    for isa in ("amx", "avx512", "avx2", "avx", "sse41", "ref"):
+        if isa in name:
+            return isa
+    return name.split(":")[0] or "unknown"
+
+
+def require_amx(compiled: CompiledModel) -> KernelReport:
+    """Fail (AssertionError) unless ``compiled``'s profiling pass ran AMX kernels."""
+    report = compiled.kernels()
+    if report is None:
+        note = compiled.effective_config().get("kernels", "no kernel information")
+        raise AssertionError(f"{compiled.label}: AMX kernels required, but {note}")
+    if not report.amx:
+        top = ", ".join(f"{k} x{v}" for k, v in Counter(report.exec_types).most_common(3))
+        raise AssertionError(
+            f"{compiled.label}: AMX kernels required, but none ran: {report.matmul_layers} "
+            f"matmul primitives used isa={report.dominant_isa} ({top})")
+    return report
+
+
+# --- compiled model ----------------------------------------------------------------------
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def onednn_version() -> str:
+    match = re.search(r"MKL-DNN v([\d.]+)", torch.__config__.show())
+    return match.group(1) if match else "unknown"
+
+
+@dataclass(eq=False)
+class TorchCompiled:
+    """A PyTorch model prepared in one configuration; what ``torch_optimize`` returns."""
+
+    runner: Runner
+    examples: dict[str, np.ndarray]
+    generated: bool
+    vocab: int | None
+    mode: str
+    dtype: str
+    threads: int | None
+    label: str
+    backend: str = "torch"
+    extra_config: dict[str, Any] = field(default_factory=dict)
+    extra_versions: dict[str, str] = field(default_factory=dict)
+    extra_verbose: Callable[[], list[contextlib.AbstractContextManager[Any]]] | None = None
+    """More verbose switches for the profiling pass (IPEX bundles its own oneDNN)."""
+
+    @property
+    def batch_size(self) -> int:
+        return int(next(iter(self.examples.values())).shape[0])
+
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(self.examples)
+
+    def _apply_threads(self) -> None:
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def _verbose_contexts(self) -> list[contextlib.AbstractContextManager[Any]]:
+        contexts = [torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON)]
+        return contexts + (self.extra_verbose() if self.extra_verbose else [])
+
+    def effective_config(self) -> dict[str, Any]:
+        report = self.kernels()
+        config: dict[str, Any] = {
+            "mode": self.mode,
+            "dtype": self.dtype,
+            "threads": self.threads if self.threads is not None else torch.get_num_threads(),
+            "threads_requested": self.threads,
+            "interop_threads": torch.get_num_interop_threads(),
+            "input_shape": "x".join(map(str, next(iter(self.examples.values())).shape)),
+            "torch": str(torch.__version__),
+            "onednn": onednn_version(),
+            "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "kernels": kernels_note(report),
+        }
+        config.update(self.extra_config)
+        return config
+
+    @cached_property
+    def _kernels(self) -> KernelReport | None:
+        tensors = self._tensors(self.examples)
+        with capture_fd_stdout() as box, contextlib.ExitStack() as stack:
+            for ctx in self._verbose_contexts():
+                stack.enter_context(ctx)
+            self._run(tensors)
+        return parse_onednn_verbose(box[0])
+
+    def kernels(self) -> KernelReport | None:
+        """oneDNN primitives of one untimed inference with verbose on (cached)."""
+        return self._kernels
+
+    def versions(self) -> dict[str, str]:
+        found: dict[str, str] = {"torch": str(torch.__version__)}
+        transformers = _package_version("transformers")
+        if transformers:
+            found["transformers"] = transformers
+        found.update(self.extra_versions)
+        return found
+
+    def example_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Generated token ids (``seed``), or a copy of the example inputs the user gave."""
+        if not self.generated:
+            return {n: a.copy() for n, a in self.examples.items()}
+        shape = next(iter(self.examples.values())).shape
+        return generate_inputs(tuple(self.examples), (shape[0], shape[1]), self.vocab, seed)
+
+    def check_inputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        expected = self.input_names()
+        missing = [n for n in expected if n not in inputs]
+        extra = sorted(set(inputs) - set(expected))
+        if missing or extra:
+            raise CpuperfUsageError(
+                f"inputs do not match {self.label!r}: expected {list(expected)}"
+                + (f", missing {missing}" if missing else "")
+                + (f", unknown {extra}" if extra else ""))
+        return {n: _to_array(n, inputs[n]) for n in expected}
+
+    def _tensors(self, arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {n: torch.from_numpy(np.ascontiguousarray(a)) for n, a in arrays.items()}
+
+    def _run(self, tensors: dict[str, torch.Tensor]) -> Any:
+        self._apply_threads()
+        with torch.no_grad(), autocast(self.dtype):
+            return self.runner(tensors)
+
+    def timing_target(self, inputs: Inputs) -> SyncTarget:
+        """One inference per call on tensors bound once, under no_grad (and autocast)."""
+        tensors = self._tensors(self.check_inputs(inputs))
+        run = self._run
+        return SyncTarget(call=lambda: run(tensors), batch_size=self.batch_size,
+                          threads=self.threads)
+
+    def predict(self, inputs: Inputs) -> np.ndarray:
+        """Logits (float32) for a batch of any size, run in chunks of the example batch."""
+        arrays = self.check_inputs(inputs)
+        rows = next(iter(arrays.values())).shape[0]
+        step = self.batch_size
+        outputs = []
+        for start in range(0, rows, step):
+            chunk = {n: a[start:start + step] for n, a in arrays.items()}
+            size = next(iter(chunk.values())).shape[0]
+            if size < step:  # pad to the traced/compiled batch, drop the padding after
+                chunk = {n: np.concatenate([a, np.repeat(a[-1:], step - size, axis=0)])
+                         for n, a in chunk.items()}
+            logits = first_tensor(self._run(self._tensors(chunk)))
+            outputs.append(logits.float().numpy()[:size])
+        return np.concatenate(outputs)
+
+
+def _default_label(backend: str, *parts: object) -> str:
+    return "-".join([backend, *(str(p) for p in parts if p is not None)])
+
+
+def optimize(model: object, *, mode: object = "eager", dtype: object = "fp32",
+             example_inputs: object = None, threads: object = None,
+             label: object = None) -> TorchCompiled:
+    """Prepare ``model`` for CPU inference with stock PyTorch.
+
+    ``mode``: ``eager``; ``jit`` (trace + freeze); ``compile`` (inductor, freezing on).
+    ``dtype``: ``fp32`` or ``bf16`` (CPU autocast). ``example_inputs``: None (``[1, 64]`` token
+    inputs), a ``(batch, seq_len)`` pair, or a dict of tensors by input name.
+    """
+    mode = check_choice("mode", mode, MODES)
+    dtype = check_choice("dtype", dtype, DTYPES)
+    threads = check_threads(threads)
+    label = check_label(label)
+    module = check_model(model, "torch_optimize").eval()
+    examples, generated = resolve_examples(module, example_inputs)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    runner = _build_runner(module, mode, dtype, examples)
+    return TorchCompiled(
+        runner=runner, examples=examples, generated=generated, vocab=vocab_size(module),
+        mode=mode, dtype=dtype, threads=threads,
+        label=label or _default_label("torch", mode, dtype, f"t{threads}" if threads else None),
+    )
+
+
+def _build_runner(module: torch.nn.Module, mode: str, dtype: str,
+                  examples: Mapping[str, np.ndarray]) -> Runner:
+    if mode == "jit":
+        frozen = trace_and_freeze(LogitsModule(module, tuple(examples)), examples, dtype)
+        return positional_runner(frozen, tuple(examples))
+    if mode == "compile":
+        compiled = torch.compile(module, options={"freezing": True})
+        tensors = {n: torch.from_numpy(np.ascontiguousarray(a)) for n, a in examples.items()}
+        with torch.no_grad(), autocast(dtype):
+            for _ in range(2):  # compile (and freeze weights) now, not in the timed warm-up
+                compiled(**tensors)
+        return lambda tensors: compiled(**tensors)
+    return lambda tensors: module(**tensors)
+
+
+# --- multi-instance ("realtime" mode of the IPEX article) -------------------------------
+
+
+def _instance_main(factory: Callable[[], CompiledModel], cores: list[int], settings: Any,
+                   barrier: Any, results: Any) -> None:
+    """One pinned instance: build, warm up, then one trial per barrier round."""
+    from ..engine import sync_trial
+
+    os.sched_setaffinity(0, cores)
+    torch.set_num_threads(len(cores))
+    compiled = factory()
+    target = compiled.timing_target(compiled.example_inputs())
+    if not isinstance(target, SyncTarget):
+        raise CpuperfUsageError("measure_instances needs a synchronous backend (torch, ipex)")
+    target.call()
+    sync_trial(target, settings.warmup_s or 0.01, 1, None)
+    trials: list[Any] = []
+    latencies: list[float] = []
+    for _ in range(settings.trials):
+        barrier.wait()
+        trials.append(sync_trial(target, settings.trial_time_s, settings.min_iterations,
+                                 latencies))
+    results.put((cores[0], trials, latencies, compiled.label, compiled.backend,
+                 compiled.effective_config(), compiled.kernels(), compiled.versions()))
+
+
+def measure_instances(compiled_factory: Callable[[], CompiledModel], instances: int,
+                      cores_per_instance: int, settings: Any) -> Any:
+    """``instances`` processes, each pinned to its own ``cores_per_instance`` cores, timed in
+    lock-step trials; throughput of a trial is the sum over instances.
+
+    ``compiled_factory`` must be picklable (a module-level function or ``functools.partial``):
+    every instance builds its own model in a fresh (spawned) process.
+    """
+    import multiprocessing as mp
+
+    from ..isa import usable_cores
+    from ..measurement import LatencySummary, Measurement, Trial
+
+    cores = sorted(os.sched_getaffinity(0))
+    for name, value in (("instances", instances), ("cores_per_instance", cores_per_instance)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CpuperfUsageError(f"{name} must be an integer >= 1, got {value!r}")
+    if instances * cores_per_instance > usable_cores():
+        raise CpuperfUsageError(
+            f"instances x cores_per_instance = {instances * cores_per_instance} exceeds the "
+            f"{usable_cores()} usable cores")
+    ctx = mp.get_context("spawn")  # never fork a process whose OpenMP pool is running
+    barrier, queue = ctx.Barrier(instances), ctx.Queue()
+    sets = [cores[i * cores_per_instance:(i + 1) * cores_per_instance] for i in range(instances)]
+    procs = [ctx.Process(target=_instance_main, args=(compiled_factory, s, settings, barrier,
+                                                      queue), daemon=True) for s in sets]
+    for proc in procs:
+        proc.start()
+    try:
+        outputs = [queue.get(timeout=600) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+    outputs.sort(key=lambda out: out[0])
+    _, _, _, label, backend, config, kernels, versions = outputs[0]
+    rounds = zip(*(out[1] for out in outputs), strict=True)
+    trials = tuple(Trial(iterations=sum(t.iterations * t.batch_size for t in r),
+                         duration_s=max(t.duration_s for t in r), batch_size=1) for r in rounds)
+    config = {**config, "instances": instances, "cores_per_instance": cores_per_instance,
+              "cpu_sets": "/".join(",".join(map(str, s)) for s in sets)}
+    return Measurement(
+        label=f"{label} x{instances}x{cores_per_instance}c", backend=backend, trials=trials,
+        latency=LatencySummary.from_samples([v for out in outputs for v in out[2]]),
+        config=config, kernels=kernels, versions=versions, requests=instances,
+        warmup_s=settings.warmup_s)
