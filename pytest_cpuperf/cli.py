@@ -195,7 +195,15 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     out = check_report_path(args.out)
-    reports = [(Path(p), read_report(Path(p))) for p in args.inputs]
+    paths = [Path(p) for p in args.inputs]
+    if args.skip_missing:
+        missing = [p for p in paths if not p.exists()]
+        for path in missing:
+            print(f"cpuperf: {path} does not exist; left out (--skip-missing)", file=sys.stderr)
+        paths = [p for p in paths if p.exists()]
+        if not paths:
+            raise CliError("none of the reports to merge exists")
+    reports = [(p, read_report(p)) for p in paths]
     merged = merge_reports(reports, args.allow_mixed_machines)
     write_report(out, merged)
     print("\n".join(summary_lines(merged.results)))
@@ -243,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("inputs", metavar="IN", nargs="+", help="report JSON of one shard")
     merge.add_argument("--allow-mixed-machines", action="store_true",
                        help="merge reports of different machine keys")
+    merge.add_argument("--skip-missing", action="store_true",
+                       help="leave out inputs that do not exist (a shard that did not run)")
     merge.set_defaults(func=cmd_merge)
     return parser
 

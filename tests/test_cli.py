@@ -218,3 +218,15 @@ def test_merge_bad_output_extension(tmp_path: Path, capsys: pytest.CaptureFixtur
     a = report(tmp_path, "a.json", [throughput(TEST, 100.0, 1)])
     code, _, err = run_cli(capsys, "merge", str(tmp_path / "merged.txt"), str(a))
     assert code == 2 and ".html" in err
+
+
+
+def test_merge_skip_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A shard that did not run is left out with --skip-missing, an error without it."""
+    shard = report(tmp_path, "a.json", [throughput(TEST, 100.0, 1)])
+    absent = tmp_path / "absent.json"
+    out = tmp_path / "m.json"
+    assert run_cli(capsys, "merge", str(out), str(shard), str(absent))[0] == 2
+    code, _, err = run_cli(capsys, "merge", "--skip-missing", str(out), str(shard), str(absent))
+    assert code == 0 and "absent.json does not exist; left out" in err
+    assert len(read_report(out).results) == 1
