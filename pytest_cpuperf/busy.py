@@ -7,7 +7,12 @@ anything but this process during a trial is::
     busy = (delta busy jiffies of all CPUs + delta steal - delta CPU time of this process)
            / delta total jiffies
 
-A verdict measured while ``busy`` was high is not trusted (see evaluate.py).
+The process's own threads tell the other half: ``/proc/self/task/*/schedstat`` counts the time
+each thread ran and the time it was runnable but waited for a CPU. ``starved`` is the waited
+share. Throughput is proportional to the CPU time received (measured here: slope 1.0), so a
+starved trial is corrected by ``1 / (1 - starved)``, capped by ``1 / (1 - busy)`` so that
+waiting our own threads cause (more threads than cores: a real regression) is never corrected
+away. See :func:`contention_factor`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,48 @@ from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_times() -> tuple[float, float] | None:
+    """(seconds run, seconds runnable but waiting) summed over this process's threads."""
+    run = wait = 0.0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as handle:
+                fields = handle.read().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        run += int(fields[0]) / 1e9
+        wait += int(fields[1]) / 1e9
+    return run, wait
+
+
+def starved_share(before: tuple[float, float] | None,
+                  after: tuple[float, float] | None) -> float | None:
+    """Share of our threads' runnable time spent waiting for a CPU, in [0, 1)."""
+    if before is None or after is None:
+        return None
+    run, wait = after[0] - before[0], after[1] - before[1]
+    if run <= 0:
+        return None
+    return max(0.0, wait) / (run + max(0.0, wait))
+
+
+BACKGROUND = 0.04
+"""Share of contention taken as background (jiffy rounding, kernel threads): not corrected."""
+
+
+def contention_factor(busy: float | None, starved: float | None, cap: float = 0.9) -> float:
+    """How much faster the trial would have run without other work: ``1/(1-s)`` where ``s`` is
+    the starved share, capped by the busy share, less :data:`BACKGROUND`; 1 when unknown."""
+    if busy is None or starved is None:
+        return 1.0
+    share = min(busy, starved, cap) - BACKGROUND
+    return 1.0 / (1.0 - share) if share > 0 else 1.0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
-from .busy import foreign_share, snapshot
+from .busy import foreign_share, snapshot, starved_share, thread_times
 from .defaults import (
     DEFAULT_MIN_ITERATIONS,
     DEFAULT_TRIAL_TIME_S,
@@ -84,7 +84,7 @@ def async_trial(target: AsyncTarget, seconds: float, latencies: list[float] | No
     in_flight: set[int] = set()
     record = latencies.append if latencies is not None else None
     iterations = 0
-    load_before = snapshot()
+    load_before, threads_before = snapshot(), thread_times()
     begin = clock()
     deadline = begin + seconds
     while clock() < deadline or iterations % nireq:
@@ -99,11 +99,12 @@ def async_trial(target: AsyncTarget, seconds: float, latencies: list[float] | No
     queue.wait_all()
     duration = clock() - begin
     busy = foreign_share(load_before, snapshot())
+    starved = starved_share(threads_before, thread_times())
     if record is not None:
         for idle in in_flight:
             record(queue[idle].latency)
     return Trial(iterations=iterations, duration_s=duration, batch_size=target.batch_size,
-                 busy=busy)
+                 busy=busy, starved=starved)
 
 
 def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
@@ -112,7 +113,7 @@ def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
     call = target.call
     clock = time.perf_counter
     iterations = 0
-    load_before = snapshot()
+    load_before, threads_before = snapshot(), thread_times()
     begin = clock()
     deadline = begin + seconds
     now = begin
@@ -124,7 +125,8 @@ def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
             latencies.append((now - t0) * 1000.0)
         iterations += 1
     return Trial(iterations=iterations, duration_s=now - begin, batch_size=target.batch_size,
-                 busy=foreign_share(load_before, snapshot()))
+                 busy=foreign_share(load_before, snapshot()),
+                 starved=starved_share(threads_before, thread_times()))
 
 
 def _trial(target: AsyncTarget | SyncTarget, seconds: float, settings: EngineSettings,

@@ -104,6 +104,8 @@ class Trial:
     batch_size: int
     busy: float | None = None
     """Share of the machine's CPU used by other processes or stolen during the trial."""
+    starved: float | None = None
+    """Share of our threads' runnable time spent waiting for a CPU during the trial."""
 
     @property
     def throughput(self) -> float:
@@ -154,6 +156,13 @@ class Measurement:
     @property
     def iterations(self) -> int:
         return sum(t.iterations for t in self.trials)
+
+    @property
+    def corrected_throughputs(self) -> tuple[float, ...]:
+        """Per-trial throughput corrected for CPU time other work took (see busy.py)."""
+        from .busy import contention_factor
+
+        return tuple(t.throughput * contention_factor(t.busy, t.starved) for t in self.trials)
 
     @property
     def busy(self) -> float | None:

@@ -168,7 +168,8 @@ class Recorder:
                config: Mapping[str, Any] | None = None, versions: Mapping[str, str] | None = None,
                kernels: Mapping[str, Any] | None = None,
                extra: Mapping[str, Any] | None = None,
-               busy: float | None = None) -> MetricRecord:
+               busy: float | None = None,
+               contention: list[float] | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
         from .results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
@@ -189,7 +190,8 @@ class Recorder:
             test_id=self.test_id, metric=metric, kind=kind, unit=unit, value=float(value),
             samples=[float(s) for s in samples or []], higher_is_better=higher_is_better,
             config=dict(config or {}), versions=dict(versions or {}),
-            kernels=dict(kernels) if kernels else None, extra=dict(extra or {}), busy=busy)
+            kernels=dict(kernels) if kernels else None, extra=dict(extra or {}), busy=busy,
+            contention=list(contention or []))
         self.records.append(record)
         return record
 
@@ -213,7 +215,10 @@ class Recorder:
         versions = dict(m.versions)
         self.record(f"{prefix}throughput", m.throughput, kind="throughput", unit="samples/s",
                     samples=list(m.throughputs), config=config, versions=versions,
-                    kernels=kernels, busy=m.busy, extra={
+                    kernels=kernels, busy=m.busy,
+                    contention=[c / t for c, t in zip(m.corrected_throughputs, m.throughputs,
+                                                      strict=True)],
+                    extra={
                         "label": m.label, "iterations": [t.iterations for t in m.trials],
                         "requests": m.requests, "batch_size": m.batch_size})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",

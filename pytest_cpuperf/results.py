@@ -32,6 +32,12 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _corrected(samples: list[float], contention: list[float]) -> list[float]:
+    if len(contention) != len(samples):
+        return list(samples)
+    return [s * c for s, c in zip(samples, contention, strict=True)]
+
+
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -59,10 +65,17 @@ class MetricRecord:
     date: str = field(default_factory=now_iso)
     busy: float | None = None
     """Share of the machine's CPU other work took while this was measured (None: unknown)."""
+    contention: list[float] = field(default_factory=list)
+    """Per-trial factor correcting ``samples`` for CPU time other work took (busy.py)."""
 
     @property
     def key(self) -> tuple[str, str]:
         return self.test_id, self.metric
+
+    @property
+    def corrected(self) -> list[float]:
+        """``samples`` corrected for contention (the samples as they are when unknown)."""
+        return _corrected(self.samples, self.contention)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +85,7 @@ class MetricRecord:
             "higher_is_better": self.higher_is_better, "config": self.config,
             "versions": self.versions, "kernels": self.kernels, "extra": self.extra,
             "date": self.date, "busy": None if self.busy is None else round(self.busy, 3),
+            "contention": [round(c, 4) for c in self.contention],
         }
 
     @classmethod
@@ -84,6 +98,7 @@ class MetricRecord:
             config=dict(data.get("config") or {}), versions=dict(data.get("versions") or {}),
             kernels=data.get("kernels"), extra=dict(data.get("extra") or {}),
             date=str(data.get("date", "")), busy=_optional_float(data.get("busy")),
+            contention=[float(c) for c in data.get("contention") or []],
         )
 
 
@@ -96,6 +111,11 @@ class BaselineRun:
     date: str
     versions: dict[str, str]
     busy: float | None = None
+    contention: list[float] = field(default_factory=list)
+
+    @property
+    def corrected(self) -> list[float]:
+        return _corrected(self.samples, self.contention)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -103,13 +123,16 @@ class BaselineRun:
             "date": self.date, "versions": dict(sorted(self.versions.items()))}
         if self.busy is not None:
             data["busy"] = round(self.busy, 3)
+        if self.contention:
+            data["contention"] = [round(c, 4) for c in self.contention]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaselineRun:
         return cls(value=float(data["value"]), samples=[float(s) for s in data.get("samples", [])],
                    date=str(data.get("date", "")), versions=dict(data.get("versions") or {}),
-                   busy=_optional_float(data.get("busy")))
+                   busy=_optional_float(data.get("busy")),
+                   contention=[float(c) for c in data.get("contention") or []])
 
 
 @dataclass
@@ -152,7 +175,8 @@ class BaselineRecord:
     def from_record(cls, record: MetricRecord) -> BaselineRecord:
         return cls(kind=record.kind, unit=record.unit, higher_is_better=record.higher_is_better,
                    runs=[BaselineRun(record.value, list(record.samples), record.date,
-                                     dict(record.versions), record.busy)],
+                                     dict(record.versions), record.busy,
+                                     list(record.contention))],
                    config=dict(record.config))
 
 

@@ -135,7 +135,8 @@ def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
         fresh = BaselineRecord.from_record(record)
         if old is not None and record.key in consistent and old.kind == record.kind:
             runs = [*old.runs, BaselineRun(record.value, list(record.samples), record.date,
-                                           dict(record.versions), record.busy)][-MAX_RUNS:]
+                                           dict(record.versions), record.busy,
+                                           list(record.contention))][-MAX_RUNS:]
             fresh = BaselineRecord(record.kind, record.unit, record.higher_is_better, runs,
                                    dict(record.config))
         new.setdefault(record.test_id, {})[record.metric] = fresh

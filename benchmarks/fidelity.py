@@ -1,0 +1,140 @@
+"""Fidelity: the plugin's throughput over benchmark_app's, same IR and config, interleaved."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import BENCHMARK_APP, SPARSE_RATE, Profile, load, median, rounded, say
+
+THROUGHPUT_LINE = re.compile(r"Throughput:\s*([0-9.]+)\s*FPS")
+CONFIGS: dict[str, float | None] = {"dense": None, "sparse": SPARSE_RATE}
+
+
+def default_shape(ir: Path) -> str | None:
+    """The static shape ``ov_compile`` applies to a dynamic IR (its ``cpuperf_default_shape``),
+    given to benchmark_app as ``-shape`` so that both compile the same static model."""
+    import openvino as ov
+
+    rt = ov.Core().read_model(str(ir)).get_rt_info()
+    return rt["cpuperf_default_shape"].astype(str) if "cpuperf_default_shape" in rt else None
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_share(cpu_s: float, wall_s: float) -> float:
+    """Share of this machine's usable cores that ``cpu_s`` CPU seconds over ``wall_s`` were."""
+    return round(cpu_s / (wall_s * len(os.sched_getaffinity(0))), 3)
+
+
+def benchmark_app(ir: Path, seconds: int, sparse_rate: float | None,
+                  workdir: Path) -> tuple[float, float]:
+    """Run benchmark_app once (throughput hint): its "Throughput: X FPS" and the CPU share of
+    the whole process (startup and compile included)."""
+    command = [BENCHMARK_APP, "-m", str(ir), "-d", "CPU", "-hint", "throughput",
+               "-t", str(seconds)]
+    shape = default_shape(ir)
+    if shape:
+        command += ["-shape", shape]
+    if sparse_rate is not None:
+        config = workdir / f"sparse_{sparse_rate:g}.json"
+        config.write_text(json.dumps(
+            {"CPU": {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": str(sparse_rate)}}))
+        command += ["-load_config", str(config)]
+    cpu, wall = _children_cpu(), time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    share = cpu_share(_children_cpu() - cpu, time.perf_counter() - wall)
+    found = THROUGHPUT_LINE.search(done.stdout)
+    if done.returncode or not found:
+        raise RuntimeError(f"benchmark_app failed ({done.returncode}): {done.stdout[-2000:]}"
+                           f"{done.stderr[-2000:]}")
+    return float(found.group(1)), share
+
+
+def plugin_measure(compiled: Any, seconds: int) -> tuple[float, float, float]:
+    """The engine's throughput over ``seconds`` of default-length trials: (fps, trial CV,
+    CPU share of the measurement)."""
+    from pytest_cpuperf.defaults import DEFAULT_TRIAL_TIME_S
+    from pytest_cpuperf.engine import EngineSettings, measure
+
+    trials = max(2, round(seconds / DEFAULT_TRIAL_TIME_S))
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = measure(compiled, settings=EngineSettings(trials=trials))
+    share = cpu_share(time.process_time() - cpu, time.perf_counter() - wall)
+    return result.throughput, result.cv, share
+
+
+def _compile(ir: Path, sparse_rate: float | None) -> Any:
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    return compile_model(ir, check_options(sparse_rate=sparse_rate))
+
+
+def _pair(ir: Path, compiled: Any, rate: float | None, seconds: int, workdir: Path,
+          app_first: bool) -> dict[str, Any]:
+    """benchmark_app and the plugin back to back, in the given order."""
+    out: dict[str, Any] = {"order": "benchmark_app, plugin" if app_first else
+                           "plugin, benchmark_app"}
+    for step in (("app", "plugin") if app_first else ("plugin", "app")):
+        if step == "app":
+            out["load_benchmark_app"] = load()
+            fps, out["cpu_share_benchmark_app"] = benchmark_app(ir, seconds, rate, workdir)
+            out["benchmark_app_fps"] = rounded(fps)
+        else:
+            out["load_plugin"] = load()
+            fps, cv, out["cpu_share_plugin"] = plugin_measure(compiled, seconds)
+            out["plugin_fps"], out["plugin_trial_cv"] = rounded(fps), rounded(cv)
+    out["ratio"] = rounded(out["plugin_fps"] / out["benchmark_app_fps"])
+    return out
+
+
+def _summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    app = [p["benchmark_app_fps"] for p in pairs]
+    ours = [p["plugin_fps"] for p in pairs]
+    ratios = [p["ratio"] for p in pairs]
+    ratio = median(ours) / median(app)
+    return {"ratio_of_medians": rounded(ratio), "pair_ratios": ratios,
+            "median_cpu_share": {"benchmark_app": median([p["cpu_share_benchmark_app"]
+                                                          for p in pairs]),
+                                 "plugin": median([p["cpu_share_plugin"] for p in pairs])},
+            "median_benchmark_app_fps": rounded(median(app)),
+            "median_plugin_fps": rounded(median(ours)),
+            "within_target": abs(ratio - 1.0) <= 0.03, "pairs": pairs}
+
+
+def run(profile: Profile, ir: Path) -> dict[str, Any]:
+    """benchmark_app and the plugin for dense and sparse, ``fidelity_reps`` times; the order
+    of the configs and of the two tools alternates between repetitions."""
+    seconds = profile.bench_app_time_s
+    compiled = {name: _compile(ir, rate) for name, rate in CONFIGS.items()}
+    kernels = {name: c.kernels().summary() for name, c in compiled.items()}
+    pairs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGS}
+    count = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(profile.fidelity_reps):
+            names = list(CONFIGS) if rep % 2 == 0 else list(CONFIGS)[::-1]
+            for name in names:
+                pairs[name].append(_pair(ir, compiled[name], CONFIGS[name], seconds, Path(tmp),
+                                         app_first=count % 2 == 0) | {"rep": rep})
+                count += 1
+                last = pairs[name][-1]
+                say(f"fidelity {name} rep {rep + 1}: benchmark_app "
+                    f"{last['benchmark_app_fps']:.1f}, plugin {last['plugin_fps']:.1f} FPS, "
+                    f"x{last['ratio']:.3f}")
+    result = {name: _summary(p) for name, p in pairs.items()}
+    for name in CONFIGS:
+        result[name]["kernels"] = kernels[name]
+    result["sparse_engaged"] = compiled["sparse"].kernels().sparse_layers > 0
+    result["seconds_per_measurement"] = seconds
+    result["shape"] = default_shape(ir)
+    return result
