@@ -155,7 +155,10 @@ class CpuperfSession:
         from .store import update_file
 
         records = [r.record for r in self.results] + self.unjudged
-        consistent = {r.record.key for r in self.results if r.status is Status.PASS}
+        # runs that agree with the baseline, or cannot be told apart from it, extend its history
+        # (so the learned run-to-run noise is not biased low); a significant change restarts it
+        consistent = {r.record.key for r in self.results
+                      if r.status in (Status.PASS, Status.INCONCLUSIVE)}
         try:
             update_file(self.baseline_path, self.machine, records, consistent)
         except BaselineFileError as exc:

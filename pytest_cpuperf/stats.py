@@ -130,15 +130,20 @@ def throughput_change(
         raise ValueError("throughput_change needs current samples and at least one baseline run")
     base_mean = float(np.mean(run_means))
     between = noise_floor
+    # a between-run spread learned from k runs is itself uncertain: t with k-1 degrees of
+    # freedom when it, not the floor, sets the noise; the normal distribution otherwise
+    dist: _sps.rv_continuous = _sps.norm
     if k >= 3:
-        between = max(between, float(np.std(run_means, ddof=1)))
+        learned = float(np.std(run_means, ddof=1))
+        if learned > between:
+            between, dist = learned, _sps.t(k - 1)
     within_base = math.sqrt(sum(se * se for se in run_ses)) / k
     sd = math.sqrt(cur_se**2 + within_base**2 + between**2 * (1.0 + 1.0 / k))
     delta = cur_mean - base_mean
-    z = float(_sps.norm.ppf(0.5 + confidence / 2))
+    z = float(dist.ppf(0.5 + confidence / 2))
     # one-sided p-value in the "worse" direction
     worse = -delta if higher_is_better else delta
-    p_value = float(_sps.norm.sf(worse / sd)) if sd > 0 else (0.0 if worse > 0 else 1.0)
+    p_value = float(dist.sf(worse / sd)) if sd > 0 else (0.0 if worse > 0 else 1.0)
     return Change(
         change=math.expm1(delta),
         low=math.expm1(delta - z * sd),

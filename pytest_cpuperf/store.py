@@ -124,9 +124,9 @@ def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
             consistent: set[tuple[str, str]] | None = None) -> BaselineFile:
     """``baseline`` with ``records`` stored; every other record is kept as it was.
 
-    A record whose result was consistent with its baseline (a pass) is *appended* as one more
-    run (the last :data:`MAX_RUNS` are kept), which is how repeated updates teach the verdict
-    the run-to-run noise; any other record starts a fresh history.
+    A record whose result was consistent with its baseline (a pass, or an inconclusive change)
+    is *appended* as one more run (the last :data:`MAX_RUNS` are kept), which is how repeated
+    updates teach the verdict the run-to-run noise; any other record starts a fresh history.
     """
     consistent = consistent or set()
     new = {test: dict(metrics) for test, metrics in baseline.records.items()}

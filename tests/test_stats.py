@@ -1,0 +1,52 @@
+"""The verdict statistics: the two-level noise model, significance, tolerance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats as sps
+
+from pytest_cpuperf.stats import Status, relative_verdict, throughput_change
+
+FLAT = [100.0, 100.0, 100.0]
+
+
+def test_one_baseline_run_assumes_the_floor_for_both_runs() -> None:
+    change = throughput_change([90.0] * 3, [FLAT], noise_floor=0.02)
+    assert change.noise == pytest.approx(0.02 * math.sqrt(2))
+    assert change.change == pytest.approx(-0.10)
+    assert change.p_value == pytest.approx(sps.norm.sf(-math.log(0.9) / change.noise))
+
+
+def test_learned_noise_uses_t_with_k_minus_1_degrees_of_freedom() -> None:
+    runs = [[100.0] * 3, [110.0] * 3, [92.0] * 3]
+    change = throughput_change([85.0] * 3, runs, noise_floor=0.01)
+    means = [math.log(100), math.log(110), math.log(92)]
+    learned = sps.tstd(means)
+    assert change.noise == pytest.approx(learned * math.sqrt(1 + 1 / 3))
+    delta = math.log(85) - sum(means) / 3
+    assert change.p_value == pytest.approx(sps.t(2).sf(-delta / change.noise))
+    assert change.p_value > sps.norm.sf(-delta / change.noise)  # more cautious than normal
+
+
+def test_floor_wins_over_a_smaller_learned_noise() -> None:
+    runs = [[100.0] * 3, [100.5] * 3, [99.5] * 3]
+    change = throughput_change([100.0] * 3, runs, noise_floor=0.03)
+    assert change.noise == pytest.approx(0.03 * math.sqrt(1 + 1 / 3))
+
+
+@pytest.mark.parametrize(("current", "expected"), [
+    (99.0, Status.PASS),            # within tolerance
+    (80.0, Status.REGRESSION),      # beyond tolerance and significant
+    (94.0, Status.INCONCLUSIVE),    # beyond 5% but not significant at 1% with 2.8% noise
+    (120.0, Status.IMPROVEMENT),
+])
+def test_verdicts(current: float, expected: Status) -> None:
+    change = throughput_change([current] * 3, [FLAT], noise_floor=0.02)
+    assert relative_verdict(change, tolerance=0.05, alpha=0.01) is expected
+
+
+def test_lower_is_better_flips_direction() -> None:
+    change = throughput_change([120.0] * 3, [FLAT], noise_floor=0.02, higher_is_better=False)
+    assert relative_verdict(change, 0.05, 0.01, higher_is_better=False) is Status.REGRESSION
