@@ -20,3 +20,6 @@ DEFAULT_TRIALS = 5
 DEFAULT_TRIAL_TIME_S = 1.0
 DEFAULT_WARMUP_S = 0.5
 DEFAULT_MIN_ITERATIONS = 3
+DEFAULT_SETTLE_S = 0.3
+"""Pause before each trial of an interleaved comparison (thread pools of the other model
+spin-wait after their last parallel region: Intel OpenMP for ~200 ms by default)."""

@@ -19,6 +19,7 @@ from .backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
 from .busy import foreign_share, snapshot, starved_share, thread_times
 from .defaults import (
     DEFAULT_MIN_ITERATIONS,
+    DEFAULT_SETTLE_S,
     DEFAULT_TRIAL_TIME_S,
     DEFAULT_TRIALS,
     DEFAULT_WARMUP_S,
@@ -39,6 +40,9 @@ class EngineSettings:
     trial_time_s: float = DEFAULT_TRIAL_TIME_S
     warmup_s: float = DEFAULT_WARMUP_S
     min_iterations: int = DEFAULT_MIN_ITERATIONS
+    settle_s: float = DEFAULT_SETTLE_S
+    """Pause before each interleaved trial, so the previous model's thread pool (OpenMP threads
+    spin-wait for ~200 ms after their last parallel region) is idle when the next one starts."""
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)
@@ -181,6 +185,8 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
         if progress:
             progress(f"trial {round_no + 1}/{settings.trials}")
         for index in (order if round_no % 2 == 0 else order[::-1]):
+            if len(models) > 1 and settings.settle_s > 0:
+                time.sleep(settings.settle_s)
             trials[index].append(
                 _trial(targets[index], settings.trial_time_s, settings, latencies[index]))
     results = []

@@ -105,6 +105,7 @@ class Change:
     low: float
     high: float
     p_value: float
+    """One-sided p-value of "no change" against the direction the change went."""
     noise: float
     """Standard deviation of log(current / baseline) the verdict assumed."""
 
@@ -141,9 +142,8 @@ def throughput_change(
     sd = math.sqrt(cur_se**2 + within_base**2 + between**2 * (1.0 + 1.0 / k))
     delta = cur_mean - base_mean
     z = float(dist.ppf(0.5 + confidence / 2))
-    # one-sided p-value in the "worse" direction
-    worse = -delta if higher_is_better else delta
-    p_value = float(dist.sf(worse / sd)) if sd > 0 else (0.0 if worse > 0 else 1.0)
+    # one-sided p-value of "no change" against the direction the change went
+    p_value = float(dist.sf(abs(delta) / sd)) if sd > 0 else (0.0 if delta else 1.0)
     return Change(
         change=math.expm1(delta),
         low=math.expm1(delta - z * sd),
@@ -155,13 +155,14 @@ def throughput_change(
 
 def relative_verdict(change: Change, tolerance: float, alpha: float,
                      higher_is_better: bool = True) -> Status:
-    """Regression only when beyond tolerance and significant at ``alpha``; otherwise see docs."""
+    """Regression only when beyond tolerance and significant at ``alpha``; otherwise see docs.
+
+    ``change.p_value`` is one-sided in the direction the change went."""
     signed = change.change if higher_is_better else -change.change
     if signed < -tolerance:
         return Status.REGRESSION if change.p_value < alpha else Status.INCONCLUSIVE
     if signed > tolerance:
-        # p_value is one-sided towards "worse"; an improvement is significant when 1-p < alpha
-        return Status.IMPROVEMENT if (1.0 - change.p_value) < alpha else Status.PASS
+        return Status.IMPROVEMENT if change.p_value < alpha else Status.PASS
     return Status.PASS
 
 

@@ -50,3 +50,9 @@ def test_verdicts(current: float, expected: Status) -> None:
 def test_lower_is_better_flips_direction() -> None:
     change = throughput_change([120.0] * 3, [FLAT], noise_floor=0.02, higher_is_better=False)
     assert relative_verdict(change, 0.05, 0.01, higher_is_better=False) is Status.REGRESSION
+
+
+def test_p_value_follows_the_direction_of_the_change() -> None:
+    up = throughput_change([120.0] * 3, [FLAT], noise_floor=0.02)
+    down = throughput_change([100 / 1.2] * 3, [FLAT], noise_floor=0.02)
+    assert up.p_value == pytest.approx(down.p_value) and up.p_value < 1e-6
