@@ -14,7 +14,14 @@ from .defaults import (
     DEFAULT_NOISE_FLOOR,
     DEFAULT_TOLERANCE,
 )
-from .results import ABSOLUTE_KINDS, RELATIVE_KINDS, BaselineRecord, MetricRecord, MetricResult
+from .results import (
+    ABSOLUTE_KINDS,
+    RELATIVE_KINDS,
+    BaselineRecord,
+    MetricRecord,
+    MetricResult,
+)
+from .results import format_value as _fmt
 from .stats import absolute_verdict, relative_verdict, throughput_change
 from .status import Status
 
@@ -42,14 +49,6 @@ class Policy:
     """Absolute minimum (min_throughput, min_accuracy...), with or without a baseline."""
     ceiling: float | None = None
     """Absolute maximum (max_latency_ms, max_abs_diff...), with or without a baseline."""
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "samples/s":
-        return f"{value:.1f} {unit}"
-    if unit == "ms":
-        return f"{value:.3f} ms"
-    return f"{value:.4f}" + (f" {unit}" if unit else "")
 
 
 def _version_note(record: MetricRecord, baseline: BaselineRecord) -> str:

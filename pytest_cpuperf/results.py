@@ -32,6 +32,15 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def format_value(value: float, unit: str) -> str:
+    """A metric value with its unit, at a precision that suits the unit."""
+    if unit == "samples/s":
+        return f"{value:.1f} {unit}"
+    if unit == "ms":
+        return f"{value:.3f} ms"
+    return f"{value:.4f}" + (f" {unit}" if unit else "")
+
+
 def _corrected(samples: list[float], contention: list[float]) -> list[float]:
     if len(contention) != len(samples):
         return list(samples)

@@ -65,27 +65,37 @@ def baseline_path(directory: Path, cpu: CpuIsa) -> Path:
     return directory / f"{machine_key(cpu)}.json"
 
 
+def read_versioned_json(path: Path, *, what: str, schema: str, max_version: int,
+                        unreadable: str, foreign: str, newer: str) -> dict[str, Any]:
+    """The JSON object in ``path`` if it is a ``schema`` file we understand; otherwise a
+    :class:`BaselineFileError` naming the file (``what``) and what to do (the three advices)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BaselineFileError(
+            f"{what} {path} could not be read as JSON ({exc}); {unreadable}") from exc
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise BaselineFileError(f"{what} {path} is not a pytest-cpuperf {what} (no 'schema': "
+                                f"'{schema}'); {foreign}")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > max_version:
+        raise BaselineFileError(
+            f"{what} {path} has schema_version {version!r}, newer than this pytest-cpuperf "
+            f"understands ({max_version}); {newer}")
+    return data
+
+
 def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
     """Read ``path``; a missing file is an empty baseline. Raises :class:`BaselineFileError`."""
     if not path.exists():
         return BaselineFile(path=path, machine=dict(machine or {}))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BaselineFileError(
-            f"baseline file {path} is not valid JSON ({exc}); it was left untouched. Restore it "
-            f"from version control or delete it to record new baselines") from exc
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise BaselineFileError(
-            f"baseline file {path} is not a pytest-cpuperf baseline file (no "
-            f"'schema': '{SCHEMA}'); it was left untouched. Move it, or choose another "
-            f"--cpuperf-baseline-dir")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise BaselineFileError(
-            f"baseline file {path} has schema_version {version!r}, newer than this "
-            f"pytest-cpuperf understands ({SCHEMA_VERSION}); it was left untouched. Upgrade "
-            f"pytest-cpuperf")
+    untouched = "it was left untouched"
+    data = read_versioned_json(
+        path, what="baseline file", schema=SCHEMA, max_version=SCHEMA_VERSION,
+        unreadable=f"{untouched}. Restore it from version control or delete it to record new "
+                   f"baselines",
+        foreign=f"{untouched}. Move it, or choose another --cpuperf-baseline-dir",
+        newer=f"{untouched}. Upgrade pytest-cpuperf")
     try:
         records = {
             test: {metric: BaselineRecord.from_dict(rec) for metric, rec in metrics.items()}

@@ -163,7 +163,7 @@ def test_update_keeps_other_records_and_learns_noise(pytester: pytest.Pytester) 
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "*is not valid JSON*left untouched*"),
+    ("{not json", "*could not be read as JSON*left untouched*"),
     ('{"some": "other tool"}', "*is not a pytest-cpuperf baseline file*left untouched*"),
     ('{"schema": "pytest-cpuperf/baselines", "schema_version": 99, "records": {}}',
      "*schema_version 99, newer than this pytest-cpuperf understands*"),

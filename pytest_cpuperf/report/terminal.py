@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..results import MetricResult, sorted_results
+from ..results import MetricResult, format_value, sorted_results
 from ..status import Status
 
 HEADERS = ("test", "metric", "baseline", "current", "change", "CI", "verdict")
@@ -28,15 +28,6 @@ def shorten(text: str, width: int = MAX_TEST_WIDTH) -> str:
         if len(text) <= width:
             return text
     return "..." + text[-(width - 3):]
-
-
-def format_value(value: float, unit: str) -> str:
-    """A metric value with its unit, at a precision that suits the unit."""
-    if unit == "samples/s":
-        return f"{value:.1f} {unit}"
-    if unit == "ms":
-        return f"{value:.3f} ms"
-    return f"{value:.4f}" + (f" {unit}" if unit else "")
 
 
 def format_change(result: MetricResult, value: float) -> str:
