@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .config import Settings, add_options
-from .errors import CpuperfUsageError
+from .errors import BaselineFileError, CpuperfUsageError
 from .isa import CpuIsa, UnknownISAFlagError, detect, validate_flags
 
 if TYPE_CHECKING:
@@ -144,8 +144,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         return outcome
     session = _session(item.config)
     marker = item.get_closest_marker("cpuperf")
-    from .errors import BaselineFileError
-
     problem: str | None = None
     try:
         results = session.judge(recorder.records, marker.kwargs if marker else {})
@@ -172,7 +170,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     session.config.stash[FINISH_LINES] = cpuperf.finish()
     if cpuperf.errors and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
