@@ -92,6 +92,16 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
                                 f"{_baseline_note(baseline)} (informational)")
 
 
+def _correction_note(record: MetricRecord, baseline: BaselineRecord) -> str:
+    """Say how much the change was corrected for CPU time other work took, if at all."""
+    now = record.correction
+    then = sum(r.correction for r in baseline.runs) / len(baseline.runs)
+    if max(now, then) <= 1.01:
+        return ""
+    return (f"; corrected for CPU time other processes took (this run x{now:.3f}, baseline "
+            f"x{then:.3f}; raw values shown)")
+
+
 def _busy_note(record: MetricRecord, baseline: BaselineRecord, policy: Policy) -> str | None:
     """Why the machine was too busy to trust a change, or None."""
     parts = []
@@ -126,7 +136,7 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
     figures = (f"{_fmt(record.value, record.unit)} vs {_baseline_note(baseline)}: "
                f"{change.change:+.1%} ({ci_level}% CI {change.low:+.1%} to {change.high:+.1%}, "
                f"p={change.p_value:.3g}), tolerance {policy.tolerance:.1%}"
-               f"{_version_note(record, baseline)}")
+               f"{_correction_note(record, baseline)}{_version_note(record, baseline)}")
     message = {
         Status.REGRESSION: f"{name} regressed: {figures}",
         Status.INCONCLUSIVE: f"{name} changed, but {busy_note}: {figures}. Re-run on a quiet "

@@ -86,6 +86,11 @@ class MetricRecord:
         """``samples`` corrected for contention (the samples as they are when unknown)."""
         return _corrected(self.samples, self.contention)
 
+    @property
+    def correction(self) -> float:
+        """Mean contention factor of the trials (1.0: no correction)."""
+        return sum(self.contention) / len(self.contention) if self.contention else 1.0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "test_id": self.test_id, "metric": self.metric, "kind": self.kind,
@@ -125,6 +130,10 @@ class BaselineRun:
     @property
     def corrected(self) -> list[float]:
         return _corrected(self.samples, self.contention)
+
+    @property
+    def correction(self) -> float:
+        return sum(self.contention) / len(self.contention) if self.contention else 1.0
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -215,6 +224,14 @@ class MetricResult:
     @property
     def relative(self) -> bool:
         return self.record.kind not in ABSOLUTE_KINDS
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the verdict used contention-corrected throughput (by more than 1%)."""
+        factors = [self.record.correction]
+        if self.baseline is not None:
+            factors += [run.correction for run in self.baseline.runs]
+        return self.record.kind in RELATIVE_KINDS and max(factors) > 1.01
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -72,3 +72,31 @@ def test_regression_on_a_busy_machine_is_inconclusive(pytester: pytest.Pytester)
     beyond.assert_outcomes(failed=1)
     beyond.stdout.fnmatch_lines(["*[[]regression[]] throughput of*regressed*"])
 
+
+
+def test_correction_is_applied_and_said(pytester: pytest.Pytester) -> None:
+    """A run slowed by other work, corrected back: passes, and the output says why."""
+    pytester.makepyfile("""
+        import json, pathlib
+        import pytest
+
+        @pytest.mark.cpuperf
+        def test_model(cpuperf):
+            fig = json.loads(pathlib.Path(__file__).with_name("fig.json").read_text())
+            cpuperf.record("throughput", fig["samples"][0], kind="throughput",
+                           unit="samples/s", samples=fig["samples"], busy=fig["busy"],
+                           contention=fig["contention"])
+    """)
+    fig = pytester.path / "fig.json"
+    fig.write_text('{"samples": [100.0, 101.0, 99.0], "busy": 0.0, "contention": [1, 1, 1]}')
+    pytester.runpytest("--cpuperf", "--cpuperf-update").assert_outcomes(passed=1)
+    # 12% slower, but the kernel saw other work take the CPU our threads waited for
+    fig.write_text('{"samples": [88.0, 88.9, 87.1], "busy": 0.12, '
+                   '"contention": [1.136, 1.136, 1.136]}')
+    result = pytester.runpytest("--cpuperf", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*throughput*88.0 samples/s*pass*",
+                                 "note: 1 change(s) corrected for CPU time other processes*"])
+    # without the correction the same figures are a regression
+    fig.write_text('{"samples": [88.0, 88.9, 87.1], "busy": 0.12, "contention": []}')
+    pytester.runpytest("--cpuperf").assert_outcomes(failed=1)

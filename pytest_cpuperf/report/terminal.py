@@ -74,6 +74,10 @@ def summary_lines(results: Sequence[MetricResult]) -> list[str]:
     ordered = sorted_results(results)
     rows = [HEADERS, *((shorten(c[0]), *c[1:]) for c in map(cells, ordered))]
     lines = [*_table(rows), count_line(ordered)]
+    corrected = [r for r in ordered if r.corrected]
+    if corrected:
+        lines.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
+                     f"took during a run; baseline and current columns show raw values")
     for result in ordered:
         if result.status in NOTEWORTHY:
             lines.append(f"{result.status.value.upper()}: {result.message}")
