@@ -124,3 +124,19 @@ def test_foreign_file_is_refused_by_path(tmp_path: Path) -> None:
     with pytest.raises(BaselineFileError):
         update_file(path, {}, [_record("t::a", 1.0)])
     assert path.read_text() == "[1, 2, 3]"
+
+
+def test_written_files_are_readable_by_others(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    path = tmp_path / "m.json"
+    old = os.umask(0o022)
+    try:
+        update_file(path, {}, [_record("t::a", 1.0)])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    path.chmod(0o664)
+    update_file(path, {}, [_record("t::b", 1.0)])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
