@@ -56,8 +56,25 @@ def _round(value: float, digits: int = 6) -> float:
     return float(f"{value:.{digits}g}")
 
 
+class _Contended:
+    """Per-trial ``samples`` with their ``contention`` factors (see busy.py)."""
+
+    samples: list[float]
+    contention: list[float]
+
+    @property
+    def corrected(self) -> list[float]:
+        """``samples`` corrected for contention (the samples as they are when unknown)."""
+        return _corrected(self.samples, self.contention)
+
+    @property
+    def correction(self) -> float:
+        """Mean contention factor of the trials (1.0: no correction)."""
+        return sum(self.contention) / len(self.contention) if self.contention else 1.0
+
+
 @dataclass
-class MetricRecord:
+class MetricRecord(_Contended):
     """One figure a test measured."""
 
     test_id: str
@@ -81,15 +98,6 @@ class MetricRecord:
     def key(self) -> tuple[str, str]:
         return self.test_id, self.metric
 
-    @property
-    def corrected(self) -> list[float]:
-        """``samples`` corrected for contention (the samples as they are when unknown)."""
-        return _corrected(self.samples, self.contention)
-
-    @property
-    def correction(self) -> float:
-        """Mean contention factor of the trials (1.0: no correction)."""
-        return sum(self.contention) / len(self.contention) if self.contention else 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,7 +125,7 @@ class MetricRecord:
 
 
 @dataclass
-class BaselineRun:
+class BaselineRun(_Contended):
     """One recorded run of a baseline: its samples, when, and with which libraries."""
 
     value: float
@@ -127,13 +135,6 @@ class BaselineRun:
     busy: float | None = None
     contention: list[float] = field(default_factory=list)
 
-    @property
-    def corrected(self) -> list[float]:
-        return _corrected(self.samples, self.contention)
-
-    @property
-    def correction(self) -> float:
-        return sum(self.contention) / len(self.contention) if self.contention else 1.0
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
