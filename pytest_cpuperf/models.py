@@ -164,15 +164,10 @@ def quantize_int8(ov_model: Any, spec: BertSpec, samples: int = 32,
 
 
 def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from .versions import package_version
 
-    found = {}
-    for package in ("openvino", "nncf", "torch", "transformers"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "absent"
-    return found
+    return {package: package_version(package) or "absent"
+            for package in ("openvino", "nncf", "torch", "transformers")}
 
 
 def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,

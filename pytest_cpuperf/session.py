@@ -18,18 +18,8 @@ from .recorder import THRESHOLD_KEYWORDS
 from .results import MetricRecord, MetricResult, RunReport
 from .status import Status
 
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("pytest-cpuperf", "openvino", "nncf", "torch",
-                    "intel-extension-for-pytorch", "transformers", "optimum-intel"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return found
+REPORTED_PACKAGES = ("pytest-cpuperf", "openvino", "nncf", "torch",
+                     "intel-extension-for-pytorch", "transformers", "optimum-intel")
 
 
 @dataclass
@@ -130,7 +120,10 @@ class CpuperfSession:
                            "errors": self.errors})
 
     def report(self) -> RunReport:
-        return RunReport(machine=self.machine, results=list(self.results), versions=_versions())
+        from .versions import installed_versions
+
+        return RunReport(machine=self.machine, results=list(self.results),
+                         versions=installed_versions(REPORTED_PACKAGES))
 
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal."""

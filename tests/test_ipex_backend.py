@@ -36,7 +36,7 @@ def _installed(versions: dict[str, str]) -> Any:
 ])
 def test_status_from_metadata(monkeypatch: pytest.MonkeyPatch, installed: dict, usable: bool,
                               reason: str) -> None:
-    monkeypatch.setattr(ib, "_installed", _installed(installed))
+    monkeypatch.setattr(ib, "package_version", _installed(installed))
     ok, text = ib.ipex_status()
     assert ok is usable
     assert text.startswith(reason)
@@ -63,7 +63,7 @@ def test_skip_reason_names_versions() -> None:
 
 def test_optimize_raises_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    monkeypatch.setattr(ib, "_installed", _installed({"torch": "2.13.0"}))
+    monkeypatch.setattr(ib, "package_version", _installed({"torch": "2.13.0"}))
     with pytest.raises(ib.BackendUnavailable, match="not installed"):
         ib.optimize(_tiny_model(), dtype="bf16")
 

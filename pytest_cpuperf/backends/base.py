@@ -11,10 +11,11 @@ timed*. The two meet in one of two timing targets:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..errors import CpuperfUsageError
 from ..measurement import KernelReport
 
 if TYPE_CHECKING:
@@ -25,6 +26,35 @@ Inputs = Mapping[str, Any]
 
 class BackendUnavailable(RuntimeError):
     """The backend cannot run in this environment; the plugin turns this into a skip."""
+
+
+def check_input_names(expected: Sequence[str], inputs: Inputs, model: str) -> None:
+    """Raise :class:`CpuperfUsageError` unless ``inputs`` has exactly the ``expected`` names."""
+    missing = [name for name in expected if name not in inputs]
+    extra = sorted(set(inputs) - set(expected))
+    if missing or extra:
+        raise CpuperfUsageError(
+            f"inputs do not match the model {model!r}: expected {list(expected)}"
+            + (f", missing {missing}" if missing else "")
+            + (f", unknown {extra}" if extra else ""))
+
+
+def predict_in_chunks(arrays: Mapping[str, np.ndarray], step: int,
+                      run: Callable[[dict[str, np.ndarray]], np.ndarray]) -> np.ndarray:
+    """``run`` over rows of ``arrays`` in chunks of ``step`` (the compiled batch); the last
+    chunk is padded by repeating its last row, and the padding dropped from the output."""
+    import numpy as np
+
+    rows = next(iter(arrays.values())).shape[0]
+    outputs = []
+    for start in range(0, rows, step):
+        chunk = {n: a[start:start + step] for n, a in arrays.items()}
+        size = next(iter(chunk.values())).shape[0]
+        if size < step:
+            chunk = {n: np.concatenate([a, np.repeat(a[-1:], step - size, axis=0)])
+                     for n, a in chunk.items()}
+        outputs.append(np.asarray(run(chunk))[:size])
+    return np.concatenate(outputs)
 
 
 class AsyncQueue(Protocol):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
+from ..versions import package_version
 from .base import BackendUnavailable
 
 __all__ = ["BackendUnavailable", "ipex_status", "optimize"]
@@ -29,13 +29,6 @@ CALIBRATION_BATCHES = 8
 """Generated calibration batches for int8 when none are given."""
 
 
-def _installed(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 def _major_minor(text: str) -> tuple[int, int] | None:
     match = re.match(r"(\d+)\.(\d+)", text)
     return (int(match.group(1)), int(match.group(2))) if match else None
@@ -46,8 +39,8 @@ def ipex_status() -> tuple[bool, str]:
 
     Never imports torch or IPEX (IPEX calls ``exit()`` on a torch mismatch).
     """
-    ipex_version = _installed(IPEX_DIST)
-    torch_version = _installed("torch")
+    ipex_version = package_version(IPEX_DIST)
+    torch_version = package_version("torch")
     if ipex_version is None:
         found = f"torch {torch_version}" if torch_version else "no torch"
         return False, (f"{IPEX_DIST} is not installed (found {found}); install "

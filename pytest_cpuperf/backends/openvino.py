@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CpuperfUsageError
 from ..measurement import KernelReport
-from .base import AsyncTarget, Inputs
+from .base import AsyncTarget, Inputs, check_input_names, predict_in_chunks
 
 HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}
 PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
@@ -415,14 +415,7 @@ class OVCompiled:
     def check_inputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Match ``inputs`` to the model's inputs by name; raise a clear error otherwise."""
         expected = self.input_names()
-        given = set(inputs)
-        missing = [n for n in expected if n not in given]
-        extra = sorted(given - set(expected))
-        if missing or extra:
-            raise CpuperfUsageError(
-                f"inputs do not match the model {self.source!r}: expected {list(expected)}"
-                + (f", missing {missing}" if missing else "")
-                + (f", unknown {extra}" if extra else ""))
+        check_input_names(expected, inputs, self.source)
         return {n: np.asarray(inputs[n]) for n in expected}
 
     def timing_target(self, inputs: Inputs) -> AsyncTarget:
@@ -449,18 +442,7 @@ class OVCompiled:
         rows = next(iter(arrays.values())).shape[0]
         step = self.batch_size if self.compiled_model.inputs[0].get_partial_shape().is_static \
             else rows
-        outputs = []
-        for start in range(0, rows, step):
-            chunk = {n: a[start:start + step] for n, a in arrays.items()}
-            if next(iter(chunk.values())).shape[0] != step:
-                pad = step - next(iter(chunk.values())).shape[0]
-                chunk = {n: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])
-                         for n, a in chunk.items()}
-                result = request.infer(chunk)[0][: step - pad]
-            else:
-                result = request.infer(chunk)[0]
-            outputs.append(np.array(result))
-        return np.concatenate(outputs)
+        return predict_in_chunks(arrays, step, lambda chunk: np.array(request.infer(chunk)[0]))
 
 
 def compile_model(model: object, options: OVOptions, core: Any = None) -> OVCompiled:

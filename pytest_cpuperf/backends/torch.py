@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,8 @@ import torch
 
 from ..errors import CpuperfUsageError
 from ..measurement import KernelReport
-from .base import CompiledModel, Inputs, SyncTarget
+from ..versions import package_version
+from .base import CompiledModel, Inputs, SyncTarget, check_input_names, predict_in_chunks
 
 MODES = ("eager", "jit", "compile")
 DTYPES = ("fp32", "bf16")
@@ -316,13 +316,6 @@ def require_amx(compiled: CompiledModel) -> KernelReport:
 # --- compiled model ----------------------------------------------------------------------
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 def onednn_version() -> str:
     match = re.search(r"MKL-DNN v([\d.]+)", torch.__config__.show())
     return match.group(1) if match else "unknown"
@@ -394,7 +387,7 @@ class TorchCompiled:
 
     def versions(self) -> dict[str, str]:
         found: dict[str, str] = {"torch": str(torch.__version__)}
-        transformers = _package_version("transformers")
+        transformers = package_version("transformers")
         if transformers:
             found["transformers"] = transformers
         found.update(self.extra_versions)
@@ -409,13 +402,7 @@ class TorchCompiled:
 
     def check_inputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
         expected = self.input_names()
-        missing = [n for n in expected if n not in inputs]
-        extra = sorted(set(inputs) - set(expected))
-        if missing or extra:
-            raise CpuperfUsageError(
-                f"inputs do not match {self.label!r}: expected {list(expected)}"
-                + (f", missing {missing}" if missing else "")
-                + (f", unknown {extra}" if extra else ""))
+        check_input_names(expected, inputs, self.label)
         return {n: _to_array(n, inputs[n]) for n in expected}
 
     def _tensors(self, arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -436,18 +423,9 @@ class TorchCompiled:
     def predict(self, inputs: Inputs) -> np.ndarray:
         """Logits (float32) for a batch of any size, run in chunks of the example batch."""
         arrays = self.check_inputs(inputs)
-        rows = next(iter(arrays.values())).shape[0]
-        step = self.batch_size
-        outputs = []
-        for start in range(0, rows, step):
-            chunk = {n: a[start:start + step] for n, a in arrays.items()}
-            size = next(iter(chunk.values())).shape[0]
-            if size < step:  # pad to the traced/compiled batch, drop the padding after
-                chunk = {n: np.concatenate([a, np.repeat(a[-1:], step - size, axis=0)])
-                         for n, a in chunk.items()}
-            logits = first_tensor(self._run(self._tensors(chunk)))
-            outputs.append(logits.float().numpy()[:size])
-        return np.concatenate(outputs)
+        return predict_in_chunks(
+            arrays, self.batch_size,
+            lambda chunk: first_tensor(self._run(self._tensors(chunk))).float().numpy())
 
 
 def _default_label(backend: str, *parts: object) -> str:
