@@ -201,9 +201,8 @@ class Recorder:
                 f"name must be a short metric name (letters, digits, '_', '-', '.'), "
                 f"got {name!r}")
         prefix = f"{name}/" if name else ""
-        if record and any(r.metric.startswith(prefix) and (prefix or "/" not in r.metric)
-                          and r.metric.removeprefix(prefix) in ("throughput", "latency_p90_ms")
-                          for r in self.records):
+        taken = {r.metric for r in self.records}
+        if record and {f"{prefix}throughput", f"{prefix}latency_p90_ms"} & taken:
             raise CpuperfUsageError(
                 f"this test already recorded a measurement named {name!r}; give each "
                 f"measurement its own name=")
