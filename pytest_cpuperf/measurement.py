@@ -158,11 +158,16 @@ class Measurement:
         return sum(t.iterations for t in self.trials)
 
     @property
-    def corrected_throughputs(self) -> tuple[float, ...]:
-        """Per-trial throughput corrected for CPU time other work took (see busy.py)."""
+    def contention(self) -> tuple[float, ...]:
+        """Per-trial factor correcting throughput for CPU time other work took (busy.py)."""
         from .busy import contention_factor
 
-        return tuple(t.throughput * contention_factor(t.busy, t.starved) for t in self.trials)
+        return tuple(contention_factor(t.busy, t.starved) for t in self.trials)
+
+    @property
+    def corrected_throughputs(self) -> tuple[float, ...]:
+        """Per-trial throughput corrected for CPU time other work took."""
+        return tuple(t.throughput * c for t, c in zip(self.trials, self.contention, strict=True))
 
     @property
     def busy(self) -> float | None:

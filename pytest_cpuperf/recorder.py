@@ -215,8 +215,7 @@ class Recorder:
         self.record(f"{prefix}throughput", m.throughput, kind="throughput", unit="samples/s",
                     samples=list(m.throughputs), config=config, versions=versions,
                     kernels=kernels, busy=m.busy,
-                    contention=[c / t for c, t in zip(m.corrected_throughputs, m.throughputs,
-                                                      strict=True)],
+                    contention=list(m.contention),
                     extra={
                         "label": m.label, "iterations": [t.iterations for t in m.trials],
                         "requests": m.requests, "batch_size": m.batch_size})
