@@ -193,21 +193,50 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
                      versions=_merged_versions([run for _, run in reports]))
 
 
+def merge_outputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    """(outputs, inputs) of ``cpuperf merge``: ``-o OUT`` repeated, or the first positional."""
+    if args.output:
+        outputs, inputs = list(args.output), list(args.inputs)
+    elif len(args.inputs) >= 2:
+        outputs, inputs = [args.inputs[0]], list(args.inputs[1:])
+    else:
+        raise CliError("merge needs an output and at least one report to merge: "
+                       "cpuperf merge -o OUT.md -o OUT.html IN.json ... (or: merge OUT IN...)")
+    if not inputs and not args.optional:
+        raise CliError("merge needs at least one report JSON to merge")
+    return [check_report_path(str(o)) for o in outputs], [Path(p) for p in inputs]
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
-    out = check_report_path(args.out)
-    paths = [Path(p) for p in args.inputs]
+    outputs, paths = merge_outputs(args)
+    optional = [Path(p) for p in args.optional]
     if args.skip_missing:
-        missing = [p for p in paths if not p.exists()]
-        for path in missing:
-            print(f"cpuperf: {path} does not exist; left out (--skip-missing)", file=sys.stderr)
-        paths = [p for p in paths if p.exists()]
-        if not paths:
-            raise CliError("none of the reports to merge exists")
+        optional, paths = optional + paths, []
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise CliError(f"report {', '.join(map(str, missing))} does not exist (did that pytest "
+                       f"run crash?); name inputs that may be absent with --optional")
+    for path in optional:
+        if not path.exists():
+            print(f"cpuperf: {path} does not exist; left out (optional)", file=sys.stderr)
+    paths += [p for p in optional if p.exists()]
+    if not paths:
+        raise CliError("none of the reports to merge exists")
     reports = [(p, read_report(p)) for p in paths]
     merged = merge_reports(reports, args.allow_mixed_machines)
-    write_report(out, merged)
+    written: list[str] = []
+    failed_writes: list[str] = []
+    for out in outputs:  # every output is written, whatever the verdict or another's failure
+        try:
+            write_report(out, merged)
+            written.append(str(out))
+        except OSError as exc:
+            failed_writes.append(f"{out}: {exc.strerror or exc}")
     print("\n".join(summary_lines(merged.results)))
-    print(f"cpuperf: merged {len(merged.results)} results from {len(reports)} reports into {out}")
+    print(f"cpuperf: merged {len(merged.results)} results from {len(reports)} reports into "
+          f"{', '.join(written) or 'nothing'}")
+    if failed_writes:
+        raise CliError("could not write " + "; ".join(failed_writes))
     return 1 if merged.failed else 0
 
 
@@ -246,13 +275,21 @@ def build_parser() -> argparse.ArgumentParser:
     machine = sub.add_parser("machine", help="show this CPU's capabilities and baseline key")
     machine.add_argument("--json", action="store_true", help="print JSON")
     machine.set_defaults(func=cmd_machine)
-    merge = sub.add_parser("merge", help="combine report JSONs of sharded CI jobs")
-    merge.add_argument("out", metavar="OUT", help="merged report (.json, .md or .html)")
-    merge.add_argument("inputs", metavar="IN", nargs="+", help="report JSON of one shard")
+    merge = sub.add_parser(
+        "merge", help="combine report JSONs of sharded CI jobs into one or more reports",
+        description="Combine report JSONs into every -o output (all are written before the "
+                    "exit status says whether a gate failed).")
+    merge.add_argument("-o", "--output", action="append", default=[], metavar="OUT",
+                       help="merged report (.json, .md or .html); repeatable (default: the "
+                            "first positional argument)")
+    merge.add_argument("inputs", metavar="IN", nargs="*", help="report JSON of one shard")
+    merge.add_argument("--optional", action="append", default=[], metavar="IN",
+                       help="a report JSON that may be absent (a shard that did not run); "
+                            "repeatable")
     merge.add_argument("--allow-mixed-machines", action="store_true",
                        help="merge reports of different machine keys")
     merge.add_argument("--skip-missing", action="store_true",
-                       help="leave out inputs that do not exist (a shard that did not run)")
+                       help="treat every input as --optional")
     merge.set_defaults(func=cmd_merge)
     return parser
 

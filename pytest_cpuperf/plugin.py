@@ -62,7 +62,32 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         mode = "update" if session.settings.update else (
             "warn-only" if session.settings.warn_only else "gate")
         lines.append(f"cpuperf: baselines {session.baseline_path} ({mode})")
+        note = missing_baseline_note(session)
+        if note and not session.settings.update:
+            lines.append(f"cpuperf: WARNING: {note}")
     return lines
+
+
+def missing_baseline_note(session: CpuperfSession) -> str | None:
+    """Why nothing will be gated when this machine has no baseline file, or None.
+
+    A run that silently finds no baseline passes every gate; this names the directory looked
+    in and the machine files that are there, so a wrong rootdir or machine key is obvious.
+    """
+    path = session.baseline_path
+    if path.exists():
+        return None
+    directory = path.parent
+    if directory.is_file():
+        found = "it is a file, not a directory"
+    elif not directory.is_dir():
+        found = "the directory does not exist"
+    else:
+        names = sorted(p.name for p in directory.glob("*.json"))
+        found = f"it holds {', '.join(names)}" if names else "it holds no baseline file"
+    return (f"no baseline file for this machine: looked for {path.name} in {directory} "
+            f"({found}); every metric reads 'no baseline' and no gate can fail "
+            f"(record baselines with --cpuperf-update, or fail such runs with --cpuperf-strict)")
 
 
 # --- collection --------------------------------------------------------------------------
@@ -183,6 +208,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     for line in config.stash.get(FINISH_LINES, []):
         terminalreporter.write_line(line)
+    note = missing_baseline_note(cpuperf)
+    if note and any(r.status.value == "no baseline" for r in cpuperf.results) \
+            and not cpuperf.settings.update:
+        terminalreporter.write_line(f"cpuperf WARNING: {note}", yellow=True)
     for error in cpuperf.errors:
         terminalreporter.write_line(f"cpuperf ERROR: {error}", red=True)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sys
+import sysconfig
+from collections.abc import Callable
 from pathlib import Path
 
 # pytester's in-process runs restore sys.modules afterwards; extension modules cannot be
@@ -41,3 +45,26 @@ def slower_int8_ir() -> Path:
     from pytest_cpuperf.models import BertSpec, build_ir
 
     return build_ir(BertSpec.tiny(layers=4), sparsity=0.0)
+
+
+def find_console_script(name: str) -> str | None:
+    """The console script ``name`` of the running interpreter's environment, else on PATH."""
+    for directory in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(directory) / name
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def console_script() -> Callable[[str], str]:
+    """``console_script("pytest-benchmark")``: its path in this environment; skips if absent."""
+
+    def find(name: str) -> str:
+        path = find_console_script(name)
+        if path is None:
+            pytest.skip(f"console script {name!r} is not installed in this environment "
+                        f"({sysconfig.get_path('scripts')}) nor on PATH")
+        return path
+
+    return find

@@ -128,7 +128,9 @@ def test_labels_follow_the_rule(data: dict[str, np.ndarray]) -> None:
 
 def test_openvino_fp32_matches_torch_eager(logits: dict[str, np.ndarray], eager: np.ndarray,
                                            data: dict[str, np.ndarray]) -> None:
-    assert np.abs(eager - logits["fp32"]).max() < 1e-3
+    # f32 kernels differ in summation order between CPUs: 1.3e-3 on a Xeon with AMX, below
+    # 1e-3 on Zen 4; the INT8 and pruned models below differ by far more
+    assert np.abs(eager - logits["fp32"]).max() < 3e-3
     assert np.array_equal(eager.argmax(1), logits["fp32"].argmax(1))
 
 

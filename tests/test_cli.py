@@ -230,3 +230,31 @@ def test_merge_skip_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code, _, err = run_cli(capsys, "merge", "--skip-missing", str(out), str(shard), str(absent))
     assert code == 0 and "absent.json does not exist; left out" in err
     assert len(read_report(out).results) == 1
+
+
+def test_merge_writes_every_output_before_failing(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A failed gate still leaves every report: the exit status comes after all writes."""
+    failed = evaluate(throughput(TEST, 50.0, 1), None, Policy(floor=100.0))
+    a = tmp_path / "a.json"
+    write_report(a, RunReport(machine=dict(MACHINE), results=[failed]))
+    b = report(tmp_path, "b.json", [accuracy(TEST, 0.9)])
+    outs = [tmp_path / "r" / name for name in ("m.md", "m.html", "m.json")]
+    args = [arg for out in outs for arg in ("-o", str(out))]
+    code, _, _ = run_cli(capsys, "merge", *args, str(a), str(b))
+    assert code == 1
+    assert all(out.is_file() and out.stat().st_size for out in outs)
+    assert "below floor" in outs[0].read_text() and "below floor" in outs[1].read_text()
+    assert len(read_report(outs[2]).results) == 2
+
+
+def test_merge_missing_input_is_an_error_unless_optional(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = report(tmp_path, "a.json", [throughput(TEST, 100.0, 1)])
+    absent = tmp_path / "ipex.json"
+    out = tmp_path / "m.json"
+    code, _, err = run_cli(capsys, "merge", "-o", str(out), str(a), str(absent))
+    assert code == 2 and "ipex.json does not exist" in err and "--optional" in err
+    assert not out.exists()
+    code, _, err = run_cli(capsys, "merge", "-o", str(out), str(a), "--optional", str(absent))
+    assert code == 0 and out.is_file() and "left out" in err

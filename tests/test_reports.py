@@ -6,6 +6,7 @@ import json
 import re
 import statistics
 import subprocess
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
@@ -35,7 +36,6 @@ from pytest_cpuperf.results import (
 )
 from pytest_cpuperf.stats import Status
 
-PYTEST_BENCHMARK = Path("/work/venv/bin/pytest-benchmark")
 MACHINE = {"key": "intel-xeon--amx--2c", "cpu": "Intel(R) Xeon(R) Processor", "cores": 2,
            "isa_class": "amx", "flags": ["amx_int8", "avx512f"]}
 VERSIONS = {"openvino": "2025.1.0", "nncf": "2.16.0"}
@@ -281,8 +281,8 @@ def test_html_throughput_chart_has_every_sample() -> None:
 
 # --- pytest-benchmark JSON -------------------------------------------------------------------
 
-def test_pytest_benchmark_json_is_read_by_pytest_benchmark(run: RunReport,
-                                                           tmp_path: Path) -> None:
+def test_pytest_benchmark_json_is_read_by_pytest_benchmark(
+        run: RunReport, tmp_path: Path, console_script: Callable[[str], str]) -> None:
     path = tmp_path / "0001_cpuperf.json"
     write_pytest_benchmark(path, run)
     data = json.loads(path.read_text())
@@ -291,7 +291,8 @@ def test_pytest_benchmark_json_is_read_by_pytest_benchmark(run: RunReport,
     throughput_ids = {f"{r.test_id}::{r.metric}" for r in run.results
                       if r.record.kind == "throughput"}
     assert names == throughput_ids
-    proc = subprocess.run([str(PYTEST_BENCHMARK), "compare", str(path)], cwd=tmp_path,
+    proc = subprocess.run([console_script("pytest-benchmark"), "compare", str(path)],
+                          cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Failed to load" not in proc.stdout + proc.stderr
