@@ -1,0 +1,184 @@
+"""One table of the judging and engine options: name, type, range, default, help.
+
+Everything that lets a user set one of these is generated from :data:`KNOBS`: the
+``--cpuperf-NAME`` options and their ``cpuperf_NAME`` ini twins (config.py), the checks of
+``@pytest.mark.cpuperf(NAME=...)`` keywords, the judging :class:`~pytest_cpuperf.evaluate.Policy`
+and the arguments of ``cpuperf compare``. Adding a knob is one row here (plus its use).
+
+Light on purpose: the plugin imports it at start-up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import CpuperfUsageError
+
+JUDGE = "judge"
+"""Knobs of the verdict (they go into a Policy, and are stored with each judged metric)."""
+ENGINE = "engine"
+"""Knobs of the timing engine."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One option: what it is called, what values it takes and what it does."""
+
+    name: str
+    """Python and marker spelling (``noise_floor``); ``--cpuperf-noise-floor`` on the CLI."""
+    kind: type
+    default: float
+    low: float
+    high: float
+    help: str
+    scope: str
+    example: str
+    low_open: bool = False
+    """Whether ``low`` itself is excluded (``trial_time > 0``)."""
+    high_open: bool = True
+    """Whether ``high`` itself is excluded (``tolerance < 1``)."""
+
+    @property
+    def option(self) -> str:
+        return "--cpuperf-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "cpuperf_" + self.name
+
+    def range_text(self) -> str:
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        high = "inf" if math.isinf(self.high) else f"{self.high:g}"
+        what = "an integer" if self.kind is int else "a number"
+        return f"{what} in {left}{self.low:g}, {high}{right}"
+
+    def check(self, value: object, where: str) -> float:
+        """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``."""
+        if isinstance(value, str):
+            try:
+                value = self.kind(value.strip())
+            except ValueError:
+                raise CpuperfUsageError(
+                    f"{where} must be {self.range_text()}, e.g. {self.example}; got {value!r}"
+                ) from None
+        ok_type = (isinstance(value, int) if self.kind is int else
+                   isinstance(value, (int, float))) and not isinstance(value, bool)
+        number = float(value) if ok_type else math.nan  # type: ignore[arg-type]
+        inside = (
+            ok_type and not math.isnan(number)
+            and (number > self.low if self.low_open else number >= self.low)
+            and (number < self.high if self.high_open else number <= self.high))
+        if not inside:
+            raise CpuperfUsageError(
+                f"{where} must be {self.range_text()}, e.g. {self.example}; got {value!r}")
+        return self.kind(value)  # type: ignore[no-any-return]
+
+    def help_text(self) -> str:
+        return f"{self.help} (default: {self.default:g})."
+
+
+INF = math.inf
+KNOBS: tuple[Knob, ...] = (
+    Knob("tolerance", float, 0.05, 0.0, 1.0, JUDGE, example="0.05",
+         help="Allowed relative throughput loss before a regression is declared"),
+    Knob("accuracy_tolerance", float, 0.005, 0.0, 1.0, JUDGE, example="0.005",
+         help="Allowed absolute loss of accuracy and agreement metrics (0.005: half a point)"),
+    Knob("noise_floor", float, 0.02, 0.0, 1.0, JUDGE, example="0.02",
+         help="Least run-to-run throughput noise (standard deviation of log throughput) the "
+              "verdict assumes"),
+    Knob("alpha", float, 0.05, 0.0, 0.5, JUDGE, example="0.05", low_open=True,
+         help="Significance level of a regression verdict, one-sided"),
+    Knob("max_busy", float, 0.15, 0.0, 1.0, JUDGE, example="0.15", high_open=False,
+         help="Share of the CPU other processes may take during a measurement before a "
+              "throughput change is called inconclusive"),
+    Knob("trials", int, 5, 2, INF, ENGINE, example="5",
+         help="Timed trials per measurement"),
+    Knob("trial_time", float, 1.0, 0.0, INF, ENGINE, example="1.0", low_open=True,
+         help="Seconds per timed trial"),
+    Knob("warmup", float, 0.5, 0.0, INF, ENGINE, example="0.5",
+         help="Untimed warm-up seconds before the trials"),
+)
+BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
+JUDGE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == JUDGE)
+ENGINE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == ENGINE)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An absolute floor or ceiling a marker keyword sets on the metrics it names."""
+
+    keyword: str
+    target: str
+    """The metric kind or the last part of the metric name it limits."""
+    side: str
+    """``floor`` or ``ceiling``."""
+
+    def applies_to(self, kind: str, metric: str) -> bool:
+        return kind == self.target or metric.rsplit("/", 1)[-1] == self.target
+
+
+THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold("min_throughput", "throughput", "floor"),
+    Threshold("max_latency_ms", "latency", "ceiling"),
+    Threshold("min_accuracy", "accuracy", "floor"),
+    Threshold("min_agreement", "top1_agreement", "floor"),
+    Threshold("max_abs_diff", "max_abs_diff", "ceiling"),
+    Threshold("min_cosine", "cosine", "floor"),
+)
+MARKER_KEYWORDS: frozenset[str] = frozenset(
+    {k.name for k in KNOBS} | {t.keyword for t in THRESHOLDS})
+
+
+def marker_signature() -> str:
+    """The ``cpuperf(...)`` marker line for ``pytest --markers``."""
+    names = [k.name for k in KNOBS] + [t.keyword for t in THRESHOLDS]
+    return "cpuperf(" + ", ".join(f"{n}=None" for n in names) + ")"
+
+
+def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> dict[str, float]:
+    """The checked keywords of ``@pytest.mark.cpuperf``; a usage error naming a bad one."""
+    unknown = sorted(set(kwargs) - MARKER_KEYWORDS)
+    if unknown:
+        raise CpuperfUsageError(
+            f"{where}: unknown @pytest.mark.cpuperf keyword(s) {', '.join(unknown)}; valid "
+            f"keywords are {', '.join(sorted(MARKER_KEYWORDS))}")
+    checked: dict[str, float] = {}
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        label = f"{where}: @pytest.mark.cpuperf({key}=...)"
+        if key in BY_NAME:
+            checked[key] = BY_NAME[key].check(value, label)
+        else:
+            checked[key] = _threshold_value(value, label)
+    return checked
+
+
+def _threshold_value(value: object, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value < 0:
+        raise CpuperfUsageError(f"{label} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def thresholds_for(kind: str, metric: str, marker: Mapping[str, Any]
+                   ) -> tuple[float | None, float | None]:
+    """(floor, ceiling) the marker keywords set on one metric."""
+    floor = ceiling = None
+    for threshold in THRESHOLDS:
+        value = marker.get(threshold.keyword)
+        if value is None or not threshold.applies_to(kind, metric):
+            continue
+        if threshold.side == "floor":
+            floor = float(value)
+        else:
+            ceiling = float(value)
+    return floor, ceiling
+
+
+def defaults(knobs: Iterable[Knob] = KNOBS) -> dict[str, float]:
+    return {k.name: k.default for k in knobs}
