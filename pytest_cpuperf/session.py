@@ -47,9 +47,10 @@ class CpuperfSession:
     def baseline(self) -> Any:
         """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
         if self._baseline is None:
-            from .store import load
+            from .store import baseline_to_judge, load
 
-            self._baseline = load(self.baseline_path, self.machine)
+            path = baseline_to_judge(self.settings.baseline_dir, self.cpu)
+            self._baseline = load(path, self.machine)
         return self._baseline
 
     # -- per test -------------------------------------------------------------------------
@@ -81,12 +82,15 @@ class CpuperfSession:
     def judge(self, records: list[MetricRecord], marker: Mapping[str, Any]) -> list[MetricResult]:
         """Evaluate one test's records; results are kept for the reports."""
         from .evaluate import evaluate
+        from .store import machine_mismatch
 
         baseline = self.baseline()
+        mismatch = machine_mismatch(baseline.machine, self.machine)
         results = []
         for record in records:
             stored = baseline.get(record.test_id, record.metric)
-            results.append(evaluate(record, stored, self.policy_for(record, marker)))
+            results.append(evaluate(record, stored, self.policy_for(record, marker),
+                                    other_machine=mismatch))
         self.results.extend(results)
         return results
 
