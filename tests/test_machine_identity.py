@@ -214,3 +214,19 @@ def test_schema1_file_is_reported_kept_and_update_writes_beside_it(
     again = pytester.runpytest("--cpuperf")
     again.stdout.fnmatch_lines(["*throughput*110.3*110.3*pass*"])
     assert "other machine" not in again.stdout.str()
+
+
+def test_cpuperf_machine_prints_identity_and_both_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_cpuperf.cli import main
+
+    cpu = detect()
+    assert main(["machine"]) == 0
+    out = capsys.readouterr().out
+    assert (f"Identity:     vendor {cpu.vendor}, cpu family {cpu.family}, model "
+            f"{cpu.model_number}, stepping {cpu.stepping}") in out
+    assert f"Baseline key: {machine_key(cpu)} " in out
+    assert f"Legacy key:   {legacy_machine_key(cpu)} " in out
+    assert main(["machine", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["vendor"], info["family"], info["model"], info["stepping"]) == tuple(cpu.identity)
+    assert info["key"] == machine_key(cpu)
