@@ -162,12 +162,20 @@ def test_baseline_of_another_machine_is_not_judged(pytester: pytest.Pytester) ->
         "*throughput*64.4*110.3*other machine*",
         "OTHER MACHINE: throughput of test_perf.py::test_model: 110.3 samples/s, not judged "
         "against baseline 64.4 samples/s (*): the baseline was recorded on another machine "
-        f"(cpu family {other_family} -> {cpu.family}). Record this machine's baseline with "
+        f"(cpu family {other_family} -> {cpu.family}), yet it is in this machine's file "
+        f"{path.name}: move that file aside first. Record this machine's baseline with "
         "--cpuperf-update",
     ])
     # accuracy on the same data is judged across machines, with a note
     result.stdout.fnmatch_lines(["*accuracy*0.8000*0.8000*pass*"])
     assert "improvement" not in result.stdout.str()
+    assert path.read_bytes() == before
+    # updating would relabel the other machine's records as this machine's: refused, file kept
+    update = pytester.runpytest("--cpuperf", "--cpuperf-update")
+    assert update.ret == pytest.ExitCode.TESTS_FAILED
+    update.stdout.fnmatch_lines([f"cpuperf: baselines NOT updated: {path} holds baselines "
+                                 f"recorded on another machine (*); it was left untouched. Move it "
+                                 f"aside to record this machine's baselines"])
     assert path.read_bytes() == before
 
 
