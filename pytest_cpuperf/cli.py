@@ -136,10 +136,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # --- machine ----------------------------------------------------------------------------------
 
 def machine_dict(cpu: isa.CpuIsa) -> dict[str, Any]:
-    return {"cpu": cpu.model, "cores": cpu.cores, "isa_class": cpu.isa_class,
-            "key": store.machine_key(cpu),
+    return {"cpu": cpu.model, "vendor": cpu.vendor, "family": cpu.family,
+            "model": cpu.model_number, "stepping": cpu.stepping, "cores": cpu.cores,
+            "isa_class": cpu.isa_class, "key": store.machine_key(cpu),
+            "legacy_key": store.legacy_machine_key(cpu),
             "flags": {name: name in cpu.flags for name in isa.KNOWN_FLAGS},
             "enables": dict(isa.KNOWN_FLAGS)}
+
+
+def _unknown(value: object) -> str:
+    return "unknown" if value is None else str(value)
 
 
 def cmd_machine(args: argparse.Namespace) -> int:
@@ -149,9 +155,13 @@ def cmd_machine(args: argparse.Namespace) -> int:
         return 0
     width = max(map(len, isa.KNOWN_FLAGS))
     print(f"CPU:          {info['cpu']}")
+    print(f"Identity:     vendor {_unknown(info['vendor'])}, cpu family "
+          f"{_unknown(info['family'])}, model {_unknown(info['model'])}, stepping "
+          f"{_unknown(info['stepping'])}")
     print(f"Usable cores: {info['cores']}")
     print(f"ISA class:    {info['isa_class']}")
     print(f"Baseline key: {info['key']}  (baseline file .cpuperf/{info['key']}.json)")
+    print(f"Legacy key:   {info['legacy_key']}  (schema-1 files: judged as other machine)")
     print()
     print(f"{'flag'.ljust(width)}  present  enables")
     for name, enables in isa.KNOWN_FLAGS.items():

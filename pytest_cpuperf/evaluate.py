@@ -65,8 +65,15 @@ def _baseline_note(baseline: BaselineRecord) -> str:
     return f"baseline {_fmt(baseline.value, baseline.unit)} ({runs}{latest.date[:10]}, {versions})"
 
 
-def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Policy) -> MetricResult:
-    """The verdict for ``record``: floors and ceilings first, then the baseline comparison."""
+def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Policy, *,
+             other_machine: str | None = None) -> MetricResult:
+    """The verdict for ``record``: floors and ceilings first, then the baseline comparison.
+
+    ``other_machine`` says how the baseline's machine differs from this one (see
+    :func:`pytest_cpuperf.store.machine_mismatch`); such a baseline is not judged.
+    """
+    if other_machine is not None and baseline is not None:
+        return _on_other_machine(record, baseline, policy, other_machine)
     name = f"{record.metric} of {record.test_id}"
     if policy.floor is not None and record.value < policy.floor:
         return MetricResult(record, Status.BELOW_FLOOR, baseline=baseline,
@@ -90,6 +97,28 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     return MetricResult(record, Status.PASS, baseline=baseline, change=change,
                         message=f"{name}: {_fmt(record.value, record.unit)}, "
                                 f"{_baseline_note(baseline)} (informational)")
+
+
+def _on_other_machine(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
+                      mismatch: str) -> MetricResult:
+    """The verdict against a baseline of another machine class.
+
+    Floors and ceilings still apply. Accuracy and agreement are judged (with a note): on the
+    same data they measure the model, not the CPU. Throughput and latency are not judged.
+    """
+    note = f"the baseline was {mismatch}"
+    if record.kind in ABSOLUTE_KINDS:
+        result = evaluate(record, baseline, policy)
+        result.message += f"; note: {note}"
+        return result
+    result = evaluate(record, None, policy)
+    if result.status is not Status.NO_BASELINE:
+        return result
+    return MetricResult(record, Status.OTHER_MACHINE, baseline=baseline,
+                        message=f"{record.metric} of {record.test_id}: "
+                                f"{_fmt(record.value, record.unit)}, not judged against "
+                                f"{_baseline_note(baseline)}: {note}. Record this machine's "
+                                f"baseline with --cpuperf-update")
 
 
 def _correction_note(record: MetricRecord, baseline: BaselineRecord) -> str:

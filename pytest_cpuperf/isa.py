@@ -1,4 +1,4 @@
-"""CPU capability detection: model name, usable cores and the ISA flags that matter.
+"""CPU capability detection: identity (vendor, family, model), usable cores, ISA flags.
 
 Flags come from ``/proc/cpuinfo`` (Linux) with py-cpuinfo as the fallback, never from
 OpenVINO's OPTIMIZATION_CAPABILITIES, which lists INT8 on every CPU.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 #: Flags the plugin knows, most capable first, with what each enables.
 KNOWN_FLAGS: dict[str, str] = {
@@ -88,6 +89,66 @@ def parse_proc_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     return model, flags
 
 
+#: ``vendor_id`` of /proc/cpuinfo (and py-cpuinfo's ``vendor_id_raw``) -> our short name.
+VENDORS: dict[str, str] = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
+
+
+class CpuIdentity(NamedTuple):
+    """What tells CPU generations apart: vendor, family, model number, stepping (None: unknown).
+
+    Marketing names do not ("AMD EPYC" is a Zen 4 and a Zen 5 alike in many VMs)."""
+
+    vendor: str | None = None
+    family: int | None = None
+    model_number: int | None = None
+    stepping: int | None = None
+
+
+def _vendor_name(raw: str) -> str | None:
+    raw = raw.strip()
+    return VENDORS.get(raw, raw.lower() or None)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def parse_cpu_identity(text: str) -> CpuIdentity:
+    """The identity fields of the first processor block of ``/proc/cpuinfo``."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() and fields:
+            break
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    vendor = fields.get("vendor_id")
+    return CpuIdentity(
+        vendor=None if vendor is None else _vendor_name(vendor),
+        family=_int_or_none(fields.get("cpu family")),
+        model_number=_int_or_none(fields.get("model")),
+        stepping=_int_or_none(fields.get("stepping")),
+    )
+
+
+def identity_from_cpuinfo(info: Mapping[str, Any]) -> CpuIdentity:
+    """The identity from py-cpuinfo's ``get_cpu_info()`` (the fallback off Linux)."""
+    vendor = info.get("vendor_id_raw")
+    return CpuIdentity(
+        vendor=_vendor_name(str(vendor)) if vendor else None,
+        family=_int_or_none(info.get("family")),
+        model_number=_int_or_none(info.get("model")),
+        stepping=_int_or_none(info.get("stepping")),
+    )
+
+
+def _fill_missing(known: CpuIdentity, fallback: CpuIdentity) -> CpuIdentity:
+    return known._replace(**{name: value for name, value in fallback._asdict().items()
+                             if getattr(known, name) is None})
+
+
 def usable_cores() -> int:
     """Logical cores this process may run on (its affinity), not the host's count."""
     try:
@@ -104,6 +165,32 @@ class CpuIsa:
     cores: int
     flags: frozenset[str]
     masked: frozenset[str] = field(default_factory=frozenset)
+    vendor: str | None = None
+    """``intel``, ``amd`` (from ``vendor_id``), another vendor's id lower-cased, or None."""
+    family: int | None = None
+    """``cpu family`` (6: Intel Core/Xeon; 25: AMD Zen 3/4; 26: AMD Zen 5)."""
+    model_number: int | None = None
+    """The numeric ``model`` (143: Sapphire Rapids; 17: Zen 4 Genoa; 2: Zen 5 Turin)."""
+    stepping: int | None = None
+
+    @classmethod
+    def from_proc_cpuinfo(cls, text: str, cores: int) -> CpuIsa:
+        """The CPU described by a ``/proc/cpuinfo`` text, with ``cores`` usable cores."""
+        model, flags = parse_proc_cpuinfo(text)
+        return cls(model, cores, flags).with_identity(parse_cpu_identity(text))
+
+    @property
+    def identity(self) -> CpuIdentity:
+        return CpuIdentity(self.vendor, self.family, self.model_number, self.stepping)
+
+    def with_identity(self, identity: CpuIdentity) -> CpuIsa:
+        return replace(self, vendor=identity.vendor, family=identity.family,
+                       model_number=identity.model_number, stepping=identity.stepping)
+
+    @property
+    def all_flags(self) -> tuple[str, ...]:
+        """Every flag the CPU reports (normalized, sorted), not only the known ones."""
+        return tuple(sorted(self.flags))
 
     def has(self, name: str) -> bool:
         """True when the CPU has flag ``name`` (any known spelling) and it is not masked."""
@@ -132,28 +219,40 @@ class CpuIsa:
     def with_mask(self, names: Iterable[str]) -> CpuIsa:
         """A copy with ``names`` hidden, as if the CPU lacked them."""
         hidden = frozenset(validate_flags(list(names), "--cpuperf-isa-mask"))
-        return CpuIsa(self.model, self.cores, self.flags - hidden, self.masked | hidden)
+        return replace(self, flags=self.flags - hidden, masked=self.masked | hidden)
 
     def describe(self) -> str:
         """One line for the pytest header."""
         flags = " ".join(self.known_flags) or "none of the known flags"
         masked = f" (masked: {' '.join(sorted(self.masked))})" if self.masked else ""
-        return f"{self.model}, {self.cores} usable cores, {flags}{masked}"
+        return f"{self.model}, {self.cores} usable cores, {flags}{masked}; {self.generation()}"
+
+    def generation(self) -> str:
+        """``intel family 6 model 167 stepping 1``: the fields that tell generations apart."""
+        parts = [self.vendor or "unknown vendor"]
+        for label, value in (("family", self.family), ("model", self.model_number),
+                             ("stepping", self.stepping)):
+            parts.append(f"{label} {'?' if value is None else value}")
+        return " ".join(parts)
 
 
 def detect(proc_cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuIsa:
     """Detect the CPU. Reads ``/proc/cpuinfo``; falls back to py-cpuinfo elsewhere."""
-    model, flags = "", frozenset[str]()
+    model, flags, identity = "", frozenset[str](), CpuIdentity()
     if proc_cpuinfo.exists():
-        model, flags = parse_proc_cpuinfo(proc_cpuinfo.read_text(errors="replace"))
-    if not model or not flags:
+        text = proc_cpuinfo.read_text(errors="replace")
+        model, flags = parse_proc_cpuinfo(text)
+        identity = parse_cpu_identity(text)
+    if not model or not flags or None in identity:
         import cpuinfo  # py-cpuinfo(2): ~0.2 s, so only when /proc/cpuinfo is not enough
 
         info = cpuinfo.get_cpu_info()
         model = model or str(info.get("brand_raw", "unknown CPU"))
         flags = flags or frozenset(normalize_flag(f) for f in info.get("flags", []))
-    return CpuIsa(model=re.sub(r"\s+", " ", model).strip() or "unknown CPU", cores=usable_cores(),
-                  flags=flags)
+        identity = _fill_missing(identity, identity_from_cpuinfo(info))
+    cpu = CpuIsa(model=re.sub(r"\s+", " ", model).strip() or "unknown CPU", cores=usable_cores(),
+                 flags=flags)
+    return cpu.with_identity(identity)
 
 
 def parse_mask(value: str | None) -> list[str]:

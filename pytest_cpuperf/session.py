@@ -47,9 +47,10 @@ class CpuperfSession:
     def baseline(self) -> Any:
         """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
         if self._baseline is None:
-            from .store import load
+            from .store import baseline_to_judge, load
 
-            self._baseline = load(self.baseline_path, self.machine)
+            path = baseline_to_judge(self.settings.baseline_dir, self.cpu)
+            self._baseline = load(path, self.machine)
         return self._baseline
 
     # -- per test -------------------------------------------------------------------------
@@ -83,12 +84,24 @@ class CpuperfSession:
         from .evaluate import evaluate
 
         baseline = self.baseline()
+        mismatch = self._other_machine(baseline)
         results = []
         for record in records:
             stored = baseline.get(record.test_id, record.metric)
-            results.append(evaluate(record, stored, self.policy_for(record, marker)))
+            results.append(evaluate(record, stored, self.policy_for(record, marker),
+                                    other_machine=mismatch))
         self.results.extend(results)
         return results
+
+    def _other_machine(self, baseline: Any) -> str | None:
+        """How the machine ``baseline`` was recorded on differs from this one (None: same)."""
+        from .store import machine_mismatch
+
+        mismatch = machine_mismatch(baseline.machine, self.machine)
+        if mismatch and baseline.path == self.baseline_path:  # copied or renamed by hand
+            mismatch += (f", yet it is in this machine's file {baseline.path.name}: move that "
+                         f"file aside first")
+        return mismatch
 
     def failure_message(self, results: list[MetricResult]) -> str | None:
         """Why the test fails, or ``None`` (warn-only and update never fail on verdicts)."""
@@ -144,9 +157,29 @@ class CpuperfSession:
                 lines.append(f"pytest-benchmark JSON written: {self.settings.benchmark_json}")
         return lines
 
+    def _foreign_file(self) -> str | None:
+        """Why this machine's file must not be updated: it holds another machine's records, which
+        a merge would relabel as this machine's. None when it may be updated."""
+        try:
+            baseline = self.baseline()
+        except BaselineFileError:
+            return None  # update_file reports the damaged file
+        if baseline.path != self.baseline_path or not baseline.path.exists():
+            return None  # a legacy file is judged, never written: the new file goes beside it
+        from .store import machine_mismatch
+
+        mismatch = machine_mismatch(baseline.machine, self.machine)
+        return None if mismatch is None else (
+            f"{baseline.path} holds baselines {mismatch}; it was left untouched. Move it aside "
+            f"to record this machine's baselines")
+
     def _update(self) -> list[str]:
         from .store import update_file
 
+        foreign = self._foreign_file()
+        if foreign:
+            self.errors.append(foreign)
+            return [f"cpuperf: baselines NOT updated: {foreign}"]
         records = [r.record for r in self.results] + self.unjudged
         # runs that agree with the baseline, or cannot be told apart from it, extend its history
         # (so the learned run-to-run noise is not biased low); a significant change restarts it

@@ -15,6 +15,8 @@ class Status(str, Enum):
     NO_BASELINE = "no baseline"
     BELOW_FLOOR = "below floor"
     ABOVE_CEILING = "above ceiling"
+    OTHER_MACHINE = "other machine"
+    """The baseline was recorded on another machine class: not judged (never fails)."""
 
     @property
     def fails(self) -> bool:

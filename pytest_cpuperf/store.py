@@ -1,7 +1,7 @@
 """Baseline files: one JSON file per machine class under the baseline directory.
 
 Meant to be committed: keys are sorted, floats rounded, one record per test and metric, so a
-change to one test is a small diff. The machine key is the CPU model, the ISA class and the
+change to one test is a small diff. The machine key is the CPU model, generation, ISA class and
 usable cores (never the hostname, clock or library versions: those are recorded per run and
 shown in every comparison). Writes go to a temporary file that replaces the old one in one
 rename, so a killed run leaves the previous baseline whole. A corrupt, foreign or newer file is
@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,16 +30,71 @@ MAX_RUNS = 10
 """Recorded runs kept per metric, to learn the run-to-run noise."""
 
 
-def machine_key(cpu: CpuIsa) -> str:
-    """``amd-epyc--avx512_vnni--2c``: CPU model, ISA class, usable cores."""
+def _model_slug(cpu: CpuIsa) -> str:
     model = re.sub(r"\((r|tm)\)", "", cpu.model.lower())
-    model = re.sub(r"[^a-z0-9]+", "-", model).strip("-") or "unknown-cpu"
-    return f"{model}--{cpu.isa_class}--{cpu.cores}c"
+    return re.sub(r"[^a-z0-9]+", "-", model).strip("-") or "unknown-cpu"
+
+
+def _generation_slug(cpu: CpuIsa) -> str:
+    """``amd-f25-m17``: vendor, cpu family and model number (the unknown ones left out)."""
+    parts = [cpu.vendor or "unknown"]
+    if cpu.family is not None:
+        parts.append(f"f{cpu.family}")
+    if cpu.model_number is not None:
+        parts.append(f"m{cpu.model_number}")
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def machine_key(cpu: CpuIsa) -> str:
+    """``amd-epyc--amd-f25-m17--avx512_vnni--2c``: model name, vendor-family-model, ISA class,
+    usable cores.
+
+    Family and model number separate generations that share a marketing name (a Zen 4 and a
+    Zen 5 VM both read "AMD EPYC"). The stepping is stored in the file, not keyed: steppings of
+    one family/model are revisions of one core design, and fleets mix them.
+    """
+    return f"{_model_slug(cpu)}--{_generation_slug(cpu)}--{cpu.isa_class}--{cpu.cores}c"
+
+
+def legacy_machine_key(cpu: CpuIsa) -> str:
+    """``amd-epyc--avx512_vnni--2c``: the key of schema-1 files, without the generation."""
+    return f"{_model_slug(cpu)}--{cpu.isa_class}--{cpu.cores}c"
 
 
 def machine_info(cpu: CpuIsa) -> dict[str, Any]:
-    return {"key": machine_key(cpu), "cpu": cpu.model, "isa_class": cpu.isa_class,
-            "cores": cpu.cores, "flags": list(cpu.known_flags)}
+    """The full identity of this machine, stored in its baseline file and in reports."""
+    return {"key": machine_key(cpu), "cpu": cpu.model, "vendor": cpu.vendor,
+            "family": cpu.family, "model": cpu.model_number, "stepping": cpu.stepping,
+            "isa_class": cpu.isa_class, "cores": cpu.cores, "flags": list(cpu.known_flags),
+            "masked": sorted(cpu.masked), "all_flags": " ".join(cpu.all_flags)}
+
+
+#: Identity fields that must match for a baseline to be judged, with how a message names them.
+COMPARED_FIELDS: dict[str, str] = {"vendor": "vendor", "family": "cpu family", "model": "model",
+                                   "isa_class": "ISA class", "cores": "usable cores"}
+
+
+def _flag_changes(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str | None:
+    old, new = set(stored.get("flags") or ()), set(current.get("flags") or ())
+    changes = [f"+{f}" for f in sorted(new - old)] + [f"-{f}" for f in sorted(old - new)]
+    return f"flags {' '.join(changes)}" if changes else None
+
+
+def machine_mismatch(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str | None:
+    """How the machine a baseline was recorded on (``stored``) differs from ``current``, as the
+    end of "the baseline was ...", or None when it is the same machine class.
+
+    Stepping and the full flag list are not compared: they change with revisions and kernels.
+    """
+    if "family" not in stored and "vendor" not in stored:  # schema-1 file: name only
+        return (f"recorded on a machine identified only by \"{stored.get('cpu', '?')}\" "
+                f"(no vendor, family or model recorded)")
+    changes = [f"{label} {stored.get(name)} -> {current.get(name)}"
+               for name, label in COMPARED_FIELDS.items() if stored.get(name) != current.get(name)]
+    flags = _flag_changes(stored, current)
+    if flags:
+        changes.append(flags)
+    return f"recorded on another machine ({', '.join(changes)})" if changes else None
 
 
 @dataclass
@@ -62,7 +117,21 @@ class BaselineFile:
 
 
 def baseline_path(directory: Path, cpu: CpuIsa) -> Path:
+    """Where this machine's baselines are written (and read, once the file exists)."""
     return directory / f"{machine_key(cpu)}.json"
+
+
+def legacy_baseline_path(directory: Path, cpu: CpuIsa) -> Path:
+    """Where a schema-1 pytest-cpuperf kept this machine's baselines (its old key)."""
+    return directory / f"{legacy_machine_key(cpu)}.json"
+
+
+def baseline_to_judge(directory: Path, cpu: CpuIsa) -> Path:
+    """The file this machine's results are held against: the one under its key, else a legacy
+    file under the old key (judged as "other machine", never modified), else the new path."""
+    path = baseline_path(directory, cpu)
+    legacy = legacy_baseline_path(directory, cpu)
+    return legacy if not path.exists() and legacy.exists() else path
 
 
 def read_versioned_json(path: Path, *, what: str, schema: str, max_version: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from pytest_cpuperf.isa import (
     UnknownISAFlagError,
     detect,
     normalize_flag,
+    parse_cpu_identity,
     parse_mask,
     parse_proc_cpuinfo,
     validate_flags,
@@ -78,3 +80,17 @@ def test_detect_uses_affinity_and_this_cpu() -> None:
         model, flags = parse_proc_cpuinfo(handle.read())
     assert cpu.model == " ".join(model.split())
     assert cpu.has("avx2") == ("avx2" in flags)
+
+
+def test_identity_unknown_without_vendor_fields() -> None:
+    identity = parse_cpu_identity(ZEN4)  # no vendor_id / cpu family / model / stepping lines
+    assert tuple(identity) == (None, None, None, None)
+    assert "family ?" in CpuIsa.from_proc_cpuinfo(ZEN4, 2).describe()
+
+
+def test_py_cpuinfo_fallback_reads_the_same_identity(tmp_path: Path) -> None:
+    with open("/proc/cpuinfo") as handle:
+        expected = parse_cpu_identity(handle.read())
+    fallback = detect(tmp_path / "no-proc-cpuinfo")  # real py-cpuinfo (cpuid / lscpu)
+    assert fallback.identity == expected
+    assert fallback.isa_class == detect().isa_class
