@@ -74,10 +74,18 @@ def missing_baseline_note(session: CpuperfSession) -> str | None:
     A run that silently finds no baseline passes every gate; this names the directory looked
     in and the machine files that are there, so a wrong rootdir or machine key is obvious.
     """
+    from .store import baseline_to_judge
+
     path = session.baseline_path
     if path.exists():
         return None
     directory = path.parent
+    judged = baseline_to_judge(session.settings.baseline_dir, session.cpu)
+    if judged != path:
+        return (f"no baseline file for this machine: looked for {path.name} in {directory}; "
+                f"only {judged.name}, recorded before machine keys named the CPU generation, "
+                f"is there, so throughput reads 'other machine' and no throughput gate can "
+                f"fail (re-record with --cpuperf-update: the old file is kept)")
     if directory.is_file():
         found = "it is a file, not a directory"
     elif not directory.is_dir():
@@ -209,8 +217,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for line in config.stash.get(FINISH_LINES, []):
         terminalreporter.write_line(line)
     note = missing_baseline_note(cpuperf)
-    if note and any(r.status.value == "no baseline" for r in cpuperf.results) \
-            and not cpuperf.settings.update:
+    if note and any(r.status.value in ("no baseline", "other machine")
+                    for r in cpuperf.results) and not cpuperf.settings.update:
         terminalreporter.write_line(f"cpuperf WARNING: {note}", yellow=True)
     for error in cpuperf.errors:
         terminalreporter.write_line(f"cpuperf ERROR: {error}", red=True)
