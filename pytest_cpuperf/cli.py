@@ -75,7 +75,8 @@ def latest_record(test_id: str, metric: str, baseline: BaselineRecord) -> Metric
     return MetricRecord(test_id=test_id, metric=metric, kind=baseline.kind, unit=baseline.unit,
                         value=run.value, samples=list(run.samples),
                         higher_is_better=baseline.higher_is_better, config=dict(baseline.config),
-                        versions=dict(run.versions), date=run.date)
+                        versions=dict(run.versions), date=run.date, busy=run.busy,
+                        contention=list(run.contention))
 
 
 def records_of(source: Source) -> dict[tuple[str, str], MetricRecord]:
