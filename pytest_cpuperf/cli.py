@@ -146,7 +146,7 @@ def machine_dict(cpu: isa.CpuIsa) -> dict[str, Any]:
 def cmd_machine(args: argparse.Namespace) -> int:
     info = machine_dict(isa.detect())
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2, allow_nan=False))
         return 0
     width = max(map(len, isa.KNOWN_FLAGS))
     print(f"CPU:          {info['cpu']}")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,27 @@ def _corrected(samples: list[float], contention: list[float]) -> list[float]:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _float_or_nan(value: Any) -> float:
+    """A stored number; ``null`` (a non-finite value, see :func:`_round`) reads back as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def is_finite(value: float, samples: Sequence[float] = ()) -> bool:
+    """Whether ``value`` and every sample are finite numbers (no NaN, no infinity)."""
+    return all(math.isfinite(v) for v in (value, *samples))
+
+
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by ``None``, so strict JSON can hold it."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {key: json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value) for value in data]
+    return data
 
 
 def _round(value: float, digits: int = 6) -> float:
@@ -100,7 +122,8 @@ class MetricRecord(_Contended):
 
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain JSON data; a non-finite number becomes ``null`` (strict JSON has no NaN)."""
+        return json_safe({
             "test_id": self.test_id, "metric": self.metric, "kind": self.kind,
             "unit": self.unit, "value": _round(self.value),
             "samples": [_round(s) for s in self.samples],
@@ -108,19 +131,19 @@ class MetricRecord(_Contended):
             "versions": self.versions, "kernels": self.kernels, "extra": self.extra,
             "date": self.date, "busy": None if self.busy is None else round(self.busy, 3),
             "contention": [round(c, 4) for c in self.contention],
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:
         return cls(
             test_id=str(data["test_id"]), metric=str(data["metric"]), kind=str(data["kind"]),
-            unit=str(data.get("unit", "")), value=float(data["value"]),
-            samples=[float(s) for s in data.get("samples", [])],
+            unit=str(data.get("unit", "")), value=_float_or_nan(data["value"]),
+            samples=[_float_or_nan(s) for s in data.get("samples", [])],
             higher_is_better=bool(data.get("higher_is_better", True)),
             config=dict(data.get("config") or {}), versions=dict(data.get("versions") or {}),
             kernels=data.get("kernels"), extra=dict(data.get("extra") or {}),
             date=str(data.get("date", "")), busy=_optional_float(data.get("busy")),
-            contention=[float(c) for c in data.get("contention") or []],
+            contention=[_float_or_nan(c) for c in data.get("contention") or []],
         )
 
 
@@ -144,7 +167,7 @@ class BaselineRun(_Contended):
             data["busy"] = round(self.busy, 3)
         if self.contention:
             data["contention"] = [round(c, 4) for c in self.contention]
-        return data
+        return json_safe(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaselineRun:
@@ -179,9 +202,10 @@ class BaselineRecord:
         return sum(values) / len(values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unit": self.unit, "higher_is_better": self.higher_is_better,
-                "config": {k: self.config[k] for k in sorted(self.config)},
-                "runs": [r.to_dict() for r in self.runs]}
+        return json_safe({
+            "kind": self.kind, "unit": self.unit, "higher_is_better": self.higher_is_better,
+            "config": {k: self.config[k] for k in sorted(self.config)},
+            "runs": [r.to_dict() for r in self.runs]})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaselineRecord:
@@ -235,7 +259,7 @@ class MetricResult:
         return self.record.kind in RELATIVE_KINDS and max(factors) > 1.01
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "test_id": self.test_id, "metric": self.metric, "status": self.status.value,
             "message": self.message, "current": self.record.to_dict(),
             "baseline": self.baseline.to_dict() if self.baseline else None,
@@ -246,7 +270,7 @@ class MetricResult:
             "p_value": None if self.p_value is None else _round(self.p_value),
             "tolerance": self.tolerance,
             "noise": None if self.noise is None else _round(self.noise),
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricResult:
@@ -281,13 +305,13 @@ class RunReport:
         return any(r.status.fails for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION,
             "created": self.created, "machine": self.machine, "versions": self.versions,
             "summary": self.counts(),
             "results": [r.to_dict() for r in sorted(self.results,
                                                     key=lambda r: (r.test_id, r.metric))],
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunReport:

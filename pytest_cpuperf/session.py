@@ -18,6 +18,8 @@ from .recorder import THRESHOLD_KEYWORDS
 from .results import MetricRecord, MetricResult, RunReport
 from .status import Status
 
+UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID)
+"""Verdicts whose records ``--cpuperf-update`` refuses to store."""
 REPORTED_PACKAGES = ("pytest-cpuperf", "openvino", "nncf", "torch",
                      "intel-extension-for-pytorch", "transformers", "optimum-intel")
 
@@ -117,7 +119,7 @@ class CpuperfSession:
     def worker_payload(self) -> str:
         return json.dumps({"results": [r.to_dict() for r in self.results],
                            "unjudged": [r.to_dict() for r in self.unjudged],
-                           "errors": self.errors})
+                           "errors": self.errors}, allow_nan=False)
 
     def report(self) -> RunReport:
         from .versions import installed_versions
@@ -144,10 +146,20 @@ class CpuperfSession:
                 lines.append(f"pytest-benchmark JSON written: {self.settings.benchmark_json}")
         return lines
 
+    def _refused(self) -> list[MetricResult]:
+        """Results never stored as baselines: below their own floor, above their ceiling, or
+        not a number."""
+        return [r for r in self.results if r.status in UNSTORABLE]
+
     def _update(self) -> list[str]:
         from .store import update_file
 
-        records = [r.record for r in self.results] + self.unjudged
+        refused = self._refused()
+        notes = [f"cpuperf: NOT stored as baseline: {r.metric} of {r.test_id} "
+                 f"({r.status.value}; fix the test, then update)" for r in refused]
+        records = [r.record for r in self.results if r not in refused] + self.unjudged
+        if not records:
+            return notes
         # runs that agree with the baseline, or cannot be told apart from it, extend its history
         # (so the learned run-to-run noise is not biased low); a significant change restarts it
         consistent = {r.record.key for r in self.results
@@ -158,5 +170,5 @@ class CpuperfSession:
             self.errors.append(str(exc))
             return [f"cpuperf: baselines NOT updated: {exc}"]
         tests = len({r.test_id for r in records})
-        return [f"cpuperf: updated {len(records)} baseline metric(s) of {tests} test(s) in "
-                f"{self.baseline_path}"]
+        return [*notes, f"cpuperf: updated {len(records)} baseline metric(s) of {tests} "
+                        f"test(s) in {self.baseline_path}"]

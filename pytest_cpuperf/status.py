@@ -15,8 +15,11 @@ class Status(str, Enum):
     NO_BASELINE = "no baseline"
     BELOW_FLOOR = "below floor"
     ABOVE_CEILING = "above ceiling"
+    INVALID = "invalid"
+    """A value or sample is NaN or infinite: nothing can be judged from it."""
 
     @property
     def fails(self) -> bool:
         """Whether this outcome fails the test (unless ``--cpuperf-warn-only``)."""
-        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING)
+        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
+                        Status.INVALID)

@@ -55,3 +55,75 @@ def test_compare_report_with_baseline_of_the_same_run(tmp_path: Path,
         code, out, _ = run_cli(capsys, "compare", str(old), str(new), "--format", "json")
         result = json.loads(out)["results"][0]
         assert (code, result["status"], result["change"]) == (0, "pass", 0.0), (old, out)
+
+
+# --- item 5: NaN and infinity ---------------------------------------------------------------
+
+NON_FINITE_TESTS = """
+import math
+
+import pytest
+
+
+@pytest.mark.cpuperf(min_accuracy=0.8)
+def test_nan_accuracy(cpuperf):
+    cpuperf.record("accuracy", math.nan)
+
+
+@pytest.mark.cpuperf(max_abs_diff=0.1)
+def test_nan_logits(cpuperf):
+    cpuperf.record("agreement/max_abs_diff", math.nan, kind="info", higher_is_better=False)
+
+
+@pytest.mark.cpuperf
+def test_inf_sample(cpuperf):
+    cpuperf.record("throughput", 100.0, kind="throughput", unit="samples/s",
+                   samples=[100.0, math.inf, 99.0])
+
+
+@pytest.mark.cpuperf(min_accuracy=0.95)
+def test_below_floor(cpuperf):
+    cpuperf.record("accuracy", 0.5)
+
+
+@pytest.mark.cpuperf
+def test_finite(cpuperf):
+    cpuperf.record("accuracy", 0.9, extra={"note": math.nan})
+"""
+
+
+def _strict_json(path: Path) -> object:
+    def reject(name: str) -> object:
+        raise AssertionError(f"{path} holds {name}, which strict JSON parsers reject")
+
+    return json.loads(path.read_text(), parse_constant=reject)
+
+
+def test_non_finite_values_fail_as_invalid_and_json_stays_strict(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_values=NON_FINITE_TESTS)
+    result = pytester.runpytest("--cpuperf", "--cpuperf-report", "r.json",
+                                "--cpuperf-report", "r.md", "--cpuperf-report", "r.html",
+                                "--cpuperf-benchmark-json", "b.json")
+    result.assert_outcomes(passed=1, failed=4)
+    result.stdout.fnmatch_lines(["*[[]invalid[]] accuracy of *test_nan_accuracy is invalid*",
+                                 "*3 invalid*"])
+    report = _strict_json(pytester.path / "r.json")
+    assert isinstance(report, dict)
+    statuses = {r["test_id"].rsplit("::", 1)[1]: r["status"] for r in report["results"]}
+    assert statuses == {"test_nan_accuracy": "invalid", "test_nan_logits": "invalid",
+                        "test_inf_sample": "invalid", "test_finite": "no baseline",
+                        "test_below_floor": "below floor"}
+    _strict_json(pytester.path / "b.json")
+    assert "3 invalid" in (pytester.path / "r.md").read_text()
+
+
+def test_update_stores_no_invalid_value(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_values=NON_FINITE_TESTS)
+    result = pytester.runpytest("--cpuperf", "--cpuperf-update")
+    result.stdout.fnmatch_lines(["*NOT stored as baseline: accuracy of *test_below_floor*"])
+    files = list((pytester.path / ".cpuperf").glob("*.json"))
+    assert len(files) == 1
+    stored = _strict_json(files[0])
+    assert isinstance(stored, dict)
+    assert [t.rsplit("::", 1)[1] for t in stored["records"]] == ["test_finite"]

@@ -170,6 +170,8 @@ def bar_chart(result: MetricResult) -> str:
 def chart(result: MetricResult) -> str:
     """The chart that suits the metric: samples for throughput, bars otherwise."""
     record, baseline = result.record, result.baseline
+    if result.status is Status.INVALID:
+        return ""  # nothing to draw: the message says which value is not a number
     if (record.kind in RELATIVE_KINDS and baseline is not None and record.samples
             and all(r.samples for r in baseline.runs)):
         return throughput_chart(result)

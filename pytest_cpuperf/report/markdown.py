@@ -11,7 +11,7 @@ from .terminal import HEADERS, NOTEWORTHY, cells, count_line
 
 ICONS = {
     "pass": ":white_check_mark:", "improvement": ":rocket:", "regression": ":x:",
-    "below floor": ":x:", "above ceiling": ":x:", "inconclusive": ":warning:",
+    "below floor": ":x:", "above ceiling": ":x:", "invalid": ":x:", "inconclusive": ":warning:",
 }
 
 
