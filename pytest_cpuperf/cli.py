@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.func(args))
-    except (CliError, BaselineFileError, CpuperfUsageError, OSError) as exc:
+    except (CliError, BaselineFileError, CpuperfUsageError, OSError, ValueError) as exc:
         print(f"cpuperf {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -48,15 +48,6 @@ def _corrected(samples: list[float], contention: list[float]) -> list[float]:
     return [s * c for s, c in zip(samples, contention, strict=True)]
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _float_or_nan(value: Any) -> float:
-    """A stored number; ``null`` (a non-finite value, see :func:`_round`) reads back as NaN."""
-    return math.nan if value is None else float(value)
-
-
 def is_finite(value: float, samples: Sequence[float] = ()) -> bool:
     """Whether ``value`` and every sample are finite numbers (no NaN, no infinity)."""
     return all(math.isfinite(v) for v in (value, *samples))
@@ -76,6 +67,79 @@ def json_safe(data: Any) -> Any:
 def _round(value: float, digits: int = 6) -> float:
     """Round to ``digits`` significant digits, so stored files diff cleanly."""
     return float(f"{value:.{digits}g}")
+
+
+class Fields:
+    """Typed reads of one stored JSON object; a ``ValueError`` names ``where`` and the field."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: expected an object, got {type(data).__name__} {data!r}")
+        self.data, self.where = data, where
+
+    def _bad(self, key: str, wanted: str) -> ValueError:
+        return ValueError(f"{self.where}: field {key!r} must be {wanted}, got "
+                          f"{self.data.get(key)!r}")
+
+    def number(self, key: str, *, null: bool = False) -> float:
+        """A finite number (``null`` reads as NaN where ``null`` is allowed: invalid values)."""
+        value = self.data.get(key)
+        if value is None and null and key in self.data:
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise self._bad(key, "a finite number")
+        return float(value)
+
+    def optional_number(self, key: str) -> float | None:
+        return None if self.data.get(key) is None else self.number(key)
+
+    def numbers(self, key: str, *, null: bool = False, nonempty: bool = False) -> list[float]:
+        values = self.data.get(key) or []
+        ok = isinstance(values, list) and all(
+            (v is None and null) or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                     and math.isfinite(v)) for v in values)
+        if not ok or (nonempty and not values):
+            raise self._bad(key, ("a non-empty " if nonempty else "a ") + "list of numbers")
+        return [math.nan if v is None else float(v) for v in values]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str):
+            raise self._bad(key, "a string")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self._bad(key, "true or false")
+        return value
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._bad(key, "an object")
+        return dict(value)
+
+    def versions(self, key: str = "versions") -> dict[str, str]:
+        value = self.mapping(key)
+        if not all(isinstance(v, str) for v in value.values()):
+            raise self._bad(key, "an object of package names and version strings")
+        return value
+
+    def kind(self, key: str = "kind") -> str:
+        value = self.text(key)
+        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS)
+        if value not in kinds:
+            raise self._bad(key, f"one of {', '.join(kinds)}")
+        return value
+
+
+def machine_from_dict(data: Any, where: str) -> dict[str, Any]:
+    """The ``machine`` object of a stored file (an object; ``null`` or absent: unknown)."""
+    return Fields({"machine": data}, where).mapping("machine")
 
 
 class _Contended:
@@ -134,16 +198,19 @@ class MetricRecord(_Contended):
         })
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:
+    def from_dict(cls, data: Mapping[str, Any], where: str = "record") -> MetricRecord:
+        """Read a record; non-finite figures were written as ``null`` and read back as NaN."""
+        f = Fields(data, where)
+        f = Fields(data, f"{where} {f.text('test_id')} / {f.text('metric')}")
+        kernels = f.mapping("kernels") if data.get("kernels") is not None else None
         return cls(
-            test_id=str(data["test_id"]), metric=str(data["metric"]), kind=str(data["kind"]),
-            unit=str(data.get("unit", "")), value=_float_or_nan(data["value"]),
-            samples=[_float_or_nan(s) for s in data.get("samples", [])],
-            higher_is_better=bool(data.get("higher_is_better", True)),
-            config=dict(data.get("config") or {}), versions=dict(data.get("versions") or {}),
-            kernels=data.get("kernels"), extra=dict(data.get("extra") or {}),
-            date=str(data.get("date", "")), busy=_optional_float(data.get("busy")),
-            contention=[_float_or_nan(c) for c in data.get("contention") or []],
+            test_id=f.text("test_id"), metric=f.text("metric"), kind=f.kind(),
+            unit=f.text("unit", ""), value=f.number("value", null=True),
+            samples=f.numbers("samples", null=True),
+            higher_is_better=f.flag("higher_is_better", True), config=f.mapping("config"),
+            versions=f.versions(), kernels=kernels, extra=f.mapping("extra"),
+            date=f.text("date", ""), busy=f.optional_number("busy"),
+            contention=f.numbers("contention", null=True),
         )
 
 
@@ -170,11 +237,11 @@ class BaselineRun(_Contended):
         return json_safe(data)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BaselineRun:
-        return cls(value=float(data["value"]), samples=[float(s) for s in data.get("samples", [])],
-                   date=str(data.get("date", "")), versions=dict(data.get("versions") or {}),
-                   busy=_optional_float(data.get("busy")),
-                   contention=[float(c) for c in data.get("contention") or []])
+    def from_dict(cls, data: Mapping[str, Any], where: str = "baseline run") -> BaselineRun:
+        f = Fields(data, where)
+        return cls(value=f.number("value"), samples=f.numbers("samples"),
+                   date=f.text("date", ""), versions=f.versions(),
+                   busy=f.optional_number("busy"), contention=f.numbers("contention"))
 
 
 @dataclass
@@ -208,11 +275,16 @@ class BaselineRecord:
             "runs": [r.to_dict() for r in self.runs]})
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BaselineRecord:
-        return cls(kind=str(data["kind"]), unit=str(data.get("unit", "")),
-                   higher_is_better=bool(data.get("higher_is_better", True)),
-                   runs=[BaselineRun.from_dict(r) for r in data["runs"]],
-                   config=dict(data.get("config") or {}))
+    def from_dict(cls, data: Mapping[str, Any], where: str = "baseline record") -> BaselineRecord:
+        f = Fields(data, where)
+        runs = data.get("runs")
+        if not isinstance(runs, list) or not runs:
+            raise f._bad("runs", "a non-empty list of recorded runs")
+        return cls(kind=f.kind(), unit=f.text("unit", ""),
+                   higher_is_better=f.flag("higher_is_better", True),
+                   runs=[BaselineRun.from_dict(r, f"{where}, run {i + 1}")
+                         for i, r in enumerate(runs)],
+                   config=f.mapping("config"))
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRecord:
@@ -221,6 +293,17 @@ class BaselineRecord:
                                      dict(record.versions), record.busy,
                                      list(record.contention))],
                    config=dict(record.config))
+
+
+def records_from_dict(data: Any) -> dict[str, dict[str, BaselineRecord]]:
+    """The ``records`` of a baseline file, ``records[test_id][metric]``, every field checked."""
+    tests = Fields({"records": data}, "baseline file").mapping("records")
+    records: dict[str, dict[str, BaselineRecord]] = {}
+    for test, metrics in tests.items():
+        metrics = Fields({"metrics": metrics}, f"test {test}").mapping("metrics")
+        records[test] = {metric: BaselineRecord.from_dict(rec, f"{test} / {metric}")
+                         for metric, rec in metrics.items()}
+    return records
 
 
 @dataclass
@@ -275,8 +358,15 @@ class MetricResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricResult:
         ci = data.get("ci")
+        record = MetricRecord.from_dict(Fields(data, "result").mapping("current"))
+        try:
+            status = Status(data.get("status"))
+        except ValueError:
+            raise ValueError(f"result {record.test_id} / {record.metric}: field 'status' must "
+                             f"be one of {', '.join(s.value for s in Status)}, got "
+                             f"{data.get('status')!r}") from None
         return cls(
-            record=MetricRecord.from_dict(data["current"]), status=Status(data["status"]),
+            record=record, status=status,
             message=str(data.get("message", "")),
             baseline=BaselineRecord.from_dict(data["baseline"]) if data.get("baseline") else None,
             change=data.get("change"), ci=(float(ci[0]), float(ci[1])) if ci else None,
@@ -315,7 +405,7 @@ class RunReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunReport:
-        return cls(machine=dict(data.get("machine") or {}),
+        return cls(machine=machine_from_dict(data.get("machine"), "report"),
                    results=[MetricResult.from_dict(r) for r in data.get("results", [])],
                    created=str(data.get("created", "")),
                    versions=dict(data.get("versions") or {}))

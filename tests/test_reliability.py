@@ -127,3 +127,47 @@ def test_update_stores_no_invalid_value(pytester: pytest.Pytester) -> None:
     stored = _strict_json(files[0])
     assert isinstance(stored, dict)
     assert [t.rsplit("::", 1)[1] for t in stored["records"]] == ["test_finite"]
+
+
+# --- item 6: schema-valid but malformed files -----------------------------------------------
+
+def _damage(path: Path, change: str) -> None:
+    """Apply one damage to the stored baseline file (``change`` names it)."""
+    data = json.loads(path.read_text())
+    record = data["records"][TEST]["throughput"]
+    if change == "machine":
+        data["machine"] = "abc"
+    elif change == "runs":
+        record["runs"] = []
+    elif change == "value":
+        record["runs"][0]["value"] = "fast"
+    elif change == "samples":
+        record["runs"][0]["samples"] = [1.0, None]
+    elif change == "kind":
+        record["kind"] = "speed"
+    elif change == "schema_version":
+        data["schema_version"] = "1"
+    path.write_text(json.dumps(data))
+
+
+DAMAGES = {"machine": "'machine'", "runs": "'runs'", "value": "'value'",
+           "samples": "'samples'", "kind": "'kind'", "schema_version": "not a version number"}
+
+
+@pytest.mark.parametrize("change", DAMAGES)
+def test_malformed_baseline_is_a_one_line_cli_error(tmp_path: Path, change: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "base.json"
+    store.update_file(path, MACHINE, [busy_throughput()])
+    _damage(path, change)
+    before = path.read_bytes()
+    for argv in (("compare", str(path), str(path)), ("merge", str(tmp_path / "m.json"),
+                                                        str(path))):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2, (argv, out, err)
+        assert len(err.strip().splitlines()) == 1 and str(path) in err, err
+        assert "newer" not in err
+        if change not in ("machine", "schema_version"):
+            assert f"{TEST} / throughput" in err or argv[0] == "merge", err
+    assert DAMAGES[change] in run_cli(capsys, "compare", str(path), str(path))[2]
+    assert path.read_bytes() == before

@@ -24,4 +24,4 @@ def read_report(path: Path) -> RunReport:
     try:
         return RunReport.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BaselineFileError(f"report file {path} has a malformed result ({exc!r})") from exc
+        raise BaselineFileError(f"report file {path} is malformed: {exc}") from exc
