@@ -190,8 +190,9 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
     machine = reports[0][1].machine if len(machines) == 1 else {
         "key": "mixed", "cpu": "several machines", "machines": [m for _, m in machines.values()]}
     results = sorted_results([r for _, run in reports for r in run.results])
+    errors = [f"{path}: {error}" for path, run in reports for error in run.errors]
     return RunReport(machine=dict(machine), results=results,
-                     versions=_merged_versions([run for _, run in reports]))
+                     versions=_merged_versions([run for _, run in reports]), errors=errors)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -120,6 +120,21 @@ def _missing_isa(item: pytest.Item, cpu: CpuIsa) -> list[str]:
 # --- running -----------------------------------------------------------------------------
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Read and check this machine's baseline file before any test measures."""
+    cpuperf = _session(session.config)
+    if cpuperf.settings.enabled:
+        cpuperf.check_baseline()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A perf test is not measured when its baseline file is damaged: it fails at once."""
+    session = _session(item.config)
+    if session.settings.enabled and is_perf_test(item) and session.baseline_error:
+        pytest.fail(f"cpuperf: {session.baseline_error}", pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
         None, object, object]:
@@ -174,7 +189,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     cpuperf = _session(config)
-    if not cpuperf.results and not config.stash.get(FINISH_LINES, None):
+    if not (cpuperf.results or cpuperf.errors or config.stash.get(FINISH_LINES, None)):
         return
     from .report.terminal import summary_lines
 

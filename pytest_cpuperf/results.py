@@ -375,6 +375,13 @@ class MetricResult:
         )
 
 
+def _errors(data: Mapping[str, Any]) -> list[str]:
+    errors = data.get("errors") or []
+    if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+        raise ValueError(f"report: field 'errors' must be a list of strings, got {errors!r}")
+    return list(errors)
+
+
 @dataclass
 class RunReport:
     """All results of one session (or several merged), with the machine they ran on."""
@@ -383,6 +390,8 @@ class RunReport:
     results: list[MetricResult]
     created: str = field(default_factory=now_iso)
     versions: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """What kept the run from judging or storing (a damaged baseline file...): it failed."""
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -392,13 +401,13 @@ class RunReport:
 
     @property
     def failed(self) -> bool:
-        return any(r.status.fails for r in self.results)
+        return bool(self.errors) or any(r.status.fails for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
             "schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION,
             "created": self.created, "machine": self.machine, "versions": self.versions,
-            "summary": self.counts(),
+            "summary": self.counts(), "errors": list(self.errors),
             "results": [r.to_dict() for r in sorted(self.results,
                                                     key=lambda r: (r.test_id, r.metric))],
         })
@@ -408,7 +417,7 @@ class RunReport:
         return cls(machine=machine_from_dict(data.get("machine"), "report"),
                    results=[MetricResult.from_dict(r) for r in data.get("results", [])],
                    created=str(data.get("created", "")),
-                   versions=dict(data.get("versions") or {}))
+                   versions=Fields(data, "report").versions(), errors=_errors(data))
 
 
 def sorted_results(results: Sequence[MetricResult]) -> list[MetricResult]:

@@ -32,6 +32,8 @@ class CpuperfSession:
     errors: list[str] = field(default_factory=list)
     unjudged: list[MetricRecord] = field(default_factory=list)
     """Records of tests that could not be judged (damaged baseline file)."""
+    baseline_error: str | None = None
+    """Why the baseline file cannot be used (set by :meth:`check_baseline`)."""
     _baseline: Any = None
 
     @property
@@ -45,6 +47,16 @@ class CpuperfSession:
         from .store import baseline_path
 
         return baseline_path(self.settings.baseline_dir, self.cpu)
+
+    def check_baseline(self) -> str | None:
+        """Load the baseline file now (before any test measures); the error, if it is damaged."""
+        if self.baseline_error is None:
+            try:
+                self.baseline()
+            except BaselineFileError as exc:
+                self.baseline_error = str(exc)
+                self.errors.append(self.baseline_error)
+        return self.baseline_error
 
     def baseline(self) -> Any:
         """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
@@ -125,7 +137,8 @@ class CpuperfSession:
         from .versions import installed_versions
 
         return RunReport(machine=self.machine, results=list(self.results),
-                         versions=installed_versions(REPORTED_PACKAGES))
+                         versions=installed_versions(REPORTED_PACKAGES),
+                         errors=list(dict.fromkeys(self.errors)))
 
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal."""

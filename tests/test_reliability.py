@@ -171,3 +171,43 @@ def test_malformed_baseline_is_a_one_line_cli_error(tmp_path: Path, change: str,
             assert f"{TEST} / throughput" in err or argv[0] == "merge", err
     assert DAMAGES[change] in run_cli(capsys, "compare", str(path), str(path))[2]
     assert path.read_bytes() == before
+
+
+# --- item 4: a damaged baseline, before any measurement and in every report -----------------
+
+MEASURING_TEST = """
+import pathlib
+
+import pytest
+
+
+@pytest.mark.cpuperf
+def test_measures(cpuperf):
+    pathlib.Path("measured").write_text("yes")
+    cpuperf.record("accuracy", 0.9)
+"""
+
+
+def test_damaged_baseline_stops_before_measuring_and_reports_say_so(
+        pytester: pytest.Pytester) -> None:
+    from pytest_cpuperf.isa import detect
+
+    pytester.makepyfile(test_perf=MEASURING_TEST)
+    path = store.baseline_path(pytester.path / ".cpuperf", detect())
+    path.parent.mkdir()
+    content = json.dumps({"schema": store.SCHEMA, "schema_version": 1, "machine": {},
+                          "records": {"test_perf.py::test_measures": {"accuracy": {
+                              "kind": "accuracy", "runs": []}}}})
+    path.write_text(content)
+    result = pytester.runpytest("--cpuperf", "--cpuperf-report", "r.md",
+                                "--cpuperf-report", "r.html", "--cpuperf-report", "r.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*{path.name} is malformed*'runs'*left untouched*"])
+    assert not (pytester.path / "measured").exists(), "measured before the baseline was read"
+    for name in ("r.md", "r.html"):
+        text = (pytester.path / name).read_text()
+        assert "malformed" in text and path.name in text, name
+        assert "no regression" not in text and "1 error" in text, name
+    assert "malformed" in json.loads((pytester.path / "r.json").read_text())["errors"][0]
+    assert path.read_text() == content

@@ -15,12 +15,20 @@ ICONS = {
 }
 
 
-def icon(status: Status) -> str:
+def icon(status: Status | None) -> str:
+    """The icon of a status (``None``: the run had an error)."""
+    if status is None:
+        return ":x:"
     return ICONS.get(status.value, ":x:" if status.fails else ":grey_question:")
 
 
-def headline(results: Sequence[MetricResult]) -> tuple[Status, str]:
-    """The overall verdict: the status that sets the tone and a short phrase."""
+def headline(results: Sequence[MetricResult],
+             errors: Sequence[str] = ()) -> tuple[Status | None, str]:
+    """The overall verdict: the status that sets the tone (``None``: an error) and a phrase."""
+    if errors:
+        status, text = headline(results)
+        counted = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
+        return None, counted + ("" if status is not None and not status.fails else f", {text}")
     failing = [r for r in results if r.status.fails]
     inconclusive = sum(r.status is Status.INCONCLUSIVE for r in results)
     if failing:
@@ -74,8 +82,9 @@ def _table(results: Sequence[MetricResult]) -> list[str]:
 def to_markdown(run: RunReport) -> str:
     """The whole report as Markdown text."""
     results = sorted_results(run.results)
-    status, text = headline(results)
+    status, text = headline(results, run.errors)
     lines = [f"## {icon(status)} cpuperf: {text}", "",
+             *(f"**Error:** {_cell(error)}  " for error in run.errors),
              f"**Machine:** {_cell(machine_line(run.machine))}  ",
              f"**Versions:** {_cell(versions_line(run.versions))}  ",
              f"**Counts:** {count_line(results).removeprefix('cpuperf: ')}", ""]
