@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest can import openvino: its usage telemetry off (see telemetry.py)."""
+    from .telemetry import disable_openvino_telemetry
+
+    disable_openvino_telemetry()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)

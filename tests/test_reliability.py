@@ -3,6 +3,7 @@ non-finite values never pass a gate nor reach a JSON file."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -211,3 +212,36 @@ def test_damaged_baseline_stops_before_measuring_and_reports_say_so(
         assert "no regression" not in text and "1 error" in text, name
     assert "malformed" in json.loads((pytester.path / "r.json").read_text())["errors"][0]
     assert path.read_text() == content
+
+
+# --- item 8: OpenVINO telemetry ---------------------------------------------------------------
+
+TELEMETRY_TEST = """
+def test_telemetry():
+    from openvino.tools.ovc import telemetry_utils
+
+    print("TELEMETRY-MODULE", telemetry_utils.tm.__name__)
+"""
+
+
+@pytest.mark.parametrize(("opt_in", "expected"), [
+    (None, "openvino.tools.ovc.telemetry_stub"),
+    ("1", "openvino_telemetry"),
+])
+def test_openvino_telemetry_is_off_unless_chosen(pytester: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 opt_in: str | None, expected: str) -> None:
+    try:  # installed? (this very process has it switched off, so not by importing it)
+        importlib.metadata.version("openvino-telemetry")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("openvino-telemetry is not installed")
+    monkeypatch.setenv("HOME", str(pytester.path))  # no consent file of the machine's user
+    for name in ("CI", "TF_BUILD", "JENKINS_URL", "CPUPERF_OPENVINO_TELEMETRY"):
+        monkeypatch.delenv(name, raising=False)
+    if opt_in is not None:
+        monkeypatch.setenv("CPUPERF_OPENVINO_TELEMETRY", opt_in)
+    pytester.makeconftest("import openvino  # imported as early as a user's conftest can\n")
+    pytester.makepyfile(test_tm=TELEMETRY_TEST)
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*TELEMETRY-MODULE {expected}"])
