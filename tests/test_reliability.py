@@ -245,3 +245,73 @@ def test_openvino_telemetry_is_off_unless_chosen(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess("-s")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*TELEMETRY-MODULE {expected}"])
+
+
+# --- item 7: bad input is a usage error, test ids stay text ---------------------------------
+
+BAD_CALLS_TESTS = """
+import pathlib
+
+import pytest
+
+from pytest_cpuperf.errors import CpuperfUsageError
+
+IR = pathlib.Path(__file__).with_name("ir.txt").read_text()
+
+
+@pytest.mark.parametrize("call", ["record_dotdot", "record_abs", "record_text", "measure_path",
+                                  "measure_none", "compare_none", "unlabelled_pair"])
+def test_bad(cpuperf, ov_compile, call):
+    with pytest.raises(CpuperfUsageError) as info:
+        if call == "record_dotdot":
+            cpuperf.record("../x", 1.0)
+        elif call == "record_abs":
+            cpuperf.record("/etc/x", 1.0)
+        elif call == "record_text":
+            cpuperf.record("acc", "high")
+        elif call == "measure_path":
+            cpuperf.measure(IR)
+        elif call == "measure_none":
+            cpuperf.measure(None)
+        elif call == "compare_none":
+            cpuperf.compare(ov_compile(IR), None)
+        else:
+            compiled = ov_compile(IR)
+            cpuperf.accuracy(compiled, [(compiled.example_inputs(), None)])
+    print("USAGE-ERROR", call, str(info.value).splitlines()[0])
+    assert not cpuperf.records
+"""
+
+
+def test_bad_calls_are_usage_errors(pytester: pytest.Pytester, tiny_int8_ir: Path) -> None:
+    pytester.makepyfile(test_calls=BAD_CALLS_TESTS)
+    (pytester.path / "ir.txt").write_text(str(tiny_int8_ir))
+    result = pytester.runpytest("--cpuperf", "-s")
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines([
+        "*USAGE-ERROR record_dotdot metric name '../x' must be names of letters*",
+        "*USAGE-ERROR record_text record(): value must be numbers, got 'high'*",
+        "*USAGE-ERROR measure_path cpuperf.measure() takes a compiled model*got str*",
+        "*USAGE-ERROR measure_none cpuperf.measure() takes a compiled model*got NoneType*",
+        "*USAGE-ERROR unlabelled_pair a dataset item is an (inputs, None) pair*",
+    ], consecutive=False)
+
+
+HOSTILE_ID = "a`<img src=x onerror=alert(1)>``b|c"
+
+
+def test_markdown_test_id_never_becomes_html(pytester: pytest.Pytester) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    pytester.makepyfile(test_ids=f"""
+        import pytest
+
+        @pytest.mark.cpuperf
+        @pytest.mark.parametrize("x", [{HOSTILE_ID!r}])
+        def test_id(cpuperf, x):
+            cpuperf.record("accuracy", 0.9)
+    """)
+    pytester.runpytest("--cpuperf", "--cpuperf-report", "r.md").assert_outcomes(passed=1)
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(
+        (pytester.path / "r.md").read_text())
+    assert "<img" not in rendered
+    assert "&lt;img src=x onerror=alert(1)&gt;``b|c" in rendered  # the whole id, as code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,10 +64,19 @@ def versions_line(versions: Mapping[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "not recorded"
 
 
+def code_span(text: str) -> str:
+    """``text`` as an inline code span no backtick inside can close (so nothing in it is
+    Markdown or HTML): fenced by one more backtick than its longest run of them."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _cell(text: str, code: bool = False) -> str:
     """``text`` safe inside a table cell (and, unless ``code``, against inline HTML)."""
     text = text.replace("|", "\\|").replace("\n", " ")
-    return f"`{text}`" if code else text.replace("<", "&lt;")
+    return code_span(text) if code else text.replace("<", "&lt;")
 
 
 def _table(results: Sequence[MetricResult]) -> list[str]:
