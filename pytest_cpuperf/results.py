@@ -297,7 +297,7 @@ class BaselineRecord:
 
 def records_from_dict(data: Any) -> dict[str, dict[str, BaselineRecord]]:
     """The ``records`` of a baseline file, ``records[test_id][metric]``, every field checked."""
-    tests = Fields({"records": data}, "baseline file").mapping("records")
+    tests = Fields({"records": data}, "top level").mapping("records")
     records: dict[str, dict[str, BaselineRecord]] = {}
     for test, metrics in tests.items():
         metrics = Fields({"metrics": metrics}, f"test {test}").mapping("metrics")
@@ -378,7 +378,7 @@ class MetricResult:
 def _errors(data: Mapping[str, Any]) -> list[str]:
     errors = data.get("errors") or []
     if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
-        raise ValueError(f"report: field 'errors' must be a list of strings, got {errors!r}")
+        raise ValueError(f"top level: field 'errors' must be a list of strings, got {errors!r}")
     return list(errors)
 
 
@@ -414,10 +414,10 @@ class RunReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunReport:
-        return cls(machine=machine_from_dict(data.get("machine"), "report"),
+        return cls(machine=machine_from_dict(data.get("machine"), "top level"),
                    results=[MetricResult.from_dict(r) for r in data.get("results", [])],
                    created=str(data.get("created", "")),
-                   versions=Fields(data, "report").versions(), errors=_errors(data))
+                   versions=Fields(data, "top level").versions(), errors=_errors(data))
 
 
 def sorted_results(results: Sequence[MetricResult]) -> list[MetricResult]:

@@ -108,7 +108,7 @@ def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
         newer=f"{untouched}. Upgrade pytest-cpuperf")
     try:
         records = records_from_dict(data.get("records"))
-        stored_machine = machine_from_dict(data.get("machine"), "baseline file")
+        stored_machine = machine_from_dict(data.get("machine"), "top level")
     except ValueError as exc:
         raise BaselineFileError(
             f"baseline file {path} is malformed: {exc}; it was left untouched. Restore it from "
