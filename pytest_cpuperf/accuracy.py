@@ -375,6 +375,10 @@ def _item_block(item: Any, wanted: Sequence[tuple[str, ...]], *, labelled: bool)
         inputs, label = item, None
     elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Mapping):
         inputs, label = item
+        if label is None and labelled:
+            raise CpuperfUsageError(
+                "a dataset item is an (inputs, None) pair: accuracy needs a class index as the "
+                "label of every example (use agreement() for unlabelled inputs)")
     else:
         raise CpuperfUsageError(
             "each dataset item must be an (inputs, label) pair with inputs a dict of arrays"

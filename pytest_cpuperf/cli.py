@@ -75,7 +75,8 @@ def latest_record(test_id: str, metric: str, baseline: BaselineRecord) -> Metric
     return MetricRecord(test_id=test_id, metric=metric, kind=baseline.kind, unit=baseline.unit,
                         value=run.value, samples=list(run.samples),
                         higher_is_better=baseline.higher_is_better, config=dict(baseline.config),
-                        versions=dict(run.versions), date=run.date)
+                        versions=dict(run.versions), date=run.date, busy=run.busy,
+                        contention=list(run.contention))
 
 
 def records_of(source: Source) -> dict[tuple[str, str], MetricRecord]:
@@ -151,7 +152,7 @@ def _unknown(value: object) -> str:
 def cmd_machine(args: argparse.Namespace) -> int:
     info = machine_dict(isa.detect())
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2, allow_nan=False))
         return 0
     width = max(map(len, isa.KNOWN_FLAGS))
     print(f"CPU:          {info['cpu']}")
@@ -199,8 +200,9 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
     machine = reports[0][1].machine if len(machines) == 1 else {
         "key": "mixed", "cpu": "several machines", "machines": [m for _, m in machines.values()]}
     results = sorted_results([r for _, run in reports for r in run.results])
+    errors = [f"{path}: {error}" for path, run in reports for error in run.errors]
     return RunReport(machine=dict(machine), results=results,
-                     versions=_merged_versions([run for _, run in reports]))
+                     versions=_merged_versions([run for _, run in reports]), errors=errors)
 
 
 def merge_outputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
@@ -313,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.func(args))
-    except (CliError, BaselineFileError, CpuperfUsageError, OSError) as exc:
+    except (CliError, BaselineFileError, CpuperfUsageError, OSError, ValueError) as exc:
         print(f"cpuperf {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

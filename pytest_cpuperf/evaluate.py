@@ -20,6 +20,7 @@ from .results import (
     BaselineRecord,
     MetricRecord,
     MetricResult,
+    is_finite,
 )
 from .results import format_value as _fmt
 from .stats import absolute_verdict, relative_verdict, throughput_change
@@ -75,6 +76,11 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     if other_machine is not None and baseline is not None:
         return _on_other_machine(record, baseline, policy, other_machine)
     name = f"{record.metric} of {record.test_id}"
+    if not is_finite(record.value, [*record.samples, *record.contention]):
+        return MetricResult(record, Status.INVALID, baseline=baseline,
+                            message=f"{name} is invalid: its value or a sample is NaN or "
+                                    f"infinite ({_fmt(record.value, record.unit)}); check the "
+                                    f"model's outputs and what the test recorded")
     if policy.floor is not None and record.value < policy.floor:
         return MetricResult(record, Status.BELOW_FLOOR, baseline=baseline,
                             message=f"{name} is {_fmt(record.value, record.unit)}, below the "

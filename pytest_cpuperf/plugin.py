@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest can import openvino: its usage telemetry off (see telemetry.py)."""
+    from .telemetry import disable_openvino_telemetry
+
+    disable_openvino_telemetry()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
@@ -153,6 +161,21 @@ def _missing_isa(item: pytest.Item, cpu: CpuIsa) -> list[str]:
 # --- running -----------------------------------------------------------------------------
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Read and check this machine's baseline file before any test measures."""
+    cpuperf = _session(session.config)
+    if cpuperf.settings.enabled:
+        cpuperf.check_baseline()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A perf test is not measured when its baseline file is damaged: it fails at once."""
+    session = _session(item.config)
+    if session.settings.enabled and is_perf_test(item) and session.baseline_error:
+        pytest.fail(f"cpuperf: {session.baseline_error}", pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
         None, object, object]:
@@ -207,7 +230,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     cpuperf = _session(config)
-    if not cpuperf.results and not config.stash.get(FINISH_LINES, None):
+    if not (cpuperf.results or cpuperf.errors or config.stash.get(FINISH_LINES, None)):
         return
     from .report.terminal import summary_lines
 

@@ -5,6 +5,7 @@ Every figure recorded here is held against its baseline when the test ends (see 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ MARKER_KEYWORDS = frozenset({
     "tolerance", "accuracy_tolerance", "noise_floor", "trials", "trial_time", "warmup",
     *THRESHOLD_KEYWORDS,
 })
+MARKER_RANGES = {
+    "trials": "an integer >= 2", "trial_time": "a number of seconds > 0",
+    "warmup": "a number of seconds >= 0",
+}
+"""The ranges :class:`~pytest_cpuperf.engine.EngineSettings` accepts, checked at collection."""
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -47,19 +53,48 @@ def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> None:
     for key, value in kwargs.items():
         if value is None:
             continue
+        wanted = MARKER_RANGES.get(key, "a finite number >= 0")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value)
         if key == "trials":
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 2
+            ok = number and isinstance(value, int) and value >= 2
+        elif key == "trial_time":
+            ok = number and value > 0
         else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+            ok = number and value >= 0
         if not ok:
             raise CpuperfUsageError(
-                f"{where}: @pytest.mark.cpuperf({key}=...) must be a non-negative number"
-                f"{' (integer >= 2)' if key == 'trials' else ''}, got {value!r}")
+                f"{where}: @pytest.mark.cpuperf({key}=...) must be {wanted}, got {value!r}")
     for key in ("tolerance", "accuracy_tolerance", "noise_floor"):
         if kwargs.get(key) is not None and not kwargs[key] < 1:
             raise CpuperfUsageError(
                 f"{where}: @pytest.mark.cpuperf({key}=...) is a fraction below 1 (e.g. 0.05), "
                 f"got {kwargs[key]!r}")
+
+
+def is_metric_name(metric: object) -> bool:
+    """``name`` or ``name/name...``: no empty, ``.`` or ``..`` part (never a path)."""
+    return isinstance(metric, str) and all(
+        _NAME.match(part) and part not in (".", "..") for part in metric.split("/"))
+
+
+def _check_compiled(model: object, method: str) -> None:
+    """A usage error unless ``model`` is a compiled model (from a backend fixture)."""
+    if not all(hasattr(model, attr) for attr in ("timing_target", "example_inputs", "label")):
+        raise CpuperfUsageError(
+            f"cpuperf.{method}() takes a compiled model (from ov_compile, ipex_optimize or "
+            f"torch_optimize), got {type(model).__name__} {model!r:.80}; compile it first, e.g. "
+            f"cpuperf.{method}(ov_compile(path), ...)")
+
+
+def _number(what: str, value: object) -> float:
+    """``value`` as a float (NaN and infinity allowed: they get the verdict "invalid")."""
+    if isinstance(value, bool):
+        raise CpuperfUsageError(f"record(): {what} must be numbers, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise CpuperfUsageError(f"record(): {what} must be numbers, got {value!r}") from None
 
 
 @dataclass
@@ -90,6 +125,7 @@ class Recorder:
         p90 latency as metrics ``[name/]throughput`` and ``[name/]latency_p90_ms``."""
         from . import engine
 
+        _check_compiled(compiled, "measure")
         settings = self._settings(trials, trial_time, warmup)
         prefix = self._prefix(name, record)
         measurement = engine.measure(compiled, inputs, settings, progress=self.progress)
@@ -106,6 +142,8 @@ class Recorder:
         recorded as metrics and gated against their baselines."""
         from . import engine
 
+        _check_compiled(a, "compare")
+        _check_compiled(b, "compare")
         settings = self._settings(trials, trial_time, warmup)
         prefixes = None
         if names is not None:
@@ -129,6 +167,7 @@ class Recorder:
         """Score ``compiled`` on a labelled dataset (untimed) and record ``[name/]<metric>``."""
         from .accuracy import evaluate_accuracy
 
+        _check_compiled(compiled, "accuracy")
         prefix = self._prefix(name, True)
         if self.progress:
             self.progress(f"scoring {compiled.label} ({metric})")
@@ -145,6 +184,8 @@ class Recorder:
         ``name/max_abs_diff``, ``name/mean_abs_diff`` (shown; gated by ``max_abs_diff=``)."""
         from .accuracy import agreement
 
+        _check_compiled(candidate, "agreement")
+        _check_compiled(reference, "agreement")
         prefix = self._prefix(name, True)
         result = agreement(candidate, reference, inputs, batch_size=batch_size)
         common: dict[str, Any] = {
@@ -178,17 +219,19 @@ class Recorder:
             raise CpuperfUsageError(
                 f"kind must be one of {', '.join((*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS))}"
                 f", got {kind!r}")
-        if not _NAME.match(metric.replace("/", "")):
+        if not is_metric_name(metric):
             raise CpuperfUsageError(
-                f"metric name {metric!r} may hold only letters, digits, '_', '-', '.', '/'")
+                f"metric name {metric!r} must be names of letters, digits, '_', '-', '.' "
+                f"joined by '/' (no empty, '.' or '..' part), e.g. 'sparse/throughput'")
+        value, samples = _number("value", value), [_number("samples", s) for s in samples or []]
         if any(r.metric == metric for r in self.records):
             raise CpuperfUsageError(
                 f"metric {metric!r} was already recorded in this test; pass a distinct name=")
         if kind in RELATIVE_KINDS and not samples:
             raise CpuperfUsageError(f"a {kind} metric needs per-trial samples")
         record = MetricRecord(
-            test_id=self.test_id, metric=metric, kind=kind, unit=unit, value=float(value),
-            samples=[float(s) for s in samples or []], higher_is_better=higher_is_better,
+            test_id=self.test_id, metric=metric, kind=kind, unit=unit, value=value,
+            samples=samples, higher_is_better=higher_is_better,
             config=dict(config or {}), versions=dict(versions or {}),
             kernels=dict(kernels) if kernels else None, extra=dict(extra or {}), busy=busy,
             contention=list(contention or []))
@@ -196,7 +239,8 @@ class Recorder:
         return record
 
     def _prefix(self, name: str, record: bool) -> str:
-        if not isinstance(name, str) or (name and not _NAME.match(name)):
+        if not isinstance(name, str) or (name and not (_NAME.match(name)
+                                                       and name not in (".", ".."))):
             raise CpuperfUsageError(
                 f"name must be a short metric name (letters, digits, '_', '-', '.'), "
                 f"got {name!r}")

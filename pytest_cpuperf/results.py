@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,13 +48,98 @@ def _corrected(samples: list[float], contention: list[float]) -> list[float]:
     return [s * c for s, c in zip(samples, contention, strict=True)]
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def is_finite(value: float, samples: Sequence[float] = ()) -> bool:
+    """Whether ``value`` and every sample are finite numbers (no NaN, no infinity)."""
+    return all(math.isfinite(v) for v in (value, *samples))
+
+
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by ``None``, so strict JSON can hold it."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {key: json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value) for value in data]
+    return data
 
 
 def _round(value: float, digits: int = 6) -> float:
     """Round to ``digits`` significant digits, so stored files diff cleanly."""
     return float(f"{value:.{digits}g}")
+
+
+class Fields:
+    """Typed reads of one stored JSON object; a ``ValueError`` names ``where`` and the field."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: expected an object, got {type(data).__name__} {data!r}")
+        self.data, self.where = data, where
+
+    def _bad(self, key: str, wanted: str) -> ValueError:
+        return ValueError(f"{self.where}: field {key!r} must be {wanted}, got "
+                          f"{self.data.get(key)!r}")
+
+    def number(self, key: str, *, null: bool = False) -> float:
+        """A finite number (``null`` reads as NaN where ``null`` is allowed: invalid values)."""
+        value = self.data.get(key)
+        if value is None and null and key in self.data:
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise self._bad(key, "a finite number")
+        return float(value)
+
+    def optional_number(self, key: str) -> float | None:
+        return None if self.data.get(key) is None else self.number(key)
+
+    def numbers(self, key: str, *, null: bool = False, nonempty: bool = False) -> list[float]:
+        values = self.data.get(key) or []
+        ok = isinstance(values, list) and all(
+            (v is None and null) or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                     and math.isfinite(v)) for v in values)
+        if not ok or (nonempty and not values):
+            raise self._bad(key, ("a non-empty " if nonempty else "a ") + "list of numbers")
+        return [math.nan if v is None else float(v) for v in values]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str):
+            raise self._bad(key, "a string")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self._bad(key, "true or false")
+        return value
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._bad(key, "an object")
+        return dict(value)
+
+    def versions(self, key: str = "versions") -> dict[str, str]:
+        value = self.mapping(key)
+        if not all(isinstance(v, str) for v in value.values()):
+            raise self._bad(key, "an object of package names and version strings")
+        return value
+
+    def kind(self, key: str = "kind") -> str:
+        value = self.text(key)
+        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS)
+        if value not in kinds:
+            raise self._bad(key, f"one of {', '.join(kinds)}")
+        return value
+
+
+def machine_from_dict(data: Any, where: str) -> dict[str, Any]:
+    """The ``machine`` object of a stored file (an object; ``null`` or absent: unknown)."""
+    return Fields({"machine": data}, where).mapping("machine")
 
 
 class _Contended:
@@ -100,7 +186,8 @@ class MetricRecord(_Contended):
 
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain JSON data; a non-finite number becomes ``null`` (strict JSON has no NaN)."""
+        return json_safe({
             "test_id": self.test_id, "metric": self.metric, "kind": self.kind,
             "unit": self.unit, "value": _round(self.value),
             "samples": [_round(s) for s in self.samples],
@@ -108,19 +195,22 @@ class MetricRecord(_Contended):
             "versions": self.versions, "kernels": self.kernels, "extra": self.extra,
             "date": self.date, "busy": None if self.busy is None else round(self.busy, 3),
             "contention": [round(c, 4) for c in self.contention],
-        }
+        })
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:
+    def from_dict(cls, data: Mapping[str, Any], where: str = "record") -> MetricRecord:
+        """Read a record; non-finite figures were written as ``null`` and read back as NaN."""
+        f = Fields(data, where)
+        f = Fields(data, f"{where} {f.text('test_id')} / {f.text('metric')}")
+        kernels = f.mapping("kernels") if data.get("kernels") is not None else None
         return cls(
-            test_id=str(data["test_id"]), metric=str(data["metric"]), kind=str(data["kind"]),
-            unit=str(data.get("unit", "")), value=float(data["value"]),
-            samples=[float(s) for s in data.get("samples", [])],
-            higher_is_better=bool(data.get("higher_is_better", True)),
-            config=dict(data.get("config") or {}), versions=dict(data.get("versions") or {}),
-            kernels=data.get("kernels"), extra=dict(data.get("extra") or {}),
-            date=str(data.get("date", "")), busy=_optional_float(data.get("busy")),
-            contention=[float(c) for c in data.get("contention") or []],
+            test_id=f.text("test_id"), metric=f.text("metric"), kind=f.kind(),
+            unit=f.text("unit", ""), value=f.number("value", null=True),
+            samples=f.numbers("samples", null=True),
+            higher_is_better=f.flag("higher_is_better", True), config=f.mapping("config"),
+            versions=f.versions(), kernels=kernels, extra=f.mapping("extra"),
+            date=f.text("date", ""), busy=f.optional_number("busy"),
+            contention=f.numbers("contention", null=True),
         )
 
 
@@ -144,14 +234,14 @@ class BaselineRun(_Contended):
             data["busy"] = round(self.busy, 3)
         if self.contention:
             data["contention"] = [round(c, 4) for c in self.contention]
-        return data
+        return json_safe(data)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BaselineRun:
-        return cls(value=float(data["value"]), samples=[float(s) for s in data.get("samples", [])],
-                   date=str(data.get("date", "")), versions=dict(data.get("versions") or {}),
-                   busy=_optional_float(data.get("busy")),
-                   contention=[float(c) for c in data.get("contention") or []])
+    def from_dict(cls, data: Mapping[str, Any], where: str = "baseline run") -> BaselineRun:
+        f = Fields(data, where)
+        return cls(value=f.number("value"), samples=f.numbers("samples"),
+                   date=f.text("date", ""), versions=f.versions(),
+                   busy=f.optional_number("busy"), contention=f.numbers("contention"))
 
 
 @dataclass
@@ -179,16 +269,22 @@ class BaselineRecord:
         return sum(values) / len(values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unit": self.unit, "higher_is_better": self.higher_is_better,
-                "config": {k: self.config[k] for k in sorted(self.config)},
-                "runs": [r.to_dict() for r in self.runs]}
+        return json_safe({
+            "kind": self.kind, "unit": self.unit, "higher_is_better": self.higher_is_better,
+            "config": {k: self.config[k] for k in sorted(self.config)},
+            "runs": [r.to_dict() for r in self.runs]})
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BaselineRecord:
-        return cls(kind=str(data["kind"]), unit=str(data.get("unit", "")),
-                   higher_is_better=bool(data.get("higher_is_better", True)),
-                   runs=[BaselineRun.from_dict(r) for r in data["runs"]],
-                   config=dict(data.get("config") or {}))
+    def from_dict(cls, data: Mapping[str, Any], where: str = "baseline record") -> BaselineRecord:
+        f = Fields(data, where)
+        runs = data.get("runs")
+        if not isinstance(runs, list) or not runs:
+            raise f._bad("runs", "a non-empty list of recorded runs")
+        return cls(kind=f.kind(), unit=f.text("unit", ""),
+                   higher_is_better=f.flag("higher_is_better", True),
+                   runs=[BaselineRun.from_dict(r, f"{where}, run {i + 1}")
+                         for i, r in enumerate(runs)],
+                   config=f.mapping("config"))
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRecord:
@@ -197,6 +293,17 @@ class BaselineRecord:
                                      dict(record.versions), record.busy,
                                      list(record.contention))],
                    config=dict(record.config))
+
+
+def records_from_dict(data: Any) -> dict[str, dict[str, BaselineRecord]]:
+    """The ``records`` of a baseline file, ``records[test_id][metric]``, every field checked."""
+    tests = Fields({"records": data}, "top level").mapping("records")
+    records: dict[str, dict[str, BaselineRecord]] = {}
+    for test, metrics in tests.items():
+        metrics = Fields({"metrics": metrics}, f"test {test}").mapping("metrics")
+        records[test] = {metric: BaselineRecord.from_dict(rec, f"{test} / {metric}")
+                         for metric, rec in metrics.items()}
+    return records
 
 
 @dataclass
@@ -235,7 +342,7 @@ class MetricResult:
         return self.record.kind in RELATIVE_KINDS and max(factors) > 1.01
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "test_id": self.test_id, "metric": self.metric, "status": self.status.value,
             "message": self.message, "current": self.record.to_dict(),
             "baseline": self.baseline.to_dict() if self.baseline else None,
@@ -246,19 +353,33 @@ class MetricResult:
             "p_value": None if self.p_value is None else _round(self.p_value),
             "tolerance": self.tolerance,
             "noise": None if self.noise is None else _round(self.noise),
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricResult:
         ci = data.get("ci")
+        record = MetricRecord.from_dict(Fields(data, "result").mapping("current"))
+        try:
+            status = Status(data.get("status"))
+        except ValueError:
+            raise ValueError(f"result {record.test_id} / {record.metric}: field 'status' must "
+                             f"be one of {', '.join(s.value for s in Status)}, got "
+                             f"{data.get('status')!r}") from None
         return cls(
-            record=MetricRecord.from_dict(data["current"]), status=Status(data["status"]),
+            record=record, status=status,
             message=str(data.get("message", "")),
             baseline=BaselineRecord.from_dict(data["baseline"]) if data.get("baseline") else None,
             change=data.get("change"), ci=(float(ci[0]), float(ci[1])) if ci else None,
             p_value=data.get("p_value"), tolerance=data.get("tolerance"),
             noise=data.get("noise"),
         )
+
+
+def _errors(data: Mapping[str, Any]) -> list[str]:
+    errors = data.get("errors") or []
+    if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+        raise ValueError(f"top level: field 'errors' must be a list of strings, got {errors!r}")
+    return list(errors)
 
 
 @dataclass
@@ -269,6 +390,8 @@ class RunReport:
     results: list[MetricResult]
     created: str = field(default_factory=now_iso)
     versions: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """What kept the run from judging or storing (a damaged baseline file...): it failed."""
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -278,23 +401,23 @@ class RunReport:
 
     @property
     def failed(self) -> bool:
-        return any(r.status.fails for r in self.results)
+        return bool(self.errors) or any(r.status.fails for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION,
             "created": self.created, "machine": self.machine, "versions": self.versions,
-            "summary": self.counts(),
+            "summary": self.counts(), "errors": list(self.errors),
             "results": [r.to_dict() for r in sorted(self.results,
                                                     key=lambda r: (r.test_id, r.metric))],
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunReport:
-        return cls(machine=dict(data.get("machine") or {}),
+        return cls(machine=machine_from_dict(data.get("machine"), "top level"),
                    results=[MetricResult.from_dict(r) for r in data.get("results", [])],
                    created=str(data.get("created", "")),
-                   versions=dict(data.get("versions") or {}))
+                   versions=Fields(data, "top level").versions(), errors=_errors(data))
 
 
 def sorted_results(results: Sequence[MetricResult]) -> list[MetricResult]:

@@ -18,6 +18,8 @@ from .recorder import THRESHOLD_KEYWORDS
 from .results import MetricRecord, MetricResult, RunReport
 from .status import Status
 
+UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID)
+"""Verdicts whose records ``--cpuperf-update`` refuses to store."""
 REPORTED_PACKAGES = ("pytest-cpuperf", "openvino", "nncf", "torch",
                      "intel-extension-for-pytorch", "transformers", "optimum-intel")
 
@@ -30,6 +32,8 @@ class CpuperfSession:
     errors: list[str] = field(default_factory=list)
     unjudged: list[MetricRecord] = field(default_factory=list)
     """Records of tests that could not be judged (damaged baseline file)."""
+    baseline_error: str | None = None
+    """Why the baseline file cannot be used (set by :meth:`check_baseline`)."""
     _baseline: Any = None
 
     @property
@@ -43,6 +47,16 @@ class CpuperfSession:
         from .store import baseline_path
 
         return baseline_path(self.settings.baseline_dir, self.cpu)
+
+    def check_baseline(self) -> str | None:
+        """Load the baseline file now (before any test measures); the error, if it is damaged."""
+        if self.baseline_error is None:
+            try:
+                self.baseline()
+            except BaselineFileError as exc:
+                self.baseline_error = str(exc)
+                self.errors.append(self.baseline_error)
+        return self.baseline_error
 
     def baseline(self) -> Any:
         """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
@@ -130,13 +144,14 @@ class CpuperfSession:
     def worker_payload(self) -> str:
         return json.dumps({"results": [r.to_dict() for r in self.results],
                            "unjudged": [r.to_dict() for r in self.unjudged],
-                           "errors": self.errors})
+                           "errors": self.errors}, allow_nan=False)
 
     def report(self) -> RunReport:
         from .versions import installed_versions
 
         return RunReport(machine=self.machine, results=list(self.results),
-                         versions=installed_versions(REPORTED_PACKAGES))
+                         versions=installed_versions(REPORTED_PACKAGES),
+                         errors=list(dict.fromkeys(self.errors)))
 
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal."""
@@ -173,6 +188,11 @@ class CpuperfSession:
             f"{baseline.path} holds baselines {mismatch}; it was left untouched. Move it aside "
             f"to record this machine's baselines")
 
+    def _refused(self) -> list[MetricResult]:
+        """Results never stored as baselines: below their own floor, above their ceiling, or
+        not a number."""
+        return [r for r in self.results if r.status in UNSTORABLE]
+
     def _update(self) -> list[str]:
         from .store import update_file
 
@@ -180,7 +200,12 @@ class CpuperfSession:
         if foreign:
             self.errors.append(foreign)
             return [f"cpuperf: baselines NOT updated: {foreign}"]
-        records = [r.record for r in self.results] + self.unjudged
+        refused = self._refused()
+        notes = [f"cpuperf: NOT stored as baseline: {r.metric} of {r.test_id} "
+                 f"({r.status.value}; fix the test, then update)" for r in refused]
+        records = [r.record for r in self.results if r not in refused] + self.unjudged
+        if not records:
+            return notes
         # runs that agree with the baseline, or cannot be told apart from it, extend its history
         # (so the learned run-to-run noise is not biased low); a significant change restarts it
         consistent = {r.record.key for r in self.results
@@ -191,5 +216,5 @@ class CpuperfSession:
             self.errors.append(str(exc))
             return [f"cpuperf: baselines NOT updated: {exc}"]
         tests = len({r.test_id for r in records})
-        return [f"cpuperf: updated {len(records)} baseline metric(s) of {tests} test(s) in "
-                f"{self.baseline_path}"]
+        return [*notes, f"cpuperf: updated {len(records)} baseline metric(s) of {tests} "
+                        f"test(s) in {self.baseline_path}"]

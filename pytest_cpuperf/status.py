@@ -17,8 +17,11 @@ class Status(str, Enum):
     ABOVE_CEILING = "above ceiling"
     OTHER_MACHINE = "other machine"
     """The baseline was recorded on another machine class: not judged (never fails)."""
+    INVALID = "invalid"
+    """A value or sample is NaN or infinite: nothing can be judged from it."""
 
     @property
     def fails(self) -> bool:
         """Whether this outcome fails the test (unless ``--cpuperf-warn-only``)."""
-        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING)
+        return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
+                        Status.INVALID)

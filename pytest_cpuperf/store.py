@@ -22,7 +22,13 @@ from typing import Any
 
 from .errors import BaselineFileError
 from .isa import CpuIsa
-from .results import BaselineRecord, BaselineRun, MetricRecord
+from .results import (
+    BaselineRecord,
+    BaselineRun,
+    MetricRecord,
+    machine_from_dict,
+    records_from_dict,
+)
 
 SCHEMA = "pytest-cpuperf/baselines"
 SCHEMA_VERSION = 1
@@ -147,7 +153,11 @@ def read_versioned_json(path: Path, *, what: str, schema: str, max_version: int,
         raise BaselineFileError(f"{what} {path} is not a pytest-cpuperf {what} (no 'schema': "
                                 f"'{schema}'); {foreign}")
     version = data.get("schema_version")
-    if not isinstance(version, int) or version > max_version:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BaselineFileError(
+            f"{what} {path} has schema_version {version!r}, not a version number (an integer "
+            f"such as {max_version}); {unreadable}")
+    if version > max_version:
         raise BaselineFileError(
             f"{what} {path} has schema_version {version!r}, newer than this pytest-cpuperf "
             f"understands ({max_version}); {newer}")
@@ -166,15 +176,13 @@ def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
         foreign=f"{untouched}. Move it, or choose another --cpuperf-baseline-dir",
         newer=f"{untouched}. Upgrade pytest-cpuperf")
     try:
-        records = {
-            test: {metric: BaselineRecord.from_dict(rec) for metric, rec in metrics.items()}
-            for test, metrics in data.get("records", {}).items()
-        }
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        records = records_from_dict(data.get("records"))
+        stored_machine = machine_from_dict(data.get("machine"), "top level")
+    except ValueError as exc:
         raise BaselineFileError(
-            f"baseline file {path} has a malformed record ({exc!r}); it was left untouched"
-        ) from exc
-    return BaselineFile(path=path, machine=dict(data.get("machine") or machine or {}),
+            f"baseline file {path} is malformed: {exc}; it was left untouched. Restore it from "
+            f"version control or delete it to record new baselines") from exc
+    return BaselineFile(path=path, machine=stored_machine or dict(machine or {}),
                         records=records)
 
 

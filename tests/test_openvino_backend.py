@@ -103,3 +103,30 @@ def test_hugging_face_directory_is_exported_and_cached(tmp_path: Path, monkeypat
     assert compiled.predict(inputs).shape == (1, spec.num_labels)
     exported = list((tmp_path / "cache" / "hf-export").glob("tiny-bert-*/openvino_model.xml"))
     assert len(exported) == 1
+
+
+def test_hugging_face_export_uses_a_private_temp_dir_and_leaves_none(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """An empty directory left where the export goes (a killed run) is replaced, and no
+    temporary export directory stays behind."""
+    from pytest_cpuperf.backends.hf_export import _fingerprint
+    from pytest_cpuperf.models import BertSpec, build_torch_bert
+
+    monkeypatch.setenv("CPUPERF_CACHE_DIR", str(tmp_path / "cache"))
+    build_torch_bert(BertSpec.tiny()).save_pretrained(tmp_path / "tiny-bert")
+    exports = tmp_path / "cache" / "hf-export"
+    target = exports / f"tiny-bert-{_fingerprint(tmp_path / 'tiny-bert')}"
+    target.mkdir(parents=True)
+    compiled = compile_model(tmp_path / "tiny-bert", check_options(shape="[1,16]"))
+    assert compiled.predict(compiled.example_inputs()).shape[0] == 1
+    assert list(exports.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("content", [b"", b"<net>not an IR", b"\x00junk"])
+@pytest.mark.parametrize("suffix", [".xml", ".onnx"])
+def test_junk_model_file_is_a_usage_error(tmp_path: Path, suffix: str, content: bytes) -> None:
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(content)
+    path.with_suffix(".bin").write_bytes(b"")
+    with pytest.raises(CpuperfUsageError, match=r"could not be read by OpenVINO.*pass an"):
+        compile_model(path, check_options())

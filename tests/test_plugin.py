@@ -118,7 +118,9 @@ def test_unknown_mask_flag_is_a_usage_error(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(("marker", "message"), [
     ("cpuperf(tolerence=0.1)", "*unknown @pytest.mark.cpuperf keyword(s) tolerence*"),
     ("cpuperf(tolerance=5)", "*cpuperf(tolerance=...) is a fraction below 1*"),
-    ("cpuperf(trials=1)", "*cpuperf(trials=...) must be a non-negative number (integer >= 2)*"),
+    ("cpuperf(trials=1)", "*cpuperf(trials=...) must be an integer >= 2, got 1*"),
+    ("cpuperf(trial_time=0)", "*cpuperf(trial_time=...) must be a number of seconds > 0, got 0*"),
+    ("cpuperf(warmup=float('nan'))", "*cpuperf(warmup=...) must be a number of seconds >= 0*"),
     ("cpuperf(0.05)", "*takes keywords only*"),
 ])
 def test_bad_marker_is_a_usage_error(pytester: pytest.Pytester, marker: str, message: str) -> None:

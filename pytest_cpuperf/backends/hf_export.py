@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..cache import cache_dir
@@ -40,7 +43,24 @@ def export_hf_directory(directory: Path) -> Path:
            if any(a.endswith("ForSequenceClassification") for a in architectures)
            else OVModelForFeatureExtraction)
     exported = cls.from_pretrained(str(directory), export=True, compile=False)
-    tmp = target.with_name(target.name + ".tmp")
-    exported.save_pretrained(str(tmp))
-    tmp.replace(target) if not target.exists() else None
+    _publish(exported, target)
     return xml
+
+
+def _publish(exported: object, target: Path) -> None:
+    """Save ``exported`` in a directory of this process's own, then rename it to ``target``
+    (one rename: other processes see all of it or nothing); the private copy never stays."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
+    try:
+        exported.save_pretrained(str(tmp))  # type: ignore[attr-defined]
+        try:
+            tmp.rename(target)  # replaces an empty leftover directory too
+        except OSError:
+            if not (target / "openvino_model.xml").exists():
+                raise CpuperfUsageError(
+                    f"the export cache {target} exists without openvino_model.xml; delete "
+                    f"it (or set CPUPERF_CACHE_DIR) and run again") from None
+            # another process published the same export first: keep theirs
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

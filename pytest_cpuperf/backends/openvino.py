@@ -445,6 +445,12 @@ class OVCompiled:
         return predict_in_chunks(arrays, step, lambda chunk: np.array(request.infer(chunk)[0]))
 
 
+def _last_line(exc: BaseException) -> str:
+    """The last non-empty line of an OpenVINO error (the reason; the rest is a C++ trace)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
 def compile_model(model: object, options: OVOptions, core: Any = None) -> OVCompiled:
     """Read, reshape and compile ``model`` for CPU with ``options``."""
     path = resolve_model_path(model)
@@ -455,16 +461,20 @@ def compile_model(model: object, options: OVOptions, core: Any = None) -> OVComp
             f"model must be an IR/ONNX path, a Hugging Face model directory or an "
             f"openvino.Model, got {type(model).__name__}")
     core = core or ov.Core()
-    ov_model = _read_model(core, model, path)
+    try:
+        ov_model = _read_model(core, model, path)
+    except RuntimeError as exc:
+        raise CpuperfUsageError(
+            f"model {str(path)!r} could not be read by OpenVINO ({_last_line(exc)}); pass an "
+            f"OpenVINO IR (.xml with its .bin), an ONNX file or a Hugging Face model "
+            f"directory") from exc
     _apply_shape(ov_model, options.shape or _default_shape(ov_model))
     props = options.properties()
     try:
         compiled = core.compile_model(ov_model, "CPU", props)
     except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next((line for line in reversed(reason) if line.strip()), str(exc))
         raise CpuperfUsageError(
-            f"OpenVINO rejected the configuration {props!r}: {detail}") from exc
+            f"OpenVINO rejected the configuration {props!r}: {_last_line(exc)}") from exc
     if path is None:
         source = ov_model.get_friendly_name()
     elif path.is_file() and path.stem not in ("model", "openvino_model"):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..results import RELATIVE_KINDS, MetricResult, RunReport, sorted_results
+from ..results import RELATIVE_KINDS, MetricResult, RunReport, json_safe, sorted_results
 from ..store import atomic_write_text
 
 FALLBACK_VERSION = "5.1.0"
@@ -151,4 +151,5 @@ def to_pytest_benchmark(run: RunReport) -> dict[str, Any]:
 
 def write_pytest_benchmark(path: Path, run: RunReport) -> None:
     """Write :func:`to_pytest_benchmark` to ``path`` atomically."""
-    atomic_write_text(Path(path), json.dumps(to_pytest_benchmark(run), indent=4) + "\n")
+    atomic_write_text(Path(path), json.dumps(json_safe(to_pytest_benchmark(run)), indent=4,
+                                                 allow_nan=False) + "\n")

@@ -38,13 +38,16 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def colour(status: Status) -> str:
+def colour(status: Status | None) -> str:
+    if status is None:
+        return RED
     return COLOURS.get(status.value, RED if status.fails else GREY)
 
 
-def badge(status: Status) -> str:
-    return (f'<span class="badge" style="background:{colour(status)}">'
-            f"{esc(status.value)}</span>")
+def badge(status: Status | None) -> str:
+    """A coloured label of a status (``None``: the run had an error)."""
+    label = "error" if status is None else status.value
+    return f'<span class="badge" style="background:{colour(status)}">{esc(label)}</span>'
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ def bar_chart(result: MetricResult) -> str:
 def chart(result: MetricResult) -> str:
     """The chart that suits the metric: samples for throughput, bars otherwise."""
     record, baseline = result.record, result.baseline
+    if result.status is Status.INVALID:
+        return ""  # nothing to draw: the message says which value is not a number
     if (record.kind in RELATIVE_KINDS and baseline is not None and record.samples
             and all(r.samples for r in baseline.runs)):
         return throughput_chart(result)
@@ -196,8 +201,9 @@ def _section(i: int, result: MetricResult) -> str:
 def to_html(run: RunReport) -> str:
     """The whole report as one HTML document."""
     results = sorted_results(run.results)
-    status, text = headline(results)
-    summary = (f"<dl><dt>Verdict</dt><dd>{badge(status)} {esc(text)}</dd>"
+    status, text = headline(results, run.errors)
+    errors = "".join(f"<dt>Error</dt><dd>{esc(error)}</dd>" for error in run.errors)
+    summary = (f"<dl><dt>Verdict</dt><dd>{badge(status)} {esc(text)}</dd>{errors}"
                f"<dt>Counts</dt><dd>{esc(count_line(results).removeprefix('cpuperf: '))}</dd>"
                f"<dt>Machine</dt><dd>{esc(machine_line(run.machine))}</dd>"
                f"<dt>Versions</dt><dd>{esc(versions_line(run.versions))}</dd>"

@@ -12,7 +12,7 @@ from ..store import read_versioned_json
 
 def to_json(run: RunReport) -> str:
     """Stable text: indent 2, results sorted by (test id, metric)."""
-    return json.dumps(run.to_dict(), indent=2) + "\n"
+    return json.dumps(run.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
 def read_report(path: Path) -> RunReport:
@@ -24,4 +24,4 @@ def read_report(path: Path) -> RunReport:
     try:
         return RunReport.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BaselineFileError(f"report file {path} has a malformed result ({exc!r})") from exc
+        raise BaselineFileError(f"report file {path} is malformed: {exc}") from exc

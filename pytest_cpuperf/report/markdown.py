@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,16 +12,24 @@ from .terminal import HEADERS, NOTEWORTHY, cells, count_line
 
 ICONS = {
     "pass": ":white_check_mark:", "improvement": ":rocket:", "regression": ":x:",
-    "below floor": ":x:", "above ceiling": ":x:", "inconclusive": ":warning:",
+    "below floor": ":x:", "above ceiling": ":x:", "invalid": ":x:", "inconclusive": ":warning:",
 }
 
 
-def icon(status: Status) -> str:
+def icon(status: Status | None) -> str:
+    """The icon of a status (``None``: the run had an error)."""
+    if status is None:
+        return ":x:"
     return ICONS.get(status.value, ":x:" if status.fails else ":grey_question:")
 
 
-def headline(results: Sequence[MetricResult]) -> tuple[Status, str]:
-    """The overall verdict: the status that sets the tone and a short phrase."""
+def headline(results: Sequence[MetricResult],
+             errors: Sequence[str] = ()) -> tuple[Status | None, str]:
+    """The overall verdict: the status that sets the tone (``None``: an error) and a phrase."""
+    if errors:
+        status, text = headline(results)
+        counted = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
+        return None, counted + ("" if status is not None and not status.fails else f", {text}")
     failing = [r for r in results if r.status.fails]
     inconclusive = sum(r.status is Status.INCONCLUSIVE for r in results)
     if failing:
@@ -55,10 +64,19 @@ def versions_line(versions: Mapping[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "not recorded"
 
 
+def code_span(text: str) -> str:
+    """``text`` as an inline code span no backtick inside can close (so nothing in it is
+    Markdown or HTML): fenced by one more backtick than its longest run of them."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _cell(text: str, code: bool = False) -> str:
     """``text`` safe inside a table cell (and, unless ``code``, against inline HTML)."""
     text = text.replace("|", "\\|").replace("\n", " ")
-    return f"`{text}`" if code else text.replace("<", "&lt;")
+    return code_span(text) if code else text.replace("<", "&lt;")
 
 
 def _table(results: Sequence[MetricResult]) -> list[str]:
@@ -74,8 +92,9 @@ def _table(results: Sequence[MetricResult]) -> list[str]:
 def to_markdown(run: RunReport) -> str:
     """The whole report as Markdown text."""
     results = sorted_results(run.results)
-    status, text = headline(results)
+    status, text = headline(results, run.errors)
     lines = [f"## {icon(status)} cpuperf: {text}", "",
+             *(f"**Error:** {_cell(error)}  " for error in run.errors),
              f"**Machine:** {_cell(machine_line(run.machine))}  ",
              f"**Versions:** {_cell(versions_line(run.versions))}  ",
              f"**Counts:** {count_line(results).removeprefix('cpuperf: ')}", ""]

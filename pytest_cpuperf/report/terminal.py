@@ -13,7 +13,7 @@ from ..status import Status
 
 HEADERS = ("test", "metric", "baseline", "current", "change", "CI", "verdict")
 MAX_TEST_WIDTH = 48
-NOTEWORTHY = (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
+NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
               Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.OTHER_MACHINE)
 """Statuses whose message is worth printing after the table."""
 
