@@ -31,3 +31,11 @@ def bert_base_fp32(cpuperf_progress: Callable[[str], None]) -> Path:
 
     return build_ir(BertSpec.bert_base(seq_len=SEQ_LEN), sparsity=0.0, int8=False,
                     progress=cpuperf_progress)
+
+
+@pytest.fixture(scope="session")
+def bert_base_fp32_onnx(cpuperf_progress: Callable[[str], None]) -> Path:
+    """The same bert-base, dense FP32, exported to ONNX (dynamic dims, default shape [1, 64])."""
+    from pytest_cpuperf.models import BertSpec, build_onnx
+
+    return build_onnx(BertSpec.bert_base(seq_len=SEQ_LEN), progress=cpuperf_progress)

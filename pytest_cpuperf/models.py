@@ -213,6 +213,69 @@ def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
     return xml
 
 
+def _onnx_versions() -> dict[str, str]:
+    from .versions import package_version
+
+    return {package: package_version(package) or "absent"
+            for package in ("torch", "transformers", "onnx", "onnxscript")}
+
+
+def torch_to_onnx(model: Any, spec: BertSpec, path: Path, batch: int = 1) -> None:
+    """Export a BERT classifier to ONNX at ``path`` (``torch.onnx.export``, dynamo) with dynamic
+    batch and sequence dims; vocabulary size and ``[batch, seq_len]`` go into its metadata
+    props ``cpuperf_vocab_size`` / ``cpuperf_default_shape``."""
+    import onnx
+    import torch
+
+    # a batch of 2 keeps torch.export from specializing the batch dimension to 1
+    example = {k: torch.from_numpy(v) for k, v in example_batch(spec, 2).items()}
+    dims = {name: {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO} for name in example}
+    program = torch.onnx.export(model, (), kwargs=example, input_names=list(example),
+                                output_names=["logits"], dynamic_shapes=dims, dynamo=True,
+                                verbose=False)
+    assert program is not None
+    program.save(str(path))
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, {"cpuperf_vocab_size": str(spec.vocab),
+                                        "cpuperf_default_shape": f"[{batch},{spec.seq_len}]"})
+    onnx.save(proto, str(path))
+
+
+def build_onnx(spec: BertSpec, *, sparsity: float = 0.0, progress: Progress | None = None,
+               directory: Path | None = None) -> Path:
+    """Path of an FP32 ONNX export (``model.onnx``) of ``spec`` pruned to ``sparsity``.
+
+    Cached like :func:`build_ir`: the key covers every argument, the recipe version and the
+    versions of the exporting libraries; the file appears by an atomic rename.
+    """
+    key_data = {"spec": asdict(spec), "sparsity": sparsity, "format": "onnx",
+                "recipe": RECIPE_VERSION, "versions": _onnx_versions()}
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+    name = (f"bert-l{spec.layers}-h{spec.hidden}-s{spec.seq_len}-sp{int(sparsity * 100)}-"
+            f"fp32-onnx-{key}")
+    target = (directory or cache_dir() / "models") / name
+    onnx_file = target / "model.onnx"
+    if onnx_file.exists():
+        return onnx_file
+    say = progress or (lambda _msg: None)
+    say(f"building {name}: seeded weights, {sparsity:.0%} magnitude sparsity")
+    model = build_torch_bert(spec)
+    if sparsity:
+        sparsify_(model, sparsity)
+    say(f"exporting {name} to ONNX")
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    torch_to_onnx(model, spec, tmp / "model.onnx")
+    (tmp / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
+    try:
+        tmp.rename(target)
+    except OSError:  # another process built it first: keep theirs
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return onnx_file
+
+
 def load_hub_model(model_id: str, **kwargs: Any) -> Any:
     """Load an OpenVINO model from the Hugging Face hub through optimum-intel (online only).
 

@@ -374,6 +374,18 @@ def torch_optimize(pytestconfig: pytest.Config) -> Callable[..., Any]:
     return _skip_unavailable(optimize)
 
 
+@pytest.fixture(scope="session")
+def ort_compile(pytestconfig: pytest.Config) -> Callable[..., Any]:
+    """Open an ONNX model in ONNX Runtime (CPU provider): ``ort_compile(path, threads=2,
+    graph_optimization="all")``; skips with the reason when onnxruntime is not installed."""
+    from .backends.onnxruntime import ORTCompiler, ort_status
+
+    ok, reason = ort_status()
+    if not ok:
+        pytest.skip(reason)
+    return ORTCompiler(_progress(pytestconfig))
+
+
 @pytest.fixture
 def cpuperf(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     """The test's recorder: ``measure``, ``compare``, ``accuracy``, ``agreement``, ``record``.
