@@ -215,3 +215,14 @@ def test_report_json_export_round_trips(tmp_path: Path) -> None:
     assert (result.status, result.change, result.record.kernels) == (
         Status.REGRESSION, -0.1, {"sparse_layers": 3})
     assert data["history"]["branch"] == "main"
+
+
+def test_xdist_controller_appends_one_run_with_every_worker_metric(pytester: pytest.Pytester,
+                                                                    tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    pytester.makepyfile(PERF_TEST + PERF_TEST.replace("test_perf", "test_perf_two")
+                        .replace("import pytest\n", ""))
+    result = pytester.runpytest_subprocess("--cpuperf", "-n", "2", "--cpuperf-history",
+                                           sqlite_url(db))
+    result.assert_outcomes(passed=2)
+    assert count_runs(db) == (1, 4)
