@@ -70,13 +70,17 @@ def test_ini_key_and_plain_run_records_nothing(pytester: pytest.Pytester,
     assert count_runs(db) == (1, 2)
 
 
+def outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith(("GITHUB_", "GITLAB", "CI_", "CPUPERF_"))]:
+        monkeypatch.delenv(key)
+
+
 def test_same_run_id_is_recorded_once(pytester: pytest.Pytester, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A retried CI job appends the same run again: it is kept once."""
     db = tmp_path / "history.db"
     pytester.makepyfile(PERF_TEST)
-    for key in [k for k in os.environ if k.startswith(("GITHUB_", "GITLAB", "CI_"))]:
-        monkeypatch.delenv(key)
+    outside_ci(monkeypatch)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
     monkeypatch.setenv("GITHUB_RUN_ID", "4242")
@@ -226,3 +230,92 @@ def test_xdist_controller_appends_one_run_with_every_worker_metric(pytester: pyt
                                            sqlite_url(db))
     result.assert_outcomes(passed=2)
     assert count_runs(db) == (1, 4)
+
+
+def record_history(url: str, values: list[float], branch: str) -> None:
+    """Runs of test_perf on this machine class, as earlier CI runs of ``branch`` stored them."""
+    from pytest_cpuperf.history.context import RunContext
+    from pytest_cpuperf.history.store import HistoryRun
+    from pytest_cpuperf.isa import detect
+    from pytest_cpuperf.results import MetricRecord, MetricResult, RunReport
+    from pytest_cpuperf.status import Status
+    from pytest_cpuperf.store import machine_info
+
+    store = HistoryStore.open(url)
+    for i, value in enumerate(values):
+        record = MetricRecord("test_judged_against_history.py::test_perf", "throughput",
+                              "throughput", "samples/s", value,
+                              [value * f for f in (0.99, 1.0, 1.01, 0.995, 1.005)])
+        report = RunReport(machine=machine_info(detect()), results=[
+            MetricResult(record, Status.PASS, "")], created=f"2026-01-0{i + 1}T00:00:00+00:00")
+        context = RunContext(f"{branch}-{i}", f"c{i}", branch, None)
+        store.append(HistoryRun.from_report(report, context, {}))
+    store.close()
+
+
+JUDGED_TEST = """
+import pytest
+
+@pytest.mark.cpuperf
+def test_perf(cpuperf):
+    cpuperf.record("throughput", {value}, kind="throughput", unit="samples/s",
+                   samples=[{value} * f for f in (0.99, 1.0, 1.01, 0.995, 1.005)])
+"""
+
+
+def test_judged_against_history(pytester: pytest.Pytester, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    outside_ci(monkeypatch)  # these runs then belong to no branch: never a baseline
+    url = sqlite_url(tmp_path / "history.db")
+    record_history(url, [100.0, 101.0, 99.0], "main")
+    record_history(url, [50.0, 50.0, 50.0], "feature")  # other branches are not the baseline
+    pytester.makepyfile(test_judged_against_history=JUDGED_TEST.format(value=60.0))
+    slower = pytester.runpytest("--cpuperf", "--cpuperf-history", url,
+                                "--cpuperf-baseline-from-history", "3")
+    slower.assert_outcomes(failed=1)
+    slower.stdout.fnmatch_lines(["*[[]regression[]]*"])
+    same = pytester.runpytest("--cpuperf", "--cpuperf-baseline-from-history", "3",
+                              "--cpuperf-history", url)
+    same.assert_outcomes(failed=1)  # the slower run above is on no branch: not a baseline
+    pytester.makepyfile(test_judged_against_history=JUDGED_TEST.format(value=100.0))
+    ok = pytester.runpytest("--cpuperf", "--cpuperf-history", url,
+                            "--cpuperf-baseline-from-history", "3")
+    ok.assert_outcomes(passed=1)
+    ok.stdout.fnmatch_lines(["*throughput*pass*"])
+
+
+def test_baseline_from_history_needs_a_history(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(JUDGED_TEST.format(value=1.0))
+    result = pytester.runpytest("--cpuperf", "--cpuperf-baseline-from-history", "3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cpuperf-baseline-from-history needs the history: add "
+                                 "--cpuperf-history URL*"])
+
+
+def test_forward_migration_runs_once_and_a_failing_one_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A history of version 1 opened by a version 2 is migrated in the opening transaction."""
+    from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect
+
+    from pytest_cpuperf.history import schema
+
+    url = sqlite_url(tmp_path / "history.db")
+    HistoryStore.open(url).close()
+    added = Table("cpuperf_v2_extra", MetaData(), Column("id", Integer, primary_key=True))
+
+    def broken(conn: Connection) -> None:
+        added.create(conn)
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
+    with pytest.raises(RuntimeError, match="migration bug"):
+        HistoryStore.open(url)
+    with sqlite3.connect(tmp_path / "history.db") as conn:
+        assert conn.execute("select value from cpuperf_meta").fetchone()[0] == "1"
+    monkeypatch.setitem(schema.MIGRATIONS, 1, added.create)
+    store = HistoryStore.open(url)
+    with store.engine.connect() as conn:
+        assert schema.stored_version(conn) == 2
+        assert inspect(conn).has_table("cpuperf_v2_extra")
+    store.close()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .store import HistoryStore
 
 HISTORY_KEY = pytest.StashKey["HistoryRecorder"]()
+DEFAULT_MAIN_BRANCH = "main"
 POLICY_FIELDS = ("update", "strict", "warn_only", "tolerance", "accuracy_tolerance",
                  "noise_floor", "alpha", "max_busy")
 
@@ -29,6 +30,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cpuperf-history-optional", action="store_true", default=False,
                     help="When the history database cannot be used, warn and run the tests "
                          "anyway (default: off, a usage error).")
+    group.addoption("--cpuperf-baseline-from-history", default=None, type=int, metavar="N",
+                    help="Judge this run against the last N runs of the history's main branch "
+                         "on this machine class instead of the baseline file (default: off).")
+    group.addoption("--cpuperf-history-branch", default=DEFAULT_MAIN_BRANCH, metavar="NAME",
+                    help="The main branch for --cpuperf-baseline-from-history "
+                         f"(default: {DEFAULT_MAIN_BRANCH}).")
 
 
 @dataclass
@@ -46,9 +53,15 @@ def history_url(config: pytest.Config) -> str | None:
     return (str(url).strip() or None) if url else None
 
 
+@pytest.hookimpl(trylast=True)  # after the main plugin made its session
 def pytest_configure(config: pytest.Config) -> None:
     url = history_url(config)
-    if url is None or hasattr(config, "workerinput"):
+    last = _baseline_runs(config, url)
+    if url is None:
+        return
+    if last is not None:
+        _use_history_baseline(config, url, last)
+    if hasattr(config, "workerinput"):
         return
     recorder = HistoryRecorder(url=url, optional=bool(
         config.getoption("--cpuperf-history-optional")))
@@ -64,6 +77,42 @@ def pytest_configure(config: pytest.Config) -> None:
     except HistoryError as exc:
         _unusable(config, recorder, f"--cpuperf-history: {exc}")
     config.stash[HISTORY_KEY] = recorder
+
+
+def _baseline_runs(config: pytest.Config, url: str | None) -> int | None:
+    last = config.getoption("--cpuperf-baseline-from-history")
+    if last is None:
+        return None
+    if last < 1:
+        raise pytest.UsageError(f"--cpuperf-baseline-from-history must be a number of runs, at "
+                                f"least 1 (e.g. 5); got {last}")
+    if url is None:
+        raise pytest.UsageError("--cpuperf-baseline-from-history needs the history: add "
+                                "--cpuperf-history URL (or the ini key cpuperf_history)")
+    return int(last)
+
+
+def _use_history_baseline(config: pytest.Config, url: str, last: int) -> None:
+    """Replace the session's baseline file by the last runs of the main branch (every xdist
+    worker reads them itself: judging happens on the workers)."""
+    from ..plugin import SESSION_KEY
+    from ..store import BaselineFile
+    from . import HistoryError
+    from .store import HistoryStore
+
+    cpuperf = config.stash[SESSION_KEY]
+    machine = cpuperf.machine
+    branch = config.getoption("--cpuperf-history-branch")
+    try:
+        store = HistoryStore.open(url, create=False)
+        try:
+            records = store.baseline_records(str(machine["key"]), branch, last)
+        finally:
+            store.close()
+    except (HistoryError, ImportError) as exc:
+        raise pytest.UsageError(f"--cpuperf-baseline-from-history: {exc}") from exc
+    cpuperf._baseline = BaselineFile(path=cpuperf.baseline_path, machine=machine,
+                                     records=records)
 
 
 def _unusable(config: pytest.Config, recorder: HistoryRecorder, message: str) -> None:

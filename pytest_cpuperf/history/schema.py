@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     Float,
@@ -61,6 +62,8 @@ metrics = Table(
     Column("unit", String(40), nullable=False),
     Column("value", Float, nullable=False),
     Column("samples", JSON, nullable=False),
+    Column("contention", JSON, nullable=False),
+    Column("higher_is_better", Boolean, nullable=False),
     Column("kernels", JSON, nullable=True),
     Column("status", String(40), nullable=False),
     Column("change", Float, nullable=True),

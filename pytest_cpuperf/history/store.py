@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
     from sqlalchemy.engine import URL
 
-    from ..results import MetricResult, RunReport
+    from ..results import BaselineRecord, MetricResult, RunReport
     from .context import RunContext
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -113,11 +113,20 @@ def shown_url(text: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # the driver's own transaction handling lets DDL commit on its own: SQLAlchemy begins
+    # every transaction instead (_sqlite_begin), so creating or migrating tables is atomic too
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Take the write lock at BEGIN: waiting (busy timeout) then beats failing at the first
+    write when another writer went first."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _engine(url: URL) -> Engine:
@@ -126,6 +135,7 @@ def _engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True,
                          connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
@@ -259,6 +269,22 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return sorted((r[0], r[1]) for r in conn.execute(query))
 
+    def baseline_records(self, machine: str, branch: str,
+                         last: int) -> dict[str, dict[str, BaselineRecord]]:
+        """``records[test][metric]`` from the last ``last`` runs of ``branch`` on ``machine``,
+        oldest run first: what a baseline file would hold had those runs updated it."""
+        from sqlalchemy import select
+
+        from .schema import metrics, runs
+
+        recent = [r.run_id for r in self.runs(branch=branch, machine=machine, limit=last)]
+        query = (select(metrics, runs.c.created, runs.c.versions)
+                 .join(runs, metrics.c.run_id == runs.c.run_id)
+                 .where(metrics.c.run_id.in_(recent)).order_by(runs.c.created, runs.c.id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return _baseline_records(rows)
+
     def run_reports(self, run_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Each run as a report dict (the ``--cpuperf-report`` JSON schema) plus its context."""
         from sqlalchemy import select
@@ -283,6 +309,24 @@ class HistoryStore:
                                    "policy": run["policy"]}}
 
 
+def _baseline_records(rows: Sequence[Any]) -> dict[str, dict[str, BaselineRecord]]:
+    from ..results import BaselineRecord, BaselineRun
+
+    records: dict[str, dict[str, BaselineRecord]] = {}
+    for row in rows:
+        run = BaselineRun(value=float(row["value"]), samples=list(row["samples"] or []),
+                          date=row["created"], versions=dict(row["versions"] or {}),
+                          contention=list(row["contention"] or []))
+        metrics = records.setdefault(row["test_id"], {})
+        if row["metric"] in metrics:
+            metrics[row["metric"]].runs.append(run)
+        else:
+            metrics[row["metric"]] = BaselineRecord(
+                kind=row["kind"], unit=row["unit"], higher_is_better=row["higher_is_better"],
+                runs=[run])
+    return records
+
+
 def _filtered(query: Any, runs: Any, *, branch: str | None = None, machine: str | None = None,
               since: str | None = None, until: str | None = None) -> Any:
     if branch:
@@ -305,7 +349,9 @@ def _result_dict(row: dict[str, Any], created: str) -> dict[str, Any]:
             "p_value": row["p_value"], "tolerance": None, "noise": None,
             "current": {"test_id": row["test_id"], "metric": row["metric"], "kind": row["kind"],
                         "unit": row["unit"], "value": row["value"], "samples": row["samples"],
-                        "kernels": row["kernels"], "date": created}}
+                        "contention": row["contention"],
+                        "higher_is_better": row["higher_is_better"], "kernels": row["kernels"],
+                        "date": created}}
 
 
 def insert_run_row(conn: Connection, run: HistoryRun) -> None:
@@ -327,7 +373,9 @@ def insert_metric_rows(conn: Connection, run_id: str, results: Sequence[MetricRe
 
     rows = [{"run_id": run_id, "test_id": r.test_id, "metric": r.metric, "kind": r.record.kind,
              "unit": r.record.unit, "value": float(r.record.value),
-             "samples": [float(s) for s in r.record.samples], "kernels": r.record.kernels,
+             "samples": [float(s) for s in r.record.samples],
+             "contention": [float(c) for c in r.record.contention],
+             "higher_is_better": bool(r.record.higher_is_better), "kernels": r.record.kernels,
              "status": r.status.value, "change": r.change, "p_value": r.p_value}
             for r in results]
     if rows:
