@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--skip-missing", action="store_true",
                        help="treat every input as --optional")
     merge.set_defaults(func=cmd_merge)
+    from .history.cli import add_history_parser  # stdlib only until a history command runs
+
+    add_history_parser(sub)
     return parser
 
 

@@ -24,6 +24,7 @@ SESSION_KEY = pytest.StashKey["CpuperfSession"]()
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 FINISH_LINES = pytest.StashKey[list[str]]()
 RUN_LOCK_NAME = "pytest-cpuperf-run.lock"
+pytest_plugins = ["pytest_cpuperf.history.plugin"]  # --cpuperf-history (lazy: no SQLAlchemy)
 
 MARKERS = (
     "cpuperf(tolerance=None, accuracy_tolerance=None, noise_floor=None, min_throughput=None, "

@@ -1,0 +1,234 @@
+"""Figures of the performance history (issue #15): ``python -m benchmarks.history``.
+
+* insert rate (runs/s, 20 metrics of 8 samples each) into SQLite and PostgreSQL;
+* ``detect`` time and memory over a 10,000-point series read back from each store;
+* change-detection quality on synthetic series (2% noise, shifts of 2, 3, 5, 10%): share found
+  within 10 and 30 points, points after the shift until found (the detector re-run as each
+  point arrives, as CI does), false change points per 1,000 points; against a plain threshold
+  rule (alert when a point is more than T below the median of the previous 10);
+* the same on the real per-run and per-trial throughput the harness stored in
+  ``benchmarks/results/latest.json`` (reference runs, then runs of a slower variant).
+
+PostgreSQL figures need Debian's server binaries (``apt-get install postgresql``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_cpuperf.history.context import RunContext
+from pytest_cpuperf.history.detect import shifts
+from pytest_cpuperf.history.store import HistoryRun, HistoryStore
+from pytest_cpuperf.results import MetricRecord, MetricResult, RunReport
+from pytest_cpuperf.status import Status
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+SHIFTS = (0.02, 0.03, 0.05, 0.10)
+NOISE = 0.02
+BEFORE, AFTER = 100, 30
+NEAR = 5
+"""A change point counts as found when it is within this many points of the true shift."""
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str | None]:
+    """A throw-away PostgreSQL server in a temp dir; yields its URL (None without binaries)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        yield None
+        return
+    bindir = Path(found[-1]).parent
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="cpuperf-pg-bench-"))
+    if prefix:
+        shutil.chown(root, user="postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "cpuperf",
+                    "--auth=trust"], check=True, capture_output=True)
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o",
+                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "-w", "-l",
+                    str(root / "log"), "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://cpuperf@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def make_run(run_id: str, values: Sequence[float], created: str) -> HistoryRun:
+    results = [MetricResult(MetricRecord(f"tests/test_m.py::test_{m}", "throughput",
+                                         "throughput", "samples/s", v,
+                                         [v * (1 + 0.01 * k) for k in range(-4, 4)]),
+                            Status.PASS, "") for m, v in enumerate(values)]
+    report = RunReport(machine={"key": "bench-machine"}, results=results, created=created)
+    return HistoryRun.from_report(report, RunContext(run_id, f"{run_id:>040}"[-40:], "main",
+                                                     None), {"tolerance": 0.05})
+
+
+def insert_rate(url: str, runs: int, metrics: int) -> float:
+    """Runs appended per second (one transaction each) by one writer."""
+    store = HistoryStore.open(url)
+    prepared = [make_run(f"ins-{metrics}-{i}", [100.0] * metrics,
+                         f"2026-01-01T00:00:00.{i:06d}") for i in range(runs)]
+    start = time.perf_counter()
+    for run in prepared:
+        store.append(run)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return runs / elapsed
+
+
+def detect_time(url: str, points: int) -> dict[str, float]:
+    """Seconds to read a ``points``-long series and to run detect on it; memory of detect."""
+    store = HistoryStore.open(url)
+    values = noisy(points, shift_at=points // 2, shift=-0.05, seed=1)
+    for i, value in enumerate(values):
+        store.append(make_run(f"series-{i}", [value], f"2026-02-01T00:00:00.{i:06d}"))
+    start = time.perf_counter()
+    series = store.series("tests/test_m.py::test_0", "throughput")
+    read_s = time.perf_counter() - start
+    values = [p.value for p in series]
+    shifts(values[:50])  # imports Otava (and scipy) outside the timed call
+    start = time.perf_counter()
+    found = shifts(values)
+    detect_s = time.perf_counter() - start
+    tracemalloc.start()  # a separate, untimed pass: tracing slows Python down
+    shifts(values)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    store.close()
+    return {"points": len(series), "read_s": round(read_s, 3), "detect_s": round(detect_s, 2),
+            "detect_peak_mb": round(peak / 2**20, 1), "change_points": len(found)}
+
+
+def noisy(n: int, shift_at: int, shift: float, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [100.0 * (1 + NOISE * rng.gauss(0, 1)) * ((1 + shift) if i >= shift_at else 1.0)
+            for i in range(n)]
+
+
+Detector = Callable[[Sequence[float]], list[int]]
+
+
+def otava_detector(values: Sequence[float]) -> list[int]:
+    return [s.index for s in shifts(values)]
+
+
+def threshold_detector(tolerance: float, window: int = 10) -> Detector:
+    """Alert at a point more than ``tolerance`` below the median of the previous ``window``."""
+    def detect(values: Sequence[float]) -> list[int]:
+        return [i for i in range(window, len(values))
+                if values[i] < (1 - tolerance) * statistics.median(values[i - window:i])]
+    return detect
+
+
+def delay_until_found(detector: Detector, values: Sequence[float], shift_at: int,
+                      most: int) -> int | None:
+    """Points after the shift until re-running ``detector`` as points arrive finds it."""
+    for k in range(1, most + 1):
+        if any(abs(i - shift_at) <= NEAR for i in detector(values[:shift_at + k])):
+            return k
+    return None
+
+
+def quality(detector: Detector, trials: int, seed: int = 100) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for shift in SHIFTS:
+        delays = [delay_until_found(detector, noisy(BEFORE + AFTER, BEFORE, -shift,
+                                                    seed + t), BEFORE, AFTER)
+                  for t in range(trials)]
+        got = [d for d in delays if d is not None]
+        rows[f"{shift:.0%}"] = {
+            "found_within_10": round(sum(d <= 10 for d in got) / trials, 2),
+            "found_within_30": round(len(got) / trials, 2),
+            "median_points_to_find": statistics.median(got) if got else None}
+    false = sum(len(detector(noisy(1000, 10**9, 0.0, seed + 1000 + s))) for s in range(10))
+    rows["false_per_1000"] = round(false / 10, 2)
+    return rows
+
+
+def real_series() -> list[dict[str, Any]]:
+    """Reference runs then runs of each slower variant, per run (median) and per trial."""
+    if not RESULTS.exists():
+        return []
+    data = json.loads(RESULTS.read_text())
+    runs = sorted(data["separate_runs"]["runs"], key=lambda r: r["index"])
+    variants = data["separate_runs"]["variants"]
+    reference = [r for r in runs if r["variant"] == "reference"]
+    out = []
+    for name, info in variants.items():
+        if name == "reference":
+            continue
+        slower = [r for r in runs if r["variant"] == name]
+        for unit in ("run", "trial"):
+            def values(group: list[dict[str, Any]], unit: str = unit) -> list[float]:
+                if unit == "run":
+                    return [statistics.median(r["samples"]) for r in group]
+                return [s for r in group for s in r["samples"]]
+            before, after = values(reference), values(slower)
+            series = before + after
+            found = {"otava": otava_detector(series),
+                     "threshold_5%": threshold_detector(0.05)(series)}
+            out.append({"variant": name, "slowdown": info["measured_slowdown"], "unit": unit,
+                        "points": f"{len(before)}+{len(after)}",
+                        **{k: {"found": any(abs(i - len(before)) <= NEAR for i in v),
+                               "false": sum(abs(i - len(before)) > NEAR for i in v)}
+                           for k, v in found.items()}})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=500, help="runs for the insert rate")
+    parser.add_argument("--points", type=int, default=10_000, help="length of the series")
+    parser.add_argument("--trials", type=int, default=40, help="synthetic series per shift")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    figures: dict[str, Any] = {"stores": {}}
+    with tempfile.TemporaryDirectory() as tmp, postgres() as pg_url:
+        stores = {"sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
+        if pg_url:
+            stores["postgresql"] = pg_url
+        for name, url in stores.items():
+            rate = insert_rate(url, args.runs, 20)
+            figures["stores"][name] = {"insert_runs_per_s_20_metrics": round(rate, 1),
+                                       **detect_time(url, args.points)}
+            print(name, figures["stores"][name], flush=True)
+    figures["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    detectors = {"otava (defaults)": otava_detector,
+                 "threshold 3%": threshold_detector(0.03),
+                 "threshold 5%": threshold_detector(0.05)}
+    figures["quality"] = {}
+    for name, detector in detectors.items():
+        figures["quality"][name] = quality(detector, args.trials)
+        print(name, figures["quality"][name], flush=True)
+    figures["real"] = real_series()
+    for row in figures["real"]:
+        print("real", row, flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

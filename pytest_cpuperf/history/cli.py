@@ -1,0 +1,236 @@
+"""``cpuperf history runs|show|detect|report|export``: read the performance history."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import HistoryError
+from .detect import DEFAULT_MAX_PVALUE, DEFAULT_MIN_MAGNITUDE, DEFAULT_WINDOW
+
+if TYPE_CHECKING:
+    from .store import HistoryStore, Point
+
+SPARK = "▁▂▃▄▅▆▇█"
+EXPORT_SCHEMA = "pytest-cpuperf/history-export"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """``▁▃█▅``: the values scaled between their minimum and maximum."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARK[3] * len(values)
+    return "".join(SPARK[round((v - low) / (high - low) * (len(SPARK) - 1))] for v in values)
+
+
+def split_series(text: str) -> tuple[str, str]:
+    """``tests/test_x.py::test_a::throughput`` -> (test id, metric), split at the last ``::``."""
+    test, sep, metric = text.rpartition("::")
+    if not sep or not test or not metric:
+        raise HistoryError(f"series {text!r} must be TEST_ID::METRIC, e.g. "
+                           f"tests/test_bert.py::test_dense::throughput (see `cpuperf history "
+                           f"runs` and `export`)")
+    return test, metric
+
+
+def _open(args: argparse.Namespace) -> HistoryStore:
+    from .store import HistoryStore
+
+    if not args.history:
+        raise HistoryError("no history given: pass --history URL (sqlite:///path or "
+                           "postgresql://user@host/db) or set CPUPERF_HISTORY")
+    return HistoryStore.open(args.history, create=False)
+
+
+def _handled(command: Callable[[argparse.Namespace], int]) -> Callable[
+        [argparse.Namespace], int]:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except HistoryError as exc:
+            print(f"cpuperf history {args.history_command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _short(commit: str | None) -> str:
+    return (commit or "-")[:12]
+
+
+@_handled
+def cmd_runs(args: argparse.Namespace) -> int:
+    rows = _open(args).runs(branch=args.branch, machine=args.machine, since=args.since,
+                            until=args.until, limit=args.limit)
+    print(f"{'created':25}  {'commit':12}  {'branch':20}  {'machine':36}  metrics  run id")
+    for r in rows:
+        print(f"{r.created:25}  {_short(r.commit):12}  {(r.branch or '-')[:20]:20}  "
+              f"{r.machine_key[:36]:36}  {r.metrics:7}  {r.run_id}")
+    print(f"{len(rows)} run(s)")
+    return 0
+
+
+def _by_machine(points: Sequence[Point]) -> dict[str, list[Point]]:
+    groups: dict[str, list[Point]] = {}
+    for point in points:
+        groups.setdefault(point.machine_key, []).append(point)
+    return groups
+
+
+@_handled
+def cmd_show(args: argparse.Namespace) -> int:
+    test, metric = split_series(args.series)
+    points = _open(args).series(test, metric, machine=args.machine, branch=args.branch)
+    if not points:
+        raise HistoryError(f"no values of {test} {metric} in the history (check the name with "
+                           f"`cpuperf history export`, and --machine/--branch)")
+    for machine, group in sorted(_by_machine(points).items()):
+        values = [p.value for p in group]
+        print(f"{machine}  {sparkline(values)}  ({len(values)} runs, "
+              f"{min(values):.4g}..{max(values):.4g} {group[0].unit})")
+    print(f"{'created':25}  {'commit':12}  {'branch':20}  {'machine':36}  {'value':>12}  verdict")
+    for p in points:
+        print(f"{p.created:25}  {_short(p.commit):12}  {(p.branch or '-')[:20]:20}  "
+              f"{p.machine_key[:36]:36}  {p.value:12.4f}  {p.status}")
+    return 0
+
+
+def _thresholds(args: argparse.Namespace) -> dict[str, Any]:
+    return {"window": args.window, "max_pvalue": args.max_pvalue,
+            "min_magnitude": args.min_magnitude}
+
+
+def _keys(store: HistoryStore, series: Sequence[str]) -> list[tuple[str, str]]:
+    return [split_series(s) for s in series] if series else store.series_keys()
+
+
+@_handled
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .detect import change_points, check_thresholds
+
+    check_thresholds(**_thresholds(args))
+    store = _open(args)
+    found = 0
+    for test, metric in _keys(store, args.series):
+        points = store.series(test, metric, machine=args.machine, branch=args.branch)
+        for machine, group in sorted(_by_machine(points).items()):
+            for cp in change_points(group, **_thresholds(args)):
+                found += 1
+                print(f"{test}::{metric}  {machine}  {cp.shift.change:+.2%} "
+                      f"({cp.shift.before:.4g} -> {cp.shift.after:.4g} {group[0].unit}), "
+                      f"p={cp.shift.p_value:.2g}, commits {cp.commit_range}, first run after: "
+                      f"{cp.first_after.created}")
+    print(f"{found} change point(s)")
+    return 0
+
+
+@_handled
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report_html import Chart, render
+
+    store = _open(args)
+    charts, note = [], ""
+    for test, metric in _keys(store, args.series):
+        points = store.series(test, metric, machine=args.machine, branch=args.branch)
+        if not points:
+            continue
+        chart = Chart(test, metric, points)
+        try:
+            from .detect import change_points
+
+            for machine, group in _by_machine(points).items():
+                chart.change_points[machine] = change_points(group, **_thresholds(args))
+        except HistoryError as exc:
+            note = f"Change points not marked: {exc}"
+        charts.append(chart)
+    Path(args.output).write_text(render(charts, note=note), encoding="utf-8")
+    print(f"history report written: {args.output} ({len(charts)} chart(s))")
+    return 0
+
+
+@_handled
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _open(args)
+    if args.run:
+        reports = list(store.run_reports(args.run))
+        data: Any = reports[0] if len(reports) == 1 else {"schema": EXPORT_SCHEMA,
+                                                          "runs": reports}
+    else:
+        ids = [r.run_id for r in store.runs(branch=args.branch, machine=args.machine,
+                                            since=args.since, until=args.until,
+                                            limit=args.limit)]
+        data = {"schema": EXPORT_SCHEMA, "runs": list(store.run_reports(ids))}
+    text = json.dumps(data, indent=1, sort_keys=True)
+    if args.output == "-":
+        print(text)
+    else:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        count = 1 if "runs" not in data else len(data["runs"])
+        print(f"history export written: {args.output} ({count} run(s))")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, *, dates: bool = False) -> None:
+    parser.add_argument("--history", default=os.environ.get("CPUPERF_HISTORY"), metavar="URL",
+                        help="the history database: sqlite:///path or postgresql://user@host/db "
+                             "(default: $CPUPERF_HISTORY)")
+    parser.add_argument("--branch", help="only runs of this branch")
+    parser.add_argument("--machine", help="only runs of this machine key")
+    if dates:
+        parser.add_argument("--since", metavar="DATE", help="only runs created at or after "
+                                                            "DATE (ISO, e.g. 2026-01-31)")
+        parser.add_argument("--until", metavar="DATE", help="only runs created up to DATE")
+        parser.add_argument("--limit", type=int, help="only the newest N runs")
+
+
+def _detect_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("series", nargs="*", metavar="TEST::METRIC",
+                        help="series to examine (default: every series)")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                        help=f"points per sliding window (default: {DEFAULT_WINDOW})")
+    parser.add_argument("--max-pvalue", type=float, default=DEFAULT_MAX_PVALUE,
+                        help=f"largest p-value of a change point (default: {DEFAULT_MAX_PVALUE})")
+    parser.add_argument("--min-magnitude", type=float, default=DEFAULT_MIN_MAGNITUDE,
+                        help="smallest relative change reported (default: "
+                             f"{DEFAULT_MIN_MAGNITUDE})")
+
+
+def add_history_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``history`` and its sub-commands to the ``cpuperf`` command's sub-parsers."""
+    history = subparsers.add_parser(
+        "history", help="list, show, detect change points in, chart and export the history "
+                        "recorded with --cpuperf-history")
+    sub = history.add_subparsers(dest="history_command", required=True, metavar="SUBCOMMAND")
+    runs = sub.add_parser("runs", help="list the recorded runs")
+    _common(runs, dates=True)
+    runs.set_defaults(func=cmd_runs)
+    show = sub.add_parser("show", help="one series as a table with a sparkline")
+    show.add_argument("series", metavar="TEST::METRIC",
+                      help="e.g. tests/test_bert.py::test_dense::throughput")
+    _common(show)
+    show.set_defaults(func=cmd_show)
+    detect = sub.add_parser("detect", help="change points per series and machine (Apache Otava)")
+    _detect_options(detect)
+    _common(detect)
+    detect.set_defaults(func=cmd_detect)
+    report = sub.add_parser("report", help="HTML trend charts with change points marked")
+    report.add_argument("output", metavar="OUT.html")
+    _detect_options(report)
+    _common(report)
+    report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help="runs as report JSON (what --cpuperf-report writes)")
+    export.add_argument("output", metavar="OUT.json", help="file to write, - for stdout")
+    export.add_argument("--run", action="append", default=[], metavar="RUN_ID",
+                        help="only this run (repeatable); one run gives a plain report JSON")
+    _common(export, dates=True)
+    export.set_defaults(func=cmd_export)
+    return history
