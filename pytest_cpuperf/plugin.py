@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 SESSION_KEY = pytest.StashKey["CpuperfSession"]()
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 FINISH_LINES = pytest.StashKey[list[str]]()
-RUN_LOCK_NAME = "pytest-cpuperf-run.lock"
 
 MARKERS = (
     "cpuperf(tolerance=None, accuracy_tolerance=None, noise_floor=None, min_throughput=None, "
@@ -124,14 +123,17 @@ def _missing_isa(item: pytest.Item, cpu: CpuIsa) -> list[str]:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
         None, object, object]:
     """Perf tests never run concurrently, even across xdist workers or pytest processes."""
-    if not (_session(item.config).settings.enabled and is_perf_test(item)):
+    session = _session(item.config)
+    if not (session.settings.enabled and is_perf_test(item)):
         return (yield)
-    import tempfile
-    from pathlib import Path
+    from .fileio import run_lock
 
-    from .store import locked
+    with run_lock() as problem:
+        if problem is not None and not session.warned_unlocked:
+            session.warned_unlocked = True
+            import warnings
 
-    with locked(Path(tempfile.gettempdir()) / RUN_LOCK_NAME):
+            warnings.warn(pytest.PytestWarning(f"cpuperf: {problem}"), stacklevel=1)
         return (yield)
 
 
@@ -174,7 +176,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     cpuperf = _session(config)
-    if not cpuperf.results and not config.stash.get(FINISH_LINES, None):
+    if not (cpuperf.results or cpuperf.errors or config.stash.get(FINISH_LINES, None)):
         return
     from .report.terminal import summary_lines
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -31,6 +32,8 @@ class CpuperfSession:
     unjudged: list[MetricRecord] = field(default_factory=list)
     """Records of tests that could not be judged (damaged baseline file)."""
     _baseline: Any = None
+    warned_unlocked: bool = False
+    """Whether the run has warned that perf tests run without the machine-wide lock."""
 
     @property
     def machine(self) -> dict[str, Any]:
@@ -47,8 +50,10 @@ class CpuperfSession:
     def baseline(self) -> Any:
         """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
         if self._baseline is None:
+            from .fileio import remove_orphans
             from .store import load
 
+            remove_orphans(self.baseline_path)  # so `git add .cpuperf` picks up none of them
             self._baseline = load(self.baseline_path, self.machine)
         return self._baseline
 
@@ -126,25 +131,42 @@ class CpuperfSession:
                          versions=installed_versions(REPORTED_PACKAGES))
 
     def finish(self) -> list[str]:
-        """Update baselines and write reports; returns lines for the terminal."""
+        """Update baselines and write reports; returns lines for the terminal.
+
+        Each write is attempted on its own: one that fails (read-only, disk full, a path under
+        a file) is added to :attr:`errors` with the path and the OS reason, the others are
+        still written, and the run ends non-zero.
+        """
         lines: list[str] = []
         if self.settings.update and (self.results or self.unjudged):
             lines.extend(self._update())
+        if not (self.results or self.settings.enabled):
+            return lines
         run = self.report()
-        if self.results or self.settings.enabled:
-            from .report import write_report
+        from .report import write_report
 
-            for path in self.settings.reports:
-                write_report(path, run)
-                lines.append(f"cpuperf report written: {path}")
-            if self.settings.benchmark_json is not None:
-                from .report.benchmark_json import write_pytest_benchmark
+        for path in self.settings.reports:
+            lines.extend(self._write("cpuperf report", write_report, path, run))
+        if self.settings.benchmark_json is not None:
+            from .report.benchmark_json import write_pytest_benchmark
 
-                write_pytest_benchmark(self.settings.benchmark_json, run)
-                lines.append(f"pytest-benchmark JSON written: {self.settings.benchmark_json}")
+            lines.extend(self._write("pytest-benchmark JSON", write_pytest_benchmark,
+                                     self.settings.benchmark_json, run))
         return lines
 
+    def _write(self, what: str, write: Any, path: Path, run: RunReport) -> list[str]:
+        from .fileio import describe_os_error
+
+        try:
+            write(path, run)
+        except OSError as exc:
+            self.errors.append(f"{what} {path} NOT written: cannot write "
+                               f"{_failed_path(exc, path)}: {describe_os_error(exc)}")
+            return []
+        return [f"{what} written: {path}"]
+
     def _update(self) -> list[str]:
+        from .fileio import describe_os_error
         from .store import update_file
 
         records = [r.record for r in self.results] + self.unjudged
@@ -155,8 +177,19 @@ class CpuperfSession:
         try:
             update_file(self.baseline_path, self.machine, records, consistent)
         except BaselineFileError as exc:
-            self.errors.append(str(exc))
-            return [f"cpuperf: baselines NOT updated: {exc}"]
+            self.errors.append(f"baselines NOT updated: {exc}")
+            return []
+        except OSError as exc:
+            self.errors.append(
+                f"baselines NOT updated: cannot write {_failed_path(exc, self.baseline_path)}: "
+                f"{describe_os_error(exc)}; the previous baseline file is unchanged. Fix that "
+                f"and run `pytest --cpuperf --cpuperf-update` again")
+            return []
         tests = len({r.test_id for r in records})
         return [f"cpuperf: updated {len(records)} baseline metric(s) of {tests} test(s) in "
                 f"{self.baseline_path}"]
+
+
+def _failed_path(exc: OSError, path: Path) -> str:
+    """The path the OS refused (a parent directory, a temporary file), else ``path``."""
+    return str(exc.filename) if exc.filename else str(path)
