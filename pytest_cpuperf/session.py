@@ -169,14 +169,16 @@ class CpuperfSession:
         from .fileio import describe_os_error
         from .store import update_file
 
-        records = [r.record for r in self.results] + self.unjudged
+        records = self._storable([r.record for r in self.results] + self.unjudged)
+        if not records:
+            return []
         # runs that agree with the baseline, or cannot be told apart from it, extend its history
         # (so the learned run-to-run noise is not biased low); a significant change restarts it
         consistent = {r.record.key for r in self.results
                       if r.status in (Status.PASS, Status.INCONCLUSIVE)}
         try:
             update_file(self.baseline_path, self.machine, records, consistent)
-        except BaselineFileError as exc:
+        except (BaselineFileError, ValueError) as exc:
             self.errors.append(f"baselines NOT updated: {exc}")
             return []
         except OSError as exc:
@@ -188,6 +190,22 @@ class CpuperfSession:
         tests = len({r.test_id for r in records})
         return [f"cpuperf: updated {len(records)} baseline metric(s) of {tests} test(s) in "
                 f"{self.baseline_path}"]
+
+    def _storable(self, records: list[MetricRecord]) -> list[MetricRecord]:
+        """``records`` less those with a NaN or infinite figure, each refused in :attr:`errors`
+        (a baseline of NaN would gate nothing, and is not valid JSON for other tools)."""
+        import math
+
+        kept = []
+        for record in records:
+            if all(math.isfinite(x) for x in (record.value, *record.samples)):
+                kept.append(record)
+            else:
+                self.errors.append(
+                    f"baseline of {record.metric} of {record.test_id} NOT updated: its value "
+                    f"{record.value!r} or a sample is NaN or infinite; the stored baseline was "
+                    f"kept. Fix the measurement and run --cpuperf-update again")
+        return kept
 
 
 def _failed_path(exc: OSError, path: Path) -> str:

@@ -94,8 +94,9 @@ def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
 
 
 def save(baseline: BaselineFile) -> None:
-    atomic_write_text(baseline.path, json.dumps(baseline.to_dict(), indent=2, sort_keys=False)
-                      + "\n")
+    """Write ``baseline`` atomically; ``ValueError`` (nothing written) if a figure is NaN."""
+    text = json.dumps(baseline.to_dict(), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(baseline.path, text + "\n")
 
 
 def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
