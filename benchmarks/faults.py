@@ -159,8 +159,21 @@ def _tmpfs(path: Path, size: str) -> Iterator[Path | None]:
 # --- the faults --------------------------------------------------------------------------
 
 
+def kill_at(proc: subprocess.Popen[str], directory: Path, delay: float, at_write: bool) -> None:
+    """SIGKILL ``proc`` ``delay`` s after its start, or after its baseline write began (its
+    temporary file appeared in ``directory``: busy-polled, the write lasts milliseconds)."""
+    if at_write:
+        deadline = time.monotonic() + 120
+        while (proc.poll() is None and time.monotonic() < deadline
+               and not any(directory.glob(".*.tmp"))):
+            time.sleep(0.0002)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+
+
 def sigkill(work: Path, kills: int, seed: int) -> Row:
-    row = Row(f"SIGKILL at random moments of `--cpuperf-update` ({kills} points)")
+    row = Row(f"SIGKILL of `--cpuperf-update` at {kills} random moments (half of them "
+              f"0-5 ms into the baseline write)")
     project = Project(work, tests=10, metrics=100)
     began = time.monotonic()
     project.run(1, "--cpuperf-update")
@@ -169,8 +182,10 @@ def sigkill(work: Path, kills: int, seed: int) -> Row:
     mid_write = after_rename = 0
     for gen in range(2, kills + 2):
         proc = project.start(gen, "--cpuperf-update")
-        time.sleep(duration * rng.uniform(0.5, 1.1))
-        proc.send_signal(signal.SIGKILL)
+        at_write = gen % 2 == 0
+        kill_at(proc, project.baseline_dir,
+                rng.uniform(0, 0.005) if at_write else duration * rng.uniform(0.3, 1.1),
+                at_write)
         row.exits.add(_exit(proc.wait()))
         row.trials += 1
         row.written += project.records

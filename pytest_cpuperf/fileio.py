@@ -96,8 +96,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.parent / temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(fd, _new_file_mode(path))
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

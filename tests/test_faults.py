@@ -338,10 +338,24 @@ def test_xdist_two_workers_store_every_record(pytester: pytest.Pytester) -> None
 KILL_POINTS = 20
 
 
+def _kill_at(proc: subprocess.Popen[bytes], directory: Path, delay: float,
+             at_write: bool) -> None:
+    """SIGKILL ``proc`` ``delay`` s after its start, or after its baseline write began (its
+    temporary file appeared: busy-polled, since the write lasts milliseconds)."""
+    if at_write:
+        deadline = time.monotonic() + 120
+        while (proc.poll() is None and time.monotonic() < deadline
+               and not any(directory.glob(".*.tmp"))):
+            time.sleep(0.0002)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+
+
 def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> None:
-    """Kill real ``pytest --cpuperf --cpuperf-update`` runs at 20 moments around their write."""
+    """Kill real ``pytest --cpuperf --cpuperf-update`` runs at 20 moments: half at random in
+    the run, half 0-5 ms into the baseline write."""
     path = _project(pytester)
-    tests, metrics = 10, 100
+    tests, metrics = 5, 60
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--cpuperf",
                "--cpuperf-update"]
 
@@ -354,18 +368,22 @@ def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> No
     assert start(1).wait() == 0
     duration = time.monotonic() - began
     rng = random.Random(10)
-    current = 1.0
+    current, orphaned = 1.0, 0
     for gen in range(2, KILL_POINTS + 2):
         proc = start(gen)
-        time.sleep(duration * rng.uniform(0.5, 1.1))
-        proc.send_signal(signal.SIGKILL)
+        at_write = gen % 2 == 0
+        _kill_at(proc, path.parent,
+                 rng.uniform(0, 0.005) if at_write else duration * rng.uniform(0.3, 1.1),
+                 at_write)
         proc.wait()
+        orphaned += bool(_temp_files(path.parent))
         generations = _generations(path)  # raises BaselineFileError if half-written
         assert generations in ({current}, {float(gen)}), "all old or all new records"
         assert sum(len(m) for m in load(path).records.values()) == tests * metrics
         current = generations.pop()
     _run(pytester, current, tests=tests, metrics=metrics)  # a gate run cleans up
     assert _temp_files(path.parent) == []
+    print(f"{orphaned} of {KILL_POINTS} kills left a temporary file (killed mid-write)")
 
 
 def test_update_file_under_a_lock_keeps_records_of_concurrent_threads(tmp_path: Path) -> None:
