@@ -163,9 +163,10 @@ def kill_at(proc: subprocess.Popen[str], directory: Path, delay: float, at_write
     """SIGKILL ``proc`` ``delay`` s after its start, or after its baseline write began (its
     temporary file appeared in ``directory``: busy-polled, the write lasts milliseconds)."""
     if at_write:
+        older = set(directory.glob(".*.tmp"))  # orphans of earlier kills
         deadline = time.monotonic() + 120
         while (proc.poll() is None and time.monotonic() < deadline
-               and not any(directory.glob(".*.tmp"))):
+               and not set(directory.glob(".*.tmp")) - older):
             time.sleep(0.0002)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -173,7 +174,7 @@ def kill_at(proc: subprocess.Popen[str], directory: Path, delay: float, at_write
 
 def sigkill(work: Path, kills: int, seed: int) -> Row:
     row = Row(f"SIGKILL of `--cpuperf-update` at {kills} random moments (half of them "
-              f"0-5 ms into the baseline write)")
+              f"0-0.5 ms into the baseline write)")
     project = Project(work, tests=10, metrics=100)
     began = time.monotonic()
     project.run(1, "--cpuperf-update")
@@ -181,15 +182,16 @@ def sigkill(work: Path, kills: int, seed: int) -> Row:
     rng, current = random.Random(seed), 1.0
     mid_write = after_rename = 0
     for gen in range(2, kills + 2):
+        older = set(project.baseline_dir.glob(".*.tmp"))
         proc = project.start(gen, "--cpuperf-update")
         at_write = gen % 2 == 0
         kill_at(proc, project.baseline_dir,
-                rng.uniform(0, 0.005) if at_write else duration * rng.uniform(0.3, 1.1),
+                rng.uniform(0, 0.0005) if at_write else duration * rng.uniform(0.3, 1.1),
                 at_write)
         row.exits.add(_exit(proc.wait()))
         row.trials += 1
         row.written += project.records
-        mid_write += any(project.baseline_dir.glob(".*.tmp"))
+        mid_write += bool(set(project.baseline_dir.glob(".*.tmp")) - older)
         try:
             counts = project.generations()
         except BaselineFileError:

@@ -343,9 +343,10 @@ def _kill_at(proc: subprocess.Popen[bytes], directory: Path, delay: float,
     """SIGKILL ``proc`` ``delay`` s after its start, or after its baseline write began (its
     temporary file appeared: busy-polled, since the write lasts milliseconds)."""
     if at_write:
+        older = set(directory.glob(".*.tmp"))  # orphans of earlier kills
         deadline = time.monotonic() + 120
         while (proc.poll() is None and time.monotonic() < deadline
-               and not any(directory.glob(".*.tmp"))):
+               and not set(directory.glob(".*.tmp")) - older):
             time.sleep(0.0002)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -353,7 +354,7 @@ def _kill_at(proc: subprocess.Popen[bytes], directory: Path, delay: float,
 
 def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> None:
     """Kill real ``pytest --cpuperf --cpuperf-update`` runs at 20 moments: half at random in
-    the run, half 0-5 ms into the baseline write."""
+    the run, half 0-0.5 ms into the baseline write."""
     path = _project(pytester)
     tests, metrics = 5, 60
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--cpuperf",
@@ -370,13 +371,14 @@ def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> No
     rng = random.Random(10)
     current, orphaned = 1.0, 0
     for gen in range(2, KILL_POINTS + 2):
+        older = set(_temp_files(path.parent))
         proc = start(gen)
         at_write = gen % 2 == 0
         _kill_at(proc, path.parent,
-                 rng.uniform(0, 0.005) if at_write else duration * rng.uniform(0.3, 1.1),
+                 rng.uniform(0, 0.0005) if at_write else duration * rng.uniform(0.3, 1.1),
                  at_write)
         proc.wait()
-        orphaned += bool(_temp_files(path.parent))
+        orphaned += bool(set(_temp_files(path.parent)) - older)
         generations = _generations(path)  # raises BaselineFileError if half-written
         assert generations in ({current}, {float(gen)}), "all old or all new records"
         assert sum(len(m) for m in load(path).records.values()) == tests * metrics
