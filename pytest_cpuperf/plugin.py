@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 SESSION_KEY = pytest.StashKey["CpuperfSession"]()
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 FINISH_LINES = pytest.StashKey[list[str]]()
-RUN_LOCK_NAME = "pytest-cpuperf-run.lock"
 pytest_plugins = ["pytest_cpuperf.history.plugin"]  # --cpuperf-history (lazy: no SQLAlchemy)
 
 MARKERS = (
@@ -181,14 +180,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
         None, object, object]:
     """Perf tests never run concurrently, even across xdist workers or pytest processes."""
-    if not (_session(item.config).settings.enabled and is_perf_test(item)):
+    session = _session(item.config)
+    if not (session.settings.enabled and is_perf_test(item)):
         return (yield)
-    import tempfile
-    from pathlib import Path
+    from .fileio import run_lock
 
-    from .store import locked
+    with run_lock() as problem:
+        if problem is not None and not session.warned_unlocked:
+            session.warned_unlocked = True
+            import warnings
 
-    with locked(Path(tempfile.gettempdir()) / RUN_LOCK_NAME):
+            warnings.warn(pytest.PytestWarning(f"cpuperf: {problem}"), stacklevel=1)
         return (yield)
 
 

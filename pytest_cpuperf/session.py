@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -35,6 +36,8 @@ class CpuperfSession:
     baseline_error: str | None = None
     """Why the baseline file cannot be used (set by :meth:`check_baseline`)."""
     _baseline: Any = None
+    warned_unlocked: bool = False
+    """Whether the run has warned that perf tests run without the machine-wide lock."""
 
     @property
     def machine(self) -> dict[str, Any]:
@@ -61,8 +64,10 @@ class CpuperfSession:
     def baseline(self) -> Any:
         """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
         if self._baseline is None:
+            from .fileio import remove_orphans
             from .store import baseline_to_judge, load
 
+            remove_orphans(self.baseline_path)  # so `git add .cpuperf` picks up none of them
             path = baseline_to_judge(self.settings.baseline_dir, self.cpu)
             self._baseline = load(path, self.machine)
         return self._baseline
@@ -118,11 +123,19 @@ class CpuperfSession:
         return mismatch
 
     def failure_message(self, results: list[MetricResult]) -> str | None:
-        """Why the test fails, or ``None`` (warn-only and update never fail on verdicts)."""
-        if self.settings.warn_only or self.settings.update:
+        """Why the test fails, or ``None``.
+
+        Warn-only never fails. An update never fails on a comparison with the old baseline, but
+        a figure that cannot become a baseline (below its floor, above its ceiling, not a
+        number) fails it: it is not stored, and the run must say so.
+        """
+        if self.settings.warn_only:
             return None
-        failing = [r for r in results if r.status.fails
-                   or (self.settings.strict and r.status is Status.NO_BASELINE)]
+        if self.settings.update:
+            failing = [r for r in results if r.status in UNSTORABLE]
+        else:
+            failing = [r for r in results if r.status.fails
+                       or (self.settings.strict and r.status is Status.NO_BASELINE)]
         if not failing:
             return None
         lines = [f"cpuperf: {len(failing)} metric(s) failed the gate"]
@@ -154,22 +167,27 @@ class CpuperfSession:
                          errors=list(dict.fromkeys(self.errors)))
 
     def finish(self) -> list[str]:
-        """Update baselines and write reports; returns lines for the terminal."""
+        """Update baselines and write reports; returns lines for the terminal.
+
+        Each write is attempted on its own: one that fails (read-only, disk full, a path under
+        a file) is added to :attr:`errors` with the path and the OS reason, the others are
+        still written, and the run ends non-zero.
+        """
         lines: list[str] = []
         if self.settings.update and (self.results or self.unjudged):
             lines.extend(self._update())
+        if not (self.results or self.settings.enabled):
+            return lines
         run = self.report()
-        if self.results or self.settings.enabled:
-            from .report import write_report
+        from .report import write_report
 
-            for path in self.settings.reports:
-                write_report(path, run)
-                lines.append(f"cpuperf report written: {path}")
-            if self.settings.benchmark_json is not None:
-                from .report.benchmark_json import write_pytest_benchmark
+        for path in self.settings.reports:
+            lines.extend(self._write("cpuperf report", write_report, path, run))
+        if self.settings.benchmark_json is not None:
+            from .report.benchmark_json import write_pytest_benchmark
 
-                write_pytest_benchmark(self.settings.benchmark_json, run)
-                lines.append(f"pytest-benchmark JSON written: {self.settings.benchmark_json}")
+            lines.extend(self._write("pytest-benchmark JSON", write_pytest_benchmark,
+                                     self.settings.benchmark_json, run))
         return lines
 
     def _foreign_file(self) -> str | None:
@@ -193,7 +211,19 @@ class CpuperfSession:
         not a number."""
         return [r for r in self.results if r.status in UNSTORABLE]
 
+    def _write(self, what: str, write: Any, path: Path, run: RunReport) -> list[str]:
+        from .fileio import describe_os_error
+
+        try:
+            write(path, run)
+        except OSError as exc:
+            self.errors.append(f"{what} {path} NOT written: cannot write "
+                               f"{_failed_path(exc, path)}: {describe_os_error(exc)}")
+            return []
+        return [f"{what} written: {path}"]
+
     def _update(self) -> list[str]:
+        from .fileio import describe_os_error
         from .store import update_file
 
         foreign = self._foreign_file()
@@ -203,7 +233,8 @@ class CpuperfSession:
         refused = self._refused()
         notes = [f"cpuperf: NOT stored as baseline: {r.metric} of {r.test_id} "
                  f"({r.status.value}; fix the test, then update)" for r in refused]
-        records = [r.record for r in self.results if r not in refused] + self.unjudged
+        records = self._storable(
+            [r.record for r in self.results if r not in refused] + self.unjudged)
         if not records:
             return notes
         # runs that agree with the baseline, or cannot be told apart from it, extend its history
@@ -212,9 +243,36 @@ class CpuperfSession:
                       if r.status in (Status.PASS, Status.INCONCLUSIVE)}
         try:
             update_file(self.baseline_path, self.machine, records, consistent)
-        except BaselineFileError as exc:
-            self.errors.append(str(exc))
-            return [f"cpuperf: baselines NOT updated: {exc}"]
+        except (BaselineFileError, ValueError) as exc:
+            self.errors.append(f"baselines NOT updated: {exc}")
+            return []
+        except OSError as exc:
+            self.errors.append(
+                f"baselines NOT updated: cannot write {_failed_path(exc, self.baseline_path)}: "
+                f"{describe_os_error(exc)}; the previous baseline file is unchanged. Fix that "
+                f"and run `pytest --cpuperf --cpuperf-update` again")
+            return []
         tests = len({r.test_id for r in records})
         return [*notes, f"cpuperf: updated {len(records)} baseline metric(s) of {tests} "
                         f"test(s) in {self.baseline_path}"]
+
+    def _storable(self, records: list[MetricRecord]) -> list[MetricRecord]:
+        """``records`` less those with a NaN or infinite figure, each refused in :attr:`errors`
+        (a baseline of NaN would gate nothing, and is not valid JSON for other tools)."""
+        import math
+
+        kept = []
+        for record in records:
+            if all(math.isfinite(x) for x in (record.value, *record.samples)):
+                kept.append(record)
+            else:
+                self.errors.append(
+                    f"baseline of {record.metric} of {record.test_id} NOT updated: its value "
+                    f"{record.value!r} or a sample is NaN or infinite; the stored baseline was "
+                    f"kept. Fix the measurement and run --cpuperf-update again")
+        return kept
+
+
+def _failed_path(exc: OSError, path: Path) -> str:
+    """The path the OS refused (a parent directory, a temporary file), else ``path``."""
+    return str(exc.filename) if exc.filename else str(path)

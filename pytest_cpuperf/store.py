@@ -4,23 +4,27 @@ Meant to be committed: keys are sorted, floats rounded, one record per test and 
 change to one test is a small diff. The machine key is the CPU model, generation, ISA class and
 usable cores (never the hostname, clock or library versions: those are recorded per run and
 shown in every comparison). Writes go to a temporary file that replaces the old one in one
-rename, so a killed run leaves the previous baseline whole. A corrupt, foreign or newer file is
-reported with its path and never overwritten.
+rename (see :mod:`fileio`), so a killed run leaves the previous baseline whole. A corrupt,
+foreign or newer file is reported with its path and never overwritten.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import BaselineFileError
+from .fileio import (  # atomic_write_text and read_versioned_json are also used from here
+    atomic_write_text,
+    locked,
+    read_versioned_json,
+    remove_orphans,
+)
+from .fileio import lock_path as lock_path  # re-exported
 from .isa import CpuIsa
 from .results import (
     BaselineRecord,
@@ -140,30 +144,6 @@ def baseline_to_judge(directory: Path, cpu: CpuIsa) -> Path:
     return legacy if not path.exists() and legacy.exists() else path
 
 
-def read_versioned_json(path: Path, *, what: str, schema: str, max_version: int,
-                        unreadable: str, foreign: str, newer: str) -> dict[str, Any]:
-    """The JSON object in ``path`` if it is a ``schema`` file we understand; otherwise a
-    :class:`BaselineFileError` naming the file (``what``) and what to do (the three advices)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BaselineFileError(
-            f"{what} {path} could not be read as JSON ({exc}); {unreadable}") from exc
-    if not isinstance(data, dict) or data.get("schema") != schema:
-        raise BaselineFileError(f"{what} {path} is not a pytest-cpuperf {what} (no 'schema': "
-                                f"'{schema}'); {foreign}")
-    version = data.get("schema_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise BaselineFileError(
-            f"{what} {path} has schema_version {version!r}, not a version number (an integer "
-            f"such as {max_version}); {unreadable}")
-    if version > max_version:
-        raise BaselineFileError(
-            f"{what} {path} has schema_version {version!r}, newer than this pytest-cpuperf "
-            f"understands ({max_version}); {newer}")
-    return data
-
-
 def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
     """Read ``path``; a missing file is an empty baseline. Raises :class:`BaselineFileError`."""
     if not path.exists():
@@ -186,33 +166,10 @@ def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
                         records=records)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and one rename (fsynced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600; keep the mode of the file replaced, else the umask's default
-        if path.exists():
-            mode = path.stat().st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def save(baseline: BaselineFile) -> None:
-    atomic_write_text(baseline.path, json.dumps(baseline.to_dict(), indent=2, sort_keys=False)
-                      + "\n")
+    """Write ``baseline`` atomically; ``ValueError`` (nothing written) if a figure is NaN."""
+    text = json.dumps(baseline.to_dict(), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(baseline.path, text + "\n")
 
 
 def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
@@ -238,36 +195,11 @@ def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
     return BaselineFile(path=baseline.path, machine=baseline.machine, records=new)
 
 
-def lock_path(path: Path) -> Path:
-    """A lock file for ``path`` in the temporary directory, never beside committed files."""
-    import hashlib
-
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"pytest-cpuperf-{digest}.lock"
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (a lock file), across processes."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def update_file(path: Path, machine: dict[str, Any], records: Iterable[MetricRecord],
                 consistent: set[tuple[str, str]] | None = None) -> BaselineFile:
     """Load, merge ``records`` and save ``path`` under a lock (safe across processes)."""
-    with locked(lock_path(path)):
-        # temporary files of writers that were killed before their rename (we hold the lock)
-        for orphan in path.parent.glob(f".{path.name}.*.tmp"):
-            with contextlib.suppress(OSError):
-                orphan.unlink()
+    with locked(path):
+        remove_orphans(path)  # temporary files of writers killed before their rename
         current = load(path, machine)
         merged = updated(current, records, consistent)
         merged.machine = dict(machine)

@@ -70,11 +70,11 @@ def test_consistent_runs_accumulate_up_to_the_cap() -> None:
     assert runs[-1].value == pytest.approx(100.0 + MAX_RUNS + 2)
 
 
-def test_lock_file_is_not_beside_the_baselines(tmp_path: Path) -> None:
+def test_no_lock_file_beside_the_baselines(tmp_path: Path) -> None:
     path = tmp_path / ".cpuperf" / "m.json"
     update_file(path, {}, [_record("t::a", 1.0)])
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.json"]
-    assert lock_path(path).parent != path.parent
+    assert lock_path(path) == path.parent, "the lock is an flock on the directory itself"
 
 
 WRITER = """
