@@ -151,6 +151,8 @@ def test_disk_full_keeps_the_old_baseline_whole(pytester: pytest.Pytester) -> No
     (("--cpuperf-report", "afile/r.md"), "*--cpuperf-report afile/r.md: *afile is a file*"),
     (("--cpuperf-report", ".cpuperf/r.json"), "*in the baseline directory*elsewhere*"),
     (("--cpuperf-report", "__BASELINE__"), "*in the baseline directory*elsewhere*"),
+    (("--cpuperf-benchmark-json", ".cpuperf/b.json"),
+     "*--cpuperf-benchmark-json .cpuperf/b.json: it is in the baseline directory*"),
 ])
 def test_paths_that_cannot_work_are_usage_errors(
         pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
