@@ -31,7 +31,8 @@ from pathlib import Path
 from pytest_cpuperf.errors import BaselineFileError
 from pytest_cpuperf.fileio import run_lock
 from pytest_cpuperf.isa import detect
-from pytest_cpuperf.store import baseline_path, load
+from pytest_cpuperf.results import MetricRecord
+from pytest_cpuperf.store import baseline_path, load, update_file
 
 NOBODY = 65534
 PROJECT = """
@@ -52,12 +53,15 @@ def test_rec(cpuperf, n):
 """
 WRITER = """
 import sys
+import time
 from pathlib import Path
 
 from pytest_cpuperf.results import MetricRecord
 from pytest_cpuperf.store import update_file
 
-path, writer, updates = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+while not Path(start).exists():  # every writer starts at once
+    time.sleep(0.001)
 for i in range(updates):
     record = MetricRecord(test_id=f"{writer}::u{i}", metric="throughput", kind="throughput",
                           unit="samples/s", value=float(i), samples=[float(i)] * 5)
@@ -305,19 +309,25 @@ def foreign_lock(work: Path, trials: int) -> Row:
     return row
 
 
-def writers(work: Path, count: int, updates: int) -> Row:
-    row = Row(f"{count} concurrent writers x {updates} updates, each its own TMPDIR")
+def writers(work: Path, count: int, updates: int, bulk: int = 1000) -> Row:
+    row = Row(f"{count} concurrent writers x {updates} updates, each its own TMPDIR, "
+              f"on a baseline of {bulk} records")
     path = work / ".cpuperf" / "m.json"
-    script = work / "writer.py"
+    update_file(path, {"key": "m"}, [
+        MetricRecord(test_id=f"bulk::{i}", metric="throughput", kind="throughput",
+                     unit="samples/s", value=1.0, samples=[1.0] * 5) for i in range(bulk)])
+    script, start = work / "writer.py", work / "start"
     script.write_text(WRITER)
     procs = []
     for k in range(count):
         (work / f"tmp{k}").mkdir()
         procs.append(subprocess.Popen([sys.executable, str(script), str(path), f"w{k}",
-                                       str(updates)],
+                                       str(updates), str(start)],
                                       env={**os.environ, "TMPDIR": str(work / f"tmp{k}")}))
+    time.sleep(1.0)  # let every writer import, then start them at once
+    start.touch()
     row.exits = {_exit(p.wait()) for p in procs}
-    row.trials, row.written = count * updates, count * updates
+    row.trials, row.written = count * updates, count * updates + bulk
     row.lost = row.written - len(load(path).records)
     leftovers = [p.name for p in path.parent.iterdir() if p.name != "m.json"]
     row.messages.add(f"{len(leftovers)} other files in the baseline dir")

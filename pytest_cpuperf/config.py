@@ -158,7 +158,10 @@ class Settings:
             raise pytest.UsageError("--cpuperf-strict and --cpuperf-warn-only contradict each "
                                     "other; choose one")
         bench = config.getoption("--cpuperf-benchmark-json")
-        check_paths(baseline_dir, [*reports, *([Path(bench)] if bench else [])])
+        outputs = [("--cpuperf-report", path) for path in reports]
+        if bench:
+            outputs.append(("--cpuperf-benchmark-json", Path(bench)))
+        check_paths(baseline_dir, outputs)
         return cls(
             enabled=bool(config.getoption("--cpuperf")),
             update=bool(config.getoption("--cpuperf-update")),
@@ -185,7 +188,7 @@ def _existing_file_on(path: Path) -> Path | None:
     return None
 
 
-def check_paths(baseline_dir: Path, outputs: list[Path]) -> None:
+def check_paths(baseline_dir: Path, outputs: list[tuple[str, Path]]) -> None:
     """Usage errors, before anything runs, for paths the session could only fail to write."""
     blocker = _existing_file_on(baseline_dir)
     if blocker is not None:
@@ -193,14 +196,14 @@ def check_paths(baseline_dir: Path, outputs: list[Path]) -> None:
             f"--cpuperf-baseline-dir {baseline_dir}: {blocker} is a file, not a directory, so "
             f"no baseline could be read or written; point it at a directory (default: "
             f"{DEFAULT_BASELINE_DIR})")
-    for output in outputs:
+    for option, output in outputs:
         blocker = _existing_file_on(output.parent)
         if blocker is not None:
             raise pytest.UsageError(
-                f"--cpuperf-report {output}: {blocker} is a file, so the report cannot be "
+                f"{option} {output}: {blocker} is a file, so the report cannot be "
                 f"written under it; choose a path in a directory")
         if output.resolve().parent == baseline_dir.resolve():
             raise pytest.UsageError(
-                f"--cpuperf-report {output}: it is in the baseline directory {baseline_dir}, "
+                f"{option} {output}: it is in the baseline directory {baseline_dir}, "
                 f"where it could overwrite a baseline file and would be committed with them; "
                 f"write reports elsewhere (e.g. reports/)")

@@ -151,6 +151,8 @@ def test_disk_full_keeps_the_old_baseline_whole(pytester: pytest.Pytester) -> No
     (("--cpuperf-report", "afile/r.md"), "*--cpuperf-report afile/r.md: *afile is a file*"),
     (("--cpuperf-report", ".cpuperf/r.json"), "*in the baseline directory*elsewhere*"),
     (("--cpuperf-report", "__BASELINE__"), "*in the baseline directory*elsewhere*"),
+    (("--cpuperf-benchmark-json", ".cpuperf/b.json"),
+     "*--cpuperf-benchmark-json .cpuperf/b.json: it is in the baseline directory*"),
 ])
 def test_paths_that_cannot_work_are_usage_errors(
         pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
@@ -216,12 +218,15 @@ def test_orphans_of_dead_writers_go_at_session_start_live_ones_stay(
 
 WRITER = """
 import sys
+import time
 from pathlib import Path
 
 from pytest_cpuperf.results import MetricRecord
 from pytest_cpuperf.store import update_file
 
-path, writer, updates = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+while not Path(start).exists():  # every writer starts at once
+    time.sleep(0.001)
 for i in range(updates):
     record = MetricRecord(test_id=f"{writer}::u{i}", metric="throughput", kind="throughput",
                           unit="samples/s", value=float(i), samples=[float(i)] * 5)
@@ -229,20 +234,32 @@ for i in range(updates):
 """
 
 
+def _bulk(path: Path, count: int) -> None:
+    """A baseline of ``count`` records, so that each update takes long enough to overlap."""
+    from pytest_cpuperf.results import MetricRecord
+
+    update_file(path, {"key": "m"}, [
+        MetricRecord(test_id=f"bulk::{i}", metric="throughput", kind="throughput",
+                     unit="samples/s", value=1.0, samples=[1.0] * 5) for i in range(count)])
+
+
 def test_writers_with_different_tmpdir_lose_no_record(tmp_path: Path) -> None:
-    writers, updates = 6, 30
+    writers, updates, bulk = 6, 30, 1000
     path = tmp_path / ".cpuperf" / "m.json"
-    script = tmp_path / "writer.py"
+    _bulk(path, bulk)
+    script, start = tmp_path / "writer.py", tmp_path / "start"
     script.write_text(WRITER)
     procs = []
     for k in range(writers):
         own_tmp = tmp_path / f"tmp{k}"
         own_tmp.mkdir()
         procs.append(subprocess.Popen(
-            [sys.executable, str(script), str(path), f"w{k}", str(updates)],
+            [sys.executable, str(script), str(path), f"w{k}", str(updates), str(start)],
             env={**os.environ, "TMPDIR": str(own_tmp)}))
+    time.sleep(1.0)  # let them import (not a timed assertion: only more overlap)
+    start.touch()
     assert [p.wait() for p in procs] == [0] * writers
-    assert len(load(path).records) == writers * updates
+    assert len(load(path).records) == bulk + writers * updates
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.json"]
 
 
