@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_cpuperf.errors import BaselineFileError
-from pytest_cpuperf.fileio import run_lock
 from pytest_cpuperf.isa import detect
-from pytest_cpuperf.results import MetricRecord
-from pytest_cpuperf.store import baseline_path, load, update_file
+from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.store.baselines import baseline_path, load, update_file
+from pytest_cpuperf.store.fileio import run_lock
 
 NOBODY = 65534
 PROJECT = """
@@ -56,8 +56,8 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_cpuperf.results import MetricRecord
-from pytest_cpuperf.store import update_file
+from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.store.baselines import update_file
 
 path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 while not Path(start).exists():  # every writer starts at once

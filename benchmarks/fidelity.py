@@ -65,7 +65,7 @@ def plugin_measure(compiled: Any, seconds: int) -> tuple[float, float, float]:
     """The engine's throughput over ``seconds`` of default-length trials: (fps, trial CV,
     CPU share of the measurement)."""
     from pytest_cpuperf.defaults import DEFAULT_TRIAL_TIME_S
-    from pytest_cpuperf.engine import EngineSettings, measure
+    from pytest_cpuperf.measure.engine import EngineSettings, measure
 
     trials = max(2, round(seconds / DEFAULT_TRIAL_TIME_S))
     cpu, wall = time.process_time(), time.perf_counter()

@@ -63,7 +63,7 @@ def build_models(profile: Profile) -> dict[str, Path]:
 
 def analyse(sections: list[str], measured: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """The offline sections, from the separate runs' stored samples."""
-    from pytest_cpuperf.evaluate import Policy
+    from pytest_cpuperf.judge.evaluate import Policy
 
     out: dict[str, Any] = {}
     all_runs = measured["runs"]
@@ -105,7 +105,7 @@ def analyse(sections: list[str], measured: dict[str, Any], profile: Profile) -> 
 def what_if(all_runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """The gate replayed on another figure: ``cpu_samples`` (throughput per process CPU second)
     or ``samples`` (raw wall-clock throughput, no contention correction)."""
-    from pytest_cpuperf.evaluate import Policy
+    from pytest_cpuperf.judge.evaluate import Policy
 
     groups = verdicts.by_variant(all_runs, verdicts.DEFAULT_TRIALS, key)
     gate = verdicts.gate_figures(groups, Policy())

@@ -1,7 +1,7 @@
 """Replay verdicts offline from stored per-trial samples: false alarms, detection, knobs.
 
-Every verdict goes through :func:`pytest_cpuperf.evaluate.evaluate` with a
-:class:`~pytest_cpuperf.evaluate.Policy`, exactly as the plugin judges a test. Multi-run
+Every verdict goes through :func:`pytest_cpuperf.judge.evaluate.evaluate` with a
+:class:`~pytest_cpuperf.judge.evaluate.Policy`, exactly as the plugin judges a test. Multi-run
 baselines are built as repeated ``--cpuperf-update`` runs build them: a run that passes
 against the stored baseline is appended, any other starts a fresh history.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_cpuperf.defaults import DEFAULT_TRIAL_TIME_S, DEFAULT_TRIALS
-from pytest_cpuperf.evaluate import Policy, evaluate
-from pytest_cpuperf.results import BaselineRecord, BaselineRun, MetricRecord
-from pytest_cpuperf.stats import throughput_change
+from pytest_cpuperf.judge.evaluate import Policy, evaluate
+from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord
+from pytest_cpuperf.judge.stats import throughput_change
 from pytest_cpuperf.status import Status
 
 from .common import TEST_ID, median, rounded

@@ -52,7 +52,7 @@ def _trial_cpu(stamps: list[Stamp]) -> list[float]:
 def measure(ir: Path, trials: int) -> dict[str, Any]:
     """Compile and measure ``ir``; the phases are timed from the engine's progress messages."""
     from pytest_cpuperf.backends.openvino import check_options, compile_model
-    from pytest_cpuperf.engine import EngineSettings, measure
+    from pytest_cpuperf.measure.engine import EngineSettings, measure
 
     load_before = os.getloadavg()
     imported = time.perf_counter()

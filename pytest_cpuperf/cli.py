@@ -13,19 +13,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import isa, store
+from . import isa
 from .errors import BaselineFileError, CpuperfUsageError
-from .evaluate import (
+from .judge.evaluate import (
     DEFAULT_ACCURACY_TOLERANCE,
     DEFAULT_NOISE_FLOOR,
     DEFAULT_TOLERANCE,
     Policy,
     evaluate,
 )
+from .judge.results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
 from .report import check_report_path, render, write_report
 from .report.json_report import read_report
 from .report.terminal import summary_lines
-from .results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
+from .store import baselines as store
+from .store.fileio import atomic_write_text
 
 FORMATS = {"table": None, "md": ".md", "html": ".html", "json": ".json"}
 Source = RunReport | store.BaselineFile
@@ -126,7 +128,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
               f"{args.new}", file=sys.stderr)
     text = _render(run, args.format)
     if args.output:
-        store.atomic_write_text(Path(args.output), text)
+        atomic_write_text(Path(args.output), text)
         print("\n".join(summary_lines(run.results)))
         print(f"cpuperf: wrote {args.output}")
     else:

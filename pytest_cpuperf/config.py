@@ -21,7 +21,7 @@ from .defaults import (
     DEFAULT_TRIALS,
     DEFAULT_WARMUP_S,
 )
-from .engine import EngineSettings
+from .measure.engine import EngineSettings
 
 DEFAULT_BASELINE_DIR = ".cpuperf"
 

@@ -2,8 +2,9 @@
 
 Everything that lets a user set one of these is generated from :data:`KNOBS`: the
 ``--cpuperf-NAME`` options and their ``cpuperf_NAME`` ini twins (config.py), the checks of
-``@pytest.mark.cpuperf(NAME=...)`` keywords, the judging :class:`~pytest_cpuperf.evaluate.Policy`
-and the arguments of ``cpuperf compare``. Adding a knob is one row here (plus its use).
+``@pytest.mark.cpuperf(NAME=...)`` keywords, the judging
+:class:`~pytest_cpuperf.judge.evaluate.Policy` and the arguments of ``cpuperf compare``.
+Adding a knob is one row here (plus its use).
 
 Light on purpose: the plugin imports it at start-up.
 """

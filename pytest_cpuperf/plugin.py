@@ -17,7 +17,7 @@ from .isa import CpuIsa, UnknownISAFlagError, detect, validate_flags
 
 if TYPE_CHECKING:
     from .backends.openvino import OVCompiled
-    from .recorder import Recorder
+    from .measure.recorder import Recorder
     from .session import CpuperfSession
 
 SESSION_KEY = pytest.StashKey["CpuperfSession"]()
@@ -82,7 +82,7 @@ def missing_baseline_note(session: CpuperfSession) -> str | None:
     A run that silently finds no baseline passes every gate; this names the directory looked
     in and the machine files that are there, so a wrong rootdir or machine key is obvious.
     """
-    from .store import baseline_to_judge
+    from .store.baselines import baseline_to_judge
 
     path = session.baseline_path
     if path.exists():
@@ -116,7 +116,7 @@ def is_perf_test(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from .recorder import check_marker_kwargs
+    from .measure.recorder import check_marker_kwargs
 
     session = _session(config)
     skip_off = pytest.mark.skip(
@@ -183,7 +183,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     session = _session(item.config)
     if not (session.settings.enabled and is_perf_test(item)):
         return (yield)
-    from .fileio import run_lock
+    from .store.fileio import run_lock
 
     with run_lock() as problem:
         if problem is not None and not session.warned_unlocked:
@@ -393,7 +393,7 @@ def ort_compile(pytestconfig: pytest.Config) -> Callable[..., Any]:
 def cpuperf(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     """The test's recorder: ``measure``, ``compare``, ``accuracy``, ``agreement``, ``record``.
     What it records is held against this machine's baseline when the test ends."""
-    from .recorder import Recorder
+    from .measure.recorder import Recorder
 
     session = _session(request.config)
     marker = request.node.get_closest_marker("cpuperf")

@@ -10,14 +10,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import BaselineFileError
 from .isa import CpuIsa
-from .recorder import THRESHOLD_KEYWORDS
-from .results import MetricRecord, MetricResult, RunReport
+from .judge.results import MetricRecord, MetricResult, RunReport
+from .measure.recorder import THRESHOLD_KEYWORDS
 from .status import Status
+
+if TYPE_CHECKING:
+    from .store.baselines import BaselineFile, BaselineStore
 
 UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID)
 """Verdicts whose records ``--cpuperf-update`` refuses to store."""
@@ -35,21 +38,30 @@ class CpuperfSession:
     """Records of tests that could not be judged (damaged baseline file)."""
     baseline_error: str | None = None
     """Why the baseline file cannot be used (set by :meth:`check_baseline`)."""
-    _baseline: Any = None
+    store: BaselineStore | None = None
+    """Where baselines come from; the JSON files of ``settings.baseline_dir`` unless a plugin
+    (the history's ``--cpuperf-baseline-from-history``) set another before the first test."""
+    _baseline: BaselineFile | None = None
     warned_unlocked: bool = False
     """Whether the run has warned that perf tests run without the machine-wide lock."""
 
     @property
     def machine(self) -> dict[str, Any]:
-        from .store import machine_info
+        from .store.baselines import machine_info
 
         return machine_info(self.cpu)
 
     @property
-    def baseline_path(self) -> Any:
-        from .store import baseline_path
+    def baseline_store(self) -> BaselineStore:
+        if self.store is None:
+            from .store.baselines import JsonBaselineStore
 
-        return baseline_path(self.settings.baseline_dir, self.cpu)
+            self.store = JsonBaselineStore(self.settings.baseline_dir, self.cpu)
+        return self.store
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.baseline_store.path
 
     def check_baseline(self) -> str | None:
         """Load the baseline file now (before any test measures); the error, if it is damaged."""
@@ -61,21 +73,16 @@ class CpuperfSession:
                 self.errors.append(self.baseline_error)
         return self.baseline_error
 
-    def baseline(self) -> Any:
-        """The baseline file for this machine, loaded once (BaselineFileError if damaged)."""
+    def baseline(self) -> BaselineFile:
+        """The baselines for this machine, loaded once (BaselineFileError if damaged)."""
         if self._baseline is None:
-            from .fileio import remove_orphans
-            from .store import baseline_to_judge, load
-
-            remove_orphans(self.baseline_path)  # so `git add .cpuperf` picks up none of them
-            path = baseline_to_judge(self.settings.baseline_dir, self.cpu)
-            self._baseline = load(path, self.machine)
+            self._baseline = self.baseline_store.load()
         return self._baseline
 
     # -- per test -------------------------------------------------------------------------
 
     def policy_for(self, record: MetricRecord, marker: Mapping[str, Any]) -> Any:
-        from .evaluate import Policy
+        from .judge.evaluate import Policy
 
         floor = ceiling = None
         for key, (target, side) in THRESHOLD_KEYWORDS.items():
@@ -100,7 +107,7 @@ class CpuperfSession:
 
     def judge(self, records: list[MetricRecord], marker: Mapping[str, Any]) -> list[MetricResult]:
         """Evaluate one test's records; results are kept for the reports."""
-        from .evaluate import evaluate
+        from .judge.evaluate import evaluate
 
         baseline = self.baseline()
         mismatch = self._other_machine(baseline)
@@ -114,7 +121,7 @@ class CpuperfSession:
 
     def _other_machine(self, baseline: Any) -> str | None:
         """How the machine ``baseline`` was recorded on differs from this one (None: same)."""
-        from .store import machine_mismatch
+        from .store.baselines import machine_mismatch
 
         mismatch = machine_mismatch(baseline.machine, self.machine)
         if mismatch and baseline.path == self.baseline_path:  # copied or renamed by hand
@@ -199,7 +206,7 @@ class CpuperfSession:
             return None  # update_file reports the damaged file
         if baseline.path != self.baseline_path or not baseline.path.exists():
             return None  # a legacy file is judged, never written: the new file goes beside it
-        from .store import machine_mismatch
+        from .store.baselines import machine_mismatch
 
         mismatch = machine_mismatch(baseline.machine, self.machine)
         return None if mismatch is None else (
@@ -212,7 +219,7 @@ class CpuperfSession:
         return [r for r in self.results if r.status in UNSTORABLE]
 
     def _write(self, what: str, write: Any, path: Path, run: RunReport) -> list[str]:
-        from .fileio import describe_os_error
+        from .store.fileio import describe_os_error
 
         try:
             write(path, run)
@@ -223,8 +230,7 @@ class CpuperfSession:
         return [f"{what} written: {path}"]
 
     def _update(self) -> list[str]:
-        from .fileio import describe_os_error
-        from .store import update_file
+        from .store.fileio import describe_os_error
 
         foreign = self._foreign_file()
         if foreign:
@@ -242,7 +248,7 @@ class CpuperfSession:
         consistent = {r.record.key for r in self.results
                       if r.status in (Status.PASS, Status.INCONCLUSIVE)}
         try:
-            update_file(self.baseline_path, self.machine, records, consistent)
+            self.baseline_store.update(records, consistent)
         except (BaselineFileError, ValueError) as exc:
             self.errors.append(f"baselines NOT updated: {exc}")
             return []

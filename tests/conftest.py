@@ -15,9 +15,9 @@ import numpy  # noqa: F401
 import pytest
 import scipy.stats  # noqa: F401
 
-import pytest_cpuperf.evaluate
+import pytest_cpuperf.judge.evaluate
 import pytest_cpuperf.report
-import pytest_cpuperf.store  # noqa: F401
+import pytest_cpuperf.store.baselines  # noqa: F401
 
 with contextlib.suppress(ImportError):  # without the openvino extra
     import openvino  # noqa: F401

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_cpuperf.accuracy import (
+from pytest_cpuperf.errors import CpuperfUsageError
+from pytest_cpuperf.measure.accuracy import (
     AccuracyResult,
     AgreementResult,
     agreement,
@@ -21,15 +22,13 @@ from pytest_cpuperf.accuracy import (
     logit_agreement,
     score,
 )
-from pytest_cpuperf.errors import CpuperfUsageError
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
-from pytest_cpuperf import synthetic  # noqa: E402
 from pytest_cpuperf.backends.openvino import OVCompiled, check_options, compile_model  # noqa: E402
-from pytest_cpuperf.models import BertSpec  # noqa: E402
+from pytest_cpuperf.models import BertSpec, synthetic  # noqa: E402
 
 SPEC = BertSpec.tiny()
 ROWS = 400

@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 
-from pytest_cpuperf.synthetic import make_dataset
+from pytest_cpuperf.models.synthetic import make_dataset
 
 HERE = pathlib.Path(__file__).parent
 
@@ -30,7 +30,7 @@ def test_shipped_model(ov_compile, cpuperf):
 
 @pytest.fixture(scope="module")
 def trained() -> dict[str, Path]:
-    from pytest_cpuperf.synthetic import trained_ir
+    from pytest_cpuperf.models.synthetic import trained_ir
 
     return {"fp32": trained_ir(int8=False), "int8": trained_ir(sparsity=0.0),
             "pruned95": trained_ir(sparsity=0.95)}

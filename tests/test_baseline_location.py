@@ -13,7 +13,7 @@ import json
 import pytest
 
 from pytest_cpuperf.isa import detect
-from pytest_cpuperf.store import baseline_path
+from pytest_cpuperf.store.baselines import baseline_path
 
 PERF_TEST = """
 import pytest

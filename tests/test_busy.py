@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from pytest_cpuperf import engine
 from pytest_cpuperf.backends.base import SyncTarget
-from pytest_cpuperf.busy import CpuSnapshot, foreign_share, snapshot
+from pytest_cpuperf.measure import engine
+from pytest_cpuperf.measure.busy import CpuSnapshot, foreign_share, snapshot
 
 
 def test_foreign_share_arithmetic() -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_cpuperf import isa, store
+from pytest_cpuperf import isa
 from pytest_cpuperf.cli import main
-from pytest_cpuperf.evaluate import Policy, evaluate
+from pytest_cpuperf.judge.evaluate import Policy, evaluate
+from pytest_cpuperf.judge.results import MetricRecord, RunReport
 from pytest_cpuperf.report import write_report
 from pytest_cpuperf.report.json_report import read_report
-from pytest_cpuperf.results import MetricRecord, RunReport
 from pytest_cpuperf.status import Status
+from pytest_cpuperf.store import baselines as store
 
 MACHINE = {"key": "intel-xeon--amx--2c", "cpu": "Intel(R) Xeon(R) Processor", "cores": 2,
            "isa_class": "amx", "flags": ["amx_int8"]}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cpuperf import engine
 from pytest_cpuperf.backends.base import SyncTarget
-from pytest_cpuperf.measurement import LatencySummary, nearest_rank
-from pytest_cpuperf.stats import log_mean_ci, paired_ratio
+from pytest_cpuperf.judge.stats import log_mean_ci, paired_ratio
+from pytest_cpuperf.measure import engine
+from pytest_cpuperf.measure.measurement import LatencySummary, nearest_rank
 
 FAST = engine.EngineSettings(trials=3, trial_time_s=0.3, warmup_s=0.1)
 

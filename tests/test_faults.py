@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cpuperf.fileio import run_lock
 from pytest_cpuperf.isa import detect
-from pytest_cpuperf.store import baseline_path, load, update_file
+from pytest_cpuperf.store.baselines import baseline_path, load, update_file
+from pytest_cpuperf.store.fileio import run_lock
 
 NOBODY = 65534
 
@@ -221,8 +221,8 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_cpuperf.results import MetricRecord
-from pytest_cpuperf.store import update_file
+from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.store.baselines import update_file
 
 path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 while not Path(start).exists():  # every writer starts at once
@@ -236,7 +236,7 @@ for i in range(updates):
 
 def _bulk(path: Path, count: int) -> None:
     """A baseline of ``count`` records, so that each update takes long enough to overlap."""
-    from pytest_cpuperf.results import MetricRecord
+    from pytest_cpuperf.judge.results import MetricRecord
 
     update_file(path, {"key": "m"}, [
         MetricRecord(test_id=f"bulk::{i}", metric="throughput", kind="throughput",
@@ -409,7 +409,7 @@ def test_update_file_under_a_lock_keeps_records_of_concurrent_threads(tmp_path: 
     """In-process writers share the directory lock as processes do (flock is per open file)."""
     import threading
 
-    from pytest_cpuperf.results import MetricRecord
+    from pytest_cpuperf.judge.results import MetricRecord
 
     path = tmp_path / "m.json"
 

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_cpuperf.isa import detect
 from pytest_cpuperf.report.json_report import read_report
-from pytest_cpuperf.store import baseline_path
+from pytest_cpuperf.store.baselines import baseline_path
 
 RECORDING_TESTS = """
 import json

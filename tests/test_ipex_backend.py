@@ -125,7 +125,7 @@ def reference(bert: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _settings() -> Any:
-    from pytest_cpuperf.engine import EngineSettings
+    from pytest_cpuperf.measure.engine import EngineSettings
 
     return EngineSettings(trials=3, trial_time_s=0.3, warmup_s=0.1)
 
@@ -138,7 +138,7 @@ def _settings() -> Any:
 ])
 def test_ipex_matches_eager(bert: Any, batch: dict, reference: np.ndarray, dtype: str,
                             atol: float) -> None:
-    from pytest_cpuperf.engine import measure
+    from pytest_cpuperf.measure.engine import measure
 
     compiled = ib.optimize(bert, dtype=dtype, calibration=[batch] if dtype == "int8" else None)
     assert compiled.backend == "ipex" and compiled.label == f"ipex-jit-{dtype}"
@@ -171,7 +171,7 @@ def test_int8_rejects_bad_calibration(bert: Any) -> None:
 def test_ipex_bf16_beats_stock_fp32_with_amx(bert: Any) -> None:
     """The IPEX article's claim, on an AMX CPU: bf16 + jit clearly beats stock eager fp32."""
     from pytest_cpuperf.backends import torch as tb
-    from pytest_cpuperf.engine import EngineSettings, compare
+    from pytest_cpuperf.measure.engine import EngineSettings, compare
 
     fast = ib.optimize(bert, dtype="bf16", threads=1)
     tb.require_amx(fast)
@@ -186,7 +186,7 @@ def test_ipex_bf16_jit_beats_stock_fp32_on_avx512_bf16(bert: Any) -> None:
     ran x2.66 (95% CI x1.88-x3.75) the stock eager fp32, one thread each. One thread, because
     two OpenMP threads on two busy cores stall each other and the ratio's CI spans x0.2-x7."""
     from pytest_cpuperf.backends import torch as tb
-    from pytest_cpuperf.engine import EngineSettings, compare
+    from pytest_cpuperf.measure.engine import EngineSettings, compare
 
     result = compare(ib.optimize(bert, dtype="bf16", threads=1), tb.optimize(bert, threads=1),
                      settings=EngineSettings(5, 0.4, 0.2))

@@ -15,7 +15,15 @@ import numpy as np
 import pytest
 
 from pytest_cpuperf.errors import BaselineFileError, CpuperfUsageError
-from pytest_cpuperf.evaluate import Policy, evaluate
+from pytest_cpuperf.judge.evaluate import Policy, evaluate
+from pytest_cpuperf.judge.results import (
+    REPORT_SCHEMA,
+    BaselineRecord,
+    BaselineRun,
+    MetricRecord,
+    RunReport,
+)
+from pytest_cpuperf.judge.stats import Status
 from pytest_cpuperf.report import REPORT_FORMATS, check_report_path, write_report
 from pytest_cpuperf.report.benchmark_json import (
     _fallback_stats,
@@ -27,14 +35,6 @@ from pytest_cpuperf.report.html import to_html
 from pytest_cpuperf.report.json_report import read_report, to_json
 from pytest_cpuperf.report.markdown import to_markdown
 from pytest_cpuperf.report.terminal import shorten, summary_lines
-from pytest_cpuperf.results import (
-    REPORT_SCHEMA,
-    BaselineRecord,
-    BaselineRun,
-    MetricRecord,
-    RunReport,
-)
-from pytest_cpuperf.stats import Status
 
 MACHINE = {"key": "intel-xeon--amx--2c", "cpu": "Intel(R) Xeon(R) Processor", "cores": 2,
            "isa_class": "amx", "flags": ["amx_int8", "avx512f"]}

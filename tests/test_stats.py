@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from pytest_cpuperf.stats import Status, relative_verdict, throughput_change
+from pytest_cpuperf.judge.stats import Status, relative_verdict, throughput_change
 
 FLAT = [100.0, 100.0, 100.0]
 

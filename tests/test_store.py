@@ -15,17 +15,17 @@ import pytest
 
 from pytest_cpuperf.errors import BaselineFileError
 from pytest_cpuperf.isa import CpuIsa
-from pytest_cpuperf.results import MetricRecord
-from pytest_cpuperf.store import (
+from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.store.baselines import (
     MAX_RUNS,
     BaselineFile,
     load,
-    lock_path,
     machine_key,
     save,
     update_file,
     updated,
 )
+from pytest_cpuperf.store.fileio import lock_path
 
 XEON = CpuIsa("Intel(R) Xeon(R) Platinum 8480+", 8,
               frozenset({"amx_tile", "amx_int8", "amx_bf16", "avx512f", "avx512_vnni", "avx2"}))
@@ -80,8 +80,9 @@ def test_no_lock_file_beside_the_baselines(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from pytest_cpuperf.results import MetricRecord
-from pytest_cpuperf.store import update_file
+from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.store.fileio import lock_path
+from pytest_cpuperf.store.baselines import update_file
 
 path = Path(sys.argv[1])
 i = 0

@@ -15,8 +15,8 @@ pytest.importorskip("transformers")
 
 from pytest_cpuperf.backends import torch as tb  # noqa: E402
 from pytest_cpuperf.backends.base import CompiledModel, SyncTarget  # noqa: E402
-from pytest_cpuperf.engine import EngineSettings, measure  # noqa: E402
 from pytest_cpuperf.errors import CpuperfUsageError  # noqa: E402
+from pytest_cpuperf.measure.engine import EngineSettings, measure  # noqa: E402
 from pytest_cpuperf.models import BertSpec, build_torch_bert  # noqa: E402
 
 SETTINGS = EngineSettings(trials=3, trial_time_s=0.3, warmup_s=0.1)

@@ -1,6 +1,6 @@
 """Accuracy gates that run anywhere, offline: a tiny BERT trained on a synthetic task.
 
-The task (``pytest_cpuperf.synthetic``) is sentiment by counting: some token ids are positive
+The task (``pytest_cpuperf.models.synthetic``) is sentiment by counting: some token ids are positive
 words, some negative, the rest filler, and a sentence is positive when its positive words
 outnumber its negative ones. A 2-layer BERT learns it in about 20 s on one core (cached after
 the first run); its FP32 accuracy on held-out sentences is about 0.99.
@@ -25,9 +25,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from pytest_cpuperf.accuracy import evaluate_accuracy
+from pytest_cpuperf.measure.accuracy import evaluate_accuracy
 from pytest_cpuperf.models import BertSpec
-from pytest_cpuperf.synthetic import inputs_only, make_dataset, trained_ir
+from pytest_cpuperf.models.synthetic import inputs_only, make_dataset, trained_ir
 
 SPEC = BertSpec.tiny()
 MIN_ACCURACY = 0.95

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CpuperfUsageError
-from ..measurement import KernelReport
+from ..measure.measurement import KernelReport
 from .base import Inputs, SyncTarget, check_input_names, predict_in_chunks
 from .openvino import DEFAULT_VOCAB_FALLBACK, parse_shape
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CpuperfUsageError
-from ..measurement import KernelReport
+from ..measure.measurement import KernelReport
 from .base import AsyncTarget, Inputs, check_input_names, predict_in_chunks
 
 HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}

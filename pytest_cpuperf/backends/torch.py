@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import CpuperfUsageError
-from ..measurement import KernelReport
+from ..measure.measurement import KernelReport
 from ..versions import package_version
 from .base import CompiledModel, Inputs, SyncTarget, check_input_names, predict_in_chunks
 
@@ -478,7 +478,7 @@ def _build_runner(module: torch.nn.Module, mode: str, dtype: str,
 def _instance_main(factory: Callable[[], CompiledModel], cores: list[int], settings: Any,
                    barrier: Any, results: Any) -> None:
     """One pinned instance: build, warm up, then one trial per barrier round."""
-    from ..engine import sync_trial
+    from ..measure.engine import sync_trial
 
     os.sched_setaffinity(0, cores)
     torch.set_num_threads(len(cores))
@@ -509,7 +509,7 @@ def measure_instances(compiled_factory: Callable[[], CompiledModel], instances: 
     import multiprocessing as mp
 
     from ..isa import usable_cores
-    from ..measurement import LatencySummary, Measurement, Trial
+    from ..measure.measurement import LatencySummary, Measurement, Trial
 
     cores = sorted(os.sched_getaffinity(0))
     for name, value in (("instances", instances), ("cores_per_instance", cores_per_instance)):

@@ -7,12 +7,16 @@ controller only). SQLAlchemy is imported only when the option is given.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from ..judge.results import MetricRecord
+    from ..store.baselines import BaselineFile, BaselineStore
     from .store import HistoryStore
 
 HISTORY_KEY = pytest.StashKey["HistoryRecorder"]()
@@ -96,7 +100,7 @@ def _use_history_baseline(config: pytest.Config, url: str, last: int) -> None:
     """Replace the session's baseline file by the last runs of the main branch (every xdist
     worker reads them itself: judging happens on the workers)."""
     from ..plugin import SESSION_KEY
-    from ..store import BaselineFile
+    from ..store.baselines import BaselineFile
     from . import HistoryError
     from .store import HistoryStore
 
@@ -111,8 +115,9 @@ def _use_history_baseline(config: pytest.Config, url: str, last: int) -> None:
             store.close()
     except (HistoryError, ImportError) as exc:
         raise pytest.UsageError(f"--cpuperf-baseline-from-history: {exc}") from exc
-    cpuperf._baseline = BaselineFile(path=cpuperf.baseline_path, machine=machine,
-                                     records=records)
+    cpuperf.store = HistoryBaselineStore(
+        BaselineFile(path=cpuperf.baseline_path, machine=machine, records=records),
+        cpuperf.baseline_store)
 
 
 def _unusable(config: pytest.Config, recorder: HistoryRecorder, message: str) -> None:
@@ -171,3 +176,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     for line in recorder.lines:
         terminalreporter.write_line(line, yellow="WARNING" in line, red="ERROR" in line)
+
+
+@dataclass(frozen=True)
+class HistoryBaselineStore:
+    """Baselines read from the history (the last runs of a branch on this machine class);
+    ``--cpuperf-update`` still writes the committed JSON file."""
+
+    baseline: BaselineFile
+    files: BaselineStore
+
+    @property
+    def path(self) -> Path:
+        return self.files.path
+
+    def load(self) -> BaselineFile:
+        return self.baseline
+
+    def update(self, records: Iterable[MetricRecord],
+               consistent: set[tuple[str, str]]) -> BaselineFile:
+        return self.files.update(records, consistent)

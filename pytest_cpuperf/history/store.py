@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
     from sqlalchemy.engine import URL
 
-    from ..results import BaselineRecord, MetricResult, RunReport
+    from ..judge.results import BaselineRecord, MetricResult, RunReport
     from .context import RunContext
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -289,7 +289,7 @@ class HistoryStore:
         """Each run as a report dict (the ``--cpuperf-report`` JSON schema) plus its context."""
         from sqlalchemy import select
 
-        from ..results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
+        from ..judge.results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
         from .schema import metrics, runs
 
         with self.engine.connect() as conn:
@@ -310,7 +310,7 @@ class HistoryStore:
 
 
 def _baseline_records(rows: Sequence[Any]) -> dict[str, dict[str, BaselineRecord]]:
-    from ..results import BaselineRecord, BaselineRun
+    from ..judge.results import BaselineRecord, BaselineRun
 
     records: dict[str, dict[str, BaselineRecord]] = {}
     for row in rows:

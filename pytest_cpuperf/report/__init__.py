@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import CpuperfUsageError
-from ..results import RunReport
-from ..store import atomic_write_text
+from ..judge.results import RunReport
+from ..store.fileio import atomic_write_text
 
 REPORT_FORMATS = {".json", ".md", ".html"}
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..results import RELATIVE_KINDS, MetricResult, RunReport, json_safe, sorted_results
-from ..store import atomic_write_text
+from ..judge.results import RELATIVE_KINDS, MetricResult, RunReport, json_safe, sorted_results
+from ..store.fileio import atomic_write_text
 
 FALLBACK_VERSION = "5.1.0"
 """pytest-benchmark format version claimed when pytest-benchmark is not installed."""

@@ -7,8 +7,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..results import RELATIVE_KINDS, MetricResult, RunReport, sorted_results
-from ..stats import log_mean_ci, median
+from ..judge.results import RELATIVE_KINDS, MetricResult, RunReport, sorted_results
+from ..judge.stats import log_mean_ci, median
 from ..status import Status
 from .markdown import headline, machine_line, versions_line
 from .terminal import HEADERS, cells, count_line

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import BaselineFileError
-from ..results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, RunReport
-from ..store import read_versioned_json
+from ..judge.results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, RunReport
+from ..store.fileio import read_versioned_json
 
 
 def to_json(run: RunReport) -> str:

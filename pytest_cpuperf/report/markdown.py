@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..results import MetricResult, RunReport, sorted_results
+from ..judge.results import MetricResult, RunReport, sorted_results
 from ..status import Status
 from .terminal import HEADERS, NOTEWORTHY, cells, count_line
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..results import MetricResult, format_value, sorted_results
+from ..judge.results import MetricResult, format_value, sorted_results
 from ..status import Status
 
 HEADERS = ("test", "metric", "baseline", "current", "change", "CI", "verdict")

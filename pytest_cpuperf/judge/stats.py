@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _sps
 
-from .status import Status
+from ..status import Status
 
 __all__ = ["Status"]  # re-exported for convenience
 

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .cache import cache_dir
-from .errors import CpuperfUsageError
+from ..cache import cache_dir
+from ..errors import CpuperfUsageError
 
 RECIPE_VERSION = 2
 """Bump when the build recipe changes, so stale cached models are not reused."""
@@ -164,7 +164,7 @@ def quantize_int8(ov_model: Any, spec: BertSpec, samples: int = 32,
 
 
 def _library_versions() -> dict[str, str]:
-    from .versions import package_version
+    from ..versions import package_version
 
     return {package: package_version(package) or "absent"
             for package in ("openvino", "nncf", "torch", "transformers")}
@@ -214,7 +214,7 @@ def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
 
 
 def _onnx_versions() -> dict[str, str]:
-    from .versions import package_version
+    from ..versions import package_version
 
     return {package: package_version(package) or "absent"
             for package in ("torch", "transformers", "onnx", "onnxscript")}

@@ -15,24 +15,18 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from .errors import BaselineFileError
-from .fileio import (  # atomic_write_text and read_versioned_json are also used from here
-    atomic_write_text,
-    locked,
-    read_versioned_json,
-    remove_orphans,
-)
-from .fileio import lock_path as lock_path  # re-exported
-from .isa import CpuIsa
-from .results import (
+from ..errors import BaselineFileError
+from ..isa import CpuIsa
+from ..judge.results import (
     BaselineRecord,
     BaselineRun,
     MetricRecord,
     machine_from_dict,
     records_from_dict,
 )
+from .fileio import atomic_write_text, locked, read_versioned_json, remove_orphans
 
 SCHEMA = "pytest-cpuperf/baselines"
 SCHEMA_VERSION = 1
@@ -205,3 +199,41 @@ def update_file(path: Path, machine: dict[str, Any], records: Iterable[MetricRec
         merged.machine = dict(machine)
         save(merged)
         return merged
+
+
+class BaselineStore(Protocol):
+    """Where a session's expectations come from, and where ``--cpuperf-update`` puts new ones."""
+
+    @property
+    def path(self) -> Path:
+        """The baseline file this machine's updates are written to (shown in the header)."""
+        ...
+
+    def load(self) -> BaselineFile:
+        """This machine's baselines (:class:`BaselineFileError` when they cannot be used)."""
+        ...
+
+    def update(self, records: Iterable[MetricRecord],
+               consistent: set[tuple[str, str]]) -> BaselineFile:
+        """Store ``records`` (those in ``consistent`` extend their history)."""
+        ...
+
+
+@dataclass(frozen=True)
+class JsonBaselineStore:
+    """The committed JSON files: ``<directory>/<machine key>.json``."""
+
+    directory: Path
+    cpu: CpuIsa
+
+    @property
+    def path(self) -> Path:
+        return baseline_path(self.directory, self.cpu)
+
+    def load(self) -> BaselineFile:
+        remove_orphans(self.path)  # so `git add .cpuperf` picks up none of them
+        return load(baseline_to_judge(self.directory, self.cpu), machine_info(self.cpu))
+
+    def update(self, records: Iterable[MetricRecord],
+               consistent: set[tuple[str, str]]) -> BaselineFile:
+        return update_file(self.path, machine_info(self.cpu), records, consistent)

@@ -135,21 +135,21 @@ class Measurement:
     @property
     def throughput(self) -> float:
         """Median of the per-trial throughputs."""
-        from .stats import median
+        from ..judge.stats import median
 
         return median(self.throughputs)
 
     @property
     def ci95(self) -> tuple[float, float]:
         """95% confidence interval of the typical trial throughput (t-interval on logs)."""
-        from .stats import log_mean_ci
+        from ..judge.stats import log_mean_ci
 
         return log_mean_ci(self.throughputs, confidence=0.95)
 
     @property
     def cv(self) -> float:
         """Trial-to-trial coefficient of variation of throughput."""
-        from .stats import coefficient_of_variation
+        from ..judge.stats import coefficient_of_variation
 
         return coefficient_of_variation(self.throughputs)
 

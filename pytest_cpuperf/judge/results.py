@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .status import Status
+from ..status import Status
 
 REPORT_SCHEMA = "pytest-cpuperf/report"
 REPORT_SCHEMA_VERSION = 1

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .defaults import (
+from ..defaults import (
     DEFAULT_ACCURACY_TOLERANCE,
     DEFAULT_ALPHA,
     DEFAULT_MAX_BUSY,
     DEFAULT_NOISE_FLOOR,
     DEFAULT_TOLERANCE,
 )
+from ..status import Status
 from .results import (
     ABSOLUTE_KINDS,
     RELATIVE_KINDS,
@@ -24,7 +25,6 @@ from .results import (
 )
 from .results import format_value as _fmt
 from .stats import absolute_verdict, relative_verdict, throughput_change
-from .status import Status
 
 __all__ = [
     "DEFAULT_ACCURACY_TOLERANCE", "DEFAULT_ALPHA", "DEFAULT_NOISE_FLOOR", "DEFAULT_TOLERANCE",
@@ -71,7 +71,7 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     """The verdict for ``record``: floors and ceilings first, then the baseline comparison.
 
     ``other_machine`` says how the baseline's machine differs from this one (see
-    :func:`pytest_cpuperf.store.machine_mismatch`); such a baseline is not judged.
+    :func:`pytest_cpuperf.store.baselines.machine_mismatch`); such a baseline is not judged.
     """
     if other_machine is not None and baseline is not None:
         return _on_other_machine(record, baseline, policy, other_machine)

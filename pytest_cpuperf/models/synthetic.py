@@ -9,7 +9,7 @@ the task is hard enough (differences of one word) that a damaged model loses acc
 
 :func:`trained_ir` exports the trained model to OpenVINO IR, optionally magnitude-pruned after
 training (no fine-tuning) and quantized to INT8 on calibration data from the same task; results
-are cached on disk like :func:`pytest_cpuperf.models.build_ir`.
+are cached on disk like :func:`pytest_cpuperf.models.bert.build_ir`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .cache import cache_dir
-from .errors import CpuperfUsageError
-from .models import BertSpec
+from ..cache import cache_dir
+from ..errors import CpuperfUsageError
+from .bert import BertSpec
 
 RECIPE_VERSION = 1
 """Bump when the task, the training or the export recipe changes (invalidates the cache)."""
@@ -136,7 +136,7 @@ def train_tiny_classifier(spec: BertSpec | None = None, train: TrainSpec | None 
     """A ``BertForSequenceClassification`` trained on the synthetic task, in eval mode."""
     import torch
 
-    from .models import build_torch_bert
+    from .bert import build_torch_bert
 
     spec = spec or BertSpec.tiny()
     train = train or TrainSpec()
@@ -196,7 +196,7 @@ def torch_accuracy(model: Any, data: dict[str, np.ndarray], batch: int = 256) ->
 
 
 def _key(kind: str, **parts: Any) -> str:
-    from .models import _library_versions
+    from .bert import _library_versions
 
     data = {"kind": kind, "recipe": RECIPE_VERSION, "versions": _library_versions(), **parts}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -237,7 +237,7 @@ def load_trained(spec: BertSpec | None = None, train: TrainSpec | None = None,
     """The trained torch classifier (from the cache, training it first if needed)."""
     import torch
 
-    from .models import build_torch_bert
+    from .bert import build_torch_bert
 
     spec = spec or BertSpec.tiny()
     model = build_torch_bert(spec)
@@ -262,8 +262,8 @@ def trained_ir(spec: BertSpec | None = None, *, sparsity: float = 0.0, int8: boo
     Cached under :func:`~pytest_cpuperf.cache.cache_dir`, keyed by every argument, the recipe
     version and the library versions; built in a temporary directory and renamed into place.
     """
-    from .models import RECIPE_VERSION as EXPORT_RECIPE
-    from .models import quantize_int8, sparsify_, torch_to_ov
+    from .bert import RECIPE_VERSION as EXPORT_RECIPE
+    from .bert import quantize_int8, sparsify_, torch_to_ov
 
     spec = spec or BertSpec.tiny()
     train = train or TrainSpec()

@@ -15,19 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
-from .busy import foreign_share, snapshot, starved_share, thread_times
-from .defaults import (
+from ..backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
+from ..defaults import (
     DEFAULT_MIN_ITERATIONS,
     DEFAULT_SETTLE_S,
     DEFAULT_TRIAL_TIME_S,
     DEFAULT_TRIALS,
     DEFAULT_WARMUP_S,
 )
+from .busy import foreign_share, snapshot, starved_share, thread_times
 from .measurement import LatencySummary, Measurement, Trial
 
 if TYPE_CHECKING:
-    from .stats import Ratio
+    from ..judge.stats import Ratio
 
 Progress = Callable[[str], None]
 
@@ -230,7 +230,7 @@ def compare(a: CompiledModel, b: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), inputs_b: Inputs | None = None,
             progress: Progress | None = None) -> Comparison:
     """Interleaved A/B trials; the ratio's interval comes from the paired trials."""
-    from .stats import paired_ratio
+    from ..judge.stats import paired_ratio
 
     ma, mb = measure_many([a, b], [inputs, inputs_b if inputs_b is not None else inputs],
                           settings, None, progress)

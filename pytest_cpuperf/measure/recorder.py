@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CpuperfUsageError
-from .results import MetricRecord
+from ..errors import CpuperfUsageError
+from ..judge.results import MetricRecord
 
 if TYPE_CHECKING:
+    from ..backends.base import CompiledModel, Inputs
     from .accuracy import AccuracyResult, AgreementResult
-    from .backends.base import CompiledModel, Inputs
     from .engine import Comparison, EngineSettings
     from .measurement import Measurement
 
@@ -39,7 +39,7 @@ MARKER_RANGES = {
     "trials": "an integer >= 2", "trial_time": "a number of seconds > 0",
     "warmup": "a number of seconds >= 0",
 }
-"""The ranges :class:`~pytest_cpuperf.engine.EngineSettings` accepts, checked at collection."""
+"""The ranges :class:`~pytest_cpuperf.measure.engine.EngineSettings` accepts (at collection)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -213,7 +213,7 @@ class Recorder:
                contention: list[float] | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
-        from .results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
+        from ..judge.results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
 
         if kind not in (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS):
             raise CpuperfUsageError(

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import CpuperfUsageError
-from .results import MetricRecord
+from ..errors import CpuperfUsageError
+from ..judge.results import MetricRecord
 
 LABEL_KEYS = ("label", "labels")
 METRICS = ("accuracy", "f1", "f1_macro", "matthews")

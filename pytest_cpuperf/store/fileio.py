@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import BaselineFileError
+from ..errors import BaselineFileError
 
 MACHINE_TMP = Path("/tmp")
 """The FHS temporary directory every user and process shares, whatever ``TMPDIR`` says."""
