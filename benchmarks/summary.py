@@ -19,10 +19,10 @@ def versions() -> dict[str, str]:
 
 
 def defaults() -> dict[str, float]:
-    from pytest_cpuperf import defaults as d
+    """The judging and engine defaults (the options table) these figures were measured at."""
+    from pytest_cpuperf.knobs import defaults as knob_defaults
 
-    return {name.removeprefix("DEFAULT_").lower(): getattr(d, name)
-            for name in dir(d) if name.startswith("DEFAULT_")}
+    return knob_defaults()
 
 
 def _pct(value: float | None) -> str:

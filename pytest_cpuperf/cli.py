@@ -9,25 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import isa
 from .errors import BaselineFileError, CpuperfUsageError
-from .judge.evaluate import (
-    DEFAULT_ACCURACY_TOLERANCE,
-    DEFAULT_NOISE_FLOOR,
-    DEFAULT_TOLERANCE,
-    Policy,
-    evaluate,
-)
+from .judge.evaluate import Policy, evaluate
 from .judge.results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
+from .knobs import JUDGE_KNOBS, Knob
 from .report import check_report_path, render, write_report
 from .report.json_report import read_report
 from .report.terminal import summary_lines
 from .store import baselines as store
 from .store.fileio import atomic_write_text
+from .versions import package_version
 
 FORMATS = {"table": None, "md": ".md", "html": ".html", "json": ".json"}
 Source = RunReport | store.BaselineFile
@@ -97,13 +94,31 @@ def baselines_of(source: Source) -> dict[tuple[str, str], BaselineRecord]:
 
 # --- compare ----------------------------------------------------------------------------------
 
-def compare_sources(old: Source, new: Source, policy: Policy) -> RunReport:
-    """Every metric of ``new`` evaluated against ``old`` (no baseline when ``old`` lacks it)."""
+def compare_sources(old: Source, new: Source,
+                    overrides: Mapping[str, float] | None = None) -> RunReport:
+    """Every metric of ``new`` evaluated against ``old`` (no baseline when ``old`` lacks it).
+
+    Each metric is judged with the policy it was judged with when ``new`` was recorded (a
+    report stores it per metric), so the verdicts are the gate's; ``overrides`` (judging knobs
+    given on the command line) replace those values. Metrics without a stored policy (a
+    baseline file, an old report) are judged at the defaults.
+    """
     baselines = baselines_of(old)
-    results = [evaluate(rec, baselines.get(key), policy)
-               for key, rec in sorted(records_of(new).items())]
+    results = []
+    for key, rec in sorted(records_of(new).items()):
+        policy = replace(policy_of(new, key), **dict(overrides or {}))
+        results.append(evaluate(rec, baselines.get(key), policy))
     versions = dict(new.versions) if isinstance(new, RunReport) else {}
     return RunReport(machine=dict(new.machine), results=results, versions=versions)
+
+
+def policy_of(source: Source, key: tuple[str, str]) -> Policy:
+    """The policy ``source`` judged ``key`` with (defaults when it does not say)."""
+    if isinstance(source, RunReport):
+        for result in source.results:
+            if result.record.key == key and result.policy:
+                return Policy.from_dict(result.policy)
+    return Policy()
 
 
 def _render(run: RunReport, fmt: str) -> str:
@@ -115,17 +130,18 @@ def _render(run: RunReport, fmt: str) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     old, new = load_source(Path(args.old)), load_source(Path(args.new))
-    policy = Policy(tolerance=args.tolerance, accuracy_tolerance=args.accuracy_tolerance,
-                    noise_floor=args.noise_floor)
-    run = compare_sources(old, new, policy)
+    overrides = {k.name: getattr(args, k.name) for k in JUDGE_KNOBS
+                 if getattr(args, k.name) is not None}
+    run = compare_sources(old, new, overrides)
     old_key, new_key = old.machine.get("key"), new.machine.get("key")
     if old_key and new_key and old_key != new_key:
         print(f"cpuperf: note: comparing runs of different machines ({old_key} -> {new_key})",
               file=sys.stderr)
     missing = sorted(set(records_of(old)) - set(records_of(new)))
     if missing:
+        names = "".join(f"\n  {test} :: {metric}" for test, metric in missing)
         print(f"cpuperf: note: {len(missing)} metric(s) of {args.old} are absent from "
-              f"{args.new}", file=sys.stderr)
+              f"{args.new}:{names}", file=sys.stderr)
     text = _render(run, args.format)
     if args.output:
         atomic_write_text(Path(args.output), text)
@@ -256,19 +272,21 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 # --- parser -----------------------------------------------------------------------------------
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1), e.g. 0.05")
-    return value
+def _knob_type(knob: Knob) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            return knob.parse(text, "value")
+        except CpuperfUsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ")) from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cpuperf", description="Compare, inspect and merge pytest-cpuperf results.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version('pytest-cpuperf') or 'unknown'}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compare = sub.add_parser("compare", help="evaluate NEW against OLD as baseline")
     compare.add_argument("old", metavar="OLD",
@@ -278,13 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=list(FORMATS), default="table",
                          help="output format (default: table)")
     compare.add_argument("--output", metavar="PATH", help="write the output to PATH")
-    compare.add_argument("--tolerance", type=_fraction, default=DEFAULT_TOLERANCE,
-                         help=f"allowed throughput loss (default {DEFAULT_TOLERANCE})")
-    compare.add_argument("--accuracy-tolerance", type=_fraction,
-                         default=DEFAULT_ACCURACY_TOLERANCE,
-                         help=f"allowed accuracy loss (default {DEFAULT_ACCURACY_TOLERANCE})")
-    compare.add_argument("--noise-floor", type=_fraction, default=DEFAULT_NOISE_FLOOR,
-                         help=f"least run-to-run noise assumed (default {DEFAULT_NOISE_FLOOR})")
+    for knob in JUDGE_KNOBS:  # the judging knobs of the one options table
+        compare.add_argument(
+            "--" + knob.name.replace("_", "-"), type=_knob_type(knob), default=None,
+            metavar=knob.name.split("_")[-1].upper(),
+            help=f"{knob.help}; replaces the value each metric was judged with (default: "
+                 f"as judged, else {knob.default:g})")
     compare.set_defaults(func=cmd_compare)
     machine = sub.add_parser("machine", help="show this CPU's capabilities and baseline key")
     machine.add_argument("--json", action="store_true", help="print JSON")

@@ -7,50 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .defaults import (
-    DEFAULT_ACCURACY_TOLERANCE,
-    DEFAULT_ALPHA,
-    DEFAULT_MAX_BUSY,
-    DEFAULT_NOISE_FLOOR,
-    DEFAULT_TOLERANCE,
-    DEFAULT_TRIAL_TIME_S,
-    DEFAULT_TRIALS,
-    DEFAULT_WARMUP_S,
-)
+from .errors import CpuperfUsageError
+from .knobs import ENGINE_KNOBS, JUDGE_KNOBS, KNOBS, Knob, fields
 from .measure.engine import EngineSettings
 
-DEFAULT_BASELINE_DIR = ".cpuperf"
+if TYPE_CHECKING:  # the judge (numpy, scipy) is imported only when a test is judged
+    from .judge.evaluate import Policy
 
-# name -> (type, default, help); each is both --cpuperf-NAME and ini cpuperf_NAME
-_VALUE_OPTIONS: dict[str, tuple[type, Any, str]] = {
-    "baseline-dir": (str, DEFAULT_BASELINE_DIR,
-                     "Directory of the baseline files, relative to the rootdir "
-                     "(default: .cpuperf)."),
-    "tolerance": (float, DEFAULT_TOLERANCE,
-                  "Allowed relative throughput loss before a regression is declared "
-                  f"(default: {DEFAULT_TOLERANCE})."),
-    "accuracy-tolerance": (float, DEFAULT_ACCURACY_TOLERANCE,
-                           "Allowed absolute loss of accuracy and agreement metrics "
-                           f"(default: {DEFAULT_ACCURACY_TOLERANCE}, half a point)."),
-    "noise-floor": (float, DEFAULT_NOISE_FLOOR,
-                    "Least run-to-run throughput noise (standard deviation of log throughput) "
-                    f"the verdict assumes (default: {DEFAULT_NOISE_FLOOR})."),
-    "alpha": (float, DEFAULT_ALPHA,
-              f"Significance level of a regression verdict, one-sided (default: {DEFAULT_ALPHA})."),
-    "max-busy": (float, DEFAULT_MAX_BUSY,
-                 "Share of the CPU other processes may take during a measurement before a "
-                 f"throughput change is called inconclusive (default: {DEFAULT_MAX_BUSY})."),
-    "trials": (int, DEFAULT_TRIALS,
-               f"Timed trials per measurement (default: {DEFAULT_TRIALS})."),
-    "trial-time": (float, DEFAULT_TRIAL_TIME_S,
-                   f"Seconds per timed trial (default: {DEFAULT_TRIAL_TIME_S})."),
-    "warmup": (float, DEFAULT_WARMUP_S,
-               f"Untimed warm-up seconds before the trials (default: {DEFAULT_WARMUP_S})."),
-}
+DEFAULT_BASELINE_DIR = ".cpuperf"
+BASELINE_DIR_HELP = ("Directory of the baseline files, relative to the rootdir "
+                     f"(default: {DEFAULT_BASELINE_DIR}).")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -76,30 +46,35 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--cpuperf-isa-mask", default=None, metavar="FLAGS",
                     help="Hide these CPU flags (comma separated, e.g. amx_tile,amx_int8) as if "
                          "the CPU lacked them (default: none).")
-    for name, (kind, _default, text) in _VALUE_OPTIONS.items():
-        group.addoption(f"--cpuperf-{name}", default=None, type=kind,
-                        metavar=name.split("-")[-1].upper(), help=text)
-        parser.addini(f"cpuperf_{name.replace('-', '_')}", text, default=None)
+    group.addoption("--cpuperf-baseline-dir", default=None, metavar="DIR",
+                    help=BASELINE_DIR_HELP)
+    parser.addini("cpuperf_baseline_dir", BASELINE_DIR_HELP, default=None)
+    for knob in KNOBS:  # generated from the one table of judging and engine options
+        group.addoption(knob.option, default=None, metavar=knob.name.split("_")[-1].upper(),
+                        help=knob.help_text())
+        parser.addini(knob.ini, knob.help_text(), default=None)
     parser.addini("cpuperf_strict", "Fail cpuperf tests without a baseline (default: false).",
                   type="bool", default=False)
     parser.addini("cpuperf_warn_only", "Report regressions without failing (default: false).",
                   type="bool", default=False)
 
 
-def _value(config: pytest.Config, name: str) -> Any:
-    kind, default, _ = _VALUE_OPTIONS[name]
-    cli = config.getoption(f"--cpuperf-{name}")
+def knob_value(config: pytest.Config, knob: Knob) -> float:
+    """A knob's value from its option, else its ini key, else its default; checked."""
+    cli = config.getoption(knob.option)
     if cli is not None:
-        return cli
-    ini = config.getini(f"cpuperf_{name.replace('-', '_')}")
+        return knob.parse(cli, knob.option)
+    ini = config.getini(knob.ini)
     if ini not in (None, "", []):
-        try:
-            return kind(ini)
-        except ValueError as exc:
-            raise pytest.UsageError(
-                f"ini option cpuperf_{name.replace('-', '_')} must be a {kind.__name__}, "
-                f"got {ini!r}") from exc
-    return default
+        return knob.parse(ini, f"ini option {knob.ini}")
+    return knob.default
+
+
+def _baseline_dir(config: pytest.Config) -> Path:
+    value = config.getoption("--cpuperf-baseline-dir") or config.getini(
+        "cpuperf_baseline_dir") or DEFAULT_BASELINE_DIR
+    path = Path(value)
+    return path if path.is_absolute() else Path(config.rootpath) / path
 
 
 def _flag(config: pytest.Config, name: str) -> bool:
@@ -121,38 +96,31 @@ class Settings:
     strict: bool = False
     warn_only: bool = False
     isa_mask: tuple[str, ...] = ()
-    tolerance: float = DEFAULT_TOLERANCE
-    accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE
-    noise_floor: float = DEFAULT_NOISE_FLOOR
-    alpha: float = DEFAULT_ALPHA
-    max_busy: float = DEFAULT_MAX_BUSY
+    judging: dict[str, float] = field(default_factory=dict)
+    """The judging knobs' values by name (see :mod:`pytest_cpuperf.knobs`)."""
     engine: EngineSettings = field(default_factory=EngineSettings)
+
+    @property
+    def policy(self) -> Policy:
+        """The session's judging policy, before any marker overrides it."""
+        from .judge.evaluate import Policy
+
+        return Policy.from_values(self.judging)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         from .isa import parse_mask, validate_flags
         from .report import check_report_path
 
-        def fraction(name: str, low: float, high: float) -> float:
-            value = float(_value(config, name))
-            if not low <= value < high:
-                raise pytest.UsageError(
-                    f"--cpuperf-{name} must be a fraction in [{low}, {high}), e.g. 0.05; "
-                    f"got {value}")
-            return value
-
         try:
-            engine = EngineSettings(trials=_value(config, "trials"),
-                                    trial_time_s=_value(config, "trial-time"),
-                                    warmup_s=_value(config, "warmup"))
+            values = {knob.name: knob_value(config, knob) for knob in KNOBS}
+            engine = EngineSettings(**fields(values, ENGINE_KNOBS))  # type: ignore[arg-type]
             mask = validate_flags(parse_mask(config.getoption("--cpuperf-isa-mask")),
                                   "--cpuperf-isa-mask")
             reports = tuple(check_report_path(p) for p in config.getoption("--cpuperf-report"))
-        except ValueError as exc:
+        except (CpuperfUsageError, ValueError) as exc:
             raise pytest.UsageError(f"pytest-cpuperf: {exc}") from exc
-        baseline_dir = Path(_value(config, "baseline-dir"))
-        if not baseline_dir.is_absolute():
-            baseline_dir = Path(config.rootpath) / baseline_dir
+        baseline_dir = _baseline_dir(config)
         strict, warn_only = _flag(config, "strict"), _flag(config, "warn-only")
         if strict and warn_only:
             raise pytest.UsageError("--cpuperf-strict and --cpuperf-warn-only contradict each "
@@ -171,11 +139,7 @@ class Settings:
             strict=strict,
             warn_only=warn_only,
             isa_mask=mask,
-            tolerance=fraction("tolerance", 0.0, 1.0),
-            accuracy_tolerance=fraction("accuracy-tolerance", 0.0, 1.0),
-            noise_floor=fraction("noise-floor", 0.0, 1.0),
-            alpha=fraction("alpha", 1e-9, 0.5),
-            max_busy=fraction("max-busy", 0.0, 1.01),
+            judging={knob.name: values[knob.name] for knob in JUDGE_KNOBS},
             engine=engine,
         )
 

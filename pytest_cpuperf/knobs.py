@@ -34,13 +34,20 @@ class Knob:
     default: float
     low: float
     high: float
-    help: str
     scope: str
+    """:data:`JUDGE` or :data:`ENGINE`."""
+    help: str
     example: str
     low_open: bool = False
     """Whether ``low`` itself is excluded (``trial_time > 0``)."""
     high_open: bool = True
     """Whether ``high`` itself is excluded (``tolerance < 1``)."""
+    target: str = ""
+    """The field it sets (of Policy or EngineSettings), when its name differs."""
+
+    @property
+    def field(self) -> str:
+        return self.target or self.name
 
     @property
     def option(self) -> str:
@@ -51,21 +58,26 @@ class Knob:
         return "cpuperf_" + self.name
 
     def range_text(self) -> str:
+        """``an integer >= 2``, ``a number > 0``, ``a number in [0, 1)``."""
+        what = "an integer" if self.kind is int else "a number"
+        if math.isinf(self.high):
+            return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
-        high = "inf" if math.isinf(self.high) else f"{self.high:g}"
-        what = "an integer" if self.kind is int else "a number"
-        return f"{what} in {left}{self.low:g}, {high}{right}"
+        return f"{what} in {left}{self.low:g}, {self.high:g}{right}"
+
+    def parse(self, text: str, where: str) -> float:
+        """A command-line or ini value (text) checked as :meth:`check` does."""
+        try:
+            value = self.kind(str(text).strip())
+        except ValueError:
+            raise CpuperfUsageError(
+                f"{where} must be {self.range_text()}, e.g. {self.example}; got {text!r}"
+            ) from None
+        return self.check(value, where)
 
     def check(self, value: object, where: str) -> float:
         """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``."""
-        if isinstance(value, str):
-            try:
-                value = self.kind(value.strip())
-            except ValueError:
-                raise CpuperfUsageError(
-                    f"{where} must be {self.range_text()}, e.g. {self.example}; got {value!r}"
-                ) from None
         ok_type = (isinstance(value, int) if self.kind is int else
                    isinstance(value, (int, float))) and not isinstance(value, bool)
         number = float(value) if ok_type else math.nan  # type: ignore[arg-type]
@@ -99,8 +111,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("trials", int, 5, 2, INF, ENGINE, example="5",
          help="Timed trials per measurement"),
     Knob("trial_time", float, 1.0, 0.0, INF, ENGINE, example="1.0", low_open=True,
-         help="Seconds per timed trial"),
-    Knob("warmup", float, 0.5, 0.0, INF, ENGINE, example="0.5",
+         target="trial_time_s", help="Seconds per timed trial"),
+    Knob("warmup", float, 0.5, 0.0, INF, ENGINE, example="0.5", target="warmup_s",
          help="Untimed warm-up seconds before the trials"),
 )
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
@@ -182,4 +194,10 @@ def thresholds_for(kind: str, metric: str, marker: Mapping[str, Any]
 
 
 def defaults(knobs: Iterable[Knob] = KNOBS) -> dict[str, float]:
+    """``{knob name: default}``."""
     return {k.name: k.default for k in knobs}
+
+
+def fields(values: Mapping[str, float], knobs: Iterable[Knob]) -> dict[str, float]:
+    """``values`` (by knob name; missing ones at their defaults) by the fields they set."""
+    return {k.field: values.get(k.name, k.default) for k in knobs}

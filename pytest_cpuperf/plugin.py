@@ -14,6 +14,7 @@ import pytest
 from .config import Settings, add_options
 from .errors import BaselineFileError, CpuperfUsageError
 from .isa import CpuIsa, UnknownISAFlagError, detect, validate_flags
+from .knobs import ENGINE_KNOBS, marker_signature
 
 if TYPE_CHECKING:
     from .backends.openvino import OVCompiled
@@ -26,10 +27,8 @@ FINISH_LINES = pytest.StashKey[list[str]]()
 pytest_plugins = ["pytest_cpuperf.history.plugin"]  # --cpuperf-history (lazy: no SQLAlchemy)
 
 MARKERS = (
-    "cpuperf(tolerance=None, accuracy_tolerance=None, noise_floor=None, min_throughput=None, "
-    "max_latency_ms=None, min_accuracy=None, min_agreement=None, max_abs_diff=None, "
-    "min_cosine=None, trials=None, trial_time=None, warmup=None): a CPU performance test, run "
-    "only with --cpuperf; its recorded metrics are gated against baselines and these thresholds.",
+    f"{marker_signature()}: a CPU performance test, run only with --cpuperf; its recorded "
+    f"metrics are gated against baselines and these thresholds.",
     "requires_isa(*flags): skip unless the CPU has every ISA flag (e.g. 'amx_int8', "
     "'avx512_vnni'); see `cpuperf machine` for the names.",
 )
@@ -116,7 +115,7 @@ def is_perf_test(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from .measure.recorder import check_marker_kwargs
+    from .knobs import check_marker_kwargs
 
     session = _session(config)
     skip_off = pytest.mark.skip(
@@ -399,9 +398,8 @@ def cpuperf(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     marker = request.node.get_closest_marker("cpuperf")
     kwargs = marker.kwargs if marker else {}
     try:
-        settings = session.settings.engine.with_overrides(
-            trials=kwargs.get("trials"), trial_time_s=kwargs.get("trial_time"),
-            warmup_s=kwargs.get("warmup"))
+        settings = session.settings.engine.with_overrides(**{
+            knob.field: kwargs.get(knob.name) for knob in ENGINE_KNOBS})
     except ValueError as exc:
         raise CpuperfUsageError(f"{request.node.nodeid}: {exc}") from exc
     recorder = Recorder(test_id=request.node.nodeid, engine_settings=settings,

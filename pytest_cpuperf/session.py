@@ -16,10 +16,10 @@ from .config import Settings
 from .errors import BaselineFileError
 from .isa import CpuIsa
 from .judge.results import MetricRecord, MetricResult, RunReport
-from .measure.recorder import THRESHOLD_KEYWORDS
 from .status import Status
 
 if TYPE_CHECKING:
+    from .judge.evaluate import Policy
     from .store.baselines import BaselineFile, BaselineStore
 
 UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID)
@@ -81,29 +81,9 @@ class CpuperfSession:
 
     # -- per test -------------------------------------------------------------------------
 
-    def policy_for(self, record: MetricRecord, marker: Mapping[str, Any]) -> Any:
-        from .judge.evaluate import Policy
-
-        floor = ceiling = None
-        for key, (target, side) in THRESHOLD_KEYWORDS.items():
-            value = marker.get(key)
-            if value is None:
-                continue
-            if record.kind == target or record.metric.rsplit("/", 1)[-1] == target:
-                if side == "floor":
-                    floor = float(value)
-                else:
-                    ceiling = float(value)
-        def pick(key: str, default: float) -> float:
-            value = marker.get(key)
-            return float(default if value is None else value)
-
-        return Policy(
-            tolerance=pick("tolerance", self.settings.tolerance),
-            accuracy_tolerance=pick("accuracy_tolerance", self.settings.accuracy_tolerance),
-            noise_floor=pick("noise_floor", self.settings.noise_floor),
-            alpha=self.settings.alpha, max_busy=self.settings.max_busy, floor=floor,
-            ceiling=ceiling)
+    def policy_for(self, record: MetricRecord, marker: Mapping[str, Any]) -> Policy:
+        """The session's policy with the test's marker keywords applied to ``record``."""
+        return self.settings.policy.for_metric(record.kind, record.metric, marker)
 
     def judge(self, records: list[MetricRecord], marker: Mapping[str, Any]) -> list[MetricResult]:
         """Evaluate one test's records; results are kept for the reports."""

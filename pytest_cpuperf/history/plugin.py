@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 HISTORY_KEY = pytest.StashKey["HistoryRecorder"]()
 DEFAULT_MAIN_BRANCH = "main"
-POLICY_FIELDS = ("update", "strict", "warn_only", "tolerance", "accuracy_tolerance",
-                 "noise_floor", "alpha", "max_busy")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -165,7 +163,9 @@ def _append(config: pytest.Config, cpuperf: Any, store: HistoryStore) -> tuple[b
 
     report = cpuperf.report()
     context = detect_context(Path(config.rootpath), str(report.machine.get("key", "")))
-    policy = {name: getattr(cpuperf.settings, name) for name in POLICY_FIELDS}
+    settings = cpuperf.settings
+    policy = {"update": settings.update, "strict": settings.strict,
+              "warn_only": settings.warn_only, **settings.judging}
     run = HistoryRun.from_report(report, context, policy)
     return store.append(run), run.run_id
 

@@ -5,15 +5,11 @@ Used by the plugin at the end of each test and by ``cpuperf compare``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
-from ..defaults import (
-    DEFAULT_ACCURACY_TOLERANCE,
-    DEFAULT_ALPHA,
-    DEFAULT_MAX_BUSY,
-    DEFAULT_NOISE_FLOOR,
-    DEFAULT_TOLERANCE,
-)
+from ..knobs import BY_NAME, JUDGE_KNOBS, thresholds_for
 from ..status import Status
 from .results import (
     ABSOLUTE_KINDS,
@@ -26,30 +22,54 @@ from .results import (
 from .results import format_value as _fmt
 from .stats import absolute_verdict, relative_verdict, throughput_change
 
-__all__ = [
-    "DEFAULT_ACCURACY_TOLERANCE", "DEFAULT_ALPHA", "DEFAULT_NOISE_FLOOR", "DEFAULT_TOLERANCE",
-    "Policy", "evaluate",
-]
+__all__ = ["Policy", "evaluate"]
 
 
 @dataclass(frozen=True)
 class Policy:
-    """How strictly one metric is judged."""
+    """How strictly one metric is judged: the judging knobs of :mod:`pytest_cpuperf.knobs`
+    (their defaults are the table's) and the absolute floor or ceiling a marker set.
 
-    tolerance: float = DEFAULT_TOLERANCE
+    Stored with every judged metric in the report, so ``cpuperf compare`` judges as the gate
+    did. tests/test_knobs.py checks that the fields are exactly the table's judging knobs.
+    """
+
+    tolerance: float = BY_NAME["tolerance"].default
     """Allowed relative throughput loss (0.05 = 5%)."""
-    accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE
+    accuracy_tolerance: float = BY_NAME["accuracy_tolerance"].default
     """Allowed absolute loss of accuracy-like metrics (0.005 = half a point)."""
-    noise_floor: float = DEFAULT_NOISE_FLOOR
+    noise_floor: float = BY_NAME["noise_floor"].default
     """Least run-to-run standard deviation (log scale) assumed for throughput."""
-    alpha: float = DEFAULT_ALPHA
+    alpha: float = BY_NAME["alpha"].default
     """Significance level of a regression verdict (one-sided)."""
-    max_busy: float = DEFAULT_MAX_BUSY
+    max_busy: float = BY_NAME["max_busy"].default
     """Above this share of the CPU taken by other work, a change is reported as inconclusive."""
     floor: float | None = None
     """Absolute minimum (min_throughput, min_accuracy...), with or without a baseline."""
     ceiling: float | None = None
     """Absolute maximum (max_latency_ms, max_abs_diff...), with or without a baseline."""
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Policy:
+        """A policy from judging knob values by name (others ignored, missing at default)."""
+        return cls(**{k.name: float(values[k.name]) for k in JUDGE_KNOBS
+                      if values.get(k.name) is not None})
+
+    def for_metric(self, kind: str, metric: str, marker: Mapping[str, Any]) -> Policy:
+        """This policy with a test's ``@pytest.mark.cpuperf`` keywords (already checked)
+        applied: its judging knobs, and the floor or ceiling that names this metric."""
+        floor, ceiling = thresholds_for(kind, metric, marker)
+        knobs = {k.name: float(marker[k.name]) for k in JUDGE_KNOBS
+                 if marker.get(k.name) is not None}
+        return replace(self, **knobs, floor=floor, ceiling=ceiling)
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if data.get(k) is not None}
+        return cls(**{k: float(v) for k, v in known.items()})
 
 
 def _version_note(record: MetricRecord, baseline: BaselineRecord) -> str:
@@ -67,6 +87,17 @@ def _baseline_note(baseline: BaselineRecord) -> str:
 
 
 def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Policy, *,
+             other_machine: str | None = None) -> MetricResult:
+    """The verdict for ``record`` (see :func:`_verdict`), carrying the policy it was judged
+    with and the confidence level of its interval."""
+    result = _verdict(record, baseline, policy, other_machine=other_machine)
+    result.policy = policy.to_dict()
+    if result.ci is not None and result.relative and result.ci[0] != result.ci[1]:
+        result.ci_level = round(1.0 - 2 * policy.alpha, 6)
+    return result
+
+
+def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Policy, *,
              other_machine: str | None = None) -> MetricResult:
     """The verdict for ``record``: floors and ceilings first, then the baseline comparison.
 

@@ -320,6 +320,12 @@ class MetricResult:
     p_value: float | None = None
     tolerance: float | None = None
     noise: float | None = None
+    ci_level: float | None = None
+    """Confidence level of ``ci`` (0.90: a two-sided 90% interval)."""
+    policy: dict[str, float | None] | None = None
+    """The policy the metric was judged with (``Policy.to_dict``), so it can be judged again."""
+    test_failure: str | None = None
+    """Why the test itself failed (an assertion of its own), when it did."""
 
     @property
     def test_id(self) -> str:
@@ -353,6 +359,8 @@ class MetricResult:
             "p_value": None if self.p_value is None else _round(self.p_value),
             "tolerance": self.tolerance,
             "noise": None if self.noise is None else _round(self.noise),
+            "ci_level": self.ci_level, "policy": self.policy,
+            "test_failure": self.test_failure,
         })
 
     @classmethod
@@ -371,7 +379,9 @@ class MetricResult:
             baseline=BaselineRecord.from_dict(data["baseline"]) if data.get("baseline") else None,
             change=data.get("change"), ci=(float(ci[0]), float(ci[1])) if ci else None,
             p_value=data.get("p_value"), tolerance=data.get("tolerance"),
-            noise=data.get("noise"),
+            noise=data.get("noise"), ci_level=data.get("ci_level"),
+            policy=dict(data["policy"]) if isinstance(data.get("policy"), dict) else None,
+            test_failure=data.get("test_failure"),
         )
 
 
@@ -380,6 +390,15 @@ def _errors(data: Mapping[str, Any]) -> list[str]:
     if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
         raise ValueError(f"top level: field 'errors' must be a list of strings, got {errors!r}")
     return list(errors)
+
+
+def _failed_tests(data: Mapping[str, Any]) -> dict[str, str]:
+    failed = data.get("failed_tests") or {}
+    if not isinstance(failed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in failed.items()):
+        raise ValueError(f"top level: field 'failed_tests' must map test ids to reasons, got "
+                         f"{failed!r}")
+    return dict(failed)
 
 
 @dataclass
@@ -392,6 +411,10 @@ class RunReport:
     versions: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     """What kept the run from judging or storing (a damaged baseline file...): it failed."""
+    failed_tests: dict[str, str] = field(default_factory=dict)
+    """Tests that failed or errored, whether or not they recorded metrics: id -> why."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Anything a ``pytest_cpuperf_update_report`` hook (or ``cpuperf ab``) adds."""
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -401,13 +424,16 @@ class RunReport:
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors) or any(r.status.fails for r in self.results)
+        """A gate failed, the run could not judge or store, or a test failed."""
+        return bool(self.errors or self.failed_tests) or any(
+            r.status.fails for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
             "schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION,
             "created": self.created, "machine": self.machine, "versions": self.versions,
             "summary": self.counts(), "errors": list(self.errors),
+            "failed_tests": dict(sorted(self.failed_tests.items())), "extra": self.extra,
             "results": [r.to_dict() for r in sorted(self.results,
                                                     key=lambda r: (r.test_id, r.metric))],
         })
@@ -417,7 +443,9 @@ class RunReport:
         return cls(machine=machine_from_dict(data.get("machine"), "top level"),
                    results=[MetricResult.from_dict(r) for r in data.get("results", [])],
                    created=str(data.get("created", "")),
-                   versions=Fields(data, "top level").versions(), errors=_errors(data))
+                   versions=Fields(data, "top level").versions(), errors=_errors(data),
+                   failed_tests=_failed_tests(data),
+                   extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {})
 
 
 def sorted_results(results: Sequence[MetricResult]) -> list[MetricResult]:
