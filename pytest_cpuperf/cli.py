@@ -219,8 +219,10 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
         "key": "mixed", "cpu": "several machines", "machines": [m for _, m in machines.values()]}
     results = sorted_results([r for _, run in reports for r in run.results])
     errors = [f"{path}: {error}" for path, run in reports for error in run.errors]
+    failed = {test: why for _, run in reports for test, why in run.failed_tests.items()}
     return RunReport(machine=dict(machine), results=results,
-                     versions=_merged_versions([run for _, run in reports]), errors=errors)
+                     versions=_merged_versions([run for _, run in reports]), errors=errors,
+                     failed_tests=failed)
 
 
 def merge_outputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:

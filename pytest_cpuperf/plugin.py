@@ -18,6 +18,7 @@ from .knobs import ENGINE_KNOBS, marker_signature
 
 if TYPE_CHECKING:
     from .backends.openvino import OVCompiled
+    from .judge.results import MetricResult
     from .measure.recorder import Recorder
     from .session import CpuperfSession
 
@@ -54,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     cpu = detect().with_mask(settings.isa_mask)
     config.stash[SESSION_KEY] = CpuperfSession(settings=settings, cpu=cpu)
+    config.pluginmanager.register(FailedTests(config.stash[SESSION_KEY]), "cpuperf-failed-tests")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(config), "cpuperf-xdist-controller")
 
@@ -195,28 +197,79 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """After a test body passed, hold what it recorded against baselines and thresholds."""
-    outcome = yield
+    """Hold what the test recorded against baselines and thresholds when its body ends, also
+    when the body itself failed: those metrics are judged and shown beside the failure."""
+    try:
+        outcome = yield
+    except (pytest.skip.Exception, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        _judge(item, test_failure=describe_failure(exc))
+        raise
+    _judge(item, test_failure=None)
+    return outcome
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``AssertionError: expected sparse >= x1.2 dense, ...``: one line, at most 400 chars."""
+    text = " ".join(str(exc).split()) or repr(exc)
+    line = f"{type(exc).__name__}: {text}"
+    return line if len(line) <= 400 else line[:397] + "..."
+
+
+def _judge(item: pytest.Item, test_failure: str | None) -> None:
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is None or not recorder.records:
-        return outcome
+        return
     session = _session(item.config)
     marker = item.get_closest_marker("cpuperf")
-    problem: str | None = None
     try:
-        results = session.judge(recorder.records, marker.kwargs if marker else {})
+        results = session.judge(recorder.records, marker.kwargs if marker else {},
+                                test_failure=test_failure)
     except BaselineFileError as exc:
         session.unjudged.extend(recorder.records)
-        problem = str(exc)
-    if problem is not None:
-        pytest.fail(f"cpuperf: {problem}", pytrace=False)
+        if test_failure is None:
+            pytest.fail(f"cpuperf: {exc}", pytrace=False)
+        return
     for result in results:
-        item.user_properties.append((f"cpuperf:{result.metric}", result.record.value))
-        item.user_properties.append((f"cpuperf:{result.metric}:verdict", result.status.value))
+        item.user_properties.extend(junit_properties(result))
     message = session.failure_message(results)
-    if message:
+    if message and test_failure is None:
         pytest.fail(message, pytrace=False)
-    return outcome
+
+
+def junit_properties(result: MetricResult) -> list[tuple[str, object]]:
+    """What JUnit XML shows of a metric: value, unit, baseline, change, CI, verdict."""
+    name = f"cpuperf:{result.metric}"
+    props: list[tuple[str, object]] = [(name, result.record.value),
+                                       (f"{name}:unit", result.record.unit),
+                                       (f"{name}:verdict", result.status.value)]
+    if result.baseline is not None:
+        props.append((f"{name}:baseline", result.baseline.value))
+    if result.change is not None:
+        props.append((f"{name}:change", result.change))
+    if result.ci is not None:
+        level = f"{result.ci_level:.0%} " if result.ci_level else ""
+        props.append((f"{name}:ci", f"{level}[{result.ci[0]:.6g}, {result.ci[1]:.6g}]"))
+    return props
+
+
+class FailedTests:
+    """Every failed test goes into the cpuperf report, so a job's verdict sees it (on the
+    xdist controller, the workers' reports arrive here too)."""
+
+    def __init__(self, session: CpuperfSession) -> None:
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not report.failed:
+            return
+        crash = getattr(report.longrepr, "reprcrash", None)
+        why = getattr(crash, "message", None) or (str(report.longrepr).strip().splitlines()
+                                                  or ["failed"])[-1]
+        text = " ".join(str(why).split())[:400]
+        phase = "" if report.when == "call" else f" (at {report.when})"
+        self.session.failed_tests.setdefault(report.nodeid, text + phase)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -36,6 +36,8 @@ class CpuperfSession:
     errors: list[str] = field(default_factory=list)
     unjudged: list[MetricRecord] = field(default_factory=list)
     """Records of tests that could not be judged (damaged baseline file)."""
+    failed_tests: dict[str, str] = field(default_factory=dict)
+    """Tests that failed or errored (id -> why), whether or not they recorded metrics."""
     baseline_error: str | None = None
     """Why the baseline file cannot be used (set by :meth:`check_baseline`)."""
     store: BaselineStore | None = None
@@ -85,8 +87,10 @@ class CpuperfSession:
         """The session's policy with the test's marker keywords applied to ``record``."""
         return self.settings.policy.for_metric(record.kind, record.metric, marker)
 
-    def judge(self, records: list[MetricRecord], marker: Mapping[str, Any]) -> list[MetricResult]:
-        """Evaluate one test's records; results are kept for the reports."""
+    def judge(self, records: list[MetricRecord], marker: Mapping[str, Any],
+              test_failure: str | None = None) -> list[MetricResult]:
+        """Evaluate one test's records; results are kept for the reports (with the test's
+        own failure, when its body failed)."""
         from .judge.evaluate import evaluate
 
         baseline = self.baseline()
@@ -94,8 +98,10 @@ class CpuperfSession:
         results = []
         for record in records:
             stored = baseline.get(record.test_id, record.metric)
-            results.append(evaluate(record, stored, self.policy_for(record, marker),
-                                    other_machine=mismatch))
+            result = evaluate(record, stored, self.policy_for(record, marker),
+                              other_machine=mismatch)
+            result.test_failure = test_failure
+            results.append(result)
         self.results.extend(results)
         return results
 
@@ -151,7 +157,8 @@ class CpuperfSession:
 
         return RunReport(machine=self.machine, results=list(self.results),
                          versions=installed_versions(REPORTED_PACKAGES),
-                         errors=list(dict.fromkeys(self.errors)))
+                         errors=list(dict.fromkeys(self.errors)),
+                         failed_tests=dict(self.failed_tests))
 
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal.

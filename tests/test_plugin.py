@@ -117,10 +117,12 @@ def test_unknown_mask_flag_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize(("marker", "message"), [
     ("cpuperf(tolerence=0.1)", "*unknown @pytest.mark.cpuperf keyword(s) tolerence*"),
-    ("cpuperf(tolerance=5)", "*cpuperf(tolerance=...) must be a number in [[]0, 1), e.g. 0.05; got 5*"),
+    ("cpuperf(tolerance=5)",
+     "*cpuperf(tolerance=...) must be a number in [[]0, 1), e.g. 0.05; got 5*"),
     ("cpuperf(trials=1)", "*cpuperf(trials=...) must be an integer >= 2, e.g. 5; got 1*"),
     ("cpuperf(trial_time=0)", "*cpuperf(trial_time=...) must be a number > 0, e.g. 1.0; got 0*"),
-    ("cpuperf(warmup=float('nan'))", "*cpuperf(warmup=...) must be a number >= 0, e.g. 0.5; got nan*"),
+    ("cpuperf(warmup=float('nan'))",
+     "*cpuperf(warmup=...) must be a number >= 0, e.g. 0.5; got nan*"),
     ("cpuperf(0.05)", "*takes keywords only*"),
 ])
 def test_bad_marker_is_a_usage_error(pytester: pytest.Pytester, marker: str, message: str) -> None:
