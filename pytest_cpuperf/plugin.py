@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .backends.registry import BACKENDS, Backend
 from .config import Settings, add_options
 from .errors import BaselineFileError, CpuperfUsageError
 from .isa import CpuIsa, UnknownISAFlagError, detect, validate_flags
 from .knobs import ENGINE_KNOBS, marker_signature
 
 if TYPE_CHECKING:
-    from .backends.openvino import OVCompiled
     from .judge.results import MetricResult
     from .measure.recorder import Recorder
     from .session import CpuperfSession
@@ -348,97 +348,47 @@ def cpu_isa(pytestconfig: pytest.Config) -> CpuIsa:
     return _session(pytestconfig).cpu
 
 
-class OVCompiler:
-    """``ov_compile(model, **options)``: compile for CPU; equal calls share one compile."""
+class SkipUnavailable:
+    """A backend factory whose "cannot run here" errors become skips with the reason."""
 
-    def __init__(self, progress: Callable[[str], None]) -> None:
-        self._cache: dict[tuple[Any, ...], OVCompiled] = {}
-        self._progress = progress
-        self._core: Any = None
+    def __init__(self, factory: Callable[..., Any]) -> None:
+        self._factory = factory
 
-    def __call__(self, model: Any, *, sparse_rate: float | None = None,
-                 streams: int | str | None = None, threads: int | None = None,
-                 hint: str = "throughput", precision: str | None = None, shape: Any = None,
-                 config: Any = None, label: str | None = None) -> OVCompiled:
-        from .backends.openvino import check_options, compile_model, resolve_model_path
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .backends.base import BackendUnavailable
 
-        options = check_options(sparse_rate=sparse_rate, streams=streams, threads=threads,
-                                hint=hint, precision=precision, shape=shape, config=config,
-                                label=label)
-        path = resolve_model_path(model)
-        model_key: tuple[Any, ...] = (
-            (str(path.resolve()), path.stat().st_mtime_ns) if path is not None
-            else ("id", id(model)))
-        key = (*model_key, options)
-        if key not in self._cache:
-            import openvino as ov
-
-            self._core = self._core or ov.Core()
-            self._progress(f"compiling {path.name if path else 'model'} for CPU "
-                           f"[{options.describe()}]")
-            compiled = compile_model(model, options, core=self._core)
-            compiled._keepalive = model  # type: ignore[attr-defined]  # id() stays unique
-            self._cache[key] = compiled
-        return self._cache[key]
-
-
-@pytest.fixture(scope="session")
-def ov_compile(pytestconfig: pytest.Config) -> OVCompiler:
-    """Compile an OpenVINO model (IR path, ``openvino.Model`` or HF directory) for CPU in a
-    named configuration: ``ov_compile(model, sparse_rate=0.75, streams=2, hint="throughput")``."""
-    return OVCompiler(_progress(pytestconfig))
-
-
-def _skip_unavailable(factory: Callable[..., Any]) -> Callable[..., Any]:
-    """``factory`` whose "cannot run here" errors become skips with the reason."""
-    from .backends.base import BackendUnavailable
-
-    def call(*args: Any, **kwargs: Any) -> Any:
         try:
-            return factory(*args, **kwargs)
+            return self._factory(*args, **kwargs)
         except BackendUnavailable as exc:
             pytest.skip(str(exc))
         except ImportError as exc:
             pytest.skip(f"backend not installed: {exc}")
 
-    return call
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._factory, name)
 
 
-@pytest.fixture(scope="session")
-def ipex_optimize(pytestconfig: pytest.Config) -> Callable[..., Any]:
-    """Optimize a PyTorch model with IPEX: ``ipex_optimize(model, dtype="bf16", jit=True,
-    example_inputs=...)``; skips with the reason when IPEX and torch do not match."""
-    from .backends.ipex import ipex_status
+def backend_fixture(backend: Backend) -> Any:
+    """The session fixture of one registered backend (``ov_compile``, ``torch_optimize``...):
+    skips with the reason where the backend cannot run, imports it only when requested."""
 
-    ok, reason = ipex_status()
-    if not ok:
-        pytest.skip(reason)
-    from .backends.ipex import optimize
+    def fixture(pytestconfig: pytest.Config) -> SkipUnavailable:
+        usable, reason = backend.available()
+        if not usable:
+            pytest.skip(reason)
+        try:
+            make = backend.load()
+        except ImportError as exc:
+            pytest.skip(f"{backend.name} backend unavailable: {exc}")
+        return SkipUnavailable(make(_progress(pytestconfig)))
 
-    return _skip_unavailable(optimize)
-
-
-@pytest.fixture(scope="session")
-def torch_optimize(pytestconfig: pytest.Config) -> Callable[..., Any]:
-    """Stock PyTorch twin of ``ipex_optimize``: ``torch_optimize(model, mode="eager"|"jit"|
-    "compile", dtype="fp32"|"bf16")``."""
-    try:
-        from .backends.torch import optimize
-    except ImportError as exc:
-        pytest.skip(f"stock PyTorch backend unavailable: {exc}")
-    return _skip_unavailable(optimize)
+    fixture.__name__ = fixture.__qualname__ = backend.fixture
+    fixture.__doc__ = backend.doc
+    return pytest.fixture(scope="session", name=backend.fixture)(fixture)
 
 
-@pytest.fixture(scope="session")
-def ort_compile(pytestconfig: pytest.Config) -> Callable[..., Any]:
-    """Open an ONNX model in ONNX Runtime (CPU provider): ``ort_compile(path, threads=2,
-    graph_optimization="all")``; skips with the reason when onnxruntime is not installed."""
-    from .backends.onnxruntime import ORTCompiler, ort_status
-
-    ok, reason = ort_status()
-    if not ok:
-        pytest.skip(reason)
-    return ORTCompiler(_progress(pytestconfig))
+for _backend in BACKENDS:  # one fixture per registry entry
+    globals()[f"_{_backend.fixture}_fixture"] = backend_fixture(_backend)
 
 
 @pytest.fixture

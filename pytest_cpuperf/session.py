@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID)
 """Verdicts whose records ``--cpuperf-update`` refuses to store."""
-REPORTED_PACKAGES = ("pytest-cpuperf", "openvino", "nncf", "torch",
-                     "intel-extension-for-pytorch", "transformers", "optimum-intel")
 
 
 @dataclass
@@ -153,10 +151,11 @@ class CpuperfSession:
                            "errors": self.errors}, allow_nan=False)
 
     def report(self) -> RunReport:
+        from .backends.registry import reported_packages
         from .versions import installed_versions
 
         return RunReport(machine=self.machine, results=list(self.results),
-                         versions=installed_versions(REPORTED_PACKAGES),
+                         versions=installed_versions(reported_packages()),
                          errors=list(dict.fromkeys(self.errors)),
                          failed_tests=dict(self.failed_tests))
 

@@ -9,7 +9,7 @@ imports ``intel_extension_for_pytorch`` (or even torch) at this module's import 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
@@ -83,6 +83,11 @@ def _check_calibration(calibration: object, names: Sequence[str]) -> list[dict[s
             raise CpuperfUsageError(f"calibration[{index}] lacks inputs {missing}")
         batches.append({n: batch[n] for n in names})
     return batches
+
+
+def make_optimizer(progress: Callable[[str], None]) -> Callable[..., TorchCompiled]:
+    """The ``ipex_optimize`` fixture's value (the registry's factory)."""
+    return optimize
 
 
 def optimize(model: object, *, dtype: object = "fp32", jit: object = True,

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -337,6 +337,8 @@ class OVCompiled:
     backend: str = "openvino"
     label: str = ""
     _core: Any = field(default=None, repr=False)
+    source_object: Any = field(default=None, repr=False)
+    """The object compiled from (kept alive so a cache keyed by its id stays right)."""
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -483,3 +485,36 @@ def compile_model(model: object, options: OVOptions, core: Any = None) -> OVComp
         source = path.parent.name if path.is_file() else path.name
     return OVCompiled(compiled_model=compiled, options=options, source=source, model=ov_model,
                       vocab_size=_vocab_size(ov_model, path), _core=core)
+
+
+class OVCompiler:
+    """``ov_compile(model, **options)``: compile for CPU; equal calls share one compile (one
+    ``openvino.Core`` per session)."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self._cache: dict[tuple[Any, ...], OVCompiled] = {}
+        self._progress = progress
+        self._core: Any = None
+
+    def __call__(self, model: Any, *, sparse_rate: float | None = None,
+                 streams: int | str | None = None, threads: int | None = None,
+                 hint: str = "throughput", precision: str | None = None, shape: Any = None,
+                 config: Any = None, label: str | None = None) -> OVCompiled:
+        options = check_options(sparse_rate=sparse_rate, streams=streams, threads=threads,
+                                hint=hint, precision=precision, shape=shape, config=config,
+                                label=label)
+        path = resolve_model_path(model)
+        model_key: tuple[Any, ...] = (
+            (str(path.resolve()), path.stat().st_mtime_ns) if path is not None
+            else ("id", id(model)))
+        key = (*model_key, options)
+        if key not in self._cache:
+            import openvino as ov
+
+            self._core = self._core or ov.Core()
+            self._progress(f"compiling {path.name if path else 'model'} for CPU "
+                           f"[{options.describe()}]")
+            compiled = compile_model(model, options, core=self._core)
+            compiled.source_object = model  # keeps id(model) unique while cached
+            self._cache[key] = compiled
+        return self._cache[key]

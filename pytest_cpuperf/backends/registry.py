@@ -60,6 +60,12 @@ def _ipex_check() -> tuple[bool, str]:
     return ipex_status()
 
 
+def _ort_check() -> tuple[bool, str]:
+    from .onnxruntime import ort_status
+
+    return ort_status()
+
+
 BACKENDS: tuple[Backend, ...] = (
     Backend("openvino", "ov_compile", "pytest_cpuperf.backends.openvino:OVCompiler",
             packages=("openvino", "nncf", "optimum-intel"), extra="openvino",
@@ -78,6 +84,11 @@ BACKENDS: tuple[Backend, ...] = (
             doc="Optimize a PyTorch model with IPEX: ``ipex_optimize(model, dtype='bf16', "
                 "jit=True, example_inputs=...)``; skips with the reason when IPEX and torch "
                 "do not match."),
+    Backend("onnxruntime", "ort_compile", "pytest_cpuperf.backends.onnxruntime:ORTCompiler",
+            packages=("onnxruntime",), extra="onnxruntime", check=_ort_check,
+            doc="Open an ONNX model in ONNX Runtime (CPU execution provider): "
+                "``ort_compile(path, threads=2, graph_optimization='all')``; equal calls share "
+                "one session."),
 )
 
 

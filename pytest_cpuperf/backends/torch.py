@@ -432,6 +432,11 @@ def _default_label(backend: str, *parts: object) -> str:
     return "-".join([backend, *(str(p) for p in parts if p is not None)])
 
 
+def make_optimizer(progress: Callable[[str], None]) -> Callable[..., TorchCompiled]:
+    """The ``torch_optimize`` fixture's value (the registry's factory)."""
+    return optimize
+
+
 def optimize(model: object, *, mode: object = "eager", dtype: object = "fp32",
              example_inputs: object = None, threads: object = None,
              label: object = None) -> TorchCompiled:
