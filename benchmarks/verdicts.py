@@ -40,7 +40,7 @@ def record(samples: Samples) -> MetricRecord:
 
 def baseline(runs: Iterable[Samples]) -> BaselineRecord:
     return BaselineRecord(kind="throughput", unit="samples/s", higher_is_better=True,
-                          runs=[BaselineRun(median(s), list(s), "", {}) for s in runs])
+                          runs=[BaselineRun.from_record(record(s)) for s in runs])
 
 
 def verdict(pair: Pair, policy: Policy) -> Status:

@@ -39,6 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Before any conftest can import openvino: its usage telemetry off (see telemetry.py)."""
@@ -54,7 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import CpuperfSession
 
     cpu = detect().with_mask(settings.isa_mask)
-    config.stash[SESSION_KEY] = CpuperfSession(settings=settings, cpu=cpu)
+    config.stash[SESSION_KEY] = CpuperfSession(settings=settings, cpu=cpu,
+                                               hooks=BoundHooks(config))
     config.pluginmanager.register(FailedTests(config.stash[SESSION_KEY]), "cpuperf-failed-tests")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(config), "cpuperf-xdist-controller")
@@ -252,6 +259,17 @@ def junit_properties(result: MetricResult) -> list[tuple[str, object]]:
         level = f"{result.ci_level:.0%} " if result.ci_level else ""
         props.append((f"{name}:ci", f"{level}[{result.ci[0]:.6g}, {result.ci[1]:.6g}]"))
     return props
+
+
+class BoundHooks:
+    """``pytest_cpuperf_*`` hooks with the config argument already given."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def __getattr__(self, name: str) -> Any:
+        hook = getattr(self._config.hook, name)
+        return lambda **kwargs: hook(config=self._config, **kwargs)
 
 
 class FailedTests:

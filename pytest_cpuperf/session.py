@@ -42,21 +42,32 @@ class CpuperfSession:
     """Where baselines come from; the JSON files of ``settings.baseline_dir`` unless a plugin
     (the history's ``--cpuperf-baseline-from-history``) set another before the first test."""
     _baseline: BaselineFile | None = None
+    _machine: dict[str, Any] | None = None
+    hooks: Any = None
+    """The ``pytest_cpuperf_*`` hooks to call (``config.hook``, bound to the config), if any."""
     warned_unlocked: bool = False
     """Whether the run has warned that perf tests run without the machine-wide lock."""
 
     @property
     def machine(self) -> dict[str, Any]:
-        from .store.baselines import machine_info
+        """This machine's identity, as stored with baselines and reports (computed once; the
+        ``pytest_cpuperf_update_machine_info`` hook may add fields, never change the key)."""
+        if self._machine is None:
+            from .store.baselines import machine_info
 
-        return machine_info(self.cpu)
+            info = machine_info(self.cpu)
+            if self.hooks is not None:
+                self.hooks.pytest_cpuperf_update_machine_info(machine_info=info)
+            info["key"] = machine_info(self.cpu)["key"]
+            self._machine = info
+        return dict(self._machine)
 
     @property
     def baseline_store(self) -> BaselineStore:
         if self.store is None:
             from .store.baselines import JsonBaselineStore
 
-            self.store = JsonBaselineStore(self.settings.baseline_dir, self.cpu)
+            self.store = JsonBaselineStore(self.settings.baseline_dir, self.cpu, self.machine)
         return self.store
 
     @property
@@ -172,6 +183,8 @@ class CpuperfSession:
         if not (self.results or self.settings.enabled):
             return lines
         run = self.report()
+        if self.hooks is not None:
+            self.hooks.pytest_cpuperf_update_report(report=run)
         from .report import write_report
 
         for path in self.settings.reports:

@@ -350,12 +350,3 @@ def test_logit_agreement_edge_cases() -> None:
     with pytest.raises(CpuperfUsageError, match="shape"):
         logit_agreement(a, np.zeros((2, 3)))
 
-
-def test_records(models: dict[str, OVCompiled], data: dict[str, np.ndarray]) -> None:
-    record = evaluate_accuracy(models["int8"], data).to_record("t::x", name="int8/accuracy")
-    assert (record.metric, record.kind, record.unit, record.higher_is_better) == (
-        "int8/accuracy", "accuracy", "", True)
-    records = agreement(models["int8"], models["fp32"], data).to_records("t::x")
-    assert {r.metric: r.higher_is_better for r in records} == {
-        "agreement/top1_agreement": True, "agreement/max_abs_diff": False,
-        "agreement/mean_abs_diff": False, "agreement/cosine": True}

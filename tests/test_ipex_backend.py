@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pytest_cpuperf.backends import ipex as ib
+from pytest_cpuperf.backends.base import generate_inputs
 from pytest_cpuperf.errors import CpuperfUsageError
 
 USABLE, REASON = ib.ipex_status()
@@ -114,7 +115,7 @@ def batch() -> dict[str, np.ndarray]:
     from pytest_cpuperf.models import BertSpec
 
     spec = BertSpec.tiny()
-    return tb.generate_inputs(tb.HF_INPUTS, (3, spec.seq_len), spec.vocab, seed=11)
+    return generate_inputs(tb.HF_INPUTS, (3, spec.seq_len), spec.vocab, seed=11)
 
 
 @pytest.fixture(scope="module")

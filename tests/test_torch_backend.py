@@ -14,9 +14,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from pytest_cpuperf.backends import torch as tb  # noqa: E402
-from pytest_cpuperf.backends.base import CompiledModel, SyncTarget  # noqa: E402
+from pytest_cpuperf.backends.base import CompiledModel, SyncTarget, generate_inputs  # noqa: E402
+from pytest_cpuperf.backends.onednn import kernels_note, parse_onednn_verbose  # noqa: E402
 from pytest_cpuperf.errors import CpuperfUsageError  # noqa: E402
 from pytest_cpuperf.measure.engine import EngineSettings, measure  # noqa: E402
+from pytest_cpuperf.measure.instances import measure_instances  # noqa: E402
 from pytest_cpuperf.models import BertSpec, build_torch_bert  # noqa: E402
 
 SETTINGS = EngineSettings(trials=3, trial_time_s=0.3, warmup_s=0.1)
@@ -31,7 +33,7 @@ def bert() -> Any:
 @pytest.fixture(scope="module")
 def batch(bert: Any) -> dict[str, np.ndarray]:
     """Three rows: predict() must run them in chunks of the example batch (1)."""
-    return tb.generate_inputs(tb.HF_INPUTS, (3, SPEC.seq_len), SPEC.vocab, seed=7)
+    return generate_inputs(tb.HF_INPUTS, (3, SPEC.seq_len), SPEC.vocab, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +108,12 @@ def test_compile_with_freezing(bert: Any, batch: dict, reference: np.ndarray) ->
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 usable cores")
 def test_two_pinned_instances(bert: Any) -> None:
     factory = functools.partial(tb.optimize, bert, mode="jit", label="tiny-jit")
-    result = tb.measure_instances(factory, instances=2, cores_per_instance=1, settings=SETTINGS)
+    result = measure_instances(factory, instances=2, cores_per_instance=1, settings=SETTINGS)
     assert result.label == "tiny-jit x2x1c" and result.requests == 2
     assert len(result.trials) == 3 and result.throughput > 0
     assert result.config["cpu_sets"].count("/") == 1 and result.config["threads"] == 1
     with pytest.raises(CpuperfUsageError, match="exceeds"):
-        tb.measure_instances(factory, instances=64, cores_per_instance=4, settings=SETTINGS)
+        measure_instances(factory, instances=64, cores_per_instance=4, settings=SETTINGS)
 
 
 def test_example_inputs_follow_the_model(bert: Any) -> None:
@@ -174,26 +176,26 @@ unrelated output
 
 
 def test_parse_onednn_verbose() -> None:
-    report = tb.parse_onednn_verbose(VERBOSE)
+    report = parse_onednn_verbose(VERBOSE)
     assert report is not None
     assert report.matmul_layers == 3 and report.amx_layers == 2
     assert report.dominant_isa == "amx"
     assert report.exec_types["inner_product:brgemm:avx512_core_amx"] == 1
     assert report.exec_types["graph:quantized_matmul_post_ops"] == 1
-    assert tb.parse_onednn_verbose("no verbose here\n") is None
+    assert parse_onednn_verbose("no verbose here\n") is None
 
 
 class _Stub:
     label = "stub"
 
     def __init__(self, text: str) -> None:
-        self.report = tb.parse_onednn_verbose(text)
+        self.report = parse_onednn_verbose(text)
 
     def kernels(self) -> Any:
         return self.report
 
     def effective_config(self) -> dict[str, Any]:
-        return {"kernels": tb.kernels_note(self.report)}
+        return {"kernels": kernels_note(self.report)}
 
 
 def test_require_amx() -> None:
@@ -204,3 +206,22 @@ def test_require_amx() -> None:
         tb.require_amx(_Stub(no_amx))  # type: ignore[arg-type]
     with pytest.raises(AssertionError, match="no oneDNN primitive ran"):
         tb.require_amx(_Stub(""))  # type: ignore[arg-type]
+
+
+def test_thread_count_never_leaks_into_the_next_model(bert: Any, batch: dict) -> None:
+    """A threads=1 model measured first must not leave the next (threads=None) model on one
+    thread: each runs with its own count, the default being torch's at import."""
+    one = tb.optimize(bert, mode="eager", threads=1)
+    default = tb.optimize(bert, mode="eager")
+    one.predict(batch)
+    assert torch_threads() == 1
+    default.predict(batch)
+    assert torch_threads() == tb.default_threads() == default.effective_config()["threads"]
+    one.timing_target(one.example_inputs()).call()
+    assert torch_threads() == 1
+
+
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())

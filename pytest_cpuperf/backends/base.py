@@ -11,6 +11,7 @@ timed*. The two meet in one of two timing targets:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 Inputs = Mapping[str, Any]
+DEFAULT_VOCAB_FALLBACK = 1000
+"""Token ids are drawn below this when the vocabulary size cannot be found."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -55,6 +58,85 @@ def predict_in_chunks(arrays: Mapping[str, np.ndarray], step: int,
                      for n, a in chunk.items()}
         outputs.append(np.asarray(run(chunk))[:size])
     return np.concatenate(outputs)
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` lower-cased if it is one of ``choices``; a usage error naming ``name`` if not."""
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
+    raise CpuperfUsageError(
+        f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_threads(threads: object) -> int | None:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise CpuperfUsageError(f"threads must be an integer >= 1 or None, got {threads!r}")
+    return threads
+
+
+def check_label(label: object) -> str | None:
+    if label is not None and not isinstance(label, str):
+        raise CpuperfUsageError(f"label must be a string, got {label!r}")
+    return label
+
+
+def to_array(name: str, value: object) -> np.ndarray:
+    """``value`` (a tensor of any framework, an array or nested lists) as a numpy array."""
+    import numpy as np
+
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch.Tensor
+        return value.detach().cpu().numpy()  # type: ignore[no-any-return]
+    if isinstance(value, (np.ndarray, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise CpuperfUsageError(f"example_inputs[{name!r}] is not a rectangular array")
+        return array
+    raise CpuperfUsageError(
+        f"example_inputs[{name!r}] must be a torch.Tensor or numpy array, got "
+        f"{type(value).__name__}")
+
+
+def token_input(name: str, shape: Sequence[int], dtype: Any, vocab: int | None,
+                rng: np.random.Generator) -> np.ndarray:
+    """A generated input that suits its name: token ids below the vocabulary size (or
+    :data:`DEFAULT_VOCAB_FALLBACK`), an attention mask of ones, zeros for other integer
+    inputs (token types), normal noise for float ones."""
+    import numpy as np
+
+    lname = name.lower()
+    if "mask" in lname:
+        return np.ones(shape, dtype=dtype)
+    if np.issubdtype(dtype, np.integer) and "ids" in lname and "type" not in lname:
+        return rng.integers(0, vocab or DEFAULT_VOCAB_FALLBACK, size=shape).astype(dtype)
+    if np.issubdtype(dtype, np.integer) or np.dtype(dtype) == np.bool_:
+        return np.zeros(shape, dtype=dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def generate_inputs(names: Sequence[str], shape: tuple[int, int], vocab: int | None,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """int64 token inputs of one ``shape`` for ``names`` (see :func:`token_input`)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {name: token_input(name, shape, np.int64, vocab, rng) for name in names}
+
+
+def isa_of(kernel: str) -> str:
+    """The ISA family of a kernel name, OpenVINO's exec type or oneDNN's implementation:
+    ``brgemm_avx512_amx_I8`` / ``brg_matmul:avx10_1_512_amx`` -> ``amx``, ``jit:avx2`` ->
+    ``avx2``, ``ref:any`` -> ``ref``."""
+    name = kernel.lower()
+    for isa in ("amx", "avx512", "avx2", "avx", "sse42", "sse41", "ref"):
+        if isa in name:
+            return isa
+    return re.split(r"[_:]", name)[0] or "unknown"
+
+
+def default_label(backend: str, *parts: object) -> str:
+    return "-".join([backend, *(str(p) for p in parts if p is not None)])
 
 
 class AsyncQueue(Protocol):

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
 from ..versions import package_version
-from .base import BackendUnavailable
+from .base import (
+    BackendUnavailable,
+    check_choice,
+    check_label,
+    check_threads,
+    default_label,
+    generate_inputs,
+    to_array,
+)
 
 __all__ = ["BackendUnavailable", "ipex_status", "optimize"]
 
@@ -101,22 +109,21 @@ def optimize(model: object, *, dtype: object = "fp32", jit: object = True,
     """
     from . import torch as tb
 
-    dtype = tb.check_choice("dtype", dtype, DTYPES)
+    dtype = check_choice("dtype", dtype, DTYPES)
     if not isinstance(jit, bool):
         raise CpuperfUsageError(f"jit must be True or False, got {jit!r}")
     if dtype == "int8" and not jit:
         raise CpuperfUsageError(
             "jit must be True for dtype='int8': IPEX static quantization runs traced models")
-    threads = tb.check_threads(threads)
-    label = tb.check_label(label)
+    threads = check_threads(threads)
+    label = check_label(label)
     require_ipex()
     module = tb.check_model(model, "ipex_optimize").eval()
     examples, generated = tb.resolve_examples(module, example_inputs)
     batches = _check_calibration(calibration, tuple(examples))
     import torch
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or tb.default_threads())  # compile with the count it will run
     ipex = _import_ipex()
     names = tuple(examples)
     wrapped = tb.LogitsModule(module, names).eval()
@@ -134,7 +141,7 @@ def optimize(model: object, *, dtype: object = "fp32", jit: object = True,
     return tb.TorchCompiled(
         runner=runner, examples=examples, generated=generated, vocab=tb.vocab_size(module),
         mode="jit" if jit else "eager", dtype=dtype, threads=threads,
-        label=label or tb._default_label("ipex", "jit" if jit else "eager", dtype,
+        label=label or default_label("ipex", "jit" if jit else "eager", dtype,
                                          f"t{threads}" if threads else None),
         backend="ipex",
         extra_config={"ipex": ipex.__version__, "jit": jit, "qconfig": qconfig,
@@ -158,7 +165,7 @@ def _generated_batches(tb: Any, examples: dict[str, np.ndarray], generated: bool
     if not generated:
         return [examples]
     shape = next(iter(examples.values())).shape
-    return [tb.generate_inputs(tuple(examples), (shape[0], shape[1]), tb.vocab_size(module),
+    return [generate_inputs(tuple(examples), (shape[0], shape[1]), tb.vocab_size(module),
                                seed=1000 + i) for i in range(CALIBRATION_BATCHES)]
 
 
@@ -170,7 +177,7 @@ def _quantize(ipex: Any, tb: Any, wrapped: Any, examples: dict[str, np.ndarray],
     from intel_extension_for_pytorch.quantization import convert, prepare
 
     def tensors(batch: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
-        return tuple(torch.from_numpy(np.ascontiguousarray(tb._to_array(n, batch[n])))
+        return tuple(torch.from_numpy(np.ascontiguousarray(to_array(n, batch[n])))
                      for n in examples)
 
     qconfig = ipex.quantization.default_static_qconfig_mapping

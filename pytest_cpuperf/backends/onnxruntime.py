@@ -22,8 +22,8 @@ import numpy as np
 
 from ..errors import CpuperfUsageError
 from ..measure.measurement import KernelReport
-from .base import Inputs, SyncTarget, check_input_names, predict_in_chunks
-from .openvino import DEFAULT_VOCAB_FALLBACK, parse_shape
+from .base import Inputs, SyncTarget, check_input_names, predict_in_chunks, token_input
+from .openvino import parse_shape
 
 GRAPH_OPTIMIZATIONS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
                        "basic": "ORT_ENABLE_BASIC", "disabled": "ORT_DISABLE_ALL"}
@@ -329,16 +329,7 @@ class ORTCompiled:
         types = {i.name: _DTYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
         inputs: dict[str, np.ndarray] = {}
         for name, shape in self.shapes.items():
-            dtype, lname = types[name], name.lower()
-            if "mask" in lname:
-                inputs[name] = np.ones(shape, dtype=dtype)
-            elif np.issubdtype(dtype, np.integer) and "ids" in lname and "type" not in lname:
-                high = self.vocab_size or DEFAULT_VOCAB_FALLBACK
-                inputs[name] = rng.integers(0, high, size=shape).astype(dtype)
-            elif np.issubdtype(dtype, np.integer) or dtype == np.bool_:
-                inputs[name] = np.zeros(shape, dtype=dtype)
-            else:
-                inputs[name] = rng.standard_normal(shape).astype(dtype)
+            inputs[name] = token_input(name, shape, types[name], self.vocab_size, rng)
         return inputs
 
     def check_inputs(self, inputs: Inputs, shapes: bool = True) -> dict[str, np.ndarray]:

@@ -20,13 +20,11 @@ import numpy as np
 
 from ..errors import CpuperfUsageError
 from ..measure.measurement import KernelReport
-from .base import AsyncTarget, Inputs, check_input_names, predict_in_chunks
+from .base import AsyncTarget, Inputs, check_input_names, isa_of, predict_in_chunks, token_input
 
 HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}
 PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 SPARSE_RATE_KEY = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
-DEFAULT_VOCAB_FALLBACK = 1000
-"""Token ids are drawn below this when the vocabulary size cannot be found."""
 
 ShapeArg = Mapping[str, "list[int] | tuple[int, ...] | str"] | str | None
 
@@ -294,7 +292,7 @@ def summarize_profiling(profile: Any) -> KernelReport:
     executed = [p for p in profile if getattr(p.status, "name", str(p.status)) == "EXECUTED"]
     counts = Counter(f"{p.node_type}:{p.exec_type}" for p in executed)
     fc = [p for p in executed if p.node_type.startswith("FullyConnected")]
-    isa_votes = Counter(_isa_of(p.exec_type) for p in fc)
+    isa_votes = Counter(isa_of(p.exec_type) for p in fc)
     return KernelReport(
         exec_types=dict(counts),
         matmul_layers=len(fc),
@@ -302,14 +300,6 @@ def summarize_profiling(profile: Any) -> KernelReport:
         amx_layers=sum("amx" in p.exec_type.lower() for p in executed),
         dominant_isa=isa_votes.most_common(1)[0][0] if isa_votes else "none",
     )
-
-
-def _isa_of(exec_type: str) -> str:
-    name = exec_type.lower()
-    for isa in ("amx", "avx512", "avx2", "sse42", "ref"):
-        if isa in name:
-            return isa
-    return name.split("_")[0] or "unknown"
 
 
 def _plain(value: Any) -> Any:
@@ -392,7 +382,6 @@ class OVCompiled:
     def example_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Token ids below the vocabulary size, attention mask of ones, anything else zeros."""
         rng = np.random.default_rng(seed)
-        high = self.vocab_size or DEFAULT_VOCAB_FALLBACK
         inputs: dict[str, np.ndarray] = {}
         for port in self.compiled_model.inputs:
             name = port.get_any_name()
@@ -402,16 +391,8 @@ class OVCompiled:
                     f"input {name!r} has dynamic shape {pshape}; pass shape= to ov_compile "
                     f"(e.g. shape={{'{name}': [1, 64]}} or shape='[1,64]') or give inputs=")
             shape = [d.get_length() for d in pshape]
-            dtype = port.get_element_type().to_dtype()
-            lname = name.lower()
-            if "mask" in lname:
-                inputs[name] = np.ones(shape, dtype=dtype)
-            elif np.issubdtype(dtype, np.integer) and ("ids" in lname and "type" not in lname):
-                inputs[name] = rng.integers(0, high, size=shape).astype(dtype)
-            elif np.issubdtype(dtype, np.integer):
-                inputs[name] = np.zeros(shape, dtype=dtype)
-            else:
-                inputs[name] = rng.standard_normal(shape).astype(dtype)
+            inputs[name] = token_input(name, shape, port.get_element_type().to_dtype(),
+                                       self.vocab_size, rng)
         return inputs
 
     def check_inputs(self, inputs: Inputs) -> dict[str, np.ndarray]:

@@ -12,15 +12,10 @@ which transformers passes through unchanged. Eager and compiled models get the i
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import inspect
-import os
 import re
-import sys
-import tempfile
 import warnings
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,41 +26,39 @@ import torch
 from ..errors import CpuperfUsageError
 from ..measure.measurement import KernelReport
 from ..versions import package_version
-from .base import CompiledModel, Inputs, SyncTarget, check_input_names, predict_in_chunks
+from .base import (
+    Inputs,
+    SyncTarget,
+    check_choice,
+    check_input_names,
+    check_label,
+    check_threads,
+    default_label,
+    generate_inputs,
+    predict_in_chunks,
+    to_array,
+)
+from .onednn import capture_fd_stdout, kernels_note, parse_onednn_verbose
+from .onednn import require_amx as require_amx  # public: examples import it from here
 
 MODES = ("eager", "jit", "compile")
 DTYPES = ("fp32", "bf16")
 HF_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_SHAPE = (1, 64)
-DEFAULT_VOCAB_FALLBACK = 1000
-"""Token ids are drawn below this when the model has no ``config.vocab_size``."""
 
 Runner = Callable[[dict[str, torch.Tensor]], Any]
+_TORCH_DEFAULT_THREADS = torch.get_num_threads()
 
 
-# --- keyword checks (shared with ipex.py) ------------------------------------------------
+def default_threads() -> int:
+    """The thread count of a ``threads=None`` model: torch's own default when this backend was
+    imported, never more than the cores this process may run on (a pinned instance)."""
+    from ..isa import usable_cores
+
+    return max(1, min(_TORCH_DEFAULT_THREADS, usable_cores()))
 
 
-def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    """``value`` lower-cased if it is one of ``choices``; a usage error naming ``name`` if not."""
-    if isinstance(value, str) and value.lower() in choices:
-        return value.lower()
-    raise CpuperfUsageError(
-        f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def check_threads(threads: object) -> int | None:
-    if threads is None:
-        return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise CpuperfUsageError(f"threads must be an integer >= 1 or None, got {threads!r}")
-    return threads
-
-
-def check_label(label: object) -> str | None:
-    if label is not None and not isinstance(label, str):
-        raise CpuperfUsageError(f"label must be a string, got {label!r}")
-    return label
+# --- keyword checks -----------------------------------------------------------------------
 
 
 def check_model(model: object, fixture: str) -> torch.nn.Module:
@@ -74,19 +67,6 @@ def check_model(model: object, fixture: str) -> torch.nn.Module:
             f"{fixture}: model must be a torch.nn.Module (e.g. a transformers "
             f"BertForSequenceClassification), got {type(model).__name__}")
     return model
-
-
-def _to_array(name: str, value: object) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    if isinstance(value, (np.ndarray, list, tuple)):
-        array = np.asarray(value)
-        if array.dtype == object:
-            raise CpuperfUsageError(f"example_inputs[{name!r}] is not a rectangular array")
-        return array
-    raise CpuperfUsageError(
-        f"example_inputs[{name!r}] must be a torch.Tensor or numpy array, got "
-        f"{type(value).__name__}")
 
 
 def accepted_inputs(model: torch.nn.Module) -> tuple[str, ...]:
@@ -105,22 +85,6 @@ def vocab_size(model: torch.nn.Module) -> int | None:
     return int(size) if isinstance(size, int) and size > 0 else None
 
 
-def generate_inputs(names: Sequence[str], shape: tuple[int, int], vocab: int | None,
-                    seed: int = 0) -> dict[str, np.ndarray]:
-    """Token ids below the vocabulary size, attention mask of ones, token types of zeros."""
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for name in names:
-        if "mask" in name:
-            inputs[name] = np.ones(shape, dtype=np.int64)
-        elif name == "input_ids":
-            inputs[name] = rng.integers(0, vocab or DEFAULT_VOCAB_FALLBACK, size=shape,
-                                        dtype=np.int64)
-        else:
-            inputs[name] = np.zeros(shape, dtype=np.int64)
-    return inputs
-
-
 def resolve_examples(model: torch.nn.Module, example_inputs: object
                      ) -> tuple[dict[str, np.ndarray], bool]:
     """``(example inputs, generated?)`` from ``example_inputs``: None, ``(batch, seq)`` or a
@@ -128,7 +92,7 @@ def resolve_examples(model: torch.nn.Module, example_inputs: object
     if isinstance(example_inputs, Mapping):
         if not example_inputs:
             raise CpuperfUsageError("example_inputs must not be an empty dict")
-        arrays = {str(k): _to_array(str(k), v) for k, v in example_inputs.items()}
+        arrays = {str(k): to_array(str(k), v) for k, v in example_inputs.items()}
         if any(a.ndim == 0 for a in arrays.values()):
             raise CpuperfUsageError("example_inputs must hold arrays with a batch dimension")
         return arrays, False
@@ -220,99 +184,6 @@ def positional_runner(module: Callable[..., Any], names: Sequence[str]) -> Runne
     return lambda tensors: module(*(tensors[n] for n in names))
 
 
-# --- oneDNN verbose capture ----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def capture_fd_stdout() -> Iterator[list[str]]:
-    """Redirect C-level stdout (fd 1) into a temporary file; yields a list that receives the
-    captured text when the block ends."""
-    box: list[str] = []
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 1)
-        try:
-            yield box
-        finally:
-            _flush_c_stdio()
-            os.dup2(saved, 1)
-            os.close(saved)
-            tmp.seek(0)
-            box.append(tmp.read().decode(errors="replace"))
-
-
-def _flush_c_stdio() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).fflush(None)
-
-
-def parse_onednn_verbose(text: str) -> KernelReport | None:
-    """Summarize ``onednn_verbose`` exec lines; None when no primitive ran through oneDNN."""
-    primitives: list[tuple[str, str]] = []
-    graphs: Counter[str] = Counter()
-    for line in text.splitlines():
-        if not line.startswith(("onednn_verbose", "dnnl_verbose")):
-            continue
-        parts = line.split(",")
-        if "exec" not in parts:
-            continue
-        at = parts.index("exec")
-        if at >= 1 and parts[at - 1] == "graph" and len(parts) > at + 3:
-            graphs[f"graph:{parts[at + 3]}"] += 1
-        elif len(parts) > at + 3:
-            primitives.append((parts[at + 2], parts[at + 3]))
-    if not primitives:
-        return None
-    counts = Counter(f"{kind}:{impl}" for kind, impl in primitives)
-    counts.update(graphs)
-    matmuls = [impl for kind, impl in primitives if kind in ("matmul", "inner_product")]
-    votes = Counter(isa_of(impl) for impl in matmuls)
-    return KernelReport(
-        exec_types=dict(counts),
-        matmul_layers=len(matmuls),
-        sparse_layers=sum("sparse" in impl for impl in matmuls),
-        amx_layers=sum("amx" in impl for _, impl in primitives),
-        dominant_isa=votes.most_common(1)[0][0] if votes else "none",
-    )
-
-
-def kernels_note(report: KernelReport | None) -> str:
-    """One line for ``effective_config``: what the profiling pass saw of oneDNN."""
-    if report is None:
-        return ("no oneDNN primitive ran in the profiling pass (MKL/BLAS or generated code), "
-                "so the ISA used is unknown")
-    if not report.matmul_layers:
-        return ("no matmul ran through oneDNN (they went to MKL/BLAS or generated code); "
-                f"other oneDNN primitives: {', '.join(sorted(report.exec_types))}")
-    return (f"{report.matmul_layers} oneDNN matmul primitives, isa={report.dominant_isa}, "
-            f"{report.amx_layers} with AMX")
-
-
-def isa_of(impl: str) -> str:
-    """The ISA family of a oneDNN implementation name: ``brg_matmul:avx512_core_amx`` -> ``amx``,
-    ``jit:avx2`` -> ``avx2``, ``ref:any`` -> ``ref``."""
-    name = impl.lower()
-    for isa in ("amx", "avx512", "avx2", "avx", "sse41", "ref"):
-        if isa in name:
-            return isa
-    return name.split(":")[0] or "unknown"
-
-
-def require_amx(compiled: CompiledModel) -> KernelReport:
-    """Fail (AssertionError) unless ``compiled``'s profiling pass ran AMX kernels."""
-    report = compiled.kernels()
-    if report is None:
-        note = compiled.effective_config().get("kernels", "no kernel information")
-        raise AssertionError(f"{compiled.label}: AMX kernels required, but {note}")
-    if not report.amx:
-        top = ", ".join(f"{k} x{v}" for k, v in Counter(report.exec_types).most_common(3))
-        raise AssertionError(
-            f"{compiled.label}: AMX kernels required, but none ran: {report.matmul_layers} "
-            f"matmul primitives used isa={report.dominant_isa} ({top})")
-    return report
-
-
 # --- compiled model ----------------------------------------------------------------------
 
 
@@ -347,8 +218,11 @@ class TorchCompiled:
         return tuple(self.examples)
 
     def _apply_threads(self) -> None:
-        if self.threads is not None and torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
+        """Run with this model's thread count: its own, else the process default (so a
+        ``threads=1`` model measured before never leaks its setting into this one)."""
+        wanted = self.threads if self.threads is not None else default_threads()
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
 
     def _verbose_contexts(self) -> list[contextlib.AbstractContextManager[Any]]:
         contexts = [torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON)]
@@ -359,7 +233,7 @@ class TorchCompiled:
         config: dict[str, Any] = {
             "mode": self.mode,
             "dtype": self.dtype,
-            "threads": self.threads if self.threads is not None else torch.get_num_threads(),
+            "threads": self.threads if self.threads is not None else default_threads(),
             "threads_requested": self.threads,
             "interop_threads": torch.get_num_interop_threads(),
             "input_shape": "x".join(map(str, next(iter(self.examples.values())).shape)),
@@ -403,7 +277,7 @@ class TorchCompiled:
     def check_inputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
         expected = self.input_names()
         check_input_names(expected, inputs, self.label)
-        return {n: _to_array(n, inputs[n]) for n in expected}
+        return {n: to_array(n, inputs[n]) for n in expected}
 
     def _tensors(self, arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {n: torch.from_numpy(np.ascontiguousarray(a)) for n, a in arrays.items()}
@@ -428,10 +302,6 @@ class TorchCompiled:
             lambda chunk: first_tensor(self._run(self._tensors(chunk))).float().numpy())
 
 
-def _default_label(backend: str, *parts: object) -> str:
-    return "-".join([backend, *(str(p) for p in parts if p is not None)])
-
-
 def make_optimizer(progress: Callable[[str], None]) -> Callable[..., TorchCompiled]:
     """The ``torch_optimize`` fixture's value (the registry's factory)."""
     return optimize
@@ -452,13 +322,12 @@ def optimize(model: object, *, mode: object = "eager", dtype: object = "fp32",
     label = check_label(label)
     module = check_model(model, "torch_optimize").eval()
     examples, generated = resolve_examples(module, example_inputs)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or default_threads())  # compile with the count it will run
     runner = _build_runner(module, mode, dtype, examples)
     return TorchCompiled(
         runner=runner, examples=examples, generated=generated, vocab=vocab_size(module),
         mode=mode, dtype=dtype, threads=threads,
-        label=label or _default_label("torch", mode, dtype, f"t{threads}" if threads else None),
+        label=label or default_label("torch", mode, dtype, f"t{threads}" if threads else None),
     )
 
 
@@ -475,78 +344,3 @@ def _build_runner(module: torch.nn.Module, mode: str, dtype: str,
                 compiled(**tensors)
         return lambda tensors: compiled(**tensors)
     return lambda tensors: module(**tensors)
-
-
-# --- multi-instance ("realtime" mode of the IPEX article) -------------------------------
-
-
-def _instance_main(factory: Callable[[], CompiledModel], cores: list[int], settings: Any,
-                   barrier: Any, results: Any) -> None:
-    """One pinned instance: build, warm up, then one trial per barrier round."""
-    from ..measure.engine import sync_trial
-
-    os.sched_setaffinity(0, cores)
-    torch.set_num_threads(len(cores))
-    compiled = factory()
-    target = compiled.timing_target(compiled.example_inputs())
-    if not isinstance(target, SyncTarget):
-        raise CpuperfUsageError("measure_instances needs a synchronous backend (torch, ipex)")
-    target.call()
-    sync_trial(target, settings.warmup_s or 0.01, 1, None)
-    trials: list[Any] = []
-    latencies: list[float] = []
-    for _ in range(settings.trials):
-        barrier.wait()
-        trials.append(sync_trial(target, settings.trial_time_s, settings.min_iterations,
-                                 latencies))
-    results.put((cores[0], trials, latencies, compiled.label, compiled.backend,
-                 compiled.effective_config(), compiled.kernels(), compiled.versions()))
-
-
-def measure_instances(compiled_factory: Callable[[], CompiledModel], instances: int,
-                      cores_per_instance: int, settings: Any) -> Any:
-    """``instances`` processes, each pinned to its own ``cores_per_instance`` cores, timed in
-    lock-step trials; throughput of a trial is the sum over instances.
-
-    ``compiled_factory`` must be picklable (a module-level function or ``functools.partial``):
-    every instance builds its own model in a fresh (spawned) process.
-    """
-    import multiprocessing as mp
-
-    from ..isa import usable_cores
-    from ..measure.measurement import LatencySummary, Measurement, Trial
-
-    cores = sorted(os.sched_getaffinity(0))
-    for name, value in (("instances", instances), ("cores_per_instance", cores_per_instance)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise CpuperfUsageError(f"{name} must be an integer >= 1, got {value!r}")
-    if instances * cores_per_instance > usable_cores():
-        raise CpuperfUsageError(
-            f"instances x cores_per_instance = {instances * cores_per_instance} exceeds the "
-            f"{usable_cores()} usable cores")
-    ctx = mp.get_context("spawn")  # never fork a process whose OpenMP pool is running
-    barrier, queue = ctx.Barrier(instances), ctx.Queue()
-    sets = [cores[i * cores_per_instance:(i + 1) * cores_per_instance] for i in range(instances)]
-    procs = [ctx.Process(target=_instance_main, args=(compiled_factory, s, settings, barrier,
-                                                      queue), daemon=True) for s in sets]
-    for proc in procs:
-        proc.start()
-    try:
-        outputs = [queue.get(timeout=600) for _ in procs]
-    finally:
-        for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
-    outputs.sort(key=lambda out: out[0])
-    _, _, _, label, backend, config, kernels, versions = outputs[0]
-    rounds = zip(*(out[1] for out in outputs), strict=True)
-    trials = tuple(Trial(iterations=sum(t.iterations * t.batch_size for t in r),
-                         duration_s=max(t.duration_s for t in r), batch_size=1) for r in rounds)
-    config = {**config, "instances": instances, "cores_per_instance": cores_per_instance,
-              "cpu_sets": "/".join(",".join(map(str, s)) for s in sets)}
-    return Measurement(
-        label=f"{label} x{instances}x{cores_per_instance}c", backend=backend, trials=trials,
-        latency=LatencySummary.from_samples([v for out in outputs for v in out[2]]),
-        config=config, kernels=kernels, versions=versions, requests=instances,
-        warmup_s=settings.warmup_s)

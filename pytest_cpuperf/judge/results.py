@@ -226,6 +226,12 @@ class BaselineRun(_Contended):
     contention: list[float] = field(default_factory=list)
 
 
+    @classmethod
+    def from_record(cls, record: MetricRecord) -> BaselineRun:
+        """The run a measured record becomes when it is stored as a baseline."""
+        return cls(record.value, list(record.samples), record.date, dict(record.versions),
+                   record.busy, list(record.contention))
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "value": _round(self.value), "samples": [_round(s) for s in self.samples],
@@ -289,10 +295,7 @@ class BaselineRecord:
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRecord:
         return cls(kind=record.kind, unit=record.unit, higher_is_better=record.higher_is_better,
-                   runs=[BaselineRun(record.value, list(record.samples), record.date,
-                                     dict(record.versions), record.busy,
-                                     list(record.contention))],
-                   config=dict(record.config))
+                   runs=[BaselineRun.from_record(record)], config=dict(record.config))
 
 
 def records_from_dict(data: Any) -> dict[str, dict[str, BaselineRecord]]:

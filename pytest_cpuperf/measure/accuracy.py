@@ -25,7 +25,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import CpuperfUsageError
-from ..judge.results import MetricRecord
 
 LABEL_KEYS = ("label", "labels")
 METRICS = ("accuracy", "f1", "f1_macro", "matthews")
@@ -70,16 +69,6 @@ class AccuracyResult:
     def describe(self) -> str:
         return f"{self.model or 'model'}: {self.metric} {self.value:.4f} on {self.count} examples"
 
-    def to_record(self, test_id: str, *, name: str | None = None,
-                  versions: Mapping[str, str] | None = None,
-                  config: Mapping[str, Any] | None = None) -> MetricRecord:
-        """A :class:`MetricRecord` named ``name`` (default: the metric), compared absolutely."""
-        return MetricRecord(
-            test_id=test_id, metric=name or self.metric, kind=self.kind, unit=self.unit,
-            value=self.value, higher_is_better=self.higher_is_better,
-            config=dict(config or {}), versions=dict(versions or {}),
-            extra={"count": self.count, "model": self.model, "metric": self.metric})
-
 
 @dataclass(frozen=True)
 class AgreementResult:
@@ -106,16 +95,6 @@ class AgreementResult:
                 f"{self.count} examples: top-1 agreement {self.top1_agreement:.4f}, max |diff| "
                 f"{self.max_abs_diff:.4g}, mean |diff| {self.mean_abs_diff:.4g}, "
                 f"cosine {self.cosine:.6f}")
-
-    def to_records(self, test_id: str, *, prefix: str = "agreement",
-                   versions: Mapping[str, str] | None = None) -> list[MetricRecord]:
-        """One record per figure, named ``<prefix>/<figure>``, kind ``agreement``."""
-        extra = {"count": self.count, "candidate": self.candidate, "reference": self.reference}
-        return [MetricRecord(test_id=test_id, metric=f"{prefix}/{figure}", kind="agreement",
-                             unit="", value=float(getattr(self, figure)),
-                             higher_is_better=higher, versions=dict(versions or {}),
-                             extra=dict(extra))
-                for figure, higher in self.FIGURES]
 
 
 # --- public functions ------------------------------------------------------------------

@@ -180,9 +180,7 @@ def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
         old = new.get(record.test_id, {}).get(record.metric)
         fresh = BaselineRecord.from_record(record)
         if old is not None and record.key in consistent and old.kind == record.kind:
-            runs = [*old.runs, BaselineRun(record.value, list(record.samples), record.date,
-                                           dict(record.versions), record.busy,
-                                           list(record.contention))][-MAX_RUNS:]
+            runs = [*old.runs, BaselineRun.from_record(record)][-MAX_RUNS:]
             fresh = BaselineRecord(record.kind, record.unit, record.higher_is_better, runs,
                                    dict(record.config))
         new.setdefault(record.test_id, {})[record.metric] = fresh
@@ -225,6 +223,8 @@ class JsonBaselineStore:
 
     directory: Path
     cpu: CpuIsa
+    machine: Mapping[str, Any] | None = None
+    """The identity written into the file (default: :func:`machine_info` of ``cpu``)."""
 
     @property
     def path(self) -> Path:
@@ -232,8 +232,11 @@ class JsonBaselineStore:
 
     def load(self) -> BaselineFile:
         remove_orphans(self.path)  # so `git add .cpuperf` picks up none of them
-        return load(baseline_to_judge(self.directory, self.cpu), machine_info(self.cpu))
+        return load(baseline_to_judge(self.directory, self.cpu), self._machine())
 
     def update(self, records: Iterable[MetricRecord],
                consistent: set[tuple[str, str]]) -> BaselineFile:
-        return update_file(self.path, machine_info(self.cpu), records, consistent)
+        return update_file(self.path, self._machine(), records, consistent)
+
+    def _machine(self) -> dict[str, Any]:
+        return dict(self.machine) if self.machine is not None else machine_info(self.cpu)
