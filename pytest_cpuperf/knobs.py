@@ -34,8 +34,8 @@ class Knob:
     default: float
     low: float
     high: float
-    help: str
     scope: str
+    help: str
     example: str
     low_open: bool = False
     """Whether ``low`` itself is excluded (``trial_time > 0``)."""

@@ -26,10 +26,11 @@ FINISH_LINES = pytest.StashKey[list[str]]()
 pytest_plugins = ["pytest_cpuperf.history.plugin"]  # --cpuperf-history (lazy: no SQLAlchemy)
 
 MARKERS = (
-    "cpuperf(tolerance=None, accuracy_tolerance=None, noise_floor=None, min_throughput=None, "
-    "max_latency_ms=None, min_accuracy=None, min_agreement=None, max_abs_diff=None, "
-    "min_cosine=None, trials=None, trial_time=None, warmup=None): a CPU performance test, run "
-    "only with --cpuperf; its recorded metrics are gated against baselines and these thresholds.",
+    "cpuperf(tolerance=None, accuracy_tolerance=None, noise_floor=None, alpha=None, "
+    "max_busy=None, min_throughput=None, max_latency_ms=None, min_accuracy=None, "
+    "min_agreement=None, max_abs_diff=None, min_cosine=None, trials=None, trial_time=None, "
+    "warmup=None): a CPU performance test, run only with --cpuperf; its recorded metrics are "
+    "gated against baselines and these thresholds.",
     "requires_isa(*flags): skip unless the CPU has every ISA flag (e.g. 'amx_int8', "
     "'avx512_vnni'); see `cpuperf machine` for the names.",
 )

@@ -102,7 +102,8 @@ class CpuperfSession:
             tolerance=pick("tolerance", self.settings.tolerance),
             accuracy_tolerance=pick("accuracy_tolerance", self.settings.accuracy_tolerance),
             noise_floor=pick("noise_floor", self.settings.noise_floor),
-            alpha=self.settings.alpha, max_busy=self.settings.max_busy, floor=floor,
+            alpha=pick("alpha", self.settings.alpha),
+            max_busy=pick("max_busy", self.settings.max_busy), floor=floor,
             ceiling=ceiling)
 
     def judge(self, records: list[MetricRecord], marker: Mapping[str, Any]) -> list[MetricResult]:

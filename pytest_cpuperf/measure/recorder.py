@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
 from ..judge.results import MetricRecord
+from ..knobs import BY_NAME
 
 if TYPE_CHECKING:
     from ..backends.base import CompiledModel, Inputs
@@ -32,8 +33,8 @@ THRESHOLD_KEYWORDS: dict[str, tuple[str, str]] = {
     "min_cosine": ("cosine", "floor"),
 }
 MARKER_KEYWORDS = frozenset({
-    "tolerance", "accuracy_tolerance", "noise_floor", "trials", "trial_time", "warmup",
-    *THRESHOLD_KEYWORDS,
+    "tolerance", "accuracy_tolerance", "noise_floor", "alpha", "max_busy", "trials",
+    "trial_time", "warmup", *THRESHOLD_KEYWORDS,
 })
 MARKER_RANGES = {
     "trials": "an integer >= 2", "trial_time": "a number of seconds > 0",
@@ -65,6 +66,9 @@ def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> None:
         if not ok:
             raise CpuperfUsageError(
                 f"{where}: @pytest.mark.cpuperf({key}=...) must be {wanted}, got {value!r}")
+    for key in ("alpha", "max_busy"):  # their ranges are those of the options
+        if kwargs.get(key) is not None:
+            BY_NAME[key].check(kwargs[key], f"{where}: @pytest.mark.cpuperf({key}=...)")
     for key in ("tolerance", "accuracy_tolerance", "noise_floor"):
         if kwargs.get(key) is not None and not kwargs[key] < 1:
             raise CpuperfUsageError(
