@@ -131,7 +131,7 @@ def run(profile: Profile, ir: Path) -> dict[str, Any]:
                 say(f"fidelity {name} rep {rep + 1}: benchmark_app "
                     f"{last['benchmark_app_fps']:.1f}, plugin {last['plugin_fps']:.1f} FPS, "
                     f"x{last['ratio']:.3f}")
-    result = {name: _summary(p) for name, p in pairs.items()}
+    result: dict[str, Any] = {name: _summary(p) for name, p in pairs.items()}
     for name in CONFIGS:
         result[name]["kernels"] = kernels[name]
     result["sparse_engaged"] = compiled["sparse"].kernels().sparse_layers > 0

@@ -21,6 +21,9 @@ from .common import FULL, QUICK, Profile, load, say
 SECTIONS = ("fidelity", "overhead", "trial_length", "false_alarms", "detection", "time",
             "adaptive", "sweep", "plugin_off")
 RUN_SECTIONS = {"false_alarms", "detection", "time", "adaptive", "sweep"}
+"""Sections analysed from the separate runs: measured now, or replayed from ``--replay``."""
+MODEL_SECTIONS = {"fidelity", "overhead", "trial_length"}
+"""Sections that always measure the reference model now."""
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -36,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--merge", action="store_true",
                         help="update the sections measured now in an existing --out file")
     parser.add_argument("--replay", type=Path, default=None,
-                        help="reuse the separate runs stored in this results file")
+                        help="reuse the separate runs stored in this results file: the "
+                             "false_alarms, detection, time, adaptive and sweep sections "
+                             "then build and measure no model")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.sections) - set(SECTIONS))
@@ -61,11 +66,20 @@ def build_models(profile: Profile) -> dict[str, Path]:
     return irs
 
 
+def needs_models(sections: list[str], replay: Path | None) -> bool:
+    """Whether a section measures models now (a replay reuses the stored runs, offline)."""
+    return bool(MODEL_SECTIONS & set(sections)) or (
+        replay is None and bool(RUN_SECTIONS & set(sections)))
+
+
 def analyse(sections: list[str], measured: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """The offline sections, from the separate runs' stored samples."""
     from pytest_cpuperf.judge.evaluate import Policy
 
-    out: dict[str, Any] = {}
+    policy = Policy()
+    out: dict[str, Any] = {"policy": {"tolerance": policy.tolerance,
+                                      "noise_floor": policy.noise_floor,
+                                      "alpha": policy.alpha, "max_busy": policy.max_busy}}
     all_runs = measured["runs"]
     # what the plugin judges: throughput corrected for CPU time other work took
     key = "corrected_samples" if all("corrected_samples" in r for r in all_runs) else "samples"
@@ -125,16 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"profile": profile.name, "started": time.strftime("%FT%T%z"),
                                "machine": machine(), "sections": args.sections}
     results["versions"], results["defaults"] = summary.versions(), summary.defaults()
-    irs = build_models(profile)
-    reference = irs["reference"]
+    irs = build_models(profile) if needs_models(args.sections, args.replay) else {}
     if "plugin_off" in args.sections:
         results["plugin_off"] = collect.run(profile)
     if "overhead" in args.sections:
-        results["overhead"] = overhead.run(profile, reference)
+        results["overhead"] = overhead.run(profile, irs["reference"])
     if "trial_length" in args.sections:
-        results["trial_length"] = trial_length.run(profile, reference)
+        results["trial_length"] = trial_length.run(profile, irs["reference"])
     if "fidelity" in args.sections:
-        results["fidelity"] = fidelity.run(profile, reference)
+        results["fidelity"] = fidelity.run(profile, irs["reference"])
     if RUN_SECTIONS & set(args.sections):
         measured = (json.loads(args.replay.read_text())["separate_runs"] if args.replay
                     else runs.run(profile, irs))
@@ -143,13 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_at_end"] = load()
     results["duration_s"] = round(time.time() - began, 1)
     if args.merge and args.out.exists():
-        merged = json.loads(args.out.read_text())
-        merged.setdefault("merged", []).append(
-            {k: results[k] for k in ("started", "machine", "sections", "duration_s")})
-        results = merged | {k: v for k, v in results.items() if k not in
-                            ("profile", "started", "machine", "sections", "duration_s")}
+        results = merge(json.loads(args.out.read_text()), results, args.replay)
     write(results, args.out)
     return 0
+
+
+def merge(old: dict[str, Any], new: dict[str, Any], replay: Path | None) -> dict[str, Any]:
+    """``new``'s sections over ``old``; a replay keeps the versions and defaults the runs were
+    measured with (the policy it judged them with is its own ``policy``)."""
+    note = {k: new[k] for k in ("started", "machine", "sections", "duration_s")}
+    if replay is not None:
+        note["replayed_from"] = replay.name
+    kept = {"profile", "started", "machine", "sections", "duration_s"}
+    if replay is not None:
+        kept |= {"versions", "defaults"}
+    old.setdefault("merged", []).append(note)
+    return old | {k: v for k, v in new.items() if k not in kept}
 
 
 def write(results: dict[str, Any], out: Path) -> None:

@@ -172,14 +172,30 @@ def _plugin_off(p: dict[str, Any]) -> list[str]:
             ""]
 
 
+def _policy_line(results: dict[str, Any]) -> list[str]:
+    """The policy the verdict figures (false alarms, detection, sweeps' defaults) used."""
+    if not any(k in results for k in ("false_alarms", "detection", "adaptive", "sweep")):
+        return []
+    policy = results.get("policy")
+    if policy is None:
+        return [f"Verdict figures at the defaults of the run that made them: alpha "
+                f"{results['defaults'].get('alpha', '?')} (the policy was not recorded).", ""]
+    return [f"Verdict figures computed at alpha {policy['alpha']:g}, noise_floor "
+            f"{policy['noise_floor']:g}, tolerance {policy['tolerance']:g}, max_busy "
+            f"{policy['max_busy']:g} (the sweep tables vary noise_floor and alpha).", ""]
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [f"# pytest-cpuperf measurement quality ({results['profile']})", "",
              f"{m['cpu']}, {m['cores']} cores; load {m['load_at_start']} at start, "
              f"{m.get('load_at_end')} at end; {results.get('duration_s', 0):.0f} s; "
-             f"defaults {results['defaults']}", ""]
+             f"defaults when measured {results['defaults']}", ""]
+    lines += _policy_line(results)
     for later in results.get("merged", []):
-        lines += [f"Re-measured at {later['started']} (load {later['machine']['load_at_start']}): "
+        how = (f"Replayed offline from {later['replayed_from']}" if "replayed_from" in later
+               else "Re-measured")
+        lines += [f"{how} at {later['started']} (load {later['machine']['load_at_start']}): "
                   f"{', '.join(later['sections'])}.", ""]
     if "fidelity" in results:
         lines += _fidelity(results["fidelity"])

@@ -71,11 +71,30 @@ def test_sparse_rate_reaches_the_runtime(tiny_sparse_int8_ir: Path) -> None:
     dense = compile_model(tiny_sparse_int8_ir, check_options())
     assert sparse.property("CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE") == pytest.approx(0.5)
     assert dense.property("CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE") == pytest.approx(1.0)
-    assert dense.kernels().sparse_layers == 0
     if not detect().has("amx_int8"):
         # Sparse weight decompression needs AMX: the runtime must have ignored the request.
         assert sparse.kernels().sparse_layers == 0
         assert not sparse.kernels().amx
+
+
+def test_dense_compile_runs_no_sparse_kernel(tiny_sparse_int8_ir: Path) -> None:
+    """On any CPU: without sparse_rate, even an 80% sparse model runs dense FullyConnected."""
+    kernels = compile_model(tiny_sparse_int8_ir, check_options()).kernels()
+    assert kernels.matmul_layers >= 12
+    assert kernels.sparse_layers == 0
+    assert not [k for k in kernels.exec_types if "sparse" in k.lower()]
+
+
+@pytest.mark.requires_isa("amx_int8")
+def test_sparse_compile_runs_sparse_kernels_on_amx(tiny_sparse_int8_ir: Path) -> None:
+    """With AMX, sparse_rate=0.5 on the 80% sparse model runs the sparse INT8 brgemm kernels
+    for the encoder Linears (6 per layer, 2 layers)."""
+    kernels = compile_model(tiny_sparse_int8_ir, check_options(sparse_rate=0.5)).kernels()
+    assert kernels.sparse_layers >= 12, kernels.exec_types
+    sparse_fc = sum(count for key, count in kernels.exec_types.items()
+                    if key.startswith("FullyConnected") and "sparse" in key.lower())
+    assert sparse_fc == kernels.sparse_layers
+    assert kernels.amx
 
 
 def test_kernel_report_names_isa(tiny_int8_ir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,26 @@ def test_perf(cpuperf):
 def test_plain():
     pass
 """
+
+RECORDING_TEST = """
+import json
+import pathlib
+
+import pytest
+
+
+@pytest.mark.cpuperf
+def test_perf(cpuperf):
+    samples = json.loads(pathlib.Path(__file__).with_name("samples.json").read_text())
+    cpuperf.record("throughput", sorted(samples)[len(samples) // 2], kind="throughput",
+                   unit="samples/s", samples=samples)
+"""
+STEADY = [100.0, 100.5, 99.5, 100.2, 99.8]
+
+
+def _throughput(pytester: pytest.Pytester, samples: list[float]) -> None:
+    """The per-trial throughput the next run of RECORDING_TEST records."""
+    (pytester.path / "samples.json").write_text(json.dumps(samples))
 
 
 def test_perf_tests_are_opt_in(pytester: pytest.Pytester) -> None:
@@ -153,14 +174,26 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str]
 
 
 def test_ini_options_are_read(pytester: pytest.Pytester) -> None:
+    """cpuperf_baseline_dir and cpuperf_tolerance from the ini file both take effect: an 8%
+    loss fails at the default tolerance (5%) and passes at the ini's 20%."""
+    pytester.makepyfile(test_perf=RECORDING_TEST)
+    _throughput(pytester, STEADY)
+    pytester.runpytest("--cpuperf", "--cpuperf-update").assert_outcomes(passed=1)
+    assert list((pytester.path / ".cpuperf").glob("*.json"))
+    _throughput(pytester, [v * 0.92 for v in STEADY])
+    pytester.runpytest("--cpuperf").assert_outcomes(failed=1)
     pytester.makeini("""
         [pytest]
         cpuperf_baseline_dir = perf-baselines
         cpuperf_tolerance = 0.2
     """)
-    pytester.makepyfile(PERF_TEST)
-    pytester.runpytest("--cpuperf", "--cpuperf-update").assert_outcomes(passed=2)
+    _throughput(pytester, STEADY)
+    pytester.runpytest("--cpuperf", "--cpuperf-update").assert_outcomes(passed=1)
     assert list((pytester.path / "perf-baselines").glob("*.json"))
+    _throughput(pytester, [v * 0.92 for v in STEADY])
+    result = pytester.runpytest("--cpuperf")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_perf*throughput*-8.0%*pass"])
 
 
 def test_plain_run_imports_no_heavy_library(pytester: pytest.Pytester) -> None:

@@ -48,7 +48,7 @@ def test_verdicts(current: float, expected: Status) -> None:
 
 
 def test_lower_is_better_flips_direction() -> None:
-    change = throughput_change([120.0] * 3, [FLAT], noise_floor=0.02, higher_is_better=False)
+    change = throughput_change([120.0] * 3, [FLAT], noise_floor=0.02)
     assert relative_verdict(change, 0.05, 0.01, higher_is_better=False) is Status.REGRESSION
 
 

@@ -184,8 +184,7 @@ def _busy_note(record: MetricRecord, baseline: BaselineRecord, policy: Policy) -
 def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
               name: str) -> MetricResult:
     change = throughput_change(record.corrected, [r.corrected for r in baseline.runs],
-                               policy.noise_floor, record.higher_is_better,
-                               confidence=1.0 - 2 * policy.alpha)
+                               policy.noise_floor, confidence=1.0 - 2 * policy.alpha)
     status = relative_verdict(change, policy.tolerance, policy.alpha, record.higher_is_better)
     busy_note = _busy_note(record, baseline, policy)
     if busy_note and status in (Status.REGRESSION, Status.IMPROVEMENT):

@@ -114,7 +114,6 @@ def throughput_change(
     current: Sequence[float],
     baseline_runs: Sequence[Sequence[float]],
     noise_floor: float,
-    higher_is_better: bool = True,
     confidence: float = 0.95,
 ) -> Change:
     """Compare current trials with one or more baseline runs under the two-level noise model.

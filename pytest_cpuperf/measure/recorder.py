@@ -5,7 +5,6 @@ Every figure recorded here is held against its baseline when the test ends (see 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,54 +21,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-#: keyword -> (metric kind or name suffix it limits, "floor"|"ceiling")
-THRESHOLD_KEYWORDS: dict[str, tuple[str, str]] = {
-    "min_throughput": ("throughput", "floor"),
-    "max_latency_ms": ("latency", "ceiling"),
-    "min_accuracy": ("accuracy", "floor"),
-    "min_agreement": ("top1_agreement", "floor"),
-    "max_abs_diff": ("max_abs_diff", "ceiling"),
-    "min_cosine": ("cosine", "floor"),
-}
-MARKER_KEYWORDS = frozenset({
-    "tolerance", "accuracy_tolerance", "noise_floor", "trials", "trial_time", "warmup",
-    *THRESHOLD_KEYWORDS,
-})
-MARKER_RANGES = {
-    "trials": "an integer >= 2", "trial_time": "a number of seconds > 0",
-    "warmup": "a number of seconds >= 0",
-}
-"""The ranges :class:`~pytest_cpuperf.measure.engine.EngineSettings` accepts (at collection)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-
-
-def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> None:
-    """Raise :class:`CpuperfUsageError` for unknown or ill-typed ``cpuperf`` marker keywords."""
-    unknown = sorted(set(kwargs) - MARKER_KEYWORDS)
-    if unknown:
-        raise CpuperfUsageError(
-            f"{where}: unknown @pytest.mark.cpuperf keyword(s) {', '.join(unknown)}; valid "
-            f"keywords are {', '.join(sorted(MARKER_KEYWORDS))}")
-    for key, value in kwargs.items():
-        if value is None:
-            continue
-        wanted = MARKER_RANGES.get(key, "a finite number >= 0")
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and math.isfinite(value)
-        if key == "trials":
-            ok = number and isinstance(value, int) and value >= 2
-        elif key == "trial_time":
-            ok = number and value > 0
-        else:
-            ok = number and value >= 0
-        if not ok:
-            raise CpuperfUsageError(
-                f"{where}: @pytest.mark.cpuperf({key}=...) must be {wanted}, got {value!r}")
-    for key in ("tolerance", "accuracy_tolerance", "noise_floor"):
-        if kwargs.get(key) is not None and not kwargs[key] < 1:
-            raise CpuperfUsageError(
-                f"{where}: @pytest.mark.cpuperf({key}=...) is a fraction below 1 (e.g. 0.05), "
-                f"got {kwargs[key]!r}")
 
 
 def is_metric_name(metric: object) -> bool:
