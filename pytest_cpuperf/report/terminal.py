@@ -1,21 +1,37 @@
 """Plain-text summary of the results, for the pytest terminal and ``cpuperf compare``.
 
 The cell formatters here are shared by the Markdown and HTML reports, so all formats show the
-same figures.
+same figures in the same order: the verdict first, rows most severe first (layout.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..judge.results import MetricResult, format_value, sorted_results
+from ..judge.results import MetricResult, format_value
 from ..status import Status
+from .layout import by_severity, ci_label, confidence, fails, short_ids, test_failure
 
-HEADERS = ("test", "metric", "baseline", "current", "change", "CI", "verdict")
 MAX_TEST_WIDTH = 48
 NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
               Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.OTHER_MACHINE)
 """Statuses whose message is worth printing after the table."""
+
+
+def headers(level: float | None = None) -> tuple[str, ...]:
+    """Column names of :func:`cells`; the CI column says its level (``90% CI``)."""
+    return ("test", "metric", "baseline", "current", "change", ci_label(level or confidence()),
+            "verdict")
+
+
+def verdict_first(row: Sequence[str]) -> tuple[str, ...]:
+    """A row of :func:`cells` (or :func:`headers`) reordered for a narrow page: verdict, test,
+    metric, change, CI, baseline, current."""
+    test, metric, baseline, current, change, ci, verdict = row
+    return (verdict, test, metric, change, ci, baseline, current)
+
+
+HEADERS = headers()
 
 
 def shorten(text: str, width: int = MAX_TEST_WIDTH) -> str:
@@ -35,8 +51,13 @@ def format_change(result: MetricResult, value: float) -> str:
     return f"{value:+.1%}" if result.relative else f"{value:+.4f}"
 
 
+def verdict(result: MetricResult) -> str:
+    """The status, with ``test failed`` when the test failed its own assertion."""
+    return result.status.value + (" + test failed" if test_failure(result) else "")
+
+
 def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
-    """The table cells of one result (the test id is not shortened here)."""
+    """The table cells of one result, in :data:`HEADERS` order (the test id in full)."""
     record = result.record
     baseline = format_value(result.baseline.value, result.baseline.unit) if result.baseline \
         else "-"
@@ -46,13 +67,18 @@ def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
         low, high = (format_change(result, c) for c in result.ci)
         ci = "exact" if low == high else f"[{low}, {high}]"
     return (record.test_id, record.metric, baseline, format_value(record.value, record.unit),
-            change, ci, result.status.value)
+            change, ci, verdict(result))
 
 
 def count_line(results: Sequence[MetricResult]) -> str:
-    """``cpuperf: 1 regression, 4 pass``: counts per status, in :class:`Status` order."""
-    counts = {status: sum(r.status is status for r in results) for status in Status}
+    """``cpuperf: 1 regression, 4 pass``: counts per status, most severe first."""
+    from .layout import SEVERITY
+
+    counts = {status: sum(r.status is status for r in results) for status in SEVERITY}
     parts = [f"{n} {status.value}" for status, n in counts.items() if n]
+    failed = sum(bool(test_failure(r)) for r in results)
+    if failed:
+        parts.insert(0, f"{failed} with a failed test")
     return "cpuperf: " + (", ".join(parts) if parts else "no metrics recorded")
 
 
@@ -67,18 +93,24 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(rows[0]), "  ".join("-" * w for w in widths), *(line(r) for r in rows[1:])]
 
 
-def summary_lines(results: Sequence[MetricResult]) -> list[str]:
-    """Table of all results, one line of counts, then the messages worth reading."""
+def summary_lines(results: Sequence[MetricResult], level: float | None = None) -> list[str]:
+    """Counts first, the table most severe first, then the messages worth reading."""
     if not results:
         return [count_line(results)]
-    ordered = sorted_results(results)
-    rows = [HEADERS, *((shorten(c[0]), *c[1:]) for c in map(cells, ordered))]
-    lines = [*_table(rows), count_line(ordered)]
+    ordered = by_severity(results)
+    short = short_ids([r.test_id for r in ordered])
+    rows = [headers(level), *((shorten(short[c[0]]), *c[1:]) for c in map(cells, ordered))]
+    lines = [count_line(ordered), *_table(rows)]
     corrected = [r for r in ordered if r.corrected]
     if corrected:
-        lines.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
-                     f"took during a run; baseline and current columns show raw values")
+        lines.append(f"note: {len(corrected)} change(s) and their CI corrected for CPU time other "
+                     f"processes took during a run; baseline and current columns show raw values")
     for result in ordered:
+        failure = test_failure(result)
+        if failure:
+            lines.append(f"TEST FAILED: {result.test_id}: {failure}")
         if result.status in NOTEWORTHY:
             lines.append(f"{result.status.value.upper()}: {result.message}")
+    if any(fails(r) for r in ordered):
+        lines.append(count_line(ordered))
     return lines

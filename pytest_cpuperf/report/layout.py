@@ -1,0 +1,75 @@
+"""What every report shows first, in one place: severity order, short test ids, the CI level.
+
+Terminal, Markdown and HTML all put the verdict where the eye lands: the failures first, then
+what needs a look (other machine, inconclusive), then improvements, and the unchanged rows last.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+
+from ..defaults import DEFAULT_ALPHA
+from ..judge.results import MetricResult, RunReport
+from ..status import Status
+
+SEVERITY: tuple[Status, ...] = (
+    Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
+    Status.OTHER_MACHINE, Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.NO_BASELINE,
+    Status.PASS,
+)
+"""Most severe first; every :class:`Status` appears once."""
+QUIET = (Status.PASS, Status.NO_BASELINE)
+"""Statuses whose rows are collapsed (nothing to act on)."""
+
+
+def test_failure(result: MetricResult) -> str | None:
+    """The test's own failure (its assertion), when the plugin recorded one."""
+    failure = getattr(result, "test_failure", None)
+    text = str(failure).strip() if failure else ""
+    return text or None
+
+
+def severity(result: MetricResult) -> int:
+    """Rank of ``result``: 0 is the most severe (a test that failed its own assertion)."""
+    return 0 if test_failure(result) else 1 + SEVERITY.index(result.status)
+
+
+def by_severity(results: Sequence[MetricResult]) -> list[MetricResult]:
+    """``results`` most severe first, then by test id and metric."""
+    return sorted(results, key=lambda r: (severity(r), r.test_id, r.metric))
+
+
+def needs_attention(result: MetricResult) -> bool:
+    """Whether the row is worth a look (shown expanded, with its message)."""
+    return bool(test_failure(result)) or result.status not in QUIET
+
+
+def fails(result: MetricResult) -> bool:
+    return bool(test_failure(result)) or result.status.fails
+
+
+def short_ids(test_ids: Sequence[str]) -> dict[str, str]:
+    """Each test id shortened to what tells it from the others.
+
+    The module path is dropped when every id shares it, else the directories the modules
+    share; ``tests/perf/test_bert.py::test_dense`` alone reads ``test_dense``.
+    """
+    unique = sorted(set(test_ids))
+    modules = {test_id.partition("::")[0] for test_id in unique}
+    if len(modules) == 1 and all("::" in t for t in unique):
+        return {t: t.partition("::")[2] for t in unique}
+    common = posixpath.commonpath([posixpath.dirname(m) for m in modules]) if modules else ""
+    cut = len(common) + 1 if common else 0
+    return {t: t[cut:] for t in unique}
+
+
+def confidence(run: RunReport | None = None) -> float:
+    """The level of the verdict's two-sided change interval (``1 - 2 * alpha``)."""
+    level = getattr(run, "confidence", None)
+    return float(level) if isinstance(level, (int, float)) else 1.0 - 2 * DEFAULT_ALPHA
+
+
+def ci_label(level: float) -> str:
+    """``90% CI``: the name every report gives the change interval."""
+    return f"{level * 100:.0f}% CI"
