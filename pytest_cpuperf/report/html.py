@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..defaults import DEFAULT_TOLERANCE
 from ..judge.results import (
     ABSOLUTE_KINDS,
     INFO_KINDS,
@@ -54,8 +55,8 @@ svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#1f232
 table.r thead{display:none}table.r tr{display:block;border-bottom:2px solid #d0d7de;
 padding:.3em 0}table.r td{display:flex;gap:1em;justify-content:space-between;border:0;
 padding:.1em .3em;min-width:0;text-align:right;white-space:normal}
-table.r td::before{content:attr(data-label);font-weight:600;text-align:left;
-font-family:system-ui,sans-serif}
+table.r td::before{content:attr(data-label);font-weight:600;text-align:left;flex:none;
+font-family:system-ui,sans-serif;font-size:14px}
 dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4em}}
 """
 WIDTH, LEFT, RIGHT, ROW, TOP = 680, 150, 20, 22, 10
@@ -72,8 +73,9 @@ def colour(status: Status | None) -> str:
 
 
 def worse(result: MetricResult) -> bool:
-    """Whether the current value moved the wrong way (latency up, throughput down...)."""
-    if result.change is None or result.change == 0:
+    """Whether the value moved the wrong way (latency up, throughput down...) by more than the
+    tolerance (the default one for a figure that is not gated)."""
+    if result.change is None or abs(result.change) <= (result.tolerance or DEFAULT_TOLERANCE):
         return False
     return (result.change < 0) == result.record.higher_is_better
 
@@ -82,7 +84,10 @@ def value_colour(result: MetricResult) -> str:
     """The colour of a drawn value: its verdict's, but an ungated figure that got worse is
     never drawn green (latency +300% is not a pass of anything)."""
     if result.record.kind in INFO_KINDS and result.status is Status.PASS and result.change:
-        return WORSE if worse(result) else COLOURS["improvement"]
+        if worse(result):
+            return WORSE
+        if abs(result.change) > (result.tolerance or DEFAULT_TOLERANCE):
+            return COLOURS["improvement"]
     return colour(result.status)
 
 
