@@ -36,7 +36,7 @@ from pytest_cpuperf.report.benchmark_json import (
 from pytest_cpuperf.report.html import chart, to_html
 from pytest_cpuperf.report.json_report import read_report, to_json
 from pytest_cpuperf.report.markdown import to_markdown
-from pytest_cpuperf.report.terminal import shorten, summary_lines
+from pytest_cpuperf.report.terminal import run_summary_lines, shorten, summary_lines
 
 MACHINE = {"key": "intel-xeon--amx--2c", "cpu": "Intel(R) Xeon(R) Processor", "cores": 2,
            "isa_class": "amx", "flags": ["amx_int8", "avx512f"]}
@@ -477,6 +477,39 @@ def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
     assert lines[0].startswith("cpuperf: 1 with a failed test")
     assert any(line.startswith("TEST FAILED: tests/perf/test_bert.py::test_dense: Assert")
                for line in lines)
+
+
+def test_a_test_that_failed_before_recording_is_shown_first(run: RunReport) -> None:
+    report = build_run(with_failures=False)
+    vars(report)["failed_tests"] = {
+        "tests/perf/test_bert.py::test_sparse_kernels": "AssertionError: sparse kernels did "
+                                                        "not run\nassert 0 > 0",
+        "tests/perf/test_bert.py::test_dense": "already has rows: shown beside them"}
+    md = to_markdown(report)
+    assert md.splitlines()[0] == "## :x: cpuperf: 1 failed test"
+    assert md.splitlines()[2] == (":x: **test failed:** `tests/perf/test_bert.py::"
+                                  "test_sparse_kernels`: AssertionError: sparse kernels did "
+                                  "not run  ")
+    text = "".join(_parse(to_html(report)).text)
+    assert text.index("test_sparse_kernels") < text.index("Machine")
+    assert "assert 0 > 0" in text
+    lines = run_summary_lines(report)
+    assert lines[0].startswith("cpuperf: 1 failed test without metrics, ")
+    assert lines[1].startswith("TEST FAILED: tests/perf/test_bert.py::test_sparse_kernels: ")
+    assert not any("already has rows" in line for line in lines)
+
+
+def test_a_ci_of_another_level_says_its_own(run: RunReport) -> None:
+    results = [r for r in build_run().results if r.ci is not None and r.ci[0] != r.ci[1]]
+    for r in results:
+        vars(r)["ci_level"] = 0.9
+    vars(results[0])["ci_level"] = 0.8
+    report = RunReport(dict(MACHINE), results)
+    rows = _md_rows(to_markdown(report))
+    assert rows[0][4] == "90% CI"
+    assert sum(row[4].endswith("(80%)") for row in rows) == 1
+    vars(report)["results"] = results[:1]
+    assert _md_rows(to_markdown(report))[0][4] == "80% CI"  # the level the results recorded
 
 
 # --- pytest-benchmark JSON -------------------------------------------------------------------

@@ -25,7 +25,15 @@ from ..judge.results import (
 from ..judge.stats import log_mean_ci, median
 from ..status import Status
 from .changes import changes, config_summary, kernel_summary
-from .layout import by_severity, ci_label, confidence, needs_attention, short_ids, test_failure
+from .layout import (
+    by_severity,
+    ci_label,
+    confidence,
+    failed_without_metrics,
+    needs_attention,
+    short_ids,
+    test_failure,
+)
 from .markdown import headline, machine_line, versions_line
 from .terminal import cells, count_line, headers, verdict_first
 
@@ -285,8 +293,8 @@ def chart(result: MetricResult, level: float | None = None) -> str:
 
 
 def _row(result: MetricResult, short: Mapping[str, str], index: int,
-         labels: Sequence[str]) -> str:
-    _, test, metric, *figures = verdict_first(cells(result))
+         labels: Sequence[str], level: float) -> str:
+    _, test, metric, *figures = verdict_first(cells(result, level))
     tds = [f'<td data-label="{esc(labels[0])}">{result_badge(result)}</td>',
            f'<td class="t" data-label="{esc(labels[1])}" title="{esc(test)}">'
            f"{esc(short[test])}</td>",
@@ -300,7 +308,7 @@ def _table(rows: Sequence[tuple[int, MetricResult]], short: Mapping[str, str],
            level: float) -> str:
     labels = verdict_first(headers(level))
     head = "".join(f"<th>{esc(h)}</th>" for h in labels)
-    body = "".join(_row(r, short, i, labels) for i, r in rows)
+    body = "".join(_row(r, short, i, labels, level) for i, r in rows)
     return f'<table class="r"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -363,13 +371,19 @@ def legend(level: float) -> str:
             f"versions.")
 
 
+def _failed_test(test: str, why: str) -> str:
+    return (f'<div class="fail">{badge(Status.INVALID, "test failed")} <code>{esc(test)}</code>'
+            f"<pre>{esc(why)}</pre></div>")
+
+
 def _overview(run: RunReport, results: Sequence[MetricResult], text: str,
               status: Status | None) -> str:
     errors = "".join(f"<dt>Error</dt><dd>{esc(error)}</dd>" for error in run.errors)
     machine = run.machine
     flags = ", ".join(map(str, machine.get("flags", []))) or "not recorded"
+    counts = count_line(results, len(failed_without_metrics(run)))
     return (f"<dl><dt>Verdict</dt><dd>{badge(status)} {esc(text)}</dd>{errors}"
-            f"<dt>Counts</dt><dd>{esc(count_line(results).removeprefix('cpuperf: '))}</dd>"
+            f"<dt>Counts</dt><dd>{esc(counts.removeprefix('cpuperf: '))}</dd>"
             f"<dt>Machine</dt><dd>{esc(machine_line(machine))}<br><small>flags: "
             f"{esc(flags)}</small></dd>"
             f"<dt>Versions</dt><dd>{esc(versions_line(run.versions))}</dd>"
@@ -381,11 +395,13 @@ def to_html(run: RunReport) -> str:
     results = by_severity(run.results)
     level = confidence(run)
     short = short_ids([r.test_id for r in results])
-    status, text = headline(results, run.errors)
+    failed = failed_without_metrics(run)
+    status, text = headline(results, run.errors, len(failed))
     indexed = list(enumerate(results))
     loud = [(i, r) for i, r in indexed if needs_attention(r)]
     quiet = [(i, r) for i, r in indexed if not needs_attention(r)]
     body = [f'<h1 id="verdict">{badge(status)} pytest-cpuperf: {esc(text)}</h1>']
+    body += [_failed_test(test, why) for test, why in failed.items()]
     body += [_summary_item(i, r, short) for i, r in loud]
     body.append(_overview(run, results, text, status))
     if loud:

@@ -64,10 +64,29 @@ def short_ids(test_ids: Sequence[str]) -> dict[str, str]:
     return {t: t[cut:] for t in unique}
 
 
+def result_level(result: MetricResult) -> float | None:
+    """The level of this result's change interval, when the verdict recorded it."""
+    level = getattr(result, "ci_level", None)
+    return float(level) if isinstance(level, (int, float)) else None
+
+
 def confidence(run: RunReport | None = None) -> float:
-    """The level of the verdict's two-sided change interval (``1 - 2 * alpha``)."""
+    """The level of the verdict's two-sided change interval (``1 - 2 * alpha``): the one most
+    results of ``run`` recorded, else that of the default alpha."""
     level = getattr(run, "confidence", None)
-    return float(level) if isinstance(level, (int, float)) else 1.0 - 2 * DEFAULT_ALPHA
+    if isinstance(level, (int, float)):
+        return float(level)
+    levels = [lv for r in (run.results if run else []) if (lv := result_level(r)) is not None]
+    if levels:
+        return max(set(levels), key=levels.count)
+    return 1.0 - 2 * DEFAULT_ALPHA
+
+
+def failed_without_metrics(run: RunReport) -> dict[str, str]:
+    """Tests that failed before recording a metric (id -> why): no row shows them."""
+    failed = getattr(run, "failed_tests", None) or {}
+    shown = {r.test_id for r in run.results}
+    return {test: str(why) for test, why in sorted(failed.items()) if test not in shown}
 
 
 def ci_label(level: float) -> str:

@@ -17,6 +17,7 @@ from .layout import (
     QUIET,
     by_severity,
     confidence,
+    failed_without_metrics,
     fails,
     needs_attention,
     short_ids,
@@ -40,15 +41,16 @@ def icon(status: Status | None) -> str:
     return ICONS.get(status.value, ":x:" if status.fails else ":grey_question:")
 
 
-def headline(results: Sequence[MetricResult],
-             errors: Sequence[str] = ()) -> tuple[Status | None, str]:
-    """The overall verdict: the status that sets the tone (``None``: an error) and a phrase."""
+def headline(results: Sequence[MetricResult], errors: Sequence[str] = (),
+             failed_tests: int = 0) -> tuple[Status | None, str]:
+    """The overall verdict: the status that sets the tone (``None``: an error) and a phrase;
+    ``failed_tests`` counts tests that failed without recording a metric."""
     if errors:
-        status, text = headline(results)
+        status, text = headline(results, failed_tests=failed_tests)
         counted = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
         return None, counted + ("" if status is not None and not status.fails else f", {text}")
     failing = [r for r in results if r.status.fails]
-    failed_tests = sum(bool(test_failure(r)) for r in results)
+    failed_tests += sum(bool(test_failure(r)) for r in results)
     inconclusive = sum(r.status is Status.INCONCLUSIVE for r in results)
     if failing:
         kinds: dict[Status, int] = {}
@@ -56,7 +58,8 @@ def headline(results: Sequence[MetricResult],
             kinds[r.status] = kinds.get(r.status, 0) + 1
         worst = max(kinds, key=lambda s: kinds[s])
         text = ", ".join(f"{kinds[s]} {_plural(s, kinds[s])}" for s in Status if s in kinds)
-        return worst, text + (f", {failed_tests} failed test" if failed_tests else "")
+        plural = "s" * (failed_tests > 1)
+        return worst, text + (f", {failed_tests} failed test{plural}" if failed_tests else "")
     if failed_tests:
         return Status.REGRESSION, f"{failed_tests} failed test{'s' * (failed_tests > 1)}"
     if inconclusive:
@@ -104,7 +107,7 @@ def _table(results: Sequence[MetricResult], short: Mapping[str, str],
     lines = ["| " + " | ".join(verdict_first(headers(level))) + " |",
              "|" + "|".join(["---", "---", "---", "--:", "--:", "--:", "--:"]) + "|"]
     for result in results:
-        verdict, test, *rest = verdict_first(cells(result))
+        verdict, test, *rest = verdict_first(cells(result, level))
         icon_ = ":x:" if test_failure(result) else icon(result.status)
         lines.append("| " + " | ".join([f"{icon_} {_cell(verdict)}",
                                         _cell(short[test], code=True), *map(_cell, rest)]) + " |")
@@ -145,12 +148,16 @@ def to_markdown(run: RunReport) -> str:
     results = by_severity(run.results)
     level = confidence(run)
     short = short_ids([r.test_id for r in results])
-    status, text = headline(results, run.errors)
+    status, text = headline(results, run.errors, len(failed_without_metrics(run)))
     loud = [r for r in results if needs_attention(r)]
     quiet = [r for r in results if not needs_attention(r)]
+    failed = failed_without_metrics(run)
     lines = [f"## {icon(status)} cpuperf: {text}", "",
              *(f"**Error:** {_cell(error)}  " for error in run.errors),
-             f"**Counts:** {count_line(results).removeprefix('cpuperf: ')}", ""]
+             *(f":x: **test failed:** {_cell(test, code=True)}: "
+               f"{_cell(why.strip().splitlines()[0] if why.strip() else 'failed')}  "
+               for test, why in failed.items()),
+             f"**Counts:** {count_line(results, len(failed)).removeprefix('cpuperf: ')}", ""]
     if loud:
         lines += [*_table(loud, short, level), ""]
     lines += _quiet_block(quiet, short, level)

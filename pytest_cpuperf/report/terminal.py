@@ -6,11 +6,20 @@ same figures in the same order: the verdict first, rows most severe first (layou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ..judge.results import MetricResult, format_value
+from ..judge.results import MetricResult, RunReport, format_value
 from ..status import Status
-from .layout import by_severity, ci_label, confidence, fails, short_ids, test_failure
+from .layout import (
+    by_severity,
+    ci_label,
+    confidence,
+    failed_without_metrics,
+    fails,
+    result_level,
+    short_ids,
+    test_failure,
+)
 
 MAX_TEST_WIDTH = 48
 NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
@@ -56,8 +65,10 @@ def verdict(result: MetricResult) -> str:
     return result.status.value + (" + test failed" if test_failure(result) else "")
 
 
-def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
-    """The table cells of one result, in :data:`HEADERS` order (the test id in full)."""
+def cells(result: MetricResult,
+          level: float | None = None) -> tuple[str, str, str, str, str, str, str]:
+    """The table cells of one result, in :data:`HEADERS` order (the test id in full); a CI of
+    another level than the column's (``level``) says its own."""
     record = result.record
     baseline = format_value(result.baseline.value, result.baseline.unit) if result.baseline \
         else "-"
@@ -66,12 +77,16 @@ def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
     if result.ci is not None:
         low, high = (format_change(result, c) for c in result.ci)
         ci = "exact" if low == high else f"[{low}, {high}]"
+        own = result_level(result)
+        if own is not None and ci != "exact" and round(own, 4) != round(level or own, 4):
+            ci += f" ({own:.0%})"
     return (record.test_id, record.metric, baseline, format_value(record.value, record.unit),
             change, ci, verdict(result))
 
 
-def count_line(results: Sequence[MetricResult]) -> str:
-    """``cpuperf: 1 regression, 4 pass``: counts per status, most severe first."""
+def count_line(results: Sequence[MetricResult], failed_tests: int = 0) -> str:
+    """``cpuperf: 1 regression, 4 pass``: counts per status, most severe first;
+    ``failed_tests`` counts the tests that failed without recording a metric."""
     from .layout import SEVERITY
 
     counts = {status: sum(r.status is status for r in results) for status in SEVERITY}
@@ -79,6 +94,8 @@ def count_line(results: Sequence[MetricResult]) -> str:
     failed = sum(bool(test_failure(r)) for r in results)
     if failed:
         parts.insert(0, f"{failed} with a failed test")
+    if failed_tests:
+        parts.insert(0, f"{failed_tests} failed test{'s' * (failed_tests > 1)} without metrics")
     return "cpuperf: " + (", ".join(parts) if parts else "no metrics recorded")
 
 
@@ -93,14 +110,20 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(rows[0]), "  ".join("-" * w for w in widths), *(line(r) for r in rows[1:])]
 
 
-def summary_lines(results: Sequence[MetricResult], level: float | None = None) -> list[str]:
-    """Counts first, the table most severe first, then the messages worth reading."""
+def summary_lines(results: Sequence[MetricResult], level: float | None = None,
+                  failed_tests: Mapping[str, str] | None = None) -> list[str]:
+    """Counts first, the table most severe first, then the messages worth reading.
+
+    ``failed_tests`` (id -> why) are tests that failed without recording a metric."""
+    failed_tests = failed_tests or {}
+    failures = [f"TEST FAILED: {test}: {why}" for test, why in failed_tests.items()]
     if not results:
-        return [count_line(results)]
+        return [count_line(results, len(failed_tests)), *failures]
     ordered = by_severity(results)
     short = short_ids([r.test_id for r in ordered])
-    rows = [headers(level), *((shorten(short[c[0]]), *c[1:]) for c in map(cells, ordered))]
-    lines = [count_line(ordered), *_table(rows)]
+    rows = [headers(level), *((shorten(short[c[0]]), *c[1:])
+                              for c in (cells(r, level or confidence()) for r in ordered))]
+    lines = [count_line(ordered, len(failed_tests)), *failures, *_table(rows)]
     corrected = [r for r in ordered if r.corrected]
     if corrected:
         lines.append(f"note: {len(corrected)} change(s) and their CI corrected for CPU time other "
@@ -111,6 +134,12 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None) -
             lines.append(f"TEST FAILED: {result.test_id}: {failure}")
         if result.status in NOTEWORTHY:
             lines.append(f"{result.status.value.upper()}: {result.message}")
-    if any(fails(r) for r in ordered):
-        lines.append(count_line(ordered))
+    if failed_tests or any(fails(r) for r in ordered):
+        lines.append(count_line(ordered, len(failed_tests)))
     return lines
+
+
+def run_summary_lines(run: RunReport) -> list[str]:
+    """:func:`summary_lines` of a whole run: its CI level and the tests that failed without
+    recording a metric (what the plugin and ``cpuperf compare`` print)."""
+    return summary_lines(run.results, confidence(run), failed_without_metrics(run))
