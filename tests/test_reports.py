@@ -251,6 +251,7 @@ def test_junit_properties_carry_unit_baseline_change_and_ci(run: RunReport) -> N
 
     slow = _one("throughput", "test_slow[batch=8|seq=<64>]")
     props = dict(junit_properties(slow))
+    assert slow.baseline is not None
     assert props["cpuperf:throughput:unit"] == "samples/s"
     assert props["cpuperf:throughput:verdict"] == "regression"
     assert float(props["cpuperf:throughput:baseline"]) == pytest.approx(slow.baseline.value,
@@ -368,7 +369,7 @@ def test_html(run: RunReport, tmp_path: Path) -> None:
     assert not re.search(r"(https?:)?//[a-z]", text, re.IGNORECASE)  # nothing external
     for _, attrs in checker.tags:
         for name in ("href", "src"):
-            assert attrs.get(name) is None or attrs[name].startswith("#")
+            assert attrs.get(name) is None or str(attrs[name]).startswith("#")
     all_text = "".join(checker.text)
     assert "test_slow[batch=8|seq=<64>]" in all_text  # escaped in source, intact when parsed
     assert "<64>" not in text
@@ -386,6 +387,7 @@ def _one(metric: str, test: str) -> MetricResult:
 
 def test_html_throughput_chart_has_every_sample() -> None:
     result = _one("throughput", "test_dense")
+    assert result.baseline is not None
     checker = _parse(to_html(RunReport(dict(MACHINE), [result])))
     circles = [a for t, a in checker.tags if t == "circle"]
     expected = len(result.record.samples) + sum(len(r.samples) for r in result.baseline.runs)
@@ -395,6 +397,7 @@ def test_html_throughput_chart_has_every_sample() -> None:
 
 def test_html_labels_runs_with_time_and_versions_and_names_the_ci() -> None:
     result = _one("throughput", "test_slow[batch=8|seq=<64>]")
+    assert result.baseline is not None
     result.baseline.runs[0].date = "2025-06-01T14:02:33+00:00"
     text = "".join(_parse(chart(result, 0.9)).text)
     assert "base 1 · 06-01 14:02" in text and "base 2 · 06-02 00:00" in text
