@@ -6,6 +6,7 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -551,6 +552,26 @@ def test_pytest_benchmark_stats_are_seconds_per_sample(run: RunReport) -> None:
     assert info["value"] == pytest.approx(statistics.median(result.record.samples))
     assert info["value_is"] == "median of trials" and "harmonic mean" in info["ops_note"]
     assert info["backend"] == "openvino"
+
+
+def test_merged_shards_export_every_backend_to_pytest_benchmark(tmp_path: Path) -> None:
+    """The main job's shards (OpenVINO, IPEX) merged into one pytest-benchmark file."""
+    openvino = build_run(with_failures=False)
+    ipex_record = throughput("examples/ipex/test_ipex.py::test_bf16", 55.0, seed=9)
+    ipex_record.versions = {"torch": "2.8.0", "ipex": "2.8.0"}
+    ipex = RunReport(dict(MACHINE), [evaluate(ipex_record, throughput_baseline(55.0), Policy())])
+    shards = [tmp_path / "openvino.json", tmp_path / "ipex.json"]
+    for path, shard in zip(shards, (openvino, ipex), strict=True):
+        path.write_text(to_json(shard))
+    out = tmp_path / "cpuperf.benchmark.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "merge", "-o", str(out),
+                           *map(str, shards)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert out.exists(), proc.stdout + proc.stderr
+    benchmarks = json.loads(out.read_text())["benchmarks"]
+    throughputs = [r for r in (*openvino.results, *ipex.results) if r.record.kind == "throughput"]
+    assert len(benchmarks) == len(throughputs)
+    assert {b["extra_info"]["backend"] for b in benchmarks} == {"openvino", "ipex"}
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 9, 12])
