@@ -158,8 +158,8 @@ def test_short_ids_keep_what_distinguishes() -> None:
     from pytest_cpuperf.report.layout import short_ids
 
     same_module = short_ids(["tests/perf/test_a.py::test_x", "tests/perf/test_a.py::test_y[2]"])
-    assert same_module == {"tests/perf/test_a.py::test_x": "test_x",
-                           "tests/perf/test_a.py::test_y[2]": "test_y[2]"}
+    assert same_module == {"tests/perf/test_a.py::test_x": "test_a.py::test_x",
+                           "tests/perf/test_a.py::test_y[2]": "test_a.py::test_y[2]"}
     two = short_ids(["tests/perf/a/test_m.py::t", "tests/perf/b/test_m.py::t"])
     assert set(two.values()) == {"a/test_m.py::t", "b/test_m.py::t"}
     assert short_ids(["test_m.py::t", "other.py::t"]) == {"test_m.py::t": "test_m.py::t",
@@ -472,7 +472,7 @@ def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
     md = to_markdown(report)
     assert "1 failed test" in md.splitlines()[0]
     first = _md_rows(md)[1]
-    assert first[0] == ":x: pass + test failed" and first[1] == "`test_dense`"
+    assert first[0] == ":x: pass + test failed" and first[1] == "`test_bert.py::test_dense`"
     assert "**test failed:** AssertionError: assert sparse.kernels().sparse" in md
     text = "".join(_parse(to_html(report)).text)
     assert text.index("test failed") < text.index("Machine")

@@ -50,16 +50,12 @@ def fails(result: MetricResult) -> bool:
 
 
 def short_ids(test_ids: Sequence[str]) -> dict[str, str]:
-    """Each test id shortened to what tells it from the others.
-
-    The module path is dropped when every id shares it, else the directories the modules
-    share; ``tests/perf/test_bert.py::test_dense`` alone reads ``test_dense``.
-    """
+    """Each test id without the directories every id shares (the module name stays, so the
+    id still finds the test): ``tests/perf/test_bert.py::test_dense`` -> ``test_bert.py::
+    test_dense``; ids in different directories keep the part of the path that differs."""
     unique = sorted(set(test_ids))
-    modules = {test_id.partition("::")[0] for test_id in unique}
-    if len(modules) == 1 and all("::" in t for t in unique):
-        return {t: t.partition("::")[2] for t in unique}
-    common = posixpath.commonpath([posixpath.dirname(m) for m in modules]) if modules else ""
+    dirs = {posixpath.dirname(test_id.partition("::")[0]) for test_id in unique}
+    common = posixpath.commonpath(sorted(dirs)) if dirs and all(dirs) else ""
     cut = len(common) + 1 if common else 0
     return {t: t[cut:] for t in unique}
 

@@ -126,8 +126,9 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None,
     lines = [count_line(ordered, len(failed_tests)), *failures, *_table(rows)]
     corrected = [r for r in ordered if r.corrected]
     if corrected:
-        lines.append(f"note: {len(corrected)} change(s) and their CI corrected for CPU time other "
-                     f"processes took during a run; baseline and current columns show raw values")
+        lines.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
+                     f"took during a run (their CI too); baseline and current columns show raw "
+                     f"values")
     for result in ordered:
         failure = test_failure(result)
         if failure:
