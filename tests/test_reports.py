@@ -467,7 +467,7 @@ def test_baseline_run_keeps_its_kernels(tmp_path: Path) -> None:
 def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
     result = _one("throughput", "test_dense")
     assert result.status is Status.PASS
-    vars(result)["test_failure"] = "AssertionError: assert sparse.kernels().sparse\nmore"
+    result.test_failure = "AssertionError: assert sparse.kernels().sparse\nmore"
     report = RunReport(dict(MACHINE), [*build_run().results, result])
     md = to_markdown(report)
     assert "1 failed test" in md.splitlines()[0]
@@ -485,7 +485,7 @@ def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
 
 def test_a_test_that_failed_before_recording_is_shown_first(run: RunReport) -> None:
     report = build_run(with_failures=False)
-    vars(report)["failed_tests"] = {
+    report.failed_tests = {
         "tests/perf/test_bert.py::test_sparse_kernels": "AssertionError: sparse kernels did "
                                                         "not run\nassert 0 > 0",
         "tests/perf/test_bert.py::test_dense": "already has rows: shown beside them"}
@@ -506,13 +506,13 @@ def test_a_test_that_failed_before_recording_is_shown_first(run: RunReport) -> N
 def test_a_ci_of_another_level_says_its_own(run: RunReport) -> None:
     results = [r for r in build_run().results if r.ci is not None and r.ci[0] != r.ci[1]]
     for r in results:
-        vars(r)["ci_level"] = 0.9
-    vars(results[0])["ci_level"] = 0.8
+        r.ci_level = 0.9
+    results[0].ci_level = 0.8
     report = RunReport(dict(MACHINE), results)
     rows = _md_rows(to_markdown(report))
     assert rows[0][4] == "90% CI"
     assert sum(row[4].endswith("(80%)") for row in rows) == 1
-    vars(report)["results"] = results[:1]
+    report.results = results[:1]
     assert _md_rows(to_markdown(report))[0][4] == "80% CI"  # the level the results recorded
 
 

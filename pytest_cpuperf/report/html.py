@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..defaults import DEFAULT_TOLERANCE
 from ..judge.results import (
     ABSOLUTE_KINDS,
     INFO_KINDS,
@@ -29,6 +28,7 @@ from .layout import (
     by_severity,
     ci_label,
     confidence,
+    default_tolerance,
     failed_without_metrics,
     needs_attention,
     short_ids,
@@ -83,7 +83,7 @@ def colour(status: Status | None) -> str:
 def worse(result: MetricResult) -> bool:
     """Whether the value moved the wrong way (latency up, throughput down...) by more than the
     tolerance (the default one for a figure that is not gated)."""
-    if result.change is None or abs(result.change) <= (result.tolerance or DEFAULT_TOLERANCE):
+    if result.change is None or abs(result.change) <= (result.tolerance or default_tolerance()):
         return False
     return (result.change < 0) == result.record.higher_is_better
 
@@ -94,7 +94,7 @@ def value_colour(result: MetricResult) -> str:
     if result.record.kind in INFO_KINDS and result.status is Status.PASS and result.change:
         if worse(result):
             return WORSE
-        if abs(result.change) > (result.tolerance or DEFAULT_TOLERANCE):
+        if abs(result.change) > (result.tolerance or default_tolerance()):
             return COLOURS["improvement"]
     return colour(result.status)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
-from ..defaults import DEFAULT_ALPHA
 from ..judge.results import MetricResult, RunReport
+from ..knobs import BY_NAME
 from ..status import Status
 
 SEVERITY: tuple[Status, ...] = (
@@ -25,8 +25,7 @@ QUIET = (Status.PASS, Status.NO_BASELINE)
 
 def test_failure(result: MetricResult) -> str | None:
     """The test's own failure (its assertion), when the plugin recorded one."""
-    failure = getattr(result, "test_failure", None)
-    text = str(failure).strip() if failure else ""
+    text = result.test_failure.strip() if result.test_failure else ""
     return text or None
 
 
@@ -62,8 +61,7 @@ def short_ids(test_ids: Sequence[str]) -> dict[str, str]:
 
 def result_level(result: MetricResult) -> float | None:
     """The level of this result's change interval, when the verdict recorded it."""
-    level = getattr(result, "ci_level", None)
-    return float(level) if isinstance(level, (int, float)) else None
+    return None if result.ci_level is None else float(result.ci_level)
 
 
 def confidence(run: RunReport | None = None) -> float:
@@ -75,14 +73,19 @@ def confidence(run: RunReport | None = None) -> float:
     levels = [lv for r in (run.results if run else []) if (lv := result_level(r)) is not None]
     if levels:
         return max(set(levels), key=levels.count)
-    return 1.0 - 2 * DEFAULT_ALPHA
+    return 1.0 - 2 * float(BY_NAME["alpha"].default)
 
 
 def failed_without_metrics(run: RunReport) -> dict[str, str]:
     """Tests that failed before recording a metric (id -> why): no row shows them."""
-    failed = getattr(run, "failed_tests", None) or {}
+    failed = run.failed_tests
     shown = {r.test_id for r in run.results}
     return {test: str(why) for test, why in sorted(failed.items()) if test not in shown}
+
+
+def default_tolerance() -> float:
+    """The default allowed relative change (``--cpuperf-tolerance``)."""
+    return float(BY_NAME["tolerance"].default)
 
 
 def ci_label(level: float) -> str:
