@@ -420,6 +420,10 @@ def test_html_latency_that_got_worse_is_not_drawn_as_a_pass() -> None:
     assert result.status is Status.PASS and result.change is not None and result.change > 3
     assert _fill_of_current(chart(result)) not in (html_report.COLOURS["pass"],)
     assert "worse, not gated" in to_html(RunReport(dict(MACHINE), [result]))
+    passing = _one("throughput", "test_dense")
+    md = to_markdown(RunReport(dict(MACHINE), [passing, result]))
+    rows = _md_rows(md.split("<details>", 1)[0])  # not among the unchanged rows
+    assert rows[1][0] == ":warning: pass, worse (not gated)" and rows[1][2] == "latency_p90_ms"
     faster = evaluate(latency, scalar_baseline(latency, 80.0), Policy())
     assert _fill_of_current(chart(faster)) == html_report.COLOURS["improvement"]
 

@@ -33,6 +33,7 @@ from .layout import (
     needs_attention,
     short_ids,
     test_failure,
+    worse_ungated,
 )
 from .markdown import headline, machine_line, versions_line
 from .terminal import cells, count_line, headers, verdict_first
@@ -47,7 +48,7 @@ h1{font-size:1.4em;margin:.3em 0}h2{font-size:1.15em;margin-top:1.6em}
 h3{font-size:1em;margin-bottom:.3em}
 table{border-collapse:collapse;width:100%}th,td{padding:.3em .5em;
 border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
-th{white-space:nowrap}td.n{text-align:right;white-space:nowrap}
+th{white-space:nowrap}td.n{text-align:right;white-space:nowrap}td.m{white-space:nowrap}
 td.t{font-family:ui-monospace,monospace;font-size:.9em;min-width:14em}
 .badge{display:inline-block;padding:0 .6em;border-radius:1em;color:#fff;font-size:.85em;
 white-space:nowrap}.msg{color:#59636e;margin:.2em 0}
@@ -80,19 +81,11 @@ def colour(status: Status | None) -> str:
     return COLOURS.get(status.value, RED if status.fails else GREY)
 
 
-def worse(result: MetricResult) -> bool:
-    """Whether the value moved the wrong way (latency up, throughput down...) by more than the
-    tolerance (the default one for a figure that is not gated)."""
-    if result.change is None or abs(result.change) <= (result.tolerance or default_tolerance()):
-        return False
-    return (result.change < 0) == result.record.higher_is_better
-
-
 def value_colour(result: MetricResult) -> str:
     """The colour of a drawn value: its verdict's, but an ungated figure that got worse is
     never drawn green (latency +300% is not a pass of anything)."""
     if result.record.kind in INFO_KINDS and result.status is Status.PASS and result.change:
-        if worse(result):
+        if worse_ungated(result):
             return WORSE
         if abs(result.change) > (result.tolerance or default_tolerance()):
             return COLOURS["improvement"]
@@ -110,7 +103,7 @@ def result_badge(result: MetricResult) -> str:
     parts = [badge(result.status)]
     if test_failure(result):
         parts.append(badge(Status.INVALID, "test failed"))
-    if result.record.kind in INFO_KINDS and result.status is Status.PASS and worse(result):
+    if worse_ungated(result):
         parts.append('<span class="changed">worse, not gated</span>')
     return " ".join(parts)
 
@@ -298,7 +291,8 @@ def _row(result: MetricResult, short: Mapping[str, str], index: int,
     tds = [f'<td data-label="{esc(labels[0])}">{result_badge(result)}</td>',
            f'<td class="t" data-label="{esc(labels[1])}" title="{esc(test)}">'
            f"{esc(short[test])}</td>",
-           f'<td data-label="{esc(labels[2])}"><a href="#m{index}">{esc(metric)}</a></td>']
+           f'<td class="m" data-label="{esc(labels[2])}"><a href="#m{index}">{esc(metric)}</a>'
+           f"</td>"]
     tds += [f'<td class="n" data-label="{esc(label)}">{esc(f)}</td>'
             for label, f in zip(labels[3:], figures, strict=True)]
     return f"<tr>{''.join(tds)}</tr>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
-from ..judge.results import MetricResult, RunReport
+from ..judge.results import INFO_KINDS, MetricResult, RunReport
 from ..knobs import BY_NAME
 from ..status import Status
 
@@ -29,9 +29,24 @@ def test_failure(result: MetricResult) -> str | None:
     return text or None
 
 
+def worse_ungated(result: MetricResult) -> bool:
+    """An ungated figure (latency...) that passed but moved the wrong way by more than the
+    tolerance: never drawn or listed as if nothing happened."""
+    if result.record.kind not in INFO_KINDS or result.status is not Status.PASS \
+            or result.change is None:
+        return False
+    if abs(result.change) <= (result.tolerance or default_tolerance()):
+        return False
+    return (result.change < 0) == result.record.higher_is_better
+
+
 def severity(result: MetricResult) -> int:
-    """Rank of ``result``: 0 is the most severe (a test that failed its own assertion)."""
-    return 0 if test_failure(result) else 1 + SEVERITY.index(result.status)
+    """Rank of ``result``: 0 is the most severe (a test that failed its own assertion); an
+    ungated figure that got worse ranks with the inconclusive ones."""
+    if test_failure(result):
+        return 0
+    status = Status.INCONCLUSIVE if worse_ungated(result) else result.status
+    return 1 + SEVERITY.index(status)
 
 
 def by_severity(results: Sequence[MetricResult]) -> list[MetricResult]:
@@ -41,7 +56,7 @@ def by_severity(results: Sequence[MetricResult]) -> list[MetricResult]:
 
 def needs_attention(result: MetricResult) -> bool:
     """Whether the row is worth a look (shown expanded, with its message)."""
-    return bool(test_failure(result)) or result.status not in QUIET
+    return bool(test_failure(result)) or result.status not in QUIET or worse_ungated(result)
 
 
 def fails(result: MetricResult) -> bool:

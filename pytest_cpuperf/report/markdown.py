@@ -22,6 +22,7 @@ from .layout import (
     needs_attention,
     short_ids,
     test_failure,
+    worse_ungated,
 )
 from .terminal import NOTEWORTHY, cells, count_line, headers, verdict_first
 
@@ -108,7 +109,8 @@ def _table(results: Sequence[MetricResult], short: Mapping[str, str],
              "|" + "|".join(["---", "---", "---", "--:", "--:", "--:", "--:"]) + "|"]
     for result in results:
         verdict, test, *rest = verdict_first(cells(result, level))
-        icon_ = ":x:" if test_failure(result) else icon(result.status)
+        icon_ = ":x:" if test_failure(result) else (
+            ":warning:" if worse_ungated(result) else icon(result.status))
         lines.append("| " + " | ".join([f"{icon_} {_cell(verdict)}",
                                         _cell(short[test], code=True), *map(_cell, rest)]) + " |")
     return lines

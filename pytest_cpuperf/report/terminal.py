@@ -19,6 +19,7 @@ from .layout import (
     result_level,
     short_ids,
     test_failure,
+    worse_ungated,
 )
 
 MAX_TEST_WIDTH = 48
@@ -62,7 +63,8 @@ def format_change(result: MetricResult, value: float) -> str:
 
 def verdict(result: MetricResult) -> str:
     """The status, with ``test failed`` when the test failed its own assertion."""
-    return result.status.value + (" + test failed" if test_failure(result) else "")
+    worse = ", worse (not gated)" if worse_ungated(result) else ""
+    return result.status.value + worse + (" + test failed" if test_failure(result) else "")
 
 
 def cells(result: MetricResult,
