@@ -247,22 +247,6 @@ def test_json_report_names_its_confidence_level(run: RunReport) -> None:
     assert any("90% CI" in r["message"] for r in data["results"])  # the verdict's own words
 
 
-def test_junit_properties_carry_unit_baseline_change_and_ci(run: RunReport) -> None:
-    from pytest_cpuperf.report.junit import junit_properties
-
-    slow = _one("throughput", "test_slow[batch=8|seq=<64>]")
-    props = dict(junit_properties(slow))
-    assert slow.baseline is not None
-    assert props["cpuperf:throughput:unit"] == "samples/s"
-    assert props["cpuperf:throughput:verdict"] == "regression"
-    assert float(props["cpuperf:throughput:baseline"]) == pytest.approx(slow.baseline.value,
-                                                                         rel=1e-5)
-    assert props["cpuperf:throughput:change"].startswith("-3")
-    assert re.fullmatch(r"\[-\d+\.\d%, -\d+\.\d%\]", props["cpuperf:throughput:90%_CI"])
-    new = dict(junit_properties(_one("throughput", "test_new")))
-    assert "cpuperf:throughput:baseline" not in new and new["cpuperf:throughput"]
-
-
 # --- Markdown --------------------------------------------------------------------------------
 
 def _md_rows(text: str) -> list[list[str]]:
