@@ -149,8 +149,8 @@ def test_compare_output_formats(tmp_path: Path, old: Path, capsys: pytest.Captur
         assert {r.status for r in back.results} == {Status.PASS}
         assert all(r.baseline is not None for r in back.results)
     else:
-        marker = {"md": "| `tests/test_bert.py::test_sparse` | throughput |",
-                  "html": "<svg", "table": "tests/test_bert.py::test_sparse"}[fmt]
+        marker = {"md": "| `test_bert.py::test_sparse` | throughput |",
+                  "html": "<svg", "table": "test_bert.py::test_sparse"}[fmt]
         assert marker in text
 
 

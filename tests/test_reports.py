@@ -6,6 +6,7 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,19 +22,21 @@ from pytest_cpuperf.judge.results import (
     BaselineRecord,
     BaselineRun,
     MetricRecord,
+    MetricResult,
     RunReport,
 )
 from pytest_cpuperf.judge.stats import Status
 from pytest_cpuperf.report import REPORT_FORMATS, check_report_path, write_report
+from pytest_cpuperf.report import html as html_report
 from pytest_cpuperf.report.benchmark_json import (
     _fallback_stats,
     to_pytest_benchmark,
     write_pytest_benchmark,
 )
-from pytest_cpuperf.report.html import to_html
+from pytest_cpuperf.report.html import chart, to_html
 from pytest_cpuperf.report.json_report import read_report, to_json
 from pytest_cpuperf.report.markdown import to_markdown
-from pytest_cpuperf.report.terminal import shorten, summary_lines
+from pytest_cpuperf.report.terminal import run_summary_lines, shorten, summary_lines
 
 MACHINE = {"key": "intel-xeon--amx--2c", "cpu": "Intel(R) Xeon(R) Processor", "cores": 2,
            "isa_class": "amx", "flags": ["amx_int8", "avx512f"]}
@@ -109,22 +112,57 @@ def run() -> RunReport:
 
 def test_summary_lines_table_counts_and_messages(run: RunReport) -> None:
     lines = summary_lines(run.results)
-    header = lines[0].split()
-    assert header == ["test", "metric", "baseline", "current", "change", "CI", "verdict"]
-    rows = lines[2:2 + len(run.results)]
+    assert lines[0].startswith("cpuperf: ") and "2 regression" in lines[0]
+    header = lines[1].split()
+    assert header == ["test", "metric", "baseline", "current", "change", "90%", "CI", "verdict"]
+    rows = lines[3:3 + len(run.results)]
     assert len(rows) == len(run.results)
+    verdicts = [r.rsplit("  ", 1)[-1].strip() for r in rows]
+    assert verdicts[:3] == ["regression", "regression", "below floor"]  # failures first
+    assert verdicts[-1] == "pass" and verdicts.index("inconclusive") < verdicts.index("pass")
     slow = next(r for r in rows if "test_slow" in r)
     assert re.search(r"-\d+\.\d%", slow) and slow.endswith("regression")
+    assert "tests/perf" not in slow  # the shared module path is dropped
     acc = next(r for r in rows if "test_sparse" in r and "accuracy" in r)
     assert re.search(r"-0\.0230\b", acc)
     new = next(r for r in rows if "test_new" in r)
     assert re.search(r"throughput\s+-\s+\d+\.\d samples/s\s+-\s+-\s+no baseline$", new)
-    counts = lines[2 + len(run.results)]
-    assert counts.startswith("cpuperf: ") and "2 regression" in counts and "1 below floor" in counts
-    messages = lines[3 + len(run.results):]
+    messages = lines[3 + len(run.results):-1]
     assert {m.split(":")[0] for m in messages} == {"REGRESSION", "BELOW FLOOR", "INCONCLUSIVE",
                                                     "IMPROVEMENT"}
+    assert messages[0].startswith(("REGRESSION", "BELOW FLOOR"))
     assert not any("test_dense" in m for m in messages)
+    assert lines[-1] == lines[0]  # the counts again where a terminal ends
+
+
+def test_severity_order_is_shared_by_every_format(run: RunReport) -> None:
+    from pytest_cpuperf.report.layout import SEVERITY, by_severity
+
+    assert set(SEVERITY) == set(Status)
+    assert SEVERITY.index(Status.REGRESSION) < SEVERITY.index(Status.OTHER_MACHINE) \
+        < SEVERITY.index(Status.INCONCLUSIVE) < SEVERITY.index(Status.IMPROVEMENT) \
+        < SEVERITY.index(Status.PASS)
+    ordered = by_severity(list(reversed(run.results)))
+    ranks = [SEVERITY.index(r.status) for r in ordered]
+    assert ranks == sorted(ranks)
+    md_rows = [r for r in _md_rows(to_markdown(run)) if r[0] != "verdict"]
+    assert [r[0].split(" ", 1)[1] for r in md_rows] == [r.status.value for r in ordered]
+    checker = Checker()
+    checker.feed(to_html(run))
+    html_ids = [a["title"] for t, a in checker.tags if t == "td" and a.get("class") == "t"]
+    assert html_ids == [r.test_id for r in ordered]
+
+
+def test_short_ids_keep_what_distinguishes() -> None:
+    from pytest_cpuperf.report.layout import short_ids
+
+    same_module = short_ids(["tests/perf/test_a.py::test_x", "tests/perf/test_a.py::test_y[2]"])
+    assert same_module == {"tests/perf/test_a.py::test_x": "test_a.py::test_x",
+                           "tests/perf/test_a.py::test_y[2]": "test_a.py::test_y[2]"}
+    two = short_ids(["tests/perf/a/test_m.py::t", "tests/perf/b/test_m.py::t"])
+    assert set(two.values()) == {"a/test_m.py::t", "b/test_m.py::t"}
+    assert short_ids(["test_m.py::t", "other.py::t"]) == {"test_m.py::t": "test_m.py::t",
+                                                          "other.py::t": "other.py::t"}
 
 
 def test_shorten_keeps_the_end() -> None:
@@ -181,6 +219,33 @@ def test_check_report_path() -> None:
     assert "--cpuperf-report" in message and all(ext in message for ext in REPORT_FORMATS)
 
 
+def test_registry_finds_each_renderer_by_name_and_ending(run: RunReport, tmp_path: Path) -> None:
+    from pytest_cpuperf.report import RENDERERS, renderer_for, write_reports
+
+    assert renderer_for("out/x.benchmark.json").name == "pytest-benchmark"
+    assert renderer_for("out/X.JSON").name == "json"
+    assert renderer_for("r.md").name == "markdown" and renderer_for("r.html").name == "html"
+    assert renderer_for("anything", name="pytest-benchmark").name == "pytest-benchmark"
+    with pytest.raises(CpuperfUsageError, match="one of pytest-benchmark, markdown, html, json"):
+        renderer_for("x.json", name="csv")
+    paths = [tmp_path / "a.md", tmp_path / "a.html", tmp_path / "a.json",
+             tmp_path / "0001_a.benchmark.json"]
+    assert write_reports(paths, run) == paths
+    assert json.loads(paths[3].read_text())["benchmarks"]  # pytest-benchmark's format
+    assert json.loads(paths[2].read_text())["schema"] == REPORT_SCHEMA
+    assert {r.name for r in RENDERERS} == {"pytest-benchmark", "markdown", "html", "json"}
+    later = tmp_path / "late.md"
+    with pytest.raises(CpuperfUsageError, match=r"\.benchmark\.json"):
+        write_reports([later, tmp_path / "x.txt"], run)
+    assert not later.exists()  # every path is checked before anything is written
+
+
+def test_json_report_names_its_confidence_level(run: RunReport) -> None:
+    data = json.loads(to_json(run))
+    assert data["confidence"] == pytest.approx(0.9) and data["ci_label"] == "90% CI"
+    assert any("90% CI" in r["message"] for r in data["results"])  # the verdict's own words
+
+
 # --- Markdown --------------------------------------------------------------------------------
 
 def _md_rows(text: str) -> list[list[str]]:
@@ -195,13 +260,37 @@ def test_markdown(run: RunReport, tmp_path: Path) -> None:
     assert text.splitlines()[0] == "## :x: cpuperf: 2 regressions, 1 below floor"
     assert "Intel(R) Xeon(R) Processor" in text and "openvino 2025.1.0" in text
     rows = _md_rows(text)
-    assert rows[0] == ["test", "metric", "baseline", "current", "change", "CI", "verdict"]
-    assert len(rows) == 1 + len(run.results) and all(len(r) == 7 for r in rows)
-    slow = next(r for r in rows if "test_slow" in r[0])
-    assert slow[-1] == ":x: regression" and "seq=<64>" in slow[0]
+    header = ["verdict", "test", "metric", "change", "90% CI", "baseline", "current"]
+    assert rows[0] == header and rows.count(header) == 2  # to act on, then the unchanged
+    assert len(rows) == 2 + len(run.results) and all(len(r) == 7 for r in rows)
+    assert rows[1][0] == ":x: regression" and rows[3][0] == ":x: below floor"
+    slow = next(r for r in rows if "test_slow" in r[1])
+    assert "seq=<64>" in slow[1] and "tests/perf" not in slow[1]
+    loud, quiet = text.split("unchanged rows (pass, no baseline)</summary>", 1)
+    assert ":white_check_mark: pass" not in loud and ":white_check_mark: pass" in quiet
     details = text.split("<summary>Details</summary>", 1)[1]
-    assert "test_slow" in details and "test_dense regressed" not in details
-    assert "seq=&lt;64>" in details  # inline HTML neutralised outside code
+    assert "`tests/perf/test_bert.py::test_slow[batch=8\\|seq=<64>]`" in details  # full id
+    assert "test_dense regressed" not in details
+    assert "90% confidence interval" in text
+
+
+def test_markdown_through_a_gfm_renderer_puts_failing_rows_first(run: RunReport) -> None:
+    markdown_it = pytest.importorskip("markdown_it", reason="pip install markdown-it-py")
+    gfm = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    rendered = gfm.render(to_markdown(run))
+    checker = Checker()
+    checker.feed(rendered)
+    tables = rendered.split("<table>")[1:]
+    assert len(tables) == 2
+    first_rows = re.findall(r"<tr>\s*<td>(.*?)</td>", tables[0])
+    assert first_rows[:3] == [":x: regression", ":x: regression", ":x: below floor"]
+    assert all("pass" not in row for row in first_rows)
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", tables[0])
+    assert heads[0] == "verdict" and "90% CI" in heads
+    before_table = rendered.split("<table>", 1)[0]
+    assert "2 regressions, 1 below floor" in before_table and "Machine" not in before_table
+    assert rendered.index("<details>") > rendered.index(tables[0][:40])  # unchanged rows last
+    assert "<script" not in rendered and "seq=&lt;64&gt;" in rendered
 
 
 def test_markdown_all_pass() -> None:
@@ -244,38 +333,174 @@ class Checker(HTMLParser):
         self.text.append(data)
 
 
-def test_html(run: RunReport, tmp_path: Path) -> None:
-    path = tmp_path / "report.html"
-    write_report(path, run)
-    text = path.read_text()
+def _parse(text: str) -> Checker:
     checker = Checker()
     checker.feed(text)
     checker.close()
     assert not checker.errors and not checker.stack
+    return checker
+
+
+def test_html(run: RunReport, tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_report(path, run)
+    text = path.read_text()
+    checker = _parse(text)
     names = [t for t, _ in checker.tags]
     assert names.count("svg") == len(run.results)
-    assert names.count("tr") == len(run.results) + 1  # header row
+    assert names.count("tr") == len(run.results) + 2  # a header row per table
     assert "script" not in names and "link" not in names and "img" not in names
     assert not re.search(r"(https?:)?//[a-z]", text, re.IGNORECASE)  # nothing external
     for _, attrs in checker.tags:
         for name in ("href", "src"):
-            assert attrs.get(name) is None or attrs[name].startswith("#")
+            assert attrs.get(name) is None or str(attrs[name]).startswith("#")
     all_text = "".join(checker.text)
     assert "test_slow[batch=8|seq=<64>]" in all_text  # escaped in source, intact when parsed
     assert "<64>" not in text
     assert len(text) < 200_000
+    assert "max-width:72em" not in text and "@media (max-width:720px)" in text
+    verdict = all_text.index("2 regressions, 1 below floor")
+    assert verdict < all_text.index("Machine") < all_text.index("Results to look at")
+    assert all_text.index("test_slow") < all_text.index("Machine")  # failures summarised first
+    assert "90% CI" in all_text and "95% CI" in all_text  # each interval says its level
+
+
+def _one(metric: str, test: str) -> MetricResult:
+    return next(r for r in build_run().results if r.test_id.endswith(test) and r.metric == metric)
 
 
 def test_html_throughput_chart_has_every_sample() -> None:
-    result = next(r for r in build_run().results if r.test_id.endswith("test_dense")
-                  and r.metric == "throughput")
-    one = RunReport(dict(MACHINE), [result])
-    checker = Checker()
-    checker.feed(to_html(one))
+    result = _one("throughput", "test_dense")
+    assert result.baseline is not None
+    checker = _parse(to_html(RunReport(dict(MACHINE), [result])))
     circles = [a for t, a in checker.tags if t == "circle"]
     expected = len(result.record.samples) + sum(len(r.samples) for r in result.baseline.runs)
     assert len(circles) == expected + 1  # plus the change-CI marker
-    assert any(t == "rect" and a.get("fill") == "#2da44e" for t, a in checker.tags)  # band
+    assert any(t == "rect" and a.get("fill") == "#1a7f37" for t, a in checker.tags)  # band
+
+
+def test_html_labels_runs_with_time_and_versions_and_names_the_ci() -> None:
+    result = _one("throughput", "test_slow[batch=8|seq=<64>]")
+    assert result.baseline is not None
+    result.baseline.runs[0].date = "2025-06-01T14:02:33+00:00"
+    text = "".join(_parse(chart(result, 0.9)).text)
+    assert "base 1 · 06-01 14:02" in text and "base 2 · 06-02 00:00" in text
+    assert "2025-06-01T14:02:33+00:00, openvino 2024.6.0" in text  # hover: date and versions
+    assert "change 90% CI" in text and "(corr.)" not in text
+    result.record.contention = [1.2] * len(result.record.samples)
+    assert result.corrected and "change 90% CI (corr.)" in "".join(_parse(chart(result)).text)
+
+
+def _fill_of_current(svg: str) -> str:
+    checker = _parse(svg)
+    rects = [a for t, a in checker.tags if t == "rect" and a.get("width") == "10"]
+    return str(rects[-1]["fill"])
+
+
+def test_html_latency_that_got_worse_is_not_drawn_as_a_pass() -> None:
+    latency = scalar("t.py::test_l", "latency_p90_ms", "latency", 50.0, "ms", False)
+    result = evaluate(latency, scalar_baseline(latency, 12.3), Policy())
+    assert result.status is Status.PASS and result.change is not None and result.change > 3
+    assert _fill_of_current(chart(result)) not in (html_report.COLOURS["pass"],)
+    assert "worse, not gated" in to_html(RunReport(dict(MACHINE), [result]))
+    passing = _one("throughput", "test_dense")
+    md = to_markdown(RunReport(dict(MACHINE), [passing, result]))
+    rows = _md_rows(md.split("<details>", 1)[0])  # not among the unchanged rows
+    assert rows[1][0] == ":warning: pass, worse (not gated)" and rows[1][2] == "latency_p90_ms"
+    faster = evaluate(latency, scalar_baseline(latency, 80.0), Policy())
+    assert _fill_of_current(chart(faster)) == html_report.COLOURS["improvement"]
+
+
+def test_html_accuracy_axis_shows_a_half_point_tolerance() -> None:
+    result = _one("accuracy", "test_sparse")  # 0.890 against 0.913, tolerance 0.005
+    checker = _parse(chart(result))
+    ticks = [float(t) for t in checker.text if re.fullmatch(r"0\.\d+", t.strip())]
+    assert ticks and min(ticks) > 0.8  # the axis is not drawn from zero
+    band = next(a for t, a in checker.tags if t == "rect" and a.get("fill") == "#1a7f37")
+    assert float(str(band["width"])) > 20  # a visible band, not a hairline
+
+
+def test_html_shows_kernels_config_versions_and_what_changed() -> None:
+    kernels = {"exec_types": {"brgemm_avx512_amx_sparse_I8": 55}, "matmul_layers": 56,
+               "sparse_layers": 55, "amx_layers": 56, "dominant_isa": "avx512_amx"}
+    config = {"NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": 2, "PERFORMANCE_HINT": "THROUGHPUT",
+              "INFERENCE_PRECISION_HINT": "f32"}
+    record = throughput("t.py::test_k", 100.0)
+    record.kernels, record.config = kernels, config
+    baseline = throughput_baseline(100.0)
+    baseline.config = {**config, "NUM_STREAMS": 4}
+    baseline.runs[-1].kernels = {**kernels, "sparse_layers": 0}
+    result = evaluate(record, baseline, Policy())
+    text = "".join(_parse(to_html(RunReport(dict(MACHINE), [result]))).text)
+    assert "55/56 FC sparse, 56 AMX, ISA avx512_amx" in text
+    assert "NUM_STREAMS 2, INFERENCE_NUM_THREADS 2, INFERENCE_PRECISION_HINT f32" in text
+    assert "versions: openvino 2024.6.0 → 2025.1.0" in text
+    assert "config: NUM_STREAMS 4 → 2" in text and "kernels: sparse_layers 0 → 55" in text
+    assert "nncf - → 2.16.0" in text
+    assert "amx_int8, avx512f" in text  # the machine's flags
+    assert "changed since the baseline" in to_markdown(RunReport(dict(MACHINE), [result]))
+
+
+def test_baseline_run_keeps_its_kernels(tmp_path: Path) -> None:
+    record = throughput("t.py::test_k", 100.0)
+    record.kernels = {"sparse_layers": 3, "matmul_layers": 4}
+    stored = BaselineRecord.from_record(record)
+    back = BaselineRecord.from_dict(json.loads(json.dumps(stored.to_dict())))
+    assert back.latest.kernels == record.kernels
+    record.kernels = None
+    assert "kernels" not in BaselineRecord.from_record(record).to_dict()["runs"][0]
+
+
+def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
+    result = _one("throughput", "test_dense")
+    assert result.status is Status.PASS
+    result.test_failure = "AssertionError: assert sparse.kernels().sparse\nmore"
+    report = RunReport(dict(MACHINE), [*build_run().results, result])
+    md = to_markdown(report)
+    assert "1 failed test" in md.splitlines()[0]
+    first = _md_rows(md)[1]
+    assert first[0] == ":x: pass + test failed" and first[1] == "`test_bert.py::test_dense`"
+    assert "**test failed:** AssertionError: assert sparse.kernels().sparse" in md
+    text = "".join(_parse(to_html(report)).text)
+    assert text.index("test failed") < text.index("Machine")
+    assert "AssertionError: assert sparse.kernels().sparse\nmore" in text
+    lines = summary_lines(report.results)
+    assert lines[0].startswith("cpuperf: 1 with a failed test")
+    assert any(line.startswith("TEST FAILED: tests/perf/test_bert.py::test_dense: Assert")
+               for line in lines)
+
+
+def test_a_test_that_failed_before_recording_is_shown_first(run: RunReport) -> None:
+    report = build_run(with_failures=False)
+    report.failed_tests = {
+        "tests/perf/test_bert.py::test_sparse_kernels": "AssertionError: sparse kernels did "
+                                                        "not run\nassert 0 > 0",
+        "tests/perf/test_bert.py::test_dense": "already has rows: shown beside them"}
+    md = to_markdown(report)
+    assert md.splitlines()[0] == "## :x: cpuperf: 1 failed test"
+    assert md.splitlines()[2] == (":x: **test failed:** `tests/perf/test_bert.py::"
+                                  "test_sparse_kernels`: AssertionError: sparse kernels did "
+                                  "not run  ")
+    text = "".join(_parse(to_html(report)).text)
+    assert text.index("test_sparse_kernels") < text.index("Machine")
+    assert "assert 0 > 0" in text
+    lines = run_summary_lines(report)
+    assert lines[0].startswith("cpuperf: 1 failed test without metrics, ")
+    assert lines[1].startswith("TEST FAILED: tests/perf/test_bert.py::test_sparse_kernels: ")
+    assert not any("already has rows" in line for line in lines)
+
+
+def test_a_ci_of_another_level_says_its_own(run: RunReport) -> None:
+    results = [r for r in build_run().results if r.ci is not None and r.ci[0] != r.ci[1]]
+    for r in results:
+        r.ci_level = 0.9
+    results[0].ci_level = 0.8
+    report = RunReport(dict(MACHINE), results)
+    rows = _md_rows(to_markdown(report))
+    assert rows[0][4] == "90% CI"
+    assert sum(row[4].endswith("(80%)") for row in rows) == 1
+    report.results = results[:1]
+    assert _md_rows(to_markdown(report))[0][4] == "80% CI"  # the level the results recorded
 
 
 # --- pytest-benchmark JSON -------------------------------------------------------------------
@@ -310,6 +535,30 @@ def test_pytest_benchmark_stats_are_seconds_per_sample(run: RunReport) -> None:
     assert bench["group"] == "throughput"
     assert bench["extra_info"]["metrics"]["accuracy"]["value"] == pytest.approx(0.912)
     assert bench["extra_info"]["metrics"]["latency_p90"]["unit"] == "ms"
+    info = bench["extra_info"]
+    assert info["value"] == pytest.approx(statistics.median(result.record.samples))
+    assert info["value_is"] == "median of trials" and "harmonic mean" in info["ops_note"]
+    assert info["backend"] == "openvino"
+
+
+def test_merged_shards_export_every_backend_to_pytest_benchmark(tmp_path: Path) -> None:
+    """The main job's shards (OpenVINO, IPEX) merged into one pytest-benchmark file."""
+    openvino = build_run(with_failures=False)
+    ipex_record = throughput("examples/ipex/test_ipex.py::test_bf16", 55.0, seed=9)
+    ipex_record.versions = {"torch": "2.8.0", "ipex": "2.8.0"}
+    ipex = RunReport(dict(MACHINE), [evaluate(ipex_record, throughput_baseline(55.0), Policy())])
+    shards = [tmp_path / "openvino.json", tmp_path / "ipex.json"]
+    for path, shard in zip(shards, (openvino, ipex), strict=True):
+        path.write_text(to_json(shard))
+    out = tmp_path / "cpuperf.benchmark.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "merge", "-o", str(out),
+                           *map(str, shards)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert out.exists(), proc.stdout + proc.stderr
+    benchmarks = json.loads(out.read_text())["benchmarks"]
+    throughputs = [r for r in (*openvino.results, *ipex.results) if r.record.kind == "throughput"]
+    assert len(benchmarks) == len(throughputs)
+    assert {b["extra_info"]["backend"] for b in benchmarks} == {"openvino", "ipex"}
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 9, 12])

@@ -224,13 +224,15 @@ class BaselineRun(_Contended):
     versions: dict[str, str]
     busy: float | None = None
     contention: list[float] = field(default_factory=list)
-
+    kernels: dict[str, Any] | None = None
+    """The kernels that ran (reports show what changed since); None: not recorded."""
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRun:
         """The run a measured record becomes when it is stored as a baseline."""
         return cls(record.value, list(record.samples), record.date, dict(record.versions),
-                   record.busy, list(record.contention))
+                   record.busy, list(record.contention),
+                   dict(record.kernels) if record.kernels else None)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -240,6 +242,8 @@ class BaselineRun(_Contended):
             data["busy"] = round(self.busy, 3)
         if self.contention:
             data["contention"] = [round(c, 4) for c in self.contention]
+        if self.kernels:
+            data["kernels"] = self.kernels
         return json_safe(data)
 
     @classmethod
@@ -247,7 +251,8 @@ class BaselineRun(_Contended):
         f = Fields(data, where)
         return cls(value=f.number("value"), samples=f.numbers("samples"),
                    date=f.text("date", ""), versions=f.versions(),
-                   busy=f.optional_number("busy"), contention=f.numbers("contention"))
+                   busy=f.optional_number("busy"), contention=f.numbers("contention"),
+                   kernels=f.mapping("kernels") or None)
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Read by ``pytest-benchmark compare FILE`` and by github-action-benchmark's ``pytest`` tool. One
 benchmark per throughput metric; its times are seconds per sample (1 / throughput of each
-trial), so pytest-benchmark's ``ops`` reads as samples per second. Other metrics of the same
-test go into that benchmark's ``extra_info``.
+trial), so pytest-benchmark's ``ops`` reads as samples per second: the harmonic mean of the
+trials, where the cpuperf report shows their median. ``extra_info`` says which is which
+(``value`` is the report's figure) and holds the other metrics of the same test.
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ def _times(result: MetricResult) -> list[float]:
     return [1.0 / s for s in samples]
 
 
+OPS_NOTE = ("stats.ops is the harmonic mean of the trials' throughput (pytest-benchmark's "
+            "rounds / total time); value is the cpuperf report's figure, their median")
+
+
 def _metric_info(result: MetricResult) -> dict[str, Any]:
     return {"value": result.record.value, "unit": result.record.unit,
             "status": result.status.value, "change": result.change,
@@ -92,12 +97,21 @@ def _entry(result: MetricResult, others: dict[str, Any]) -> dict[str, Any]:
     return {
         "group": metric, "name": f"{short}::{metric}", "fullname": f"{test_id}::{metric}",
         "params": {"cpuperf": param} if param else None, "param": param,
-        "extra_info": {**_metric_info(result), "config": result.record.config,
-                       "metrics": others},
+        "extra_info": {**_metric_info(result), "value_is": "median of trials",
+                       "ops_note": OPS_NOTE, "backend": _backend(result),
+                       "config": result.record.config, "metrics": others},
         "options": {"timer": "pytest-cpuperf trials", "min_rounds": len(_times(result)),
                     "warmup": False, "disable_gc": False},
         "stats": benchmark_stats(_times(result)),
     }
+
+
+def _backend(result: MetricResult) -> str:
+    """The runtime that ran (openvino, torch, ipex, onnxruntime), from the versions recorded."""
+    if "ipex" in result.record.config or "ipex" in result.record.versions:
+        return "ipex"
+    known = ("openvino", "onnxruntime", "torch")
+    return next((name for name in known if name in result.record.versions), "unknown")
 
 
 def _machine_info(run: RunReport) -> dict[str, Any]:
@@ -149,7 +163,11 @@ def to_pytest_benchmark(run: RunReport) -> dict[str, Any]:
     }
 
 
+def to_benchmark_text(run: RunReport) -> str:
+    """:func:`to_pytest_benchmark` as JSON text (the ``pytest-benchmark`` renderer)."""
+    return json.dumps(json_safe(to_pytest_benchmark(run)), indent=4, allow_nan=False) + "\n"
+
+
 def write_pytest_benchmark(path: Path, run: RunReport) -> None:
     """Write :func:`to_pytest_benchmark` to ``path`` atomically."""
-    atomic_write_text(Path(path), json.dumps(json_safe(to_pytest_benchmark(run)), indent=4,
-                                                 allow_nan=False) + "\n")
+    atomic_write_text(Path(path), to_benchmark_text(run))

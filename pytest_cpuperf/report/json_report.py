@@ -8,11 +8,15 @@ from pathlib import Path
 from ..errors import BaselineFileError
 from ..judge.results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, RunReport
 from ..store.fileio import read_versioned_json
+from .layout import ci_label, confidence
 
 
 def to_json(run: RunReport) -> str:
-    """Stable text: indent 2, results sorted by (test id, metric)."""
-    return json.dumps(run.to_dict(), indent=2, allow_nan=False) + "\n"
+    """Stable text: indent 2, results sorted by (test id, metric), the CI level named."""
+    data = run.to_dict()
+    data.setdefault("confidence", round(confidence(run), 4))
+    data.setdefault("ci_label", ci_label(confidence(run)))
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
 def read_report(path: Path) -> RunReport:

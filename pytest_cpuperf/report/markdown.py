@@ -1,4 +1,8 @@
-"""GitHub-flavoured Markdown report, for a PR comment or ``$GITHUB_STEP_SUMMARY``."""
+"""GitHub-flavoured Markdown report, for a PR comment or ``$GITHUB_STEP_SUMMARY``.
+
+The verdict comes first and fits a narrow comment: the rows to act on (most severe first),
+then the unchanged rows collapsed in ``<details>``, then each message with the full test id.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,29 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..judge.results import MetricResult, RunReport, sorted_results
+from ..judge.results import MetricResult, RunReport
 from ..status import Status
-from .terminal import HEADERS, NOTEWORTHY, cells, count_line
+from .changes import Change, changes
+from .layout import (
+    QUIET,
+    by_severity,
+    confidence,
+    failed_without_metrics,
+    fails,
+    needs_attention,
+    short_ids,
+    test_failure,
+    worse_ungated,
+)
+from .terminal import NOTEWORTHY, cells, count_line, headers, verdict_first
 
 ICONS = {
     "pass": ":white_check_mark:", "improvement": ":rocket:", "regression": ":x:",
     "below floor": ":x:", "above ceiling": ":x:", "invalid": ":x:", "inconclusive": ":warning:",
 }
+MARKER = "<!-- pytest-cpuperf report -->"
+"""Last line of the report (invisible when rendered): a CI step finds its earlier pull request
+comment by it and updates that one (a sticky comment)."""
 
 
 def icon(status: Status | None) -> str:
@@ -23,14 +42,16 @@ def icon(status: Status | None) -> str:
     return ICONS.get(status.value, ":x:" if status.fails else ":grey_question:")
 
 
-def headline(results: Sequence[MetricResult],
-             errors: Sequence[str] = ()) -> tuple[Status | None, str]:
-    """The overall verdict: the status that sets the tone (``None``: an error) and a phrase."""
+def headline(results: Sequence[MetricResult], errors: Sequence[str] = (),
+             failed_tests: int = 0) -> tuple[Status | None, str]:
+    """The overall verdict: the status that sets the tone (``None``: an error) and a phrase;
+    ``failed_tests`` counts tests that failed without recording a metric."""
     if errors:
-        status, text = headline(results)
+        status, text = headline(results, failed_tests=failed_tests)
         counted = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
         return None, counted + ("" if status is not None and not status.fails else f", {text}")
     failing = [r for r in results if r.status.fails]
+    failed_tests += sum(bool(test_failure(r)) for r in results)
     inconclusive = sum(r.status is Status.INCONCLUSIVE for r in results)
     if failing:
         kinds: dict[Status, int] = {}
@@ -38,7 +59,10 @@ def headline(results: Sequence[MetricResult],
             kinds[r.status] = kinds.get(r.status, 0) + 1
         worst = max(kinds, key=lambda s: kinds[s])
         text = ", ".join(f"{kinds[s]} {_plural(s, kinds[s])}" for s in Status if s in kinds)
-        return worst, text
+        plural = "s" * (failed_tests > 1)
+        return worst, text + (f", {failed_tests} failed test{plural}" if failed_tests else "")
+    if failed_tests:
+        return Status.REGRESSION, f"{failed_tests} failed test{'s' * (failed_tests > 1)}"
     if inconclusive:
         return Status.INCONCLUSIVE, f"no regression, {inconclusive} inconclusive"
     return Status.PASS, "no regression"
@@ -79,30 +103,73 @@ def _cell(text: str, code: bool = False) -> str:
     return code_span(text) if code else text.replace("<", "&lt;")
 
 
-def _table(results: Sequence[MetricResult]) -> list[str]:
-    lines = ["| " + " | ".join(HEADERS) + " |",
-             "|" + "|".join(["---", "---", "--:", "--:", "--:", "--:", "---"]) + "|"]
+def _table(results: Sequence[MetricResult], short: Mapping[str, str],
+           level: float) -> list[str]:
+    lines = ["| " + " | ".join(verdict_first(headers(level))) + " |",
+             "|" + "|".join(["---", "---", "---", "--:", "--:", "--:", "--:"]) + "|"]
     for result in results:
-        test, *rest = cells(result)
-        rest[-1] = f"{icon(result.status)} {rest[-1]}"
-        lines.append("| " + " | ".join([_cell(test, code=True), *map(_cell, rest)]) + " |")
+        verdict, test, *rest = verdict_first(cells(result, level))
+        icon_ = ":x:" if test_failure(result) else (
+            ":warning:" if worse_ungated(result) else icon(result.status))
+        lines.append("| " + " | ".join([f"{icon_} {_cell(verdict)}",
+                                        _cell(short[test], code=True), *map(_cell, rest)]) + " |")
     return lines
+
+
+def _detail(result: MetricResult) -> list[str]:
+    """The message of one row, with the full test id, its test failure and what changed."""
+    lines = [f"- {icon(result.status)} **{result.status.value}** "
+             f"{_cell(result.test_id, code=True)} {_cell(result.metric)}: {_cell(result.message)}"]
+    failure = test_failure(result)
+    if failure:
+        lines.append(f"  - :x: **test failed:** {_cell(failure.strip().splitlines()[0])}")
+    found = _news(result)
+    if found:
+        lines.append("  - changed since the baseline: "
+                     + "; ".join(_cell(f"{c.area}: {c.text()}") for c in found))
+    return lines
+
+
+def _news(result: MetricResult) -> list[Change]:
+    """What changed since the baseline that the message does not already say."""
+    said = "versions changed" in result.message
+    return [c for c in changes(result) if not (said and c.area == "versions")]
+
+
+def _quiet_block(results: Sequence[MetricResult], short: Mapping[str, str],
+                 level: float) -> list[str]:
+    if not results:
+        return []
+    names = ", ".join(s.value for s in QUIET if any(r.status is s for r in results))
+    return [f"<details><summary>{len(results)} unchanged rows ({names})</summary>", "",
+            *_table(results, short, level), "", "</details>", ""]
 
 
 def to_markdown(run: RunReport) -> str:
     """The whole report as Markdown text."""
-    results = sorted_results(run.results)
-    status, text = headline(results, run.errors)
+    results = by_severity(run.results)
+    level = confidence(run)
+    short = short_ids([r.test_id for r in results])
+    status, text = headline(results, run.errors, len(failed_without_metrics(run)))
+    loud = [r for r in results if needs_attention(r)]
+    quiet = [r for r in results if not needs_attention(r)]
+    failed = failed_without_metrics(run)
     lines = [f"## {icon(status)} cpuperf: {text}", "",
              *(f"**Error:** {_cell(error)}  " for error in run.errors),
-             f"**Machine:** {_cell(machine_line(run.machine))}  ",
-             f"**Versions:** {_cell(versions_line(run.versions))}  ",
-             f"**Counts:** {count_line(results).removeprefix('cpuperf: ')}", ""]
-    if results:
-        lines += [*_table(results), ""]
-    details = [r for r in results if r.status in NOTEWORTHY]
+             *(f":x: **test failed:** {_cell(test, code=True)}: "
+               f"{_cell(why.strip().splitlines()[0] if why.strip() else 'failed')}  "
+               for test, why in failed.items()),
+             f"**Counts:** {count_line(results, len(failed)).removeprefix('cpuperf: ')}", ""]
+    if loud:
+        lines += [*_table(loud, short, level), ""]
+    lines += _quiet_block(quiet, short, level)
+    details = [r for r in results if r.status in NOTEWORTHY or fails(r) or _news(r)]
     if details:
         lines += ["<details open><summary>Details</summary>", ""]
-        lines += [f"- {icon(r.status)} **{r.status.value}**: {_cell(r.message)}" for r in details]
+        lines += [line for r in details for line in _detail(r)]
         lines += ["", "</details>", ""]
+    lines += [f"**Machine:** {_cell(machine_line(run.machine))}  ",
+              f"**Versions:** {_cell(versions_line(run.versions))}  ",
+              f"**CI:** the verdict's two-sided {level:.0%} confidence interval of the change"
+              f" (corrected for CPU time other processes took, where noted)", "", MARKER, ""]
     return "\n".join(lines)

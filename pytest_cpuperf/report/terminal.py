@@ -1,21 +1,47 @@
 """Plain-text summary of the results, for the pytest terminal and ``cpuperf compare``.
 
 The cell formatters here are shared by the Markdown and HTML reports, so all formats show the
-same figures.
+same figures in the same order: the verdict first, rows most severe first (layout.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ..judge.results import MetricResult, format_value, sorted_results
+from ..judge.results import MetricResult, RunReport, format_value
 from ..status import Status
+from .layout import (
+    by_severity,
+    ci_label,
+    confidence,
+    failed_without_metrics,
+    fails,
+    result_level,
+    short_ids,
+    test_failure,
+    worse_ungated,
+)
 
-HEADERS = ("test", "metric", "baseline", "current", "change", "CI", "verdict")
 MAX_TEST_WIDTH = 48
 NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
               Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.OTHER_MACHINE)
 """Statuses whose message is worth printing after the table."""
+
+
+def headers(level: float | None = None) -> tuple[str, ...]:
+    """Column names of :func:`cells`; the CI column says its level (``90% CI``)."""
+    return ("test", "metric", "baseline", "current", "change", ci_label(level or confidence()),
+            "verdict")
+
+
+def verdict_first(row: Sequence[str]) -> tuple[str, ...]:
+    """A row of :func:`cells` (or :func:`headers`) reordered for a narrow page: verdict, test,
+    metric, change, CI, baseline, current."""
+    test, metric, baseline, current, change, ci, verdict = row
+    return (verdict, test, metric, change, ci, baseline, current)
+
+
+HEADERS = headers()
 
 
 def shorten(text: str, width: int = MAX_TEST_WIDTH) -> str:
@@ -35,8 +61,16 @@ def format_change(result: MetricResult, value: float) -> str:
     return f"{value:+.1%}" if result.relative else f"{value:+.4f}"
 
 
-def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
-    """The table cells of one result (the test id is not shortened here)."""
+def verdict(result: MetricResult) -> str:
+    """The status, with ``test failed`` when the test failed its own assertion."""
+    worse = ", worse (not gated)" if worse_ungated(result) else ""
+    return result.status.value + worse + (" + test failed" if test_failure(result) else "")
+
+
+def cells(result: MetricResult,
+          level: float | None = None) -> tuple[str, str, str, str, str, str, str]:
+    """The table cells of one result, in :data:`HEADERS` order (the test id in full); a CI of
+    another level than the column's (``level``) says its own."""
     record = result.record
     baseline = format_value(result.baseline.value, result.baseline.unit) if result.baseline \
         else "-"
@@ -45,14 +79,25 @@ def cells(result: MetricResult) -> tuple[str, str, str, str, str, str, str]:
     if result.ci is not None:
         low, high = (format_change(result, c) for c in result.ci)
         ci = "exact" if low == high else f"[{low}, {high}]"
+        own = result_level(result)
+        if own is not None and ci != "exact" and round(own, 4) != round(level or own, 4):
+            ci += f" ({own:.0%})"
     return (record.test_id, record.metric, baseline, format_value(record.value, record.unit),
-            change, ci, result.status.value)
+            change, ci, verdict(result))
 
 
-def count_line(results: Sequence[MetricResult]) -> str:
-    """``cpuperf: 1 regression, 4 pass``: counts per status, in :class:`Status` order."""
-    counts = {status: sum(r.status is status for r in results) for status in Status}
+def count_line(results: Sequence[MetricResult], failed_tests: int = 0) -> str:
+    """``cpuperf: 1 regression, 4 pass``: counts per status, most severe first;
+    ``failed_tests`` counts the tests that failed without recording a metric."""
+    from .layout import SEVERITY
+
+    counts = {status: sum(r.status is status for r in results) for status in SEVERITY}
     parts = [f"{n} {status.value}" for status, n in counts.items() if n]
+    failed = sum(bool(test_failure(r)) for r in results)
+    if failed:
+        parts.insert(0, f"{failed} with a failed test")
+    if failed_tests:
+        parts.insert(0, f"{failed_tests} failed test{'s' * (failed_tests > 1)} without metrics")
     return "cpuperf: " + (", ".join(parts) if parts else "no metrics recorded")
 
 
@@ -67,18 +112,37 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(rows[0]), "  ".join("-" * w for w in widths), *(line(r) for r in rows[1:])]
 
 
-def summary_lines(results: Sequence[MetricResult]) -> list[str]:
-    """Table of all results, one line of counts, then the messages worth reading."""
+def summary_lines(results: Sequence[MetricResult], level: float | None = None,
+                  failed_tests: Mapping[str, str] | None = None) -> list[str]:
+    """Counts first, the table most severe first, then the messages worth reading.
+
+    ``failed_tests`` (id -> why) are tests that failed without recording a metric."""
+    failed_tests = failed_tests or {}
+    failures = [f"TEST FAILED: {test}: {why}" for test, why in failed_tests.items()]
     if not results:
-        return [count_line(results)]
-    ordered = sorted_results(results)
-    rows = [HEADERS, *((shorten(c[0]), *c[1:]) for c in map(cells, ordered))]
-    lines = [*_table(rows), count_line(ordered)]
+        return [count_line(results, len(failed_tests)), *failures]
+    ordered = by_severity(results)
+    short = short_ids([r.test_id for r in ordered])
+    rows = [headers(level), *((shorten(short[c[0]]), *c[1:])
+                              for c in (cells(r, level or confidence()) for r in ordered))]
+    lines = [count_line(ordered, len(failed_tests)), *failures, *_table(rows)]
     corrected = [r for r in ordered if r.corrected]
     if corrected:
         lines.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
-                     f"took during a run; baseline and current columns show raw values")
+                     f"took during a run (their CI too); baseline and current columns show raw "
+                     f"values")
     for result in ordered:
+        failure = test_failure(result)
+        if failure:
+            lines.append(f"TEST FAILED: {result.test_id}: {failure}")
         if result.status in NOTEWORTHY:
             lines.append(f"{result.status.value.upper()}: {result.message}")
+    if failed_tests or any(fails(r) for r in ordered):
+        lines.append(count_line(ordered, len(failed_tests)))
     return lines
+
+
+def run_summary_lines(run: RunReport) -> list[str]:
+    """:func:`summary_lines` of a whole run: its CI level and the tests that failed without
+    recording a metric (what the plugin and ``cpuperf compare`` print)."""
+    return summary_lines(run.results, confidence(run), failed_without_metrics(run))
