@@ -21,7 +21,7 @@ from .judge.results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunRepor
 from .knobs import JUDGE_KNOBS, Knob
 from .report import check_report_path, render, write_report
 from .report.json_report import read_report
-from .report.terminal import summary_lines
+from .report.terminal import run_summary_lines
 from .store import baselines as store
 from .store.fileio import atomic_write_text
 from .versions import package_version
@@ -124,7 +124,7 @@ def policy_of(source: Source, key: tuple[str, str]) -> Policy:
 def _render(run: RunReport, fmt: str) -> str:
     suffix = FORMATS[fmt]
     if suffix is None:
-        return "\n".join(summary_lines(run.results)) + "\n"
+        return "\n".join(run_summary_lines(run)) + "\n"
     return render(Path(f"report{suffix}"), run)
 
 
@@ -145,7 +145,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = _render(run, args.format)
     if args.output:
         atomic_write_text(Path(args.output), text)
-        print("\n".join(summary_lines(run.results)))
+        print("\n".join(run_summary_lines(run)))
         print(f"cpuperf: wrote {args.output}")
     else:
         sys.stdout.write(text)
@@ -264,7 +264,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
             written.append(str(out))
         except OSError as exc:
             failed_writes.append(f"{out}: {exc.strerror or exc}")
-    print("\n".join(summary_lines(merged.results)))
+    print("\n".join(run_summary_lines(merged)))
     print(f"cpuperf: merged {len(merged.results)} results from {len(reports)} reports into "
           f"{', '.join(written) or 'nothing'}")
     if failed_writes:

@@ -305,10 +305,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     cpuperf = _session(config)
     if not (cpuperf.results or cpuperf.errors or config.stash.get(FINISH_LINES, None)):
         return
-    from .report.terminal import summary_lines
+    from .report.terminal import run_summary_lines
 
     terminalreporter.section("cpuperf")
-    for line in summary_lines(cpuperf.results):
+    for line in run_summary_lines(cpuperf.report()):
         terminalreporter.write_line(line)
     for line in config.stash.get(FINISH_LINES, []):
         terminalreporter.write_line(line)

@@ -190,10 +190,10 @@ class CpuperfSession:
         for path in self.settings.reports:
             lines.extend(self._write("cpuperf report", write_report, path, run))
         if self.settings.benchmark_json is not None:
-            from .report.benchmark_json import write_pytest_benchmark
-
-            lines.extend(self._write("pytest-benchmark JSON", write_pytest_benchmark,
-                                     self.settings.benchmark_json, run))
+            lines.extend(self._write(
+                "pytest-benchmark JSON", lambda path, run: write_report(path, run,
+                                                                        "pytest-benchmark"),
+                self.settings.benchmark_json, run))
         return lines
 
     def _foreign_file(self) -> str | None:
