@@ -192,3 +192,46 @@ def test_shards_split_the_tests_without_overlap() -> None:
     shards = [[t for t in tests if in_shard(t, (i, 3))] for i in (1, 2, 3)]
     assert sorted(t for shard in shards for t in shard) == sorted(tests)
     assert all(shards)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_base_ref_worktree_and_shards_merged(tmp_path: Path, tiny_int8_ir: Path,
+                                             slower_int8_ir: Path) -> None:
+    """A pull request: base = a worktree of the committed revision, head = the checkout with a
+    slower model; two shards, joined by ``cpuperf merge``."""
+    repo = tmp_path / "repo"
+    second = '''
+
+@pytest.mark.cpuperf
+def test_second(ov_compile, cpuperf):
+    cpuperf.measure(ov_compile(MODEL), name="second")
+'''
+    write_side(repo, tiny_int8_ir, extra=second)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    write_side(repo, slower_int8_ir, extra=second)  # the change under review, not committed
+    reports = []
+    for shard in ("1/2", "2/2"):
+        report = tmp_path / f"shard{shard[0]}.json"
+        out = run_ab("--head", str(repo), "--base-ref", "HEAD", "--rounds", "6", "--tolerance",
+                     "0.1", "--shard", shard, "--report", str(report), "--", *FAST, cwd=tmp_path)
+        assert out.returncode in (0, 1), out.stdout + out.stderr
+        sides = json.loads(report.read_text())["machine"]["ab"]["sides"]
+        assert sides["base"]["commit"] == commit
+        assert sides["head"]["commit"] == commit + "+dirty"
+        reports.append(str(report))
+    assert git(repo, "worktree", "list").count("\n") == 1  # the base worktree is gone
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    merged = subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "merge", "-o",
+                             str(tmp_path / "all.json"), *reports], env=env, capture_output=True,
+                            text=True)
+    assert merged.returncode == 1, merged.stdout + merged.stderr  # the regression fails it
+    results = results_of(tmp_path / "all.json")
+    assert results[("test_model", "throughput")]["status"] == "regression"
+    assert results[("test_second", "second/throughput")]["status"] == "regression"

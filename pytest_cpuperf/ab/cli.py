@@ -210,7 +210,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int:
     workers = {name: Worker(side, args.pytest_args, log_dir / f"{name}.log", args.timeout)
                for name, side in sides.items()}
-    coordinator = Coordinator(workers, Plan(args.rounds, args.settle), _say)
+    plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds)
+    coordinator = Coordinator(workers, plan, _say)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
     hello: dict[str, dict[str, Any]] = {}

@@ -189,6 +189,8 @@ class Plan:
 
     rounds: int
     settle_s: float
+    extra_rounds: int = 0
+    """At most this many rounds more, in place of rounds a burst of other work spoiled."""
 
 
 class Coordinator:
@@ -276,9 +278,13 @@ class Coordinator:
     def _measure(self, sides: list[str], index: int,
                  outcomes: dict[str, TestOutcome]) -> None:
         """Run the rounds of measurement ``index`` on ``sides`` (both: interleaved)."""
+        from .verdict import spoiled
+
         active = list(sides)
-        for round_no in range(self.plan.rounds):
+        clean = round_no = 0
+        while clean < self.plan.rounds and round_no < self.plan.rounds + self.plan.extra_rounds:
             order = active if round_no % 2 == 0 else active[::-1]
+            factors: list[float] = []
             for side in order:
                 if side not in active:
                     continue
@@ -296,8 +302,15 @@ class Coordinator:
                     active.remove(side)
                     continue
                 outcomes[side].rounds[index] = round_no + 1
+                factors += [float(f) for f in reply.get("contention") or []]
             if not active:
                 return
+            round_no += 1
+            if len(active) == 2 and spoiled(factors):
+                self.say(f"round {round_no} spoiled by other work (contention "
+                         f"{', '.join(f'x{f:.2f}' for f in factors)}): one more")
+            else:
+                clean += 1
         for side in active:
             if len(sides) == 1:
                 outcomes[side].alone.add(index)

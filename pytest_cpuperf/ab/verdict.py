@@ -41,6 +41,31 @@ environment: two compiles of one model, in two processes, differ by a little tha
 cannot cancel (A/A runs, README "cpuperf ab"). Added to the pairs' standard error."""
 
 
+SPOILED_RATIO = 1.3
+"""A round is spoiled when other work slowed one side's trial much more than the other's: their
+contention factors (busy.py) differ by more than this ratio. Steady load slows both alike and
+cancels in the pair; a burst during one trial does not, so that pair is left out (and the
+coordinator runs another round in its place)."""
+
+
+def spoiled(factors: Sequence[float]) -> bool:
+    """Whether the contention factors of one round's trials (every model, both sides) differ
+    too much for the pair to be trusted."""
+    return bool(factors) and max(factors) > SPOILED_RATIO * min(factors)
+
+
+def clean_pairs(base: MetricRecord, head: MetricRecord) -> tuple[list[float], list[float], int]:
+    """(base, head, spoiled count): the contention-corrected per-round samples of the rounds
+    not spoiled by a burst of other work."""
+    pairs = min(len(base.samples), len(head.samples))
+    ones = [1.0] * pairs
+    base_c = base.contention[:pairs] if len(base.contention) >= pairs else ones
+    head_c = head.contention[:pairs] if len(head.contention) >= pairs else ones
+    kept = [i for i in range(pairs) if not spoiled([base_c[i], head_c[i]])]
+    return ([base.samples[i] * base_c[i] for i in kept],
+            [head.samples[i] * head_c[i] for i in kept], pairs - len(kept))
+
+
 @dataclass(frozen=True)
 class AbPolicy:
     tolerance: float = DEFAULT_AB_TOLERANCE
@@ -122,8 +147,16 @@ def _paired(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
             baseline: BaselineRecord, notes: str) -> MetricResult:
     from ..judge.stats import Change, relative_verdict
 
-    pairs = min(len(base.samples), len(head.samples))
-    ratio = ab_ratio(head.corrected[:pairs], base.corrected[:pairs], policy.process_floor)
+    base_samples, head_samples, left_out = clean_pairs(base, head)
+    pairs = len(base_samples)
+    if pairs < 2:
+        return MetricResult(head, Status.INCONCLUSIVE, baseline=baseline,
+                            message=f"{name}: other work spoiled {left_out} of "
+                                    f"{left_out + pairs} rounds; nothing to judge. Re-run on a "
+                                    f"quieter machine or with more --rounds")
+    ratio = ab_ratio(head_samples, base_samples, policy.process_floor)
+    if left_out:
+        notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
     worse = ratio.ratio < 1.0 if head.higher_is_better else ratio.ratio > 1.0
     # two-sided p at alpha: a regression's 95% CI (alpha 0.05) lies wholly below no change
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
@@ -131,8 +164,6 @@ def _paired(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
     figures = (f"head {format_value(head.value, head.unit)} vs base "
                f"{format_value(base.value, base.unit)}: head/base {ratio.describe()}, tolerance "
                f"{policy.tolerance:.1%}{notes}")
-    if pairs < 2:
-        status = Status.INCONCLUSIVE
     message = {
         Status.REGRESSION: f"{name} is slower on head: {figures}",
         Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: "

@@ -39,7 +39,12 @@ class CoordinatedTrials:
             self.index += 1
             self.channel.send({"msg": "ready", "index": self.index, "labels": list(labels)})
         else:
-            self.channel.send({"msg": "trialled", "index": self.index})
+            from ..measure.busy import contention_factor
+
+            last = [trials[-1] for trials in done]
+            self.channel.send({"msg": "trialled", "index": self.index,
+                               "contention": [contention_factor(t.busy, t.starved)
+                                              for t in last]})
         reply = self.channel.receive()
         command = reply.get("cmd")
         if command == "trial":
