@@ -272,6 +272,9 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
         errors += test_errors
     ids = {name: [t for t in info.get("tests", []) if in_shard(t, args.shard)]
            for name, info in hello.items()}
+    notes += [f"{name}: {info['collect_errors']} collection error(s); its tests may be missing "
+              f"(see the {name} worker's log)" for name, info in hello.items()
+              if info.get("collect_errors")]
     sides = {name: {k: v for k, v in info.items() if k not in ("msg", "tests")}
              for name, info in hello.items()}
     machine = machine_info(isa.detect())
