@@ -85,3 +85,10 @@ def test_a_round_a_burst_of_other_work_hit_on_one_side_is_left_out() -> None:
     result = judge_pair(base, head, AbPolicy())
     assert result.status.value == "pass"
     assert "1 round(s) left out" in result.message
+
+
+def test_the_worker_plugin_refuses_a_session_not_started_by_cpuperf_ab(pytester) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "pytest_cpuperf.ab.worker_plugin")
+    assert result.ret == 4  # a usage error, before any test runs
+    result.stderr.fnmatch_lines(["*runs under `cpuperf ab` only*"])
