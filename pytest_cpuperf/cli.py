@@ -327,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .history.cli import add_history_parser  # stdlib only until a history command runs
 
     add_history_parser(sub)
+    from .ab.cli import add_ab_parser  # numpy/scipy only once `ab` judges
+
+    add_ab_parser(sub)
     return parser
 
 

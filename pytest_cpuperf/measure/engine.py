@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
 from ..defaults import (
@@ -30,6 +31,19 @@ if TYPE_CHECKING:
     from ..judge.stats import Ratio
 
 Progress = Callable[[str], None]
+
+
+class TrialDriver(Protocol):
+    """Decides from outside whether another round of trials runs (``cpuperf ab``'s workers).
+
+    Asked after the warm-up and after every round; ``done[i]`` holds the trials of model i so far.
+    """
+
+    def another_round(self, labels: Sequence[str], done: Sequence[Sequence[Trial]]) -> bool: ...
+
+
+TRIAL_DRIVER: ContextVar[TrialDriver | None] = ContextVar("cpuperf_trial_driver", default=None)
+"""When set, it (not ``settings.trials``) decides how many rounds a measurement runs."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,15 @@ def _requests(target: AsyncTarget | SyncTarget) -> int:
 # --- measurements ------------------------------------------------------------------------
 
 
+def _rounds(count: int, names: Sequence[str], done: Sequence[Sequence[Trial]]) -> Iterator[int]:
+    """Round numbers: ``count`` of them, or as many as the active :class:`TrialDriver` wants."""
+    driver = TRIAL_DRIVER.get()
+    round_no = 0
+    while driver.another_round(names, done) if driver else round_no < count:
+        yield round_no
+        round_no += 1
+
+
 def measure(compiled: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), label: str | None = None,
             progress: Progress | None = None) -> Measurement:
@@ -181,7 +204,8 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
     trials: list[list[Trial]] = [[] for _ in models]
     latencies: list[list[float]] = [[] for _ in models]
     order = list(range(len(models)))
-    for round_no in range(settings.trials):
+    names = [label or m.label for label, m in zip(labels, models, strict=True)]
+    for round_no in _rounds(settings.trials, names, trials):
         if progress:
             progress(f"trial {round_no + 1}/{settings.trials}")
         for index in (order if round_no % 2 == 0 else order[::-1]):

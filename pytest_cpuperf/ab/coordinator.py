@@ -1,0 +1,324 @@
+"""The coordinator of ``cpuperf ab``: one worker per side, rounds interleaved per test.
+
+For each test both workers are told to run it; whenever both wait at the same measurement,
+round r asks base then head (r even) or head then base (r odd) for one trial each, ``rounds``
+times, then both are told "done". A side that reaches a measurement alone runs it alone (its
+figures are reported as one-sided). A worker that dies makes its test an error for that side
+and is started again for the next test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .channel import FD_ENV, Channel, ChannelClosed, Message
+
+SIDES = ("base", "head")
+Progress = Callable[[str], None]
+
+
+class SideError(Exception):
+    """A side that cannot start (interpreter, import, collection): a usage error, exit 2."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side: a checkout (the worker's cwd) and the Python of its environment."""
+
+    name: str
+    checkout: Path
+    python: str
+
+
+@dataclass
+class TestOutcome:
+    """What one side did with one test."""
+
+    outcome: str
+    """passed, failed, skipped, missing, crashed or not run."""
+    records: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    rounds: dict[int, int] = field(default_factory=dict)
+    """Measurement index -> rounds run; paired with the other side or alone."""
+    alone: set[int] = field(default_factory=set)
+
+
+class WorkerCrashed(Exception):
+    pass
+
+
+class Worker:
+    """A long-lived pytest session of one side, started in its checkout with its Python."""
+
+    def __init__(self, side: Side, pytest_args: Sequence[str], log_path: Path,
+                 timeout: float) -> None:
+        self.side, self.pytest_args, self.log_path = side, list(pytest_args), log_path
+        self.timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.channel: Channel | None = None
+        self.hello: Message = {}
+        self.starts = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and \
+            self.channel is not None
+
+    def start(self) -> Message:
+        """Start the worker and return its hello (test ids, versions, commit)."""
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ, **{FD_ENV: str(theirs.fileno())})
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== cpuperf ab: {self.side.name} worker start {self.starts} "
+                      f"=====\n".encode())
+            log.flush()
+            try:
+                self.process = subprocess.Popen(
+                    [self.side.python, "-m", "pytest_cpuperf.ab.worker", *self.pytest_args],
+                    cwd=self.side.checkout, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
+                    start_new_session=True)  # Ctrl-C reaches the coordinator, which stops us
+            except OSError as exc:
+                ours.close()
+                raise SideError(f"the {self.side.name} side's Python {self.side.python} cannot "
+                                f"be started ({exc.strerror or exc}); pass an existing "
+                                f"interpreter with --{self.side.name}-python") from exc
+            finally:
+                theirs.close()
+        self.channel = Channel(ours)
+        try:
+            hello = self.channel.receive(timeout=self.timeout)
+        except (ChannelClosed, TimeoutError):
+            hello = {}
+        if hello.get("msg") != "hello":
+            self.stop()
+            raise SideError(self._start_failure(hello))
+        self.hello = hello
+        return hello
+
+    def _start_failure(self, message: Message) -> str:
+        tail = self.log_tail()
+        name, python = self.side.name, self.side.python
+        missing = re.search(r"No module named '?([\w.]+)", tail)
+        if missing and missing.group(1).startswith("pytest_cpuperf"):
+            fix = (f"pytest-cpuperf (with `cpuperf ab`, module {missing.group(1)}) is not "
+                   f"installed in the {name} environment: `{python} -m pip install "
+                   f"pytest-cpuperf`")
+        elif missing and missing.group(1) == "pytest":
+            fix = (f"pytest is not installed in the {name} environment: `{python} -m pip "
+                   f"install pytest-cpuperf`")
+        elif message.get("msg") == "exit":
+            fix = (f"its pytest session ended with status {message.get('status')} before "
+                   f"running a test (a usage or collection error in {self.side.checkout})")
+        else:
+            fix = "it exited before it said hello"
+        return (f"the {name} side did not start ({python} in {self.side.checkout}): {fix}.\n"
+                f"--- last lines of {self.log_path} ---\n{tail}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def send(self, message: Message) -> None:
+        if self.channel is None:
+            raise WorkerCrashed("not running")
+        try:
+            self.channel.send(message)
+        except ChannelClosed as exc:
+            raise WorkerCrashed(str(exc)) from exc
+
+    def receive(self) -> Message:
+        if self.channel is None:
+            raise WorkerCrashed("not running")
+        try:
+            return self.channel.receive(timeout=self.timeout)
+        except TimeoutError as exc:
+            self.stop()
+            raise WorkerCrashed(f"no answer in {self.timeout:g} s; stopped it") from exc
+        except ChannelClosed as exc:
+            raise WorkerCrashed(self._death()) from exc
+
+    def _death(self) -> str:
+        if self.process is None:
+            return "not running"
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return "its link closed; stopped it"
+        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        return f"the worker process {how}"
+
+    def stop(self) -> None:
+        """Ask the worker to quit; terminate, then kill it if it does not."""
+        if self.channel is not None:
+            with contextlib.suppress(ChannelClosed, OSError):
+                self.channel.send({"cmd": "quit"})
+                self.channel.sock.shutdown(socket.SHUT_WR)  # a worker mid-test sees the end
+        process, self.process = self.process, None
+        if process is not None:
+            for action, wait in ((None, 5.0), (process.terminate, 5.0), (process.kill, 5.0)):
+                if action is not None:
+                    action()
+                try:
+                    process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+
+@dataclass
+class Plan:
+    """How the rounds run."""
+
+    rounds: int
+    settle_s: float
+    extra_rounds: int = 0
+    """At most this many rounds more, in place of rounds a burst of other work spoiled."""
+
+
+class Coordinator:
+    """Runs the tests both sides have, pairing their trials round by round."""
+
+    def __init__(self, workers: dict[str, Worker], plan: Plan,
+                 progress: Progress | None = None) -> None:
+        self.workers, self.plan, self.progress = workers, plan, progress
+        self.outcomes: dict[str, dict[str, TestOutcome]] = {}
+        self.dead: dict[str, str] = {}
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            self.progress(text)
+
+    def run_tests(self, tests: Sequence[str]) -> None:
+        for number, test in enumerate(tests):
+            following = tests[number + 1] if number + 1 < len(tests) else None
+            self.say(f"[{number + 1}/{len(tests)}] {test}")
+            self.outcomes[test] = self.run_test(test, following)
+
+    def run_test(self, test: str, following: str | None) -> dict[str, TestOutcome]:
+        outcomes = {side: TestOutcome("not run") for side in SIDES}
+        events: dict[str, Message] = {}
+        for side in SIDES:
+            worker = self.workers[side]
+            if not self._ensure_running(side, outcomes[side]):
+                continue
+            try:
+                worker.send({"cmd": "run", "test": test, "next": following})
+            except WorkerCrashed as exc:
+                self._crashed(side, outcomes[side], str(exc))
+                continue
+            events[side] = self._next_event(side, outcomes[side])
+        while True:
+            ready = {s: e for s, e in events.items() if e.get("msg") == "ready"}
+            if not ready:
+                break
+            index = min(e["index"] for e in ready.values())
+            together = [s for s in SIDES if s in ready and ready[s]["index"] == index]
+            self._measure(together, index, outcomes)
+            for side in together:
+                if outcomes[side].outcome == "crashed":
+                    events.pop(side, None)
+                else:
+                    events[side] = self._next_event(side, outcomes[side])
+        for side, event in events.items():
+            if event.get("msg") == "finished":
+                outcome = outcomes[side]
+                outcome.outcome = str(event.get("outcome"))
+                outcome.records = list(event.get("records") or [])
+                outcome.errors += [str(e) for e in event.get("errors") or []]
+        return outcomes
+
+    def _ensure_running(self, side: str, outcome: TestOutcome) -> bool:
+        worker = self.workers[side]
+        if worker.alive:
+            return True
+        if side in self.dead:
+            outcome.errors.append(f"not run: {self.dead[side]}")
+            return False
+        self.say(f"restarting the {side} worker")
+        try:
+            worker.start()
+            return True
+        except SideError as exc:
+            self.dead[side] = f"the {side} worker could not be restarted: {exc}"
+            outcome.errors.append(self.dead[side])
+            return False
+
+    def _next_event(self, side: str, outcome: TestOutcome) -> Message:
+        try:
+            return self.workers[side].receive()
+        except WorkerCrashed as exc:
+            self._crashed(side, outcome, str(exc))
+            return {"msg": "crashed"}
+
+    def _crashed(self, side: str, outcome: TestOutcome, why: str) -> None:
+        worker = self.workers[side]
+        outcome.outcome = "crashed"
+        outcome.errors.append(f"the {side} worker died during this test ({why}); last lines of "
+                              f"{worker.log_path}:\n{worker.log_tail(8)}")
+        worker.stop()
+
+    def _measure(self, sides: list[str], index: int,
+                 outcomes: dict[str, TestOutcome]) -> None:
+        """Run the rounds of measurement ``index`` on ``sides`` (both: interleaved)."""
+        from .verdict import spoiled
+
+        active = list(sides)
+        clean = round_no = 0
+        while clean < self.plan.rounds and round_no < self.plan.rounds + self.plan.extra_rounds:
+            order = active if round_no % 2 == 0 else active[::-1]
+            factors: list[float] = []
+            for side in order:
+                if side not in active:
+                    continue
+                if self.plan.settle_s > 0:
+                    time.sleep(self.plan.settle_s)
+                try:
+                    self.workers[side].send({"cmd": "trial"})
+                    reply = self.workers[side].receive()
+                except WorkerCrashed as exc:
+                    self._crashed(side, outcomes[side], str(exc))
+                    active.remove(side)
+                    continue
+                if reply.get("msg") != "trialled":
+                    self._crashed(side, outcomes[side], f"unexpected message {reply!r:.200}")
+                    active.remove(side)
+                    continue
+                outcomes[side].rounds[index] = round_no + 1
+                factors += [float(f) for f in reply.get("contention") or []]
+            if not active:
+                return
+            round_no += 1
+            if len(active) == 2 and spoiled(factors):
+                self.say(f"round {round_no} spoiled by other work (contention "
+                         f"{', '.join(f'x{f:.2f}' for f in factors)}): one more")
+            else:
+                clean += 1
+        for side in active:
+            if len(sides) == 1:
+                outcomes[side].alone.add(index)
+            try:
+                self.workers[side].send({"cmd": "done"})
+            except WorkerCrashed as exc:
+                self._crashed(side, outcomes[side], str(exc))
+
+    def abort_all(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()

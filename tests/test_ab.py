@@ -1,0 +1,237 @@
+"""``cpuperf ab``: two real sides (worker processes with tiny OpenVINO models), real verdicts.
+
+Every run here is a real ``cpuperf ab`` subprocess starting two real pytest workers. The slower
+side is a genuinely slower model (twice the layers) under the same test name; no timing is
+asserted, only verdicts of same-run comparisons.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import venv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_cpuperf.ab.cli import in_shard
+
+FAST = ["--cpuperf-trial-time", "0.2", "--cpuperf-warmup", "0.1"]
+SIDE_TEST = '''
+import os
+import pytest
+
+MODEL = {model!r}
+
+
+@pytest.mark.cpuperf
+def test_model(ov_compile, cpuperf):
+    cpuperf.measure(ov_compile(MODEL))
+
+
+def test_not_perf():
+    pass
+'''
+
+
+def write_side(directory: Path, model: Path, extra: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "conftest.py").write_text("")
+    (directory / "test_side.py").write_text(SIDE_TEST.format(model=str(model)) + extra)
+    return directory
+
+
+def run_ab(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "ab", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def results_of(report: Path) -> dict[tuple[str, str], dict]:
+    data = json.loads(report.read_text())
+    return {(r["test_id"].split("::")[-1], r["metric"]): r for r in data["results"]}
+
+
+def test_slower_head_is_a_regression_and_reports_label_sides(
+        tmp_path: Path, tiny_int8_ir: Path, slower_int8_ir: Path) -> None:
+    base = write_side(tmp_path / "base", tiny_int8_ir)
+    head = write_side(tmp_path / "head", slower_int8_ir, extra='''
+
+@pytest.mark.cpuperf
+def test_new_on_head(cpuperf):
+    cpuperf.record("accuracy", 1.0)
+''')
+    out = run_ab("--base", str(base), "--head", str(head), "--rounds", "6", "--tolerance", "0.1",
+                 "--report", "ab.json", "--report", "ab.md", "--report", "ab.html", "--",
+                 *FAST, cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    results = results_of(tmp_path / "ab.json")
+    throughput = results[("test_model", "throughput")]
+    assert throughput["status"] == "regression"
+    assert throughput["ci"][1] < 0  # head/base - 1: the whole CI is below no change
+    assert "kernels differ: base: 0/" in throughput["message"]  # 2 layers vs 4
+    assert ("test_new_on_head", "accuracy") not in results  # one side only: not compared
+    assert "only on head (1, not compared): test_side.py::test_new_on_head" in out.stdout
+    markdown = (tmp_path / "ab.md").read_text()
+    assert "| test | metric | base | head |" in markdown
+    assert "**base:** no git commit in" in markdown
+    assert "<th>base</th><th>head</th>" in (tmp_path / "ab.html").read_text()
+
+
+def test_same_model_on_both_sides_is_no_regression(tmp_path: Path, tiny_int8_ir: Path) -> None:
+    base = write_side(tmp_path / "base", tiny_int8_ir)
+    head = write_side(tmp_path / "head", tiny_int8_ir)
+    out = run_ab("--base", str(base), "--head", str(head), "--rounds", "4", "--tolerance", "0.1",
+                 "--report", "ab.json", "--", *FAST, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = results_of(tmp_path / "ab.json")
+    # no false alarm; on a machine shared with other work a wide CI may say "inconclusive"
+    assert results[("test_model", "throughput")]["status"] != "regression"
+    assert len(results[("test_model", "throughput")]["current"]["samples"]) == 4  # the rounds
+    assert ("test_not_perf", "throughput") not in results
+
+
+def test_a_side_whose_python_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    out = run_ab("--base-python", str(tmp_path / "nowhere" / "python"), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--base-python" in out.stderr and "no such interpreter" in out.stderr
+
+
+def test_a_side_without_pytest_fails_fast_naming_it(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)  # a real environment without pytest-cpuperf
+    write_side(tmp_path / "side", tmp_path / "unused.xml")
+    out = run_ab("--head", str(tmp_path / "side"), "--head-python", str(bare / "bin" / "python"),
+                 cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "the head side did not start" in out.stderr
+    # PYTHONPATH brings this checkout's pytest_cpuperf along; pytest itself is what lacks
+    assert "pytest is not installed in the head environment" in out.stderr
+
+
+def test_a_worker_crash_is_an_error_of_that_side_and_the_rest_go_on(
+        tmp_path: Path, tiny_int8_ir: Path) -> None:
+    crash = '''
+
+@pytest.mark.cpuperf
+def test_a_crash(ov_compile, cpuperf):
+    if os.path.basename(os.getcwd()) == "head":
+        os.kill(os.getpid(), 9)
+    cpuperf.measure(ov_compile(MODEL), name="crash")
+
+
+@pytest.mark.cpuperf
+def test_z_after(ov_compile, cpuperf):
+    cpuperf.measure(ov_compile(MODEL), name="after")
+'''
+    base = write_side(tmp_path / "base", tiny_int8_ir, extra=crash)
+    head = write_side(tmp_path / "head", tiny_int8_ir, extra=crash)
+    out = run_ab("--base", str(base), "--head", str(head), "--rounds", "3", "--tolerance", "0.2",
+                 "--report", "ab.json", "--", *FAST, cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    data = json.loads((tmp_path / "ab.json").read_text())
+    assert any("test_a_crash [head]: crashed" in e and "killed by signal 9" in e
+               for e in data["errors"]), data["errors"]
+    results = results_of(tmp_path / "ab.json")
+    assert results[("test_z_after", "after/throughput")]["status"] != "regression"
+    notes = data["machine"]["ab"]["notes"]
+    assert any("measurement 1 ran on base only" in n for n in notes), notes
+    assert any(n.startswith("crash/throughput of") and "recorded by base only" in n
+               for n in notes), notes
+    assert "restarting the head worker" in out.stderr
+
+
+def test_ctrl_c_stops_both_workers_and_writes_the_partial_report(
+        tmp_path: Path, tiny_int8_ir: Path) -> None:
+    slow = '''
+
+@pytest.mark.cpuperf
+def test_slow(ov_compile, cpuperf):
+    (Path(os.getcwd()) / "pid").write_text(str(os.getpid()))
+    cpuperf.measure(ov_compile(MODEL), name="slow")
+'''
+    sides = [write_side(tmp_path / name, tiny_int8_ir, extra=slow) for name in ("base", "head")]
+    for side in sides:
+        text = (side / "test_side.py").read_text()
+        (side / "test_side.py").write_text("from pathlib import Path\n" + text)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_cpuperf.cli", "ab", "--base", str(sides[0]), "--head",
+         str(sides[1]), "--rounds", "1000", "--report", "ab.json", "--report", "ab.md",
+         "--", *FAST, "-k", "test_slow"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids = [side / "pid" for side in sides]
+    wait_for(lambda: all(p.exists() for p in pids), process)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    data = json.loads((tmp_path / "ab.json").read_text())
+    assert any("interrupted" in e and "partial" in e for e in data["errors"])
+    assert "interrupted after 0 of 1 test(s)" in (tmp_path / "ab.md").read_text()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid.read_text()), 0)
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 300
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the workers never reached the slow test"
+        time.sleep(0.2)
+
+
+def test_shards_split_the_tests_without_overlap() -> None:
+    tests = [f"tests/test_{i}.py::test_{j}" for i in range(20) for j in range(5)]
+    shards = [[t for t in tests if in_shard(t, (i, 3))] for i in (1, 2, 3)]
+    assert sorted(t for shard in shards for t in shard) == sorted(tests)
+    assert all(shards)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_base_ref_worktree_and_shards_merged(tmp_path: Path, tiny_int8_ir: Path,
+                                             slower_int8_ir: Path) -> None:
+    """A pull request: base = a worktree of the committed revision, head = the checkout with a
+    slower model; two shards, joined by ``cpuperf merge``."""
+    repo = tmp_path / "repo"
+    second = '''
+
+@pytest.mark.cpuperf
+def test_second(ov_compile, cpuperf):
+    cpuperf.measure(ov_compile(MODEL), name="second")
+'''
+    write_side(repo, tiny_int8_ir, extra=second)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    write_side(repo, slower_int8_ir, extra=second)  # the change under review, not committed
+    reports = []
+    for shard in ("1/2", "2/2"):
+        report = tmp_path / f"shard{shard[0]}.json"
+        out = run_ab("--head", str(repo), "--base-ref", "HEAD", "--rounds", "6", "--tolerance",
+                     "0.1", "--shard", shard, "--report", str(report), "--", *FAST, cwd=tmp_path)
+        assert out.returncode in (0, 1), out.stdout + out.stderr
+        sides = json.loads(report.read_text())["machine"]["ab"]["sides"]
+        assert sides["base"]["commit"] == commit
+        assert sides["head"]["commit"] == commit + "+dirty"
+        reports.append(str(report))
+    assert git(repo, "worktree", "list").count("\n") == 1  # the base worktree is gone
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    merged = subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "merge", "-o",
+                             str(tmp_path / "all.json"), *reports], env=env, capture_output=True,
+                            text=True)
+    assert merged.returncode == 1, merged.stdout + merged.stderr  # the regression fails it
+    results = results_of(tmp_path / "all.json")
+    assert results[("test_model", "throughput")]["status"] == "regression"
+    assert results[("test_second", "second/throughput")]["status"] == "regression"

@@ -1,0 +1,94 @@
+"""``cpuperf ab`` pieces in-process: the engine's trial-driver seam and the paired verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_cpuperf.ab.verdict import AbPolicy, judge_pair, judge_test
+from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.measure import engine
+
+
+def test_a_trial_driver_decides_how_many_rounds_run(tiny_int8_ir: Path) -> None:
+    """The seam: the active driver, not ``settings.trials``, sets the rounds."""
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    asked: list[int] = []
+
+    class ThreeRounds:
+        def another_round(self, labels: Sequence[str], done: Sequence[Sequence[object]]
+                          ) -> bool:
+            asked.append(len(done[0]))
+            return len(done[0]) < 3
+
+    compiled = compile_model(tiny_int8_ir, check_options())
+    token = engine.TRIAL_DRIVER.set(ThreeRounds())
+    try:
+        measured = engine.measure(compiled, settings=engine.EngineSettings(
+            trials=7, trial_time_s=0.05, warmup_s=0.0))
+    finally:
+        engine.TRIAL_DRIVER.reset(token)
+    assert len(measured.trials) == 3
+    assert asked == [0, 1, 2, 3]
+    without = engine.measure(compiled, settings=engine.EngineSettings(
+        trials=2, trial_time_s=0.05, warmup_s=0.0))
+    assert len(without.trials) == 2  # no driver: the settings, as before
+
+
+def throughput(samples: list[float], sparse: int = 0) -> MetricRecord:
+    kernels = {"exec_types": {}, "matmul_layers": 56, "sparse_layers": sparse,
+               "amx_layers": 56, "dominant_isa": "amx"}
+    return MetricRecord(test_id="t.py::test", metric="throughput", kind="throughput",
+                        unit="samples/s", value=sorted(samples)[len(samples) // 2],
+                        samples=samples, kernels=kernels)
+
+
+BASE = [100.0, 104.0, 98.0, 101.0, 103.0, 99.0, 102.0, 100.0]
+"""Base throughput per round; head is derived from it round by round (the pairing)."""
+
+
+def test_a_consistent_loss_beyond_tolerance_is_a_regression() -> None:
+    head = [b * 0.96 * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
+    result = judge_pair(throughput(BASE, sparse=55), throughput(head), AbPolicy())
+    assert result.status.value == "regression"
+    assert result.ci is not None and result.ci[1] < 0
+    assert "kernels differ: base: 55/56 FC sparse, AMX, isa=amx; head: 0/56" in result.message
+
+
+def test_the_same_figures_are_no_regression_and_noise_is_inconclusive() -> None:
+    same = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    assert same.status.value == "pass"
+    noisy = [b * f for b, f in zip(BASE, [0.80, 1.15, 0.85, 1.1, 0.9, 1.05, 0.83, 1.0],
+                                    strict=True)]
+    assert judge_pair(throughput(BASE), throughput(noisy), AbPolicy()).status.value \
+        == "inconclusive"
+
+
+def test_accuracy_is_compared_exactly_and_one_sided_metrics_are_named() -> None:
+    def accuracy(value: float, metric: str = "accuracy") -> dict[str, object]:
+        return MetricRecord(test_id="t.py::test", metric=metric, kind="accuracy", unit="",
+                            value=value).to_dict()
+
+    results, notes = judge_test([accuracy(0.91), accuracy(0.5, "gone")],
+                                [accuracy(0.90), accuracy(0.7, "new")], AbPolicy())
+    by_metric = {r.metric: r for r in results}
+    assert by_metric["accuracy"].status.value == "regression"  # -0.01 > 0.005 tolerance
+    assert by_metric["new"].status.value == "no baseline"
+    assert any("gone" in n and "base only" in n for n in notes)
+
+
+def test_a_round_a_burst_of_other_work_hit_on_one_side_is_left_out() -> None:
+    base, head = throughput(BASE), throughput([b * 0.99 for b in BASE])
+    base.contention, head.contention = [1.0] * 8, [1.0] * 8
+    head.samples[3], head.contention[3] = 5.0, 7.0  # starved: a noisy neighbour's burst
+    result = judge_pair(base, head, AbPolicy())
+    assert result.status.value == "pass"
+    assert "1 round(s) left out" in result.message
+
+
+def test_the_worker_plugin_refuses_a_session_not_started_by_cpuperf_ab(pytester) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "pytest_cpuperf.ab.worker_plugin")
+    assert result.ret == 4  # a usage error, before any test runs
+    result.stderr.fnmatch_lines(["*runs under `cpuperf ab` only*"])
