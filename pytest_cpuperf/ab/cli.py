@@ -21,14 +21,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ..defaults import DEFAULT_ACCURACY_TOLERANCE, DEFAULT_ALPHA, DEFAULT_SETTLE_S
+from ..defaults import DEFAULT_SETTLE_S
 from ..errors import CpuperfUsageError
 from ..judge.results import MetricResult, RunReport
+from ..knobs import BY_NAME
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
 from .verdict import DEFAULT_AB_TOLERANCE, AbPolicy, head_only, judge_test
 
 DEFAULT_ROUNDS = 20
+DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
+DEFAULT_ALPHA = BY_NAME["alpha"].default
 """Rounds per measurement (one trial of each side per round); see README, "cpuperf ab"."""
 INTERRUPTED = 130
 FAILED_OUTCOMES = ("failed", "crashed", "missing", "not run")

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import DEFAULT_ACCURACY_TOLERANCE, DEFAULT_ALPHA
 from ..judge.results import (
     ABSOLUTE_KINDS,
     RELATIVE_KINDS,
@@ -25,12 +24,15 @@ from ..judge.results import (
     format_value,
     is_finite,
 )
+from ..knobs import BY_NAME
 from ..status import Status
 
 if TYPE_CHECKING:
     from ..judge.stats import Ratio
 
 DEFAULT_AB_TOLERANCE = 0.015
+DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
+DEFAULT_ALPHA = BY_NAME["alpha"].default
 """Allowed throughput loss of head against base. Pairing within one job cancels the
 between-run noise (1.6-3.2% here) that sets the baseline gate's 5%; see README, "cpuperf ab"."""
 

@@ -58,12 +58,12 @@ class CoordinatedTrials:
 
 def side_info(rootdir: str) -> dict[str, Any]:
     """This side's interpreter, library versions and git commit (``None`` outside git)."""
-    from ..session import REPORTED_PACKAGES
+    from ..backends.registry import reported_packages
     from ..versions import installed_versions
 
     return {"python": sys.executable, "python_version": platform.python_version(),
             "cwd": os.getcwd(), "rootdir": rootdir, "commit": git_commit(os.getcwd()),
-            "versions": installed_versions(REPORTED_PACKAGES)}
+            "versions": installed_versions(reported_packages())}
 
 
 def git_commit(directory: str) -> str | None:
