@@ -78,7 +78,7 @@ def test_new_on_head(cpuperf):
     assert ("test_new_on_head", "accuracy") not in results  # one side only: not compared
     assert "only on head (1, not compared): test_side.py::test_new_on_head" in out.stdout
     markdown = (tmp_path / "ab.md").read_text()
-    assert "| test | metric | base | head |" in markdown
+    assert "| base | head |" in markdown
     assert "**base:** no git commit in" in markdown
     assert "<th>base</th><th>head</th>" in (tmp_path / "ab.html").read_text()
 

@@ -57,8 +57,7 @@ def render_ab(path: Path, run: RunReport) -> str:
     text = render(path, run)
     suffix = path.suffix.lower()
     if suffix == ".md":
-        text = text.replace("| test | metric | baseline | current |",
-                            "| test | metric | base | head |", 1)
+        text = text.replace("| baseline | current |", "| base | head |", 1)
         header, _, rest = text.partition("\n\n")
         sides = "\n".join(f"**{line.split(':', 1)[0]}:**{line.split(':', 1)[1]}  "
                           for line in ab_lines(run))
