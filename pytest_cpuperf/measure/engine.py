@@ -42,6 +42,7 @@ from ..defaults import (
     DEFAULT_WARMUP_S,
 )
 from .busy import (
+    contention_factor,
     foreign_share,
     is_contended,
     snapshot,
@@ -260,7 +261,8 @@ def is_steady(rates: Sequence[float], windows: int = STEADY_WINDOWS,
 
 def warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> Warmup:
     """First inference, then windows until the rate is steady (at least ``warmup_s``, at most
-    ``warmup_max_s``); ``warmup_s`` = 0 runs the first inference only."""
+    ``warmup_max_s``); ``warmup_s`` = 0 runs the first inference only. The window rates are
+    corrected for contention (:func:`~.busy.contention_factor`)."""
     clock = time.perf_counter
     begin = clock()
     if isinstance(target, AsyncTarget):
@@ -273,7 +275,9 @@ def warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> Warmu
     rates: list[float] = []
 
     def done(trial: Trial) -> bool:
-        rates.append(trial.throughput)
+        # corrected for CPU time other work took, so that a neighbour's bursts do not keep
+        # the warm-up going (its own compile threads are never corrected away: see busy.py)
+        rates.append(trial.throughput * contention_factor(trial.busy, trial.starved))
         elapsed = clock() - begin
         return (elapsed >= settings.warmup_s and is_steady(rates)) or \
             elapsed + window > settings.warmup_max_s
@@ -335,14 +339,23 @@ def _run_with_retries(run: Callable[[list[float]], Trial], budget: RetryBudget,
 
 def _pipelined_with_retries(target: AsyncTarget, settings: EngineSettings,
                             budget: RetryBudget, dropped: list[Trial],
-                            latencies: list[float]) -> list[Trial]:
+                            latencies: list[float], progress: Progress | None) -> list[Trial]:
     """``settings.trials`` pipelined trials; a contended one ends the pipeline, is dropped
-    (while the budget allows) and the pipeline restarts, refilled, once the machine is quiet."""
+    (while the budget allows) and the pipeline restarts, refilled, once the machine is quiet.
+    ``progress`` hears "trial i/N" when trial i starts (as in interleaved measurements)."""
     kept: list[Trial] = []
     retries = 0
     while len(kept) < settings.trials:
-        def retry_this(trial: Trial) -> bool:
-            return is_contended(trial.busy, trial.starved) and budget.left_s >= trial.duration_s
+        started = [len(kept) + 1]
+        if progress:
+            progress(f"trial {started[0]}/{settings.trials}")
+
+        def retry_this(trial: Trial, started: list[int] = started) -> bool:
+            retry = is_contended(trial.busy, trial.starved) and budget.left_s >= trial.duration_s
+            if progress and not retry and started[0] < settings.trials:
+                started[0] += 1
+                progress(f"trial {started[0]}/{settings.trials}")
+            return retry
 
         windows: list[list[float]] = []
         run = pipelined_trials(target, settings.trial_time_s, settings.trials - len(kept),
@@ -378,12 +391,10 @@ def measure(compiled: CompiledModel, inputs: Inputs | None = None,
     if progress:
         progress(f"warming up {compiled.label} (>= {settings.warmup_s:g} s, until steady)")
     warm = warm_up(target, settings)
-    if progress:
-        progress(f"{settings.trials} pipelined trials of {settings.trial_time_s:g} s")
     budget = RetryBudget(settings.retry_budget_s)
     dropped: list[Trial] = []
     latencies: list[float] = []
-    trials = _pipelined_with_retries(target, settings, budget, dropped, latencies)
+    trials = _pipelined_with_retries(target, settings, budget, dropped, latencies, progress)
     return _measurement(compiled, label, trials, latencies, len(target.queue), warm, dropped,
                         budget)
 
