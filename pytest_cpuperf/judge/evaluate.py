@@ -166,13 +166,13 @@ def _contended_status(record: MetricRecord, baseline: BaselineRecord, policy: Po
     """The verdict of a contended comparison, from the *raw* (uncorrected) change.
 
     Contention only ever slows a run down, by at most the loss bound measured for the backend
-    (:func:`~pytest_cpuperf.measure.busy.loss_bound`: 60% for OpenVINO; for OpenMP backends
-    any loss, far more than the CPU share taken, so no ``1/(1-s)`` correction is trusted
-    here). So, when this run was contended, a raw pass or improvement stands, and a raw loss
-    is a regression only when even its CI's best end is below ``(1 - tolerance) x (1 - bound)``; when the baseline's run was
-    contended, a raw regression stands, and a gain is an improvement only beyond
-    ``(1 + tolerance) / (1 - bound)``. Everything else is inconclusive: a slower model never
-    passes on a contended run, and an identical one never fails.
+    (:func:`~pytest_cpuperf.measure.busy.loss_bound`: 60% for OpenVINO; for OpenMP backends any
+    loss, far more than the CPU share taken, so no ``1/(1-s)`` correction is trusted here). So,
+    when this run was contended, a raw pass or improvement stands, and a raw loss is a
+    regression only when even its CI's best end is below ``(1 - tolerance) x (1 - bound)``; when
+    the baseline's run was contended, a raw regression stands, and a gain is an improvement only
+    beyond ``(1 + tolerance) / (1 - bound)``. Everything else is inconclusive: a slower model
+    never passes on a contended run, and an identical one never fails.
     """
     bound = loss_bound(record.extra.get("backend"))
     now = _run_contended(record, policy)
