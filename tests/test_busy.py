@@ -230,3 +230,18 @@ def test_without_budget_contended_trials_are_kept_and_marked() -> None:
         for proc in hogs:
             proc.join()
     assert not dropped and trial.contended and trial.retries == 0
+
+
+def test_both_runs_contended_pass_only_when_alike() -> None:
+    """Two runs contended alike compare like for like (identical data passes, issue #10);
+    contended unlike, an unchanged reading proves nothing."""
+    from pytest_cpuperf.judge.evaluate import Policy, evaluate
+    from pytest_cpuperf.judge.results import BaselineRecord, MetricRecord
+
+    def record(busy: float) -> MetricRecord:
+        return MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 60.0,
+                            [60.0, 61.0, 59.0], busy=busy, extra={"backend": "openvino"})
+
+    baseline = BaselineRecord.from_record(record(0.40))
+    assert evaluate(record(0.42), baseline, Policy()).status.value == "pass"
+    assert evaluate(record(0.60), baseline, Policy()).status.value == "inconclusive"
