@@ -73,11 +73,12 @@ def test_regression_on_a_busy_machine_is_inconclusive(pytester: pytest.Pytester)
                                "run (limit 15%, --cpuperf-max-busy)*Re-run on a quiet machine*"])
     strict_limit = pytester.runpytest("--cpuperf", "--cpuperf-max-busy=0.5")
     strict_limit.assert_outcomes(failed=1)
-    # a neighbour on one core costs OpenVINO up to 60% (measured): an 80% loss still fails
+    # a neighbour pinned to one core cost OpenVINO's latency hint 97% (measured): even an
+    # 80% loss on a contended run is inconclusive, never a regression
     fig.write_text('{"samples": [20.0, 20.2, 19.8], "busy": 0.45}')
     beyond = pytester.runpytest("--cpuperf")
-    beyond.assert_outcomes(failed=1)
-    beyond.stdout.fnmatch_lines(["*[[]regression[]] throughput of*regressed*"])
+    beyond.assert_outcomes(passed=1)
+    beyond.stdout.fnmatch_lines(["*inconclusive*"])
 
 
 CONTENDED_TEST = """

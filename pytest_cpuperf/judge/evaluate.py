@@ -177,7 +177,7 @@ def _contended_status(record: MetricRecord, baseline: BaselineRecord, policy: Po
     """The verdict of a contended comparison, from the *raw* (uncorrected) change.
 
     Contention only ever slows a run down, by at most the loss bound measured for the backend
-    (:func:`~pytest_cpuperf.measure.busy.loss_bound`: 60% for OpenVINO; for OpenMP backends any
+    (:func:`~pytest_cpuperf.measure.busy.loss_bound`: for every backend measured so far any
     loss, far more than the CPU share taken, so no ``1/(1-s)`` correction is trusted here). So,
     when this run was contended, a raw pass or improvement stands, and a raw loss is a
     regression only when even its CI's best end is below ``(1 - tolerance) x (1 - bound)``; when
