@@ -233,16 +233,19 @@ def test_without_budget_contended_trials_are_kept_and_marked() -> None:
     assert not dropped and trial.contended and trial.retries == 0
 
 
-def test_both_runs_contended_pass_only_when_alike() -> None:
-    """Two runs contended alike compare like for like (identical data passes, issue #10);
-    contended unlike, an unchanged reading proves nothing."""
+def test_both_runs_contended_only_the_same_run_passes() -> None:
+    """The same run compared with itself is no change (issue #10); two different contended
+    runs that read alike prove nothing: alike busy shares do not mean alike losses."""
     from pytest_cpuperf.judge.evaluate import Policy, evaluate
     from pytest_cpuperf.judge.results import BaselineRecord, MetricRecord
 
-    def record(busy: float) -> MetricRecord:
+    def record(busy: float, date: str) -> MetricRecord:
         return MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 60.0,
-                            [60.0, 61.0, 59.0], busy=busy, extra={"backend": "openvino"})
+                            [60.0, 61.0, 59.0], busy=busy, extra={"backend": "openvino"},
+                            date=date)
 
-    baseline = BaselineRecord.from_record(record(0.40))
-    assert evaluate(record(0.42), baseline, Policy()).status.value == "pass"
-    assert evaluate(record(0.60), baseline, Policy()).status.value == "inconclusive"
+    baseline = BaselineRecord.from_record(record(0.40, "2026-11-20T10:00:00"))
+    assert evaluate(record(0.40, "2026-11-20T10:00:00"), baseline, Policy()).status.value \
+        == "pass"
+    assert evaluate(record(0.41, "2026-11-21T10:00:00"), baseline, Policy()).status.value \
+        == "inconclusive"
