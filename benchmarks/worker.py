@@ -44,8 +44,10 @@ def _stamp_kernels(compiled: Any, progress: Any) -> None:
 
 
 def _trial_cpu(stamps: list[Stamp]) -> list[float]:
-    """Process CPU seconds of each trial: from its stamp to the next one."""
-    marks = [s for s in stamps if s[0].startswith("trial ") or s[0] == "kernels"]
+    """Process CPU seconds of each trial: from its stamp to the next one (a trial repeated
+    because it was contended is stamped again: its last stamp counts)."""
+    last = {s[0]: s for s in stamps if s[0].startswith("trial ") or s[0] == "kernels"}
+    marks = sorted(last.values(), key=lambda s: s[1])
     return [b[2] - a[2] for a, b in itertools.pairwise(marks)]
 
 

@@ -113,7 +113,13 @@ KNOBS: tuple[Knob, ...] = (
     Knob("trial_time", float, 1.0, 0.0, INF, ENGINE, example="1.0", low_open=True,
          target="trial_time_s", help="Seconds per timed trial"),
     Knob("warmup", float, 0.5, 0.0, INF, ENGINE, example="0.5", target="warmup_s",
-         help="Untimed warm-up seconds before the trials"),
+         help="Least untimed warm-up seconds before the trials; the warm-up goes on until the "
+              "rate is steady (0: one first inference only)"),
+    Knob("warmup_max", float, 10.0, 0.0, INF, ENGINE, example="10", target="warmup_max_s",
+         help="Most warm-up seconds when the rate does not get steady (a JIT still compiling)"),
+    Knob("retry_budget", float, 2.0, 0.0, INF, ENGINE, example="2",
+         help="Extra time for repeating trials other processes contended, as a multiple of "
+              "trials x trial_time (0: never repeat)"),
 )
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
 JUDGE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == JUDGE)

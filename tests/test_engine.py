@@ -87,3 +87,104 @@ def test_paired_ratio_and_ci() -> None:
     assert ratio.p_value < 0.01
     low, high = log_mean_ci([100.0, 100.0, 100.0])
     assert low == high == pytest.approx(100.0)
+
+
+def _jit_like(compile_s: float, slow_s: float, fast_s: float) -> SyncTarget:
+    """A call that speeds up while a "JIT" specializes and compiles: from ``slow_s`` to
+    ``fast_s`` over the first ``compile_s`` seconds (the rate keeps climbing meanwhile)."""
+    first: list[float] = []
+
+    def call() -> None:
+        now = time.perf_counter()
+        first.append(first[0] if first else now)
+        left = max(0.0, 1.0 - (now - first[0]) / compile_s)
+        time.sleep(fast_s + (slow_s - fast_s) * left)
+
+    return SyncTarget(call=call, batch_size=1)
+
+
+def test_warm_up_runs_until_the_rate_is_steady() -> None:
+    """A JIT that compiles for 1 s: a fixed 0.2 s warm-up would time it compiling."""
+    settings = engine.EngineSettings(trials=3, trial_time_s=0.2, warmup_s=0.2, warmup_max_s=5.0)
+    warm = engine.warm_up(_jit_like(1.0, 0.03, 0.002), settings)
+    assert warm.steady is True
+    assert warm.seconds >= 0.9, "the warm-up ended while the rate was still climbing"
+    assert warm.rates[0] < 0.5 * warm.rates[-1]
+    assert engine.is_steady(warm.rates)
+
+
+def test_warm_up_stops_at_its_cap_and_says_so() -> None:
+    settings = engine.EngineSettings(trials=2, trial_time_s=0.1, warmup_s=0.2, warmup_max_s=0.6)
+    slowing = [0.001]
+
+    def call() -> None:
+        slowing[0] *= 1.3
+        time.sleep(slowing[0])
+
+    capped = engine.warm_up(SyncTarget(call=call, batch_size=1), settings)
+    assert capped.steady is False and capped.seconds <= 0.6 + 0.5
+    assert not engine.is_steady([100.0, 130.0, 170.0]) and engine.is_steady([100, 105, 110])
+
+
+def test_measurement_keeps_warm_up_and_repeats() -> None:
+    settings = engine.EngineSettings(trials=2, trial_time_s=0.1, warmup_s=0.2, warmup_max_s=3.0)
+
+    class Model:
+        label, backend = "jit-like", "torch"
+
+        def timing_target(self, inputs: object) -> SyncTarget:
+            return _jit_like(0.5, 0.01, 0.001)
+
+        def example_inputs(self) -> None:
+            return None
+
+        def effective_config(self) -> dict:
+            return {}
+
+        def kernels(self) -> None:
+            return None
+
+        def versions(self) -> dict:
+            return {}
+
+    m = engine.measure(Model(), settings=settings)  # type: ignore[arg-type]
+    assert m.warmup_s >= 0.5 and m.warmup_steady in (True, False)  # False: capped (load)
+    again = type(m).from_dict(m.to_dict())
+    assert (again.warmup_s, again.warmup_steady, again.dropped, again.retry_spent_s) == (
+        m.warmup_s, m.warmup_steady, m.dropped, m.retry_spent_s)
+    assert "warm-up" in m.describe()
+    old = m.to_dict()
+    for key in ("warmup_steady", "dropped", "retry_budget_s", "retry_spent_s"):
+        del old[key]
+    for trial in old["trials"]:
+        del trial["retries"], trial["contended"]
+    assert type(m).from_dict(old).throughputs == m.throughputs  # stored before these fields
+
+
+def test_pipelined_trials_tile_time_without_draining(tiny_int8_ir: Path) -> None:
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    compiled = compile_model(tiny_int8_ir, check_options(streams=2))
+    target = compiled.timing_target(compiled.example_inputs())
+    engine.async_first_inference(target)
+    windows: list[list[float]] = []
+    begin = time.perf_counter()
+    trials = engine.pipelined_trials(target, 0.2, 3, windows)
+    elapsed = time.perf_counter() - begin
+    assert len(trials) == 3 and [len(w) for w in windows] == [t.iterations for t in trials]
+    assert all(t.duration_s >= 0.2 for t in trials)
+    # windows follow each other: together they cover the run but for the untimed fill/drain
+    assert sum(t.duration_s for t in trials) <= elapsed
+    stopped = engine.pipelined_trials(target, 0.1, 5, None, stop=lambda trial: True)
+    assert len(stopped) == 1
+    m = engine.measure(compiled, settings=FAST)
+    assert m.latency.count == m.iterations and m.warmup_steady is not None
+
+
+@pytest.mark.parametrize("bad", [{"warmup_max_s": -1}, {"retry_budget": -1},
+                                 {"retry_budget": "2"}])
+def test_engine_settings_reject_bad_warm_up_cap_and_budget(bad: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad)).removesuffix("_s")):
+        engine.EngineSettings(**bad)
+    with pytest.raises(ValueError, match=r"warmup_max .* must be >= warmup"):
+        engine.EngineSettings(warmup_s=3.0, warmup_max_s=1.0)

@@ -7,7 +7,12 @@ import math
 import pytest
 from scipy import stats as sps
 
-from pytest_cpuperf.judge.stats import Status, relative_verdict, throughput_change
+from pytest_cpuperf.judge.stats import (
+    Status,
+    pooled_within_sd,
+    relative_verdict,
+    throughput_change,
+)
 
 FLAT = [100.0, 100.0, 100.0]
 
@@ -56,3 +61,27 @@ def test_p_value_follows_the_direction_of_the_change() -> None:
     up = throughput_change([120.0] * 3, [FLAT], noise_floor=0.02)
     down = throughput_change([100 / 1.2] * 3, [FLAT], noise_floor=0.02)
     assert up.p_value == pytest.approx(down.p_value) and up.p_value < 1e-6
+
+
+def test_wide_within_run_spread_raises_the_between_run_noise() -> None:
+    """A fast model: its trials scatter ~5%, and its runs move as much. A -9% A/A swing is
+    not a regression then (with the 2% floor alone it was: p < 0.05)."""
+    baseline = [100.0, 94.0, 106.0, 98.0, 102.0]
+    current = [91.0, 97.0, 85.0, 93.0, 89.0]
+    floor_only = throughput_change(current, [baseline], noise_floor=0.02, within_scale=0.0)
+    assert relative_verdict(floor_only, 0.05, 0.05) is Status.REGRESSION
+    change = throughput_change(current, [baseline], noise_floor=0.02)
+    assert change.noise > floor_only.noise
+    assert relative_verdict(change, 0.05, 0.05) is Status.INCONCLUSIVE
+    # a real 25% loss on that model is still caught
+    slower = throughput_change([v * 0.75 for v in baseline], [baseline], noise_floor=0.02)
+    assert relative_verdict(slower, 0.05, 0.05) is Status.REGRESSION
+
+
+def test_narrow_within_run_spread_keeps_the_floor() -> None:
+    """bert-base's trials scatter 1-2%: under the floor, so its verdicts do not change."""
+    baseline = [100.0, 101.5, 99.0, 100.5, 99.5]
+    current = [95.0, 96.0, 94.5, 95.5, 94.0]
+    assert pooled_within_sd([baseline, current]) < 0.02
+    assert throughput_change(current, [baseline], noise_floor=0.02).noise == pytest.approx(
+        throughput_change(current, [baseline], noise_floor=0.02, within_scale=0.0).noise)

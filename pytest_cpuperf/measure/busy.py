@@ -7,6 +7,11 @@ anything but this process during a trial is::
     busy = (delta busy jiffies of all CPUs + delta steal - delta CPU time of this process)
            / delta total jiffies
 
+"This process" counts all its threads, also those that came and went during the trial (a JIT's
+compile threads: the kernel keeps an ended thread's time in the process's), and the child
+processes it ran and waited for (a compiler a JIT runs). A child still running is other work:
+a neighbour a test starts on purpose is one.
+
 The process's own threads tell the other half: ``/proc/self/task/*/schedstat`` counts the time
 each thread ran and the time it was runnable but waited for a CPU. ``starved`` is the waited
 share. Throughput is proportional to the CPU time received (measured here: slope 1.0), so a
@@ -18,6 +23,7 @@ away. See :func:`contention_factor`.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,13 +95,19 @@ def snapshot() -> CpuSnapshot | None:
     values = [int(v) / _TICKS for v in fields[1:]]
     values += [0.0] * (8 - len(values))
     user, nice, system, idle, iowait, irq, softirq, steal = values[:8]
-    times = os.times()
     return CpuSnapshot(
         total=user + nice + system + idle + iowait + irq + softirq + steal,
         busy=user + nice + system + irq + softirq,
         steal=steal,
-        own=times.user + times.system,
+        own=own_cpu_seconds(),
     )
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process: all its threads (ended ones included: the kernel keeps
+    their time) and the child processes it has waited for (a compiler run by a JIT)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def foreign_share(before: CpuSnapshot | None, after: CpuSnapshot | None) -> float | None:
@@ -107,3 +119,51 @@ def foreign_share(before: CpuSnapshot | None, after: CpuSnapshot | None) -> floa
         return None
     foreign = (after.busy - before.busy) + (after.steal - before.steal) - (after.own - before.own)
     return min(1.0, max(0.0, foreign / total))
+
+
+CONTENDED = 0.10
+"""A trial is *contended* when other work took more than this share of the CPU our threads
+were waiting for (the starved share, capped by the busy share): the engine repeats it."""
+QUIET = 0.08
+"""The machine is *quiet* again when other work takes less than this share of it."""
+QUIET_POLL_S = 0.25
+
+
+def is_contended(busy: float | None, starved: float | None) -> bool:
+    """Whether other work took enough of the CPU our threads wanted to distort a trial."""
+    if busy is None or starved is None:
+        return False
+    return min(busy, starved) > CONTENDED
+
+
+def wait_for_quiet(seconds: float) -> bool:
+    """Sleep in short polls until other work takes under :data:`QUIET` of the machine, at most
+    ``seconds``; whether it got quiet. While we sleep, every busy jiffy is someone else's."""
+    clock = time.monotonic
+    deadline = clock() + seconds
+    while True:
+        before = snapshot()
+        poll = min(QUIET_POLL_S, max(0.0, deadline - clock()))
+        if poll <= 0:
+            return False
+        time.sleep(poll)
+        share = foreign_share(before, snapshot())
+        if share is None or share < QUIET:
+            return True
+
+
+CONTENTION_LOSS_BOUND: dict[str, float] = {}
+"""The largest throughput loss contention can cause, per backend, where one is known below
+100%. Measured with ``benchmarks/noisy.py`` (tiny BERT; a busy loop pinned to one core, or one
+per core): OpenVINO with 2 streams x 1 thread lost 13-52%, but with the latency hint (one
+stream of 2 threads) a one-core hog cost 91-97%; stock PyTorch with 2 OpenMP threads lost
+92-99%. Threads of one parallel region wait for each other at every barrier, so one
+descheduled thread stalls them all: the loss is far larger than the CPU share taken, no
+``1/(1-s)`` correction can explain it, and no backend gets a bound below 100%."""
+DEFAULT_LOSS_BOUND = 1.0
+"""Any loss: a contended run is never a regression (see judge/evaluate.py)."""
+
+
+def loss_bound(backend: str | None) -> float:
+    """The largest loss contention could explain for ``backend`` (see the table above)."""
+    return CONTENTION_LOSS_BOUND.get(backend or "", DEFAULT_LOSS_BOUND)

@@ -5,6 +5,24 @@ its inputs set before the loop, one first inference is excluded, the loop does n
 iteration but wait for an idle request, read its previous latency and start it again, it runs
 until the trial time is up *and* the iteration count is a multiple of the number of requests,
 and the wall-clock duration includes the final drain. FPS = batch x iterations / duration.
+That loop times interleaved comparisons, where each trial must end before the other model's.
+
+A single model is timed *pipelined* instead (:func:`pipelined_trials`): the queue stays full
+from the first trial to the last and each trial counts the completions seen in its own time
+window, so no trial pays for a drain at its end and a refill at its start.
+
+Around the trials:
+
+* **Warm-up until steady** (:func:`warm_up`): after the first inference, short windows run
+  until at least ``warmup_s`` passed *and* the last :data:`STEADY_WINDOWS` window rates lie
+  within :data:`STEADY_SPREAD` of each other (a JIT that still specializes fails that), capped
+  at ``warmup_max_s``. The length and whether it got steady are kept in the Measurement.
+* **Contended trials are repeated** (:func:`_run_with_retries`): a trial during which other
+  work took the CPU our threads waited for (:func:`~.busy.is_contended`) is dropped, the engine
+  waits for the machine to be quiet and runs it again, within a budget of ``retry_budget`` x
+  the planned measuring time. Dropped trials, retries and the budget spent are kept; a trial
+  still contended when the budget is gone is kept and marked ``contended`` (the verdict then
+  follows the contended-run rule in judge/evaluate.py).
 """
 
 from __future__ import annotations
@@ -24,13 +42,29 @@ from ..defaults import (
     DEFAULT_TRIALS,
     DEFAULT_WARMUP_S,
 )
-from .busy import foreign_share, snapshot, starved_share, thread_times
+from .busy import (
+    contention_factor,
+    foreign_share,
+    is_contended,
+    snapshot,
+    starved_share,
+    thread_times,
+    wait_for_quiet,
+)
 from .measurement import LatencySummary, Measurement, Trial
 
 if TYPE_CHECKING:
     from ..judge.stats import Ratio
 
 Progress = Callable[[str], None]
+
+DEFAULT_WARMUP_MAX_S = 10.0
+DEFAULT_RETRY_BUDGET = 2.0
+STEADY_WINDOWS = 3
+"""Consecutive warm-up windows whose rates must agree before the warm-up ends."""
+STEADY_SPREAD = 0.15
+"""Largest relative spread (max/min - 1) of those window rates that counts as steady."""
+MIN_WARMUP_WINDOW_S = 0.2
 
 
 class TrialDriver(Protocol):
@@ -57,13 +91,26 @@ class EngineSettings:
     settle_s: float = DEFAULT_SETTLE_S
     """Pause before each interleaved trial, so the previous model's thread pool (OpenMP threads
     spin-wait for ~200 ms after their last parallel region) is idle when the next one starts."""
+    warmup_max_s: float = DEFAULT_WARMUP_MAX_S
+    """Cap of the warm-up when the rate does not get steady (``warmup_s`` is its minimum)."""
+    retry_budget: float = DEFAULT_RETRY_BUDGET
+    """Extra time for repeating contended trials, as a multiple of trials x trial_time."""
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)
         _positive_number("trial_time", self.trial_time_s)
-        if not isinstance(self.warmup_s, (int, float)) or self.warmup_s < 0:
-            raise ValueError(f"warmup must be a number of seconds >= 0, got {self.warmup_s!r}")
+        _non_negative("warmup", self.warmup_s)
         _positive_int("min_iterations", self.min_iterations, minimum=1)
+        _non_negative("warmup_max", self.warmup_max_s)
+        _non_negative("retry_budget", self.retry_budget, "a multiple of the trial time")
+        if self.warmup_max_s < self.warmup_s:
+            raise ValueError(f"warmup_max ({self.warmup_max_s!r} s) must be >= warmup "
+                             f"({self.warmup_s!r} s): it caps the warm-up that warmup starts")
+
+    @property
+    def retry_budget_s(self) -> float:
+        """Seconds the engine may spend on repeating contended trials, per measurement."""
+        return self.retry_budget * self.trials * self.trial_time_s
 
     def with_overrides(self, **overrides: object) -> EngineSettings:
         """A copy with the non-``None`` overrides applied (validated)."""
@@ -74,6 +121,11 @@ class EngineSettings:
 def _positive_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _non_negative(name: str, value: object, what: str = "a number of seconds") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be {what} >= 0, got {value!r}")
 
 
 def _positive_number(name: str, value: object) -> None:
@@ -147,6 +199,54 @@ def sync_trial(target: SyncTarget, seconds: float, min_iterations: int,
                  starved=starved_share(threads_before, thread_times()))
 
 
+def pipelined_trials(target: AsyncTarget, seconds: float, count: int,
+                     latencies: list[list[float]] | None,
+                     stop: Callable[[Trial], bool] = lambda trial: False) -> list[Trial]:
+    """Up to ``count`` back-to-back trials of ``seconds`` with the queue kept full throughout.
+
+    The queue is filled and one round of ``nireq`` completions is run untimed (the refill);
+    then each trial counts the completions observed in its window, and a window ends at the
+    first completion observed after its deadline (that completion opens the next window), so
+    windows tile time without gaps. No trial drains the queue; the drain after the last one
+    is untimed. ``stop(trial)`` ends the run early after a trial (it is still returned).
+    ``latencies`` gets one list of request latencies (ms) per trial.
+    """
+    queue = target.queue
+    nireq = len(queue)
+    get_idle, start, clock = queue.get_idle_request_id, queue.start_async, time.perf_counter
+    for _ in range(2 * nireq):  # fill, then one untimed round of completions
+        get_idle()
+        start()
+    trials: list[Trial] = []
+    load, threads = snapshot(), thread_times()
+    begin = clock()
+    deadline, done = begin + seconds, 0
+    window: list[float] = []
+    while len(trials) < count:
+        idle = get_idle()
+        now = clock()
+        latency = queue[idle].latency
+        start()
+        if now < deadline:
+            done += 1
+            window.append(latency)
+            continue
+        if latencies is not None:
+            latencies.append(window)
+        window = [latency]
+        load_now, threads_now = snapshot(), thread_times()
+        trial = Trial(iterations=done, duration_s=now - begin, batch_size=target.batch_size,
+                      busy=foreign_share(load, load_now),
+                      starved=starved_share(threads, threads_now))
+        trials.append(trial)
+        if stop(trial):
+            break
+        load, threads, begin, done = load_now, threads_now, now, 1
+        deadline = begin + seconds
+    queue.wait_all()
+    return trials
+
+
 def _trial(target: AsyncTarget | SyncTarget, seconds: float, settings: EngineSettings,
            latencies: list[float] | None) -> Trial:
     if isinstance(target, AsyncTarget):
@@ -154,17 +254,138 @@ def _trial(target: AsyncTarget | SyncTarget, seconds: float, settings: EngineSet
     return sync_trial(target, seconds, settings.min_iterations, latencies)
 
 
-def _warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> None:
+# --- warm-up -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """How a warm-up went: its length, window rates and whether the rate got steady."""
+
+    seconds: float
+    rates: tuple[float, ...]
+    steady: bool | None
+
+
+def is_steady(rates: Sequence[float], windows: int = STEADY_WINDOWS,
+              spread: float = STEADY_SPREAD) -> bool:
+    """Whether the last ``windows`` rates are positive and within ``spread`` of each other."""
+    last = list(rates[-windows:])
+    return len(last) == windows and min(last) > 0 and max(last) / min(last) - 1.0 <= spread
+
+
+def warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> Warmup:
+    """First inference, then windows until the rate is steady (at least ``warmup_s``, at most
+    ``warmup_max_s``); ``warmup_s`` = 0 runs the first inference only. The window rates are
+    corrected for contention (:func:`~.busy.contention_factor`)."""
+    clock = time.perf_counter
+    begin = clock()
     if isinstance(target, AsyncTarget):
         async_first_inference(target)
     else:
         target.call()
-    if settings.warmup_s > 0:
-        _trial(target, settings.warmup_s, settings, None)
+    if settings.warmup_s <= 0:
+        return Warmup(clock() - begin, (), None)
+    window = max(MIN_WARMUP_WINDOW_S, settings.warmup_s / STEADY_WINDOWS)
+    rates: list[float] = []
+
+    def done(trial: Trial) -> bool:
+        # corrected for CPU time other work took, so that a neighbour's bursts do not keep
+        # the warm-up going (its own compile threads are never corrected away: see busy.py)
+        rates.append(trial.throughput * contention_factor(trial.busy, trial.starved))
+        elapsed = clock() - begin
+        return (elapsed >= settings.warmup_s and is_steady(rates)) or \
+            elapsed + window > settings.warmup_max_s
+
+    if isinstance(target, AsyncTarget):
+        pipelined_trials(target, window, 1 << 30, None, stop=done)
+    else:
+        while not done(sync_trial(target, window, settings.min_iterations, None)):
+            pass
+    return Warmup(clock() - begin, tuple(rates), is_steady(rates))
+
+
+def _warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> None:
+    warm_up(target, settings)
 
 
 def _requests(target: AsyncTarget | SyncTarget) -> int:
     return len(target.queue) if isinstance(target, AsyncTarget) else 1
+
+
+# --- contended trials --------------------------------------------------------------------
+
+
+@dataclass
+class RetryBudget:
+    """Time the engine may spend on contended trials and on waiting for quiet, and its use."""
+
+    total_s: float
+    spent_s: float = 0.0
+
+    @property
+    def left_s(self) -> float:
+        return max(0.0, self.total_s - self.spent_s)
+
+    def wait_for_quiet(self) -> None:
+        """Wait (charged to the budget) until the machine is quiet or the budget is gone."""
+        begin = time.perf_counter()
+        wait_for_quiet(self.left_s)
+        self.spent_s += time.perf_counter() - begin
+
+
+def _run_with_retries(run: Callable[[list[float]], Trial], budget: RetryBudget,
+                      dropped: list[Trial], latencies: list[float]) -> Trial:
+    """``run`` one trial; while it is contended and the budget allows, drop it, wait for a
+    quiet machine and run it again. Latencies of dropped trials are not kept."""
+    retries = 0
+    while True:
+        mine: list[float] = []
+        trial = run(mine)
+        contended = is_contended(trial.busy, trial.starved)
+        if not contended or budget.left_s < trial.duration_s:
+            latencies.extend(mine)
+            return replace(trial, retries=retries, contended=contended)
+        dropped.append(trial)
+        budget.spent_s += trial.duration_s
+        budget.wait_for_quiet()
+        retries += 1
+
+
+def _pipelined_with_retries(target: AsyncTarget, settings: EngineSettings,
+                            budget: RetryBudget, dropped: list[Trial],
+                            latencies: list[float], progress: Progress | None) -> list[Trial]:
+    """``settings.trials`` pipelined trials; a contended one ends the pipeline, is dropped
+    (while the budget allows) and the pipeline restarts, refilled, once the machine is quiet.
+    ``progress`` hears "trial i/N" when trial i starts (as in interleaved measurements)."""
+    kept: list[Trial] = []
+    retries = 0
+    while len(kept) < settings.trials:
+        started = [len(kept) + 1]
+        if progress:
+            progress(f"trial {started[0]}/{settings.trials}")
+
+        def retry_this(trial: Trial, started: list[int] = started) -> bool:
+            retry = is_contended(trial.busy, trial.starved) and budget.left_s >= trial.duration_s
+            if progress and not retry and started[0] < settings.trials:
+                started[0] += 1
+                progress(f"trial {started[0]}/{settings.trials}")
+            return retry
+
+        windows: list[list[float]] = []
+        run = pipelined_trials(target, settings.trial_time_s, settings.trials - len(kept),
+                               windows, stop=retry_this)
+        if retry_this(run[-1]):
+            dropped.append(run.pop())
+            budget.spent_s += dropped[-1].duration_s
+        for trial, window in zip(run, windows, strict=False):
+            contended = is_contended(trial.busy, trial.starved)
+            kept.append(replace(trial, retries=retries, contended=contended))
+            latencies.extend(window)
+            retries = 0
+        if len(kept) < settings.trials:
+            budget.wait_for_quiet()
+            retries += 1
+    return kept
 
 
 # --- measurements ------------------------------------------------------------------------
@@ -182,8 +403,43 @@ def _rounds(count: int, names: Sequence[str], done: Sequence[Sequence[Trial]]) -
 def measure(compiled: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), label: str | None = None,
             progress: Progress | None = None) -> Measurement:
-    """Time ``compiled`` in ``settings.trials`` trials after an excluded warm-up."""
-    return measure_many([compiled], [inputs], settings, [label], progress)[0]
+    """Time ``compiled`` in ``settings.trials`` trials after a warm-up until steady.
+
+    An OpenVINO model is timed pipelined (:func:`pipelined_trials`); a PyTorch model call by
+    call. Contended trials are repeated within the budget (see the module docstring).
+    """
+    target = compiled.timing_target(inputs if inputs is not None else compiled.example_inputs())
+    if not isinstance(target, AsyncTarget):
+        return _interleaved([compiled], [target], settings, [label], progress)[0]
+    if progress:
+        progress(f"warming up {compiled.label} (>= {settings.warmup_s:g} s, until steady)")
+    warm = warm_up(target, settings)
+    budget = RetryBudget(settings.retry_budget_s)
+    dropped: list[Trial] = []
+    latencies: list[float] = []
+    trials = _pipelined_with_retries(target, settings, budget, dropped, latencies, progress)
+    return _measurement(compiled, label, trials, latencies, len(target.queue), warm, dropped,
+                        budget)
+
+
+def _measurement(model: CompiledModel, label: str | None, trials: Sequence[Trial],
+                 latencies: Sequence[float], requests: int, warm: Warmup,
+                 dropped: Sequence[Trial], budget: RetryBudget) -> Measurement:
+    return Measurement(
+        label=label or model.label,
+        backend=model.backend,
+        trials=tuple(trials),
+        latency=LatencySummary.from_samples(latencies),
+        config=model.effective_config(),
+        kernels=model.kernels(),
+        versions=model.versions(),
+        requests=requests,
+        warmup_s=warm.seconds,
+        warmup_steady=warm.steady,
+        dropped=tuple(dropped),
+        retry_budget_s=budget.total_s,
+        retry_spent_s=budget.spent_s,
+    )
 
 
 def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None],
@@ -192,41 +448,43 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
     """Time several models in interleaved trials: trial i of every model before trial i+1.
 
     The order within a round alternates (ABAB then BABA...), so that a steady drift of the
-    machine does not favour the model that always runs first.
+    machine does not favour the model that always runs first. Each trial drains its queue
+    (the next trial is another model's). Contended trials are repeated within the budget.
     """
     labels = list(labels) if labels is not None else [None] * len(models)
     targets = [m.timing_target(i if i is not None else m.example_inputs())
                for m, i in zip(models, inputs, strict=True)]
+    return _interleaved(models, targets, settings, labels, progress)
+
+
+def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget | SyncTarget],
+                 settings: EngineSettings, labels: Sequence[str | None],
+                 progress: Progress | None) -> list[Measurement]:
+    warmups = []
     for model, target in zip(models, targets, strict=True):
         if progress:
-            progress(f"warming up {model.label} ({settings.warmup_s:g} s)")
-        _warm_up(target, settings)
+            progress(f"warming up {model.label} (>= {settings.warmup_s:g} s, until steady)")
+        warmups.append(warm_up(target, settings))
     trials: list[list[Trial]] = [[] for _ in models]
     latencies: list[list[float]] = [[] for _ in models]
+    dropped: list[list[Trial]] = [[] for _ in models]
+    budget = RetryBudget(settings.retry_budget_s * len(models))
     order = list(range(len(models)))
     names = [label or m.label for label, m in zip(labels, models, strict=True)]
     for round_no in _rounds(settings.trials, names, trials):
         if progress:
             progress(f"trial {round_no + 1}/{settings.trials}")
         for index in (order if round_no % 2 == 0 else order[::-1]):
-            if len(models) > 1 and settings.settle_s > 0:
-                time.sleep(settings.settle_s)
-            trials[index].append(
-                _trial(targets[index], settings.trial_time_s, settings, latencies[index]))
-    results = []
-    for index, model in enumerate(models):
-        results.append(Measurement(
-            label=labels[index] or model.label,
-            backend=model.backend,
-            trials=tuple(trials[index]),
-            latency=LatencySummary.from_samples(latencies[index]),
-            config=model.effective_config(),
-            kernels=model.kernels(),
-            versions=model.versions(),
-            requests=_requests(targets[index]),
-            warmup_s=settings.warmup_s,
-        ))
-    return results
+            def run(sink: list[float], index: int = index) -> Trial:
+                if len(models) > 1 and settings.settle_s > 0:
+                    time.sleep(settings.settle_s)
+                return _trial(targets[index], settings.trial_time_s, settings, sink)
+
+            trials[index].append(_run_with_retries(run, budget, dropped[index],
+                                                   latencies[index]))
+    return [_measurement(model, labels[index], trials[index], latencies[index],
+                         _requests(targets[index]), warmups[index], dropped[index], budget)
+            for index, model in enumerate(models)]
 
 
 @dataclass(frozen=True)

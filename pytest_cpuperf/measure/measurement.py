@@ -106,6 +106,10 @@ class Trial:
     """Share of the machine's CPU used by other processes or stolen during the trial."""
     starved: float | None = None
     """Share of our threads' runnable time spent waiting for a CPU during the trial."""
+    retries: int = 0
+    """How many contended attempts of this trial were dropped and repeated before it."""
+    contended: bool = False
+    """Kept although other work contended it: the repeat budget was spent (see engine.py)."""
 
     @property
     def throughput(self) -> float:
@@ -126,6 +130,15 @@ class Measurement:
     versions: Mapping[str, str] = field(default_factory=dict)
     requests: int = 1
     warmup_s: float = 0.0
+    """Seconds the warm-up really took (it runs until the rate is steady, see engine.py)."""
+    warmup_steady: bool | None = None
+    """Whether the warm-up reached a steady rate before its cap (None: not checked)."""
+    dropped: tuple[Trial, ...] = ()
+    """Contended trials that were dropped and repeated (in the order they ran)."""
+    retry_budget_s: float = 0.0
+    """Seconds the engine could spend repeating contended trials and waiting for quiet."""
+    retry_spent_s: float = 0.0
+    """Seconds it spent on them: the dropped trials plus the waits for a quiet machine."""
 
     @property
     def throughputs(self) -> tuple[float, ...]:
@@ -176,6 +189,11 @@ class Measurement:
         return values[len(values) // 2] if values else None
 
     @property
+    def contended_trials(self) -> int:
+        """Trials kept although contended (the repeat budget ran out)."""
+        return sum(1 for t in self.trials if t.contended)
+
+    @property
     def batch_size(self) -> int:
         return self.trials[0].batch_size if self.trials else 1
 
@@ -191,6 +209,18 @@ class Measurement:
             text += f"; kernels: {self.kernels.summary()}"
         if self.busy is not None and self.busy >= 0.05:
             text += f"; machine busy with other work: {self.busy:.0%}"
+        return text + self._engine_note()
+
+    def _engine_note(self) -> str:
+        """Warm-up length and where the repeat budget went, when there is something to say."""
+        text = f"; warm-up {self.warmup_s:.1f} s"
+        if self.warmup_steady is False:
+            text += " (rate not steady at the cap)"
+        if self.dropped:
+            text += (f"; {len(self.dropped)} contended trial(s) repeated "
+                     f"({self.retry_spent_s:.1f} of {self.retry_budget_s:.1f} s budget)")
+        if self.contended_trials:
+            text += f"; {self.contended_trials} trial(s) contended, budget spent"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +236,10 @@ class Measurement:
             "versions": dict(sorted(self.versions.items())),
             "requests": self.requests,
             "warmup_s": self.warmup_s,
+            "warmup_steady": self.warmup_steady,
+            "dropped": [asdict(t) for t in self.dropped],
+            "retry_budget_s": self.retry_budget_s,
+            "retry_spent_s": self.retry_spent_s,
         }
 
     @classmethod
@@ -220,6 +254,10 @@ class Measurement:
             versions=dict(data.get("versions", {})),
             requests=int(data.get("requests", 1)),
             warmup_s=float(data.get("warmup_s", 0.0)),
+            warmup_steady=data.get("warmup_steady"),
+            dropped=tuple(Trial(**t) for t in data.get("dropped", ())),
+            retry_budget_s=float(data.get("retry_budget_s", 0.0)),
+            retry_spent_s=float(data.get("retry_spent_s", 0.0)),
         )
 
 

@@ -214,7 +214,12 @@ class Recorder:
                     contention=list(m.contention),
                     extra={
                         "label": m.label, "iterations": [t.iterations for t in m.trials],
-                        "requests": m.requests, "batch_size": m.batch_size})
+                        "requests": m.requests, "batch_size": m.batch_size,
+                        "backend": m.backend, "warmup_s": round(m.warmup_s, 2),
+                        "warmup_steady": m.warmup_steady,
+                        "contended_trials": m.contended_trials,
+                        "repeated_trials": len(m.dropped),
+                        "retry_spent_s": round(m.retry_spent_s, 2)})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,
                     busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99,

@@ -1,0 +1,252 @@
+"""Noisy neighbour: A/A false alarms and detection of a slower model under a CPU hog.
+
+``python -m benchmarks.noisy [--runs N] [--configs a,b] [--out FILE]``
+
+For every configuration (OpenVINO tiny BERT INT8 2 streams x 2 threads: a fast model; the same
+with the latency hint; stock PyTorch eager fp32 tiny BERT with 1 and 2 threads), one fresh
+process measures ``N`` runs of each load and variant, interleaved: loads are *quiet*, *hog1*
+(a pure-Python busy loop pinned to one core, started 0.5 s into the run) and *hog2* (one per
+core); variants are the reference model and a ~15% slower one (sequence 74 instead of 64).
+Every run is a full ``engine.measure`` at the engine defaults (warm-up until steady, contended
+trials repeated within the budget). The verdicts are the plugin's (``judge.evaluate`` with the
+default Policy): baseline = quiet runs of the reference (1 run, and 3 runs), current = each
+loaded run. Reported per configuration and load: A/A false alarms (regressions), detection
+(regression or inconclusive; a pass is a miss), the loss the hog caused (the bound
+``busy.CONTENTION_LOSS_BOUND`` must cover) and where the repeat budget went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .common import PYTHON, say
+
+CONFIGS = ("ov-tput", "ov-latency", "torch-t1", "torch-t2")
+LOADS = ("quiet", "hog1", "hog2")
+VARIANTS = {"ref": 64, "slower": 74}
+"""Variant -> sequence length of the tiny BERT (2 layers, hidden 128)."""
+HOG_DELAY_S = 0.5
+TEST_ID = "benchmarks/noisy.py::test_model"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "trust.json"
+
+
+def _burn_on(core: int) -> None:
+    os.sched_setaffinity(0, {core})
+    while True:
+        pass
+
+
+@contextmanager
+def hogs(count: int, delay_s: float = HOG_DELAY_S) -> Iterator[None]:
+    """``count`` busy loops pinned one per core, started ``delay_s`` into the block."""
+    cores = sorted(os.sched_getaffinity(0))[:count]
+    procs = [multiprocessing.Process(target=_burn_on, args=(c,), daemon=True) for c in cores]
+    def start_all() -> None:
+        for proc in procs:
+            proc.start()
+
+    timer = threading.Timer(delay_s, start_all)
+    if count:
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        for proc in procs:
+            if proc.pid is not None:
+                proc.kill()
+                proc.join()
+
+
+def _compiled(config: str, seq_len: int) -> Any:
+    from pytest_cpuperf.models import BertSpec
+
+    spec = BertSpec.tiny(seq_len=seq_len)
+    if config.startswith("ov-"):
+        from pytest_cpuperf.backends.openvino import check_options, compile_model
+        from pytest_cpuperf.models import build_ir
+
+        hint = "latency" if config == "ov-latency" else "throughput"
+        options = check_options(streams=None if hint == "latency" else 2,
+                                threads=None if hint == "latency" else 2, hint=hint)
+        return compile_model(build_ir(spec), options)
+    from pytest_cpuperf.backends.torch import optimize
+    from pytest_cpuperf.models.bert import build_torch_bert
+
+    return optimize(build_torch_bert(spec), threads=int(config[-1]),
+                    example_inputs=(1, seq_len))
+
+
+def worker(config: str, runs: int, out: Path) -> None:
+    """Measure ``runs`` rounds of every (load, variant) in this process; write the runs."""
+    from pytest_cpuperf.measure.engine import EngineSettings, measure
+
+    models = {name: _compiled(config, seq) for name, seq in VARIANTS.items()}
+    results = []
+    for run in range(runs):
+        for load in LOADS:
+            for variant, model in models.items():
+                with hogs(LOADS.index(load)):
+                    began = time.perf_counter()
+                    m = measure(model, settings=EngineSettings())
+                    took = time.perf_counter() - began
+                results.append({"config": config, "load": load, "variant": variant, "run": run,
+                                "measurement": m.to_dict(), "seconds": took,
+                                "loadavg": os.getloadavg()[0]})
+                say(f"{config} {load} {variant} run {run}: {m.throughput:.0f}/s busy "
+                    f"{m.busy or 0:.0%}, {len(m.dropped)} repeated, "
+                    f"{m.contended_trials} contended, warm-up {m.warmup_s:.1f} s")
+    out.write_text(json.dumps(results))
+
+
+# --- verdicts ----------------------------------------------------------------------------
+
+
+def _record(entry: dict[str, Any]) -> Any:
+    from pytest_cpuperf.judge.results import MetricRecord
+    from pytest_cpuperf.measure.measurement import Measurement
+
+    m = Measurement.from_dict(entry["measurement"])
+    return MetricRecord(test_id=TEST_ID, metric="throughput", kind="throughput",
+                        unit="samples/s", value=m.throughput, samples=list(m.throughputs),
+                        busy=m.busy, contention=list(m.contention),
+                        extra={"backend": m.backend, "contended_trials": m.contended_trials})
+
+
+def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any]]
+              ) -> dict[str, int]:
+    from pytest_cpuperf.judge.evaluate import Policy, evaluate
+    from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun
+
+    counts: dict[str, int] = {}
+    for group in base_runs:
+        records = [_record(e) for e in group]
+        baseline = BaselineRecord(kind="throughput", unit="samples/s", higher_is_better=True,
+                                  runs=[BaselineRun(r.value, r.samples, r.date, {}, r.busy,
+                                                    r.contention) for r in records])
+        for entry in current:
+            if entry in group:
+                continue
+            status = evaluate(_record(entry), baseline, Policy()).status.value
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def analyse(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per configuration and load: false alarms, detection, hog loss, budget use."""
+    out: dict[str, Any] = {}
+    for config in sorted({e["config"] for e in entries}):
+        mine = [e for e in entries if e["config"] == config]
+        quiet_ref = [e for e in mine if e["load"] == "quiet" and e["variant"] == "ref"]
+        bases = {"k1": [[e] for e in quiet_ref],
+                 "k3": [quiet_ref[i:i + 3] for i in range(0, len(quiet_ref) - 2, 3)]}
+        quiet_fps = _median([e["measurement"]["throughput"] for e in quiet_ref])
+        for load in LOADS:
+            row: dict[str, Any] = {}
+            for variant in VARIANTS:
+                runs = [e for e in mine if e["load"] == load and e["variant"] == variant]
+                if not runs:
+                    continue
+                fps = [e["measurement"]["throughput"] for e in runs]
+                row[variant] = {
+                    "runs": len(runs), "median_fps": _median(fps),
+                    "raw_change_vs_quiet_ref": _median(fps) / quiet_fps - 1.0,
+                    "repeated_trials": sum(len(e["measurement"]["dropped"]) for e in runs),
+                    "contended_trials": sum(sum(t.get("contended", False)
+                                                for t in e["measurement"]["trials"])
+                                            for e in runs),
+                    "retry_spent_s": sum(e["measurement"]["retry_spent_s"] for e in runs),
+                    "warmup_s": [round(e["measurement"]["warmup_s"], 2) for e in runs],
+                    "verdicts": {k: _verdicts(b, runs) for k, b in bases.items() if b},
+                }
+            out.setdefault(config, {})[load] = row
+    return out
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2] if values else float("nan")
+
+
+def markdown(analysis: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = ["# Noisy neighbour (benchmarks/noisy.py)", "",
+             f"{meta['cpu']}, {meta['runs']} runs per load and variant, loadavg at start "
+             f"{meta['load_start']}, at end {meta['load_end']}; `{meta['command']}`", "",
+             "| config | load | ref FPS (vs quiet) | A/A verdicts k1 / k3 | slower FPS (vs quiet "
+             "ref) | slower verdicts k1 / k3 | repeated / contended trials, budget s |",
+             "|---|---|---|---|---|---|---|"]
+    for config, loads in analysis.items():
+        for load, row in loads.items():
+            ref, slow = row.get("ref", {}), row.get("slower", {})
+
+            def cell(r: dict[str, Any]) -> str:
+                return (f"{r.get('median_fps', float('nan')):.0f} "
+                        f"({r.get('raw_change_vs_quiet_ref', float('nan')):+.1%})")
+
+            def verdicts(r: dict[str, Any]) -> str:
+                v = r.get("verdicts", {})
+                return " / ".join(str(v.get(k, "-")) for k in ("k1", "k3"))
+
+            budget = (f"{ref.get('repeated_trials', 0) + slow.get('repeated_trials', 0)} / "
+                      f"{ref.get('contended_trials', 0) + slow.get('contended_trials', 0)}, "
+                      f"{ref.get('retry_spent_s', 0) + slow.get('retry_spent_s', 0):.0f}")
+            lines.append(f"| {config} | {load} | {cell(ref)} | {verdicts(ref)} | {cell(slow)} | "
+                         f"{verdicts(slow)} | {budget} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.noisy", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--replay", action="store_true",
+                        help="re-analyse the runs stored in --out without measuring")
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker[0], args.runs, Path(args.worker[1]))
+        return 0
+    from pytest_cpuperf.isa import detect
+
+    configs = [c for c in args.configs.split(",") if c]
+    unknown = sorted(set(configs) - set(CONFIGS))
+    if unknown:
+        parser.error(f"unknown --configs {unknown}; choose from {', '.join(CONFIGS)}")
+    if args.replay:
+        data = json.loads(args.out.read_text())
+        entries, meta = data["runs"], data["meta"]
+    else:
+        meta = {"cpu": detect().model, "runs": args.runs, "load_start": os.getloadavg(),
+                "command": "python -m benchmarks.noisy " + " ".join(argv or sys.argv[1:])}
+        entries = []
+        for config in configs:
+            part = args.out.with_suffix(f".{config}.part.json")
+            subprocess.run([PYTHON, "-m", "benchmarks.noisy", "--runs", str(args.runs),
+                            "--worker", config, str(part)], check=True)
+            entries += json.loads(part.read_text())
+            part.unlink()
+        meta["load_end"] = os.getloadavg()
+    analysis = analyse(entries)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "analysis": analysis, "runs": entries},
+                                   indent=1))
+    text = markdown(analysis, meta)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Fidelity to benchmark_app with enough pairs to see a 1-2% bias (issue #12, item 4).
+
+``python -m benchmarks.trust [--pairs 10] [--seconds 6] [--model bert-base|tiny]``
+
+The same bert-base INT8 IR and ``ov_compile`` defaults (2 streams x 2 threads here), measured
+by ``benchmark_app -t S`` and by ``engine.measure`` (pipelined trials, ``S`` trials of 1 s) in
+interleaved pairs whose order alternates; per pair the ratio plugin / benchmark_app, overall
+the geometric mean and the 95% CI of the mean log ratio (target: inside 1.00 +- 1.5%).
+Writes ``benchmarks/results/trust-fidelity.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import fidelity
+from .common import FULL, QUICK, say
+
+OUT = Path(__file__).resolve().parent / "results" / "trust-fidelity.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.trust", description=__doc__)
+    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--model", choices=("bert-base", "tiny"), default="bert-base")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    base = FULL if args.model == "bert-base" else QUICK
+    profile = dataclasses.replace(base, fidelity_reps=args.pairs,
+                                  bench_app_time_s=args.seconds)
+    ir = profile.reference.ir(progress=say)
+    load_start = os.getloadavg()
+    result = fidelity.run(profile, ir, configs=("dense",))
+    result["load"] = {"start": load_start, "end": os.getloadavg()}
+    result["command"] = "python -m benchmarks.trust " + " ".join(argv or sys.argv[1:])
+    args.out.write_text(json.dumps(result, indent=1))
+    dense = result["dense"]
+    ci = dense["mean_log_ratio_ci95"]
+    lines = [f"# Fidelity, {args.model}, dense, {args.pairs} pairs of {args.seconds} s", "",
+             f"`{result['command']}`; loadavg {load_start} -> {result['load']['end']}", "",
+             "| pair | order | benchmark_app FPS | plugin FPS | ratio |", "|---|---|---|---|---|"]
+    for i, pair in enumerate(dense["pairs"], 1):
+        lines.append(f"| {i} | {pair['order']} | {pair['benchmark_app_fps']} | "
+                     f"{pair['plugin_fps']} | {pair['ratio']} |")
+    lines += ["", f"geometric mean ratio x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}); "
+                  f"within +-1.5%: {ci['within_1_5pct']}"]
+    text = "\n".join(lines) + "\n"
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
