@@ -133,7 +133,9 @@ def test_measure(cpuperf, ov_compile):
                           record=False)
     pathlib.Path(__file__).with_name("measured.json").write_text(json.dumps({{
         "samples": len(m.throughputs), "iterations": [t.iterations for t in m.trials],
-        "warmup_s": m.warmup_s, "ref_iterations": [t.iterations for t in ref.trials]}}))
+        "warmup_s": m.warmup_s, "warmup_max_s": m.warmup_max_s,
+        "retry_budget_s": m.retry_budget_s,
+        "ref_iterations": [t.iterations for t in ref.trials]}}))
 """
 REF_TRIAL_TIME = 0.05
 FAST = {"trials": 2, "trial_time": REF_TRIAL_TIME, "warmup": 0.0}
@@ -158,10 +160,24 @@ class EngineCase:
     effect: Callable[[dict[str, Any], float], None] = field(repr=False)
 
 
+def _warmup_effect(measured: dict[str, Any], value: float) -> None:
+    """The warm-up lasts at least ``value`` (until the rate is steady); 0 is one first
+    inference only (the default, 0.5 s, would read >= 0.5)."""
+    if value:
+        assert measured["warmup_s"] >= value, measured
+    else:
+        assert measured["warmup_s"] < 0.25, measured
+
+
 ENGINE_CASES: dict[str, EngineCase] = {
     "trials": EngineCase(2, 3, lambda m, v: _assert_equal(m["samples"], v, m)),
     "trial_time": EngineCase(0.05, 0.2, _trial_time_effect),
-    "warmup": EngineCase(0.0, 0.15, lambda m, v: _assert_equal(m["warmup_s"], v, m)),
+    "warmup": EngineCase(0.0, 0.15, _warmup_effect),
+    # the cap the warm-up ran under (its behaviour at the cap: tests/test_engine.py)
+    "warmup_max": EngineCase(0.5, 2.0, lambda m, v: _assert_equal(m["warmup_max_s"], v, m)),
+    # the repeat budget: value x trials x trial_time seconds (its use: tests/test_busy.py)
+    "retry_budget": EngineCase(0.0, 1.0, lambda m, v: _assert_equal(
+        m["retry_budget_s"], v * FAST["trials"] * REF_TRIAL_TIME, m)),
 }
 
 

@@ -264,6 +264,8 @@ class Warmup:
     seconds: float
     rates: tuple[float, ...]
     steady: bool | None
+    cap_s: float = 0.0
+    """The most it could have taken (``warmup_max``)."""
 
 
 def is_steady(rates: Sequence[float], windows: int = STEADY_WINDOWS,
@@ -284,7 +286,7 @@ def warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> Warmu
     else:
         target.call()
     if settings.warmup_s <= 0:
-        return Warmup(clock() - begin, (), None)
+        return Warmup(clock() - begin, (), None, settings.warmup_max_s)
     window = max(MIN_WARMUP_WINDOW_S, settings.warmup_s / STEADY_WINDOWS)
     rates: list[float] = []
 
@@ -301,7 +303,7 @@ def warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> Warmu
     else:
         while not done(sync_trial(target, window, settings.min_iterations, None)):
             pass
-    return Warmup(clock() - begin, tuple(rates), is_steady(rates))
+    return Warmup(clock() - begin, tuple(rates), is_steady(rates), settings.warmup_max_s)
 
 
 def _warm_up(target: AsyncTarget | SyncTarget, settings: EngineSettings) -> None:
@@ -409,7 +411,8 @@ def measure(compiled: CompiledModel, inputs: Inputs | None = None,
     call. Contended trials are repeated within the budget (see the module docstring).
     """
     target = compiled.timing_target(inputs if inputs is not None else compiled.example_inputs())
-    if not isinstance(target, AsyncTarget):
+    if not isinstance(target, AsyncTarget) or TRIAL_DRIVER.get() is not None:
+        # call by call; or rounds a driver (cpuperf ab) asks for one at a time, each drained
         return _interleaved([compiled], [target], settings, [label], progress)[0]
     if progress:
         progress(f"warming up {compiled.label} (>= {settings.warmup_s:g} s, until steady)")
@@ -436,6 +439,7 @@ def _measurement(model: CompiledModel, label: str | None, trials: Sequence[Trial
         requests=requests,
         warmup_s=warm.seconds,
         warmup_steady=warm.steady,
+        warmup_max_s=warm.cap_s,
         dropped=tuple(dropped),
         retry_budget_s=budget.total_s,
         retry_spent_s=budget.spent_s,

@@ -133,6 +133,8 @@ class Measurement:
     """Seconds the warm-up really took (it runs until the rate is steady, see engine.py)."""
     warmup_steady: bool | None = None
     """Whether the warm-up reached a steady rate before its cap (None: not checked)."""
+    warmup_max_s: float = 0.0
+    """The warm-up's cap (``--cpuperf-warmup-max``)."""
     dropped: tuple[Trial, ...] = ()
     """Contended trials that were dropped and repeated (in the order they ran)."""
     retry_budget_s: float = 0.0
@@ -237,6 +239,7 @@ class Measurement:
             "requests": self.requests,
             "warmup_s": self.warmup_s,
             "warmup_steady": self.warmup_steady,
+            "warmup_max_s": self.warmup_max_s,
             "dropped": [asdict(t) for t in self.dropped],
             "retry_budget_s": self.retry_budget_s,
             "retry_spent_s": self.retry_spent_s,
@@ -255,6 +258,7 @@ class Measurement:
             requests=int(data.get("requests", 1)),
             warmup_s=float(data.get("warmup_s", 0.0)),
             warmup_steady=data.get("warmup_steady"),
+            warmup_max_s=float(data.get("warmup_max_s", 0.0)),
             dropped=tuple(Trial(**t) for t in data.get("dropped", ())),
             retry_budget_s=float(data.get("retry_budget_s", 0.0)),
             retry_spent_s=float(data.get("retry_spent_s", 0.0)),
