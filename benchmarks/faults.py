@@ -368,7 +368,7 @@ def damaged(work: Path) -> list[Row]:
         row = Row(f"{name} baseline", trials=1, written=0,
                   lost=0 if project.path.read_text() == content else 1)
         row.messages |= _seen(done.stdout, "could not be read as JSON", "is not a pytest-cpuperf",
-                              "newer than this pytest-cpuperf", "malformed record")
+                              "newer than this pytest-cpuperf", "is malformed")
         row.messages |= _seen(done.stdout, "left untouched")
         row.exits.add(_exit(done.returncode))
         rows.append(row)
@@ -380,7 +380,7 @@ def nan(work: Path) -> Row:
     done = project.run(math.nan, "--cpuperf-update")
     row = Row("NaN metrics at `--cpuperf-update`", trials=1, written=0,
               lost=int(project.path.exists() and "NaN" in project.path.read_text()))
-    row.messages |= _seen(done.stdout, "NaN or infinite")
+    row.messages |= _seen(done.stdout, "NOT stored as baseline")
     row.exits.add(_exit(done.returncode))
     return row
 
