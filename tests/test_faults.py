@@ -24,28 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.faults import NOBODY, PROJECT, WRITER  # the fault scenarios, defined once
 from pytest_cpuperf.isa import detect
 from pytest_cpuperf.store.baselines import baseline_path, load, update_file
 from pytest_cpuperf.store.fileio import run_lock
-
-NOBODY = 65534
-
-PROJECT = """
-import os
-
-import pytest
-
-GEN = float(os.environ.get("CPUPERF_GEN", "1"))
-TESTS = int(os.environ.get("CPUPERF_TESTS", "2"))
-METRICS = int(os.environ.get("CPUPERF_METRICS", "2"))
-
-
-@pytest.mark.cpuperf
-@pytest.mark.parametrize("n", range(TESTS))
-def test_rec(cpuperf, n):
-    for m in range(METRICS):
-        cpuperf.record(f"m{m}", GEN, kind="throughput", unit="samples/s", samples=[GEN] * 5)
-"""
 
 
 def _project(pytester: pytest.Pytester) -> Path:
@@ -216,22 +198,6 @@ def test_orphans_of_dead_writers_go_at_session_start_live_ones_stay(
     assert live.exists()
 
 
-WRITER = """
-import sys
-import time
-from pathlib import Path
-
-from pytest_cpuperf.judge.results import MetricRecord
-from pytest_cpuperf.store.baselines import update_file
-
-path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-while not Path(start).exists():  # every writer starts at once
-    time.sleep(0.001)
-for i in range(updates):
-    record = MetricRecord(test_id=f"{writer}::u{i}", metric="throughput", kind="throughput",
-                          unit="samples/s", value=float(i), samples=[float(i)] * 5)
-    update_file(path, {"key": "m"}, [record])
-"""
 
 
 def _bulk(path: Path, count: int) -> None:
