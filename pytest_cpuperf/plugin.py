@@ -1,7 +1,9 @@
 """pytest-cpuperf's pytest entry point: options, markers, fixtures and hooks.
 
-Thin on purpose: it wires :mod:`config`, :mod:`isa`, :mod:`recorder` and :mod:`session`
-together. Nothing heavy (numpy, scipy, openvino, torch) is imported until a cpuperf test runs.
+Thin on purpose: it wires :mod:`config` (options from the :mod:`knobs` table), :mod:`isa`,
+the test's recorder (:mod:`measure.recorder`) and :mod:`session` together, and makes one
+fixture per entry of :mod:`backends.registry`. Nothing heavy (numpy, scipy, openvino, torch)
+is imported until a cpuperf test runs.
 """
 
 from __future__ import annotations
