@@ -576,3 +576,18 @@ def test_fallback_stats_match_pytest_benchmark(n: int) -> None:
     assert set(mine) == set(reference)
     for key, value in mine.items():
         assert value == pytest.approx(reference[key]), key
+
+
+def test_a_run_with_no_baseline_at_all_says_nothing_was_gated() -> None:
+    """All "no baseline": the headline must not read "no regression" (a silent pass)."""
+    from pytest_cpuperf.report.markdown import headline
+
+    results = [evaluate(throughput("t.py::test_a", 100.0), None, Policy()),
+               evaluate(throughput("t.py::test_b", 90.0, seed=2), None, Policy())]
+    status, text = headline(results)
+    assert status is Status.NO_BASELINE and text.startswith("nothing gated")
+    run = RunReport(machine=dict(MACHINE), results=results)
+    assert "nothing gated" in to_markdown(run) and "nothing gated" in to_html(run)
+    mixed = [*results, evaluate(throughput("t.py::test_c", 100.0), throughput_baseline(100.0),
+                                Policy())]
+    assert headline(mixed)[1] == "no regression, 2 without a baseline"

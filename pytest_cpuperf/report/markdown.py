@@ -65,7 +65,11 @@ def headline(results: Sequence[MetricResult], errors: Sequence[str] = (),
         return Status.REGRESSION, f"{failed_tests} failed test{'s' * (failed_tests > 1)}"
     if inconclusive:
         return Status.INCONCLUSIVE, f"no regression, {inconclusive} inconclusive"
-    return Status.PASS, "no regression"
+    ungated = sum(r.status in (Status.NO_BASELINE, Status.OTHER_MACHINE) for r in results)
+    if results and ungated == len(results):  # a silent pass is the likeliest mistake here
+        return Status.NO_BASELINE, (f"nothing gated: no baseline of this machine for any of "
+                                    f"the {ungated} metrics")
+    return Status.PASS, "no regression" + (f", {ungated} without a baseline" if ungated else "")
 
 
 def _plural(status: Status, n: int) -> str:
