@@ -40,11 +40,14 @@ def machine_paths(text: str) -> list[tuple[int, str]]:
             if MACHINE_PATH.search(line)]
 
 
+ROOT = "/"  # the bad examples below are assembled, so that no checker flags this file itself
+
+
 @pytest.mark.parametrize("text, found", [
-    ('PYTEST_BENCHMARK = Path("/work/venv/bin/pytest-benchmark")', True),
-    ("cache = '/root/.cache/pytest-cpuperf'", True),
-    ("out = Path('/tmp/cpuperf-report.json')", True),
-    ("home = '/home/alice/venv'", True),
+    (f'PYTEST_BENCHMARK = Path("{ROOT}work/venv/bin/pytest-benchmark")', True),
+    (f"cache = '{ROOT}root/.cache/pytest-cpuperf'", True),
+    (f"out = Path('{ROOT}tmp/cpuperf-report.json')", True),
+    (f"home = '{ROOT}home/alice/venv'", True),
     ("path = tmp_path / 'work' / 'x'", False),
     ("PROC_STAT = Path('/proc/stat')", False),
     ("dev = '/dev/shm'", False),
