@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_cpuperf.errors import BaselineFileError
 from pytest_cpuperf.isa import detect
@@ -163,7 +164,7 @@ def _tmpfs(path: Path, size: str) -> Iterator[Path | None]:
 # --- the faults --------------------------------------------------------------------------
 
 
-def kill_at(proc: subprocess.Popen[str], directory: Path, delay: float, at_write: bool) -> None:
+def kill_at(proc: subprocess.Popen[Any], directory: Path, delay: float, at_write: bool) -> None:
     """SIGKILL ``proc`` ``delay`` s after its start, or after its baseline write began (its
     temporary file appeared in ``directory``: busy-polled, the write lasts milliseconds)."""
     if at_write:

@@ -13,7 +13,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.faults import NOBODY, PROJECT, WRITER  # the fault scenarios, defined once
+from benchmarks.faults import (  # the fault scenarios, defined once
+    NOBODY,
+    PROJECT,
+    WRITER,
+    kill_at,
+)
 from pytest_cpuperf.isa import detect
 from pytest_cpuperf.store.baselines import baseline_path, load, update_file
 from pytest_cpuperf.store.fileio import run_lock
@@ -321,20 +325,6 @@ def test_xdist_two_workers_store_every_record(pytester: pytest.Pytester) -> None
 KILL_POINTS = 20
 
 
-def _kill_at(proc: subprocess.Popen[bytes], directory: Path, delay: float,
-             at_write: bool) -> None:
-    """SIGKILL ``proc`` ``delay`` s after its start, or after its baseline write began (its
-    temporary file appeared: busy-polled, since the write lasts milliseconds)."""
-    if at_write:
-        older = set(directory.glob(".*.tmp"))  # orphans of earlier kills
-        deadline = time.monotonic() + 120
-        while (proc.poll() is None and time.monotonic() < deadline
-               and not set(directory.glob(".*.tmp")) - older):
-            time.sleep(0.0002)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-
-
 def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> None:
     """Kill real ``pytest --cpuperf --cpuperf-update`` runs at 20 moments: half at random in
     the run, half 0-0.5 ms into the baseline write."""
@@ -357,7 +347,7 @@ def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> No
         older = set(_temp_files(path.parent))
         proc = start(gen)
         at_write = gen % 2 == 0
-        _kill_at(proc, path.parent,
+        kill_at(proc, path.parent,
                  rng.uniform(0, 0.0005) if at_write else duration * rng.uniform(0.3, 1.1),
                  at_write)
         proc.wait()
