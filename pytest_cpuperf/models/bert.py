@@ -13,7 +13,6 @@ qualifies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..cache import cache_dir
+from ..cache import cache_dir, content_key, publish, staging_dir
 from ..errors import CpuperfUsageError
 
 RECIPE_VERSION = 2
@@ -163,11 +162,12 @@ def quantize_int8(ov_model: Any, spec: BertSpec, samples: int = 32,
     return quantized
 
 
-def _library_versions() -> dict[str, str]:
+def _library_versions(packages: tuple[str, ...] = ("openvino", "nncf", "torch", "transformers")
+                      ) -> dict[str, str]:
+    """Versions of the libraries a build depends on (part of its cache key)."""
     from ..versions import package_version
 
-    return {package: package_version(package) or "absent"
-            for package in ("openvino", "nncf", "torch", "transformers")}
+    return {package: package_version(package) or "absent" for package in packages}
 
 
 def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
@@ -181,9 +181,8 @@ def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
     key_data = {"spec": asdict(spec), "sparsity": sparsity, "int8": int8,
                 "calibration_samples": calibration_samples, "recipe": RECIPE_VERSION,
                 "versions": _library_versions()}
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
     name = (f"bert-l{spec.layers}-h{spec.hidden}-s{spec.seq_len}-sp{int(sparsity * 100)}-"
-            f"{'int8' if int8 else 'fp32'}-{key}")
+            f"{'int8' if int8 else 'fp32'}-{content_key(key_data)}")
     target = (directory or cache_dir() / "models") / name
     xml = target / "model.xml"
     if xml.exists() and (target / "model.bin").exists():
@@ -200,24 +199,11 @@ def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
     if int8:
         say(f"quantizing {name} to INT8 with NNCF ({calibration_samples} calibration samples)")
         ov_model = quantize_int8(ov_model, spec, calibration_samples)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(target)
     ov.save_model(ov_model, str(tmp / "model.xml"))
     (tmp / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
-    try:
-        tmp.rename(target)
-    except OSError:  # another process built it first: keep theirs
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish(tmp, target)
     return xml
-
-
-def _onnx_versions() -> dict[str, str]:
-    from ..versions import package_version
-
-    return {package: package_version(package) or "absent"
-            for package in ("torch", "transformers", "onnx", "onnxscript")}
 
 
 def torch_to_onnx(model: Any, spec: BertSpec, path: Path, batch: int = 1) -> None:
@@ -249,10 +235,10 @@ def build_onnx(spec: BertSpec, *, sparsity: float = 0.0, progress: Progress | No
     versions of the exporting libraries; the file appears by an atomic rename.
     """
     key_data = {"spec": asdict(spec), "sparsity": sparsity, "format": "onnx",
-                "recipe": RECIPE_VERSION, "versions": _onnx_versions()}
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+                "recipe": RECIPE_VERSION,
+                "versions": _library_versions(("torch", "transformers", "onnx", "onnxscript"))}
     name = (f"bert-l{spec.layers}-h{spec.hidden}-s{spec.seq_len}-sp{int(sparsity * 100)}-"
-            f"fp32-onnx-{key}")
+            f"fp32-onnx-{content_key(key_data)}")
     target = (directory or cache_dir() / "models") / name
     onnx_file = target / "model.onnx"
     if onnx_file.exists():
@@ -263,16 +249,10 @@ def build_onnx(spec: BertSpec, *, sparsity: float = 0.0, progress: Progress | No
     if sparsity:
         sparsify_(model, sparsity)
     say(f"exporting {name} to ONNX")
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(target)
     torch_to_onnx(model, spec, tmp / "model.onnx")
     (tmp / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
-    try:
-        tmp.rename(target)
-    except OSError:  # another process built it first: keep theirs
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish(tmp, target)
     return onnx_file
 
 

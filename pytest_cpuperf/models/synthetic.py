@@ -14,10 +14,7 @@ are cached on disk like :func:`pytest_cpuperf.models.bert.build_ir`.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import cache_dir
+from ..cache import cache_dir, content_key, publish, staging_dir
 from ..errors import CpuperfUsageError
 from .bert import BertSpec
 
@@ -198,16 +195,8 @@ def torch_accuracy(model: Any, data: dict[str, np.ndarray], batch: int = 256) ->
 def _key(kind: str, **parts: Any) -> str:
     from .bert import _library_versions
 
-    data = {"kind": kind, "recipe": RECIPE_VERSION, "versions": _library_versions(), **parts}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Rename a finished build directory into place; keep another process's if it won."""
-    try:
-        tmp.rename(target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return content_key({"kind": kind, "recipe": RECIPE_VERSION,
+                        "versions": _library_versions(), **parts})
 
 
 def trained_weights(spec: BertSpec | None = None, train: TrainSpec | None = None,
@@ -225,10 +214,9 @@ def trained_weights(spec: BertSpec | None = None, train: TrainSpec | None = None
         return path
     (progress or (lambda _msg: None))(f"training a tiny BERT on the synthetic task ({key})")
     model = train_tiny_classifier(spec, train, task, progress)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(target)
     torch.save(model.state_dict(), tmp / "model.pt")
-    _publish(tmp, target)
+    publish(tmp, target)
     return path
 
 
@@ -289,12 +277,11 @@ def trained_ir(spec: BertSpec | None = None, *, sparsity: float = 0.0, int8: boo
         ov_model = quantize_int8(ov_model, spec,
                                  calibration=calibration_batches(spec, calibration_samples,
                                                                  task=task))
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(target)
     ov.save_model(ov_model, str(tmp / "model.xml"))
     (tmp / "build.json").write_text(json.dumps(
         {"spec": asdict(spec), "train": asdict(train), "task": asdict(task),
          "sparsity": sparsity, "achieved_sparsity": achieved, "int8": int8,
          "calibration_samples": calibration_samples, "recipe": RECIPE_VERSION}, indent=2))
-    _publish(tmp, target)
+    publish(tmp, target)
     return xml
