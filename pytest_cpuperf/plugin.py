@@ -310,7 +310,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     from .report.terminal import run_summary_lines
 
     terminalreporter.section("cpuperf")
-    for line in run_summary_lines(cpuperf.report()):
+    for line in run_summary_lines(cpuperf.final_report or cpuperf.report()):
         terminalreporter.write_line(line)
     for line in config.stash.get(FINISH_LINES, []):
         terminalreporter.write_line(line)

@@ -47,6 +47,8 @@ class CpuperfSession:
     """The ``pytest_cpuperf_*`` hooks to call (``config.hook``, bound to the config), if any."""
     warned_unlocked: bool = False
     """Whether the run has warned that perf tests run without the machine-wide lock."""
+    final_report: RunReport | None = None
+    """The report :meth:`finish` wrote (the terminal summary shows the same)."""
 
     @property
     def machine(self) -> dict[str, Any]:
@@ -56,10 +58,10 @@ class CpuperfSession:
             from .store.baselines import machine_info
 
             info = machine_info(self.cpu)
+            key = info["key"]
             if self.hooks is not None:
                 self.hooks.pytest_cpuperf_update_machine_info(machine_info=info)
-            info["key"] = machine_info(self.cpu)["key"]
-            self._machine = info
+            self._machine = {**info, "key": key}
         return dict(self._machine)
 
     @property
@@ -182,7 +184,7 @@ class CpuperfSession:
             lines.extend(self._update())
         if not (self.results or self.settings.enabled):
             return lines
-        run = self.report()
+        run = self.final_report = self.report()
         if self.hooks is not None:
             self.hooks.pytest_cpuperf_update_report(report=run)
         from .report import write_report
