@@ -92,7 +92,8 @@ def test_same_model_on_both_sides_is_no_regression(tmp_path: Path, tiny_int8_ir:
     results = results_of(tmp_path / "ab.json")
     # no false alarm; on a machine shared with other work a wide CI may say "inconclusive"
     assert results[("test_model", "throughput")]["status"] != "regression"
-    assert len(results[("test_model", "throughput")]["current"]["samples"]) == 4  # the rounds
+    # the 4 rounds, plus one for each round a burst of other work spoiled (at most 4 more)
+    assert 4 <= len(results[("test_model", "throughput")]["current"]["samples"]) <= 8
     assert ("test_not_perf", "throughput") not in results
 
 

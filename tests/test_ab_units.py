@@ -92,3 +92,32 @@ def test_the_worker_plugin_refuses_a_session_not_started_by_cpuperf_ab(pytester)
     result = pytester.runpytest_subprocess("-p", "pytest_cpuperf.ab.worker_plugin")
     assert result.ret == 4  # a usage error, before any test runs
     result.stderr.fnmatch_lines(["*runs under `cpuperf ab` only*"])
+
+
+def test_every_renderer_labels_an_ab_run_base_and_head_and_a_gate_run_baseline_current(
+        ) -> None:
+    from pytest_cpuperf.judge.results import RunReport
+    from pytest_cpuperf.report import renderer_named
+    from pytest_cpuperf.report.terminal import run_summary_lines
+
+    result = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    side = {"commit": "abc1234def", "cwd": "src", "python_version": "3.11.7", "python": "py",
+            "versions": {"openvino": "2026.4.1"}}
+    ab = RunReport(machine={"ab": {"sides": {"base": side, "head": side}, "rounds": 20,
+                                   "tolerance": 0.015}}, results=[result])
+    gate = RunReport(machine={}, results=[result])
+    # a JSON report read back (what ``cpuperf merge`` joins) keeps the framing
+    ab_again = RunReport.from_dict(__import__("json").loads(renderer_named("json").render(ab)))
+    for run, (ref, cur), other in ((ab, ("base", "head"), "baseline"),
+                                   (ab_again, ("base", "head"), "baseline"),
+                                   (gate, ("baseline", "current"), "head")):
+        markdown = renderer_named("markdown").render(run)
+        html = renderer_named("html").render(run)
+        terminal = "\n".join(run_summary_lines(run))
+        assert f"| {ref} | {cur} |" in markdown
+        assert f"<th>{ref}</th><th>{cur}</th>" in html
+        header = next(line for line in terminal.splitlines() if line.startswith("test "))
+        assert header.split()[2:4] == [ref, cur]
+        assert f"| {other} |" not in markdown and f"<th>{other}</th>" not in html
+    assert "**base:** abc1234def in src" in renderer_named("markdown").render(ab)
+    assert "cpuperf ab:" in renderer_named("markdown").render(ab)

@@ -24,6 +24,7 @@ from ..judge.results import (
 from ..judge.stats import log_mean_ci, median
 from ..status import Status
 from .changes import changes, config_summary, kernel_summary
+from .framing import framing
 from .layout import (
     by_severity,
     ci_label,
@@ -299,8 +300,8 @@ def _row(result: MetricResult, short: Mapping[str, str], index: int,
 
 
 def _table(rows: Sequence[tuple[int, MetricResult]], short: Mapping[str, str],
-           level: float) -> str:
-    labels = verdict_first(headers(level))
+           level: float, columns: tuple[str, str]) -> str:
+    labels = verdict_first(headers(level, columns))
     head = "".join(f"<th>{esc(h)}</th>" for h in labels)
     body = "".join(_row(r, short, i, labels, level) for i, r in rows)
     return f'<table class="r"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -394,19 +395,24 @@ def to_html(run: RunReport) -> str:
     indexed = list(enumerate(results))
     loud = [(i, r) for i, r in indexed if needs_attention(r)]
     quiet = [(i, r) for i, r in indexed if not needs_attention(r)]
-    body = [f'<h1 id="verdict">{badge(status)} pytest-cpuperf: {esc(text)}</h1>']
+    frame = framing(run)
+    title = "pytest-cpuperf" + frame.title.removeprefix("cpuperf")
+    body = [f'<h1 id="verdict">{badge(status)} {esc(title)}: {esc(text)}</h1>']
+    if frame.preamble:
+        body.append("<ul class=\"ab\">" + "".join(f"<li>{esc(line)}</li>"
+                                                 for line in frame.preamble) + "</ul>")
     body += [_failed_test(test, why) for test, why in failed.items()]
     body += [_summary_item(i, r, short) for i, r in loud]
     body.append(_overview(run, results, text, status))
     if loud:
-        body += ["<h2>Results to look at</h2>", _table(loud, short, level)]
+        body += ["<h2>Results to look at</h2>", _table(loud, short, level, frame.columns)]
     if quiet:
         body += [f"<details><summary>{len(quiet)} unchanged rows</summary>",
-                 _table(quiet, short, level), "</details>"]
+                 _table(quiet, short, level, frame.columns), "</details>"]
     if results:
         body += ["<h2>Charts and details</h2>", f'<p class="msg">{esc(legend(level))}</p>']
         body += [_section(i, r, level) for i, r in indexed]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc('pytest-cpuperf: ' + text)}</title><style>{CSS}</style></head>"
+            f"<title>{esc(title + ': ' + text)}</title><style>{CSS}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")

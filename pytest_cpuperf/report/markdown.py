@@ -13,6 +13,7 @@ from typing import Any
 from ..judge.results import MetricResult, RunReport
 from ..status import Status
 from .changes import Change, changes
+from .framing import framing
 from .layout import (
     QUIET,
     by_severity,
@@ -108,8 +109,8 @@ def _cell(text: str, code: bool = False) -> str:
 
 
 def _table(results: Sequence[MetricResult], short: Mapping[str, str],
-           level: float) -> list[str]:
-    lines = ["| " + " | ".join(verdict_first(headers(level))) + " |",
+           level: float, columns: tuple[str, str]) -> list[str]:
+    lines = ["| " + " | ".join(verdict_first(headers(level, columns))) + " |",
              "|" + "|".join(["---", "---", "---", "--:", "--:", "--:", "--:"]) + "|"]
     for result in results:
         verdict, test, *rest = verdict_first(cells(result, level))
@@ -141,12 +142,12 @@ def _news(result: MetricResult) -> list[Change]:
 
 
 def _quiet_block(results: Sequence[MetricResult], short: Mapping[str, str],
-                 level: float) -> list[str]:
+                 level: float, columns: tuple[str, str]) -> list[str]:
     if not results:
         return []
     names = ", ".join(s.value for s in QUIET if any(r.status is s for r in results))
     return [f"<details><summary>{len(results)} unchanged rows ({names})</summary>", "",
-            *_table(results, short, level), "", "</details>", ""]
+            *_table(results, short, level, columns), "", "</details>", ""]
 
 
 def to_markdown(run: RunReport) -> str:
@@ -158,15 +159,18 @@ def to_markdown(run: RunReport) -> str:
     loud = [r for r in results if needs_attention(r)]
     quiet = [r for r in results if not needs_attention(r)]
     failed = failed_without_metrics(run)
-    lines = [f"## {icon(status)} cpuperf: {text}", "",
+    frame = framing(run)
+    lines = [f"## {icon(status)} {frame.title}: {text}", "",
+             *(f"**{label}:**{_cell(rest)}  " for label, _, rest in
+               (line.partition(":") for line in frame.preamble)),
              *(f"**Error:** {_cell(error)}  " for error in run.errors),
              *(f":x: **test failed:** {_cell(test, code=True)}: "
                f"{_cell(why.strip().splitlines()[0] if why.strip() else 'failed')}  "
                for test, why in failed.items()),
              f"**Counts:** {count_line(results, len(failed)).removeprefix('cpuperf: ')}", ""]
     if loud:
-        lines += [*_table(loud, short, level), ""]
-    lines += _quiet_block(quiet, short, level)
+        lines += [*_table(loud, short, level, frame.columns), ""]
+    lines += _quiet_block(quiet, short, level, frame.columns)
     details = [r for r in results if r.status in NOTEWORTHY or fails(r) or _news(r)]
     if details:
         lines += ["<details open><summary>Details</summary>", ""]

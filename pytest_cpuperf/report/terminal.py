@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from ..judge.results import MetricResult, RunReport, format_value
 from ..status import Status
+from .framing import GATE, Framing, framing
 from .layout import (
     by_severity,
     ci_label,
@@ -28,10 +29,11 @@ NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOV
 """Statuses whose message is worth printing after the table."""
 
 
-def headers(level: float | None = None) -> tuple[str, ...]:
-    """Column names of :func:`cells`; the CI column says its level (``90% CI``)."""
-    return ("test", "metric", "baseline", "current", "change", ci_label(level or confidence()),
-            "verdict")
+def headers(level: float | None = None,
+            columns: tuple[str, str] = GATE.columns) -> tuple[str, ...]:
+    """Column names of :func:`cells`; the CI column says its level (``90% CI``), the value
+    columns are ``columns`` (``baseline``/``current``, or ``base``/``head`` in an A/B run)."""
+    return ("test", "metric", *columns, "change", ci_label(level or confidence()), "verdict")
 
 
 def verdict_first(row: Sequence[str]) -> tuple[str, ...]:
@@ -113,24 +115,27 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def summary_lines(results: Sequence[MetricResult], level: float | None = None,
-                  failed_tests: Mapping[str, str] | None = None) -> list[str]:
+                  failed_tests: Mapping[str, str] | None = None,
+                  frame: Framing = GATE) -> list[str]:
     """Counts first, the table most severe first, then the messages worth reading.
 
-    ``failed_tests`` (id -> why) are tests that failed without recording a metric."""
+    ``failed_tests`` (id -> why) are tests that failed without recording a metric; ``frame``
+    names the value columns and adds what an A/B run compared."""
     failed_tests = failed_tests or {}
     failures = [f"TEST FAILED: {test}: {why}" for test, why in failed_tests.items()]
     if not results:
-        return [count_line(results, len(failed_tests)), *failures]
+        return [*frame.preamble, count_line(results, len(failed_tests)), *failures]
     ordered = by_severity(results)
     short = short_ids([r.test_id for r in ordered])
-    rows = [headers(level), *((shorten(short[c[0]]), *c[1:])
+    rows = [headers(level, frame.columns), *((shorten(short[c[0]]), *c[1:])
                               for c in (cells(r, level or confidence()) for r in ordered))]
-    lines = [count_line(ordered, len(failed_tests)), *failures, *_table(rows)]
+    lines = [*frame.preamble, count_line(ordered, len(failed_tests)), *failures,
+             *_table(rows)]
     corrected = [r for r in ordered if r.corrected]
     if corrected:
         lines.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
-                     f"took during a run (their CI too); baseline and current columns show raw "
-                     f"values")
+                     f"took during a run (their CI too); {' and '.join(frame.columns)} columns "
+                     f"show raw values")
     for result in ordered:
         failure = test_failure(result)
         if failure:
@@ -145,4 +150,5 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None,
 def run_summary_lines(run: RunReport) -> list[str]:
     """:func:`summary_lines` of a whole run: its CI level and the tests that failed without
     recording a metric (what the plugin and ``cpuperf compare`` print)."""
-    return summary_lines(run.results, confidence(run), failed_without_metrics(run))
+    return summary_lines(run.results, confidence(run), failed_without_metrics(run),
+                         framing(run))

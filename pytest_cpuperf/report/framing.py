@@ -1,0 +1,64 @@
+"""What a report compares, and what it calls both sides: the baseline gate or ``cpuperf ab``.
+
+Every renderer asks :func:`framing` for the title, the two value columns and the lines that say
+what was compared, so an A/B report is labelled base/head by the renderers themselves. The A/B
+sides travel in ``RunReport.machine["ab"]``, so a JSON report (and ``cpuperf merge`` of shard
+reports) keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..judge.results import RunReport
+
+AB_KEY = "ab"
+"""Where ``cpuperf ab`` puts its sides, rounds and notes in ``RunReport.machine``."""
+
+
+@dataclass(frozen=True)
+class Framing:
+    title: str
+    """``cpuperf`` or ``cpuperf ab``."""
+    columns: tuple[str, str]
+    """The names of the reference and the measured value columns."""
+    preamble: tuple[str, ...] = ()
+    """Lines saying what was compared (an A/B run's sides, rounds and one-sided tests)."""
+
+
+GATE = Framing("cpuperf", ("baseline", "current"))
+
+
+def side_line(name: str, side: Mapping[str, Any]) -> str:
+    """``base: abc1234 in /src (Python 3.11.9 at .../python; openvino 2025.4, ...)``."""
+    commit = str(side["commit"])[:12] if side.get("commit") else "no git commit"
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((side.get("versions") or {}).items()))
+    return (f"{name}: {commit} in {side.get('cwd', '?')} (Python "
+            f"{side.get('python_version', '?')} at {side.get('python', '?')}; "
+            f"{versions or 'versions unknown'})")
+
+
+def ab_lines(info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The lines of an A/B run's ``machine["ab"]``: sides, rounds, one-sided tests, notes."""
+    sides = info.get("sides") or {}
+    lines = [side_line(name, sides[name]) for name in ("base", "head") if name in sides]
+    if info.get("rounds"):
+        shard = f", shard {info['shard']}" if info.get("shard") else ""
+        lines.append(f"rounds: {info['rounds']} per measurement, base and head alternating"
+                     f"{shard}; tolerance {info.get('tolerance', 0):.1%}")
+    for which in ("base", "head"):
+        only = info.get(f"only_{which}") or []
+        if only:
+            lines.append(f"only on {which} ({len(only)}, not compared): {', '.join(only)}")
+    lines += [f"note: {note}" for note in info.get("notes") or []]
+    return tuple(lines)
+
+
+def framing(run: RunReport | None) -> Framing:
+    """The framing of ``run``: ``cpuperf ab`` when it carries A/B sides, else the gate's."""
+    info = run.machine.get(AB_KEY) if run is not None else None
+    if not isinstance(info, Mapping):
+        return GATE
+    return Framing("cpuperf ab", ("base", "head"), ab_lines(info))
