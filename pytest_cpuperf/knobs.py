@@ -58,7 +58,9 @@ class Knob:
         return "cpuperf_" + self.name
 
     def range_text(self) -> str:
-        """``an integer >= 2``, ``a number > 0``, ``a number in [0, 1)``."""
+        """``an integer >= 2``, ``a number > 0``, ``a number in [0, 1)``, ``true or false``."""
+        if self.kind is bool:
+            return "true or false"
         what = "an integer" if self.kind is int else "a number"
         if math.isinf(self.high):
             return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
@@ -68,6 +70,12 @@ class Knob:
 
     def parse(self, text: str, where: str) -> float:
         """A command-line or ini value (text) checked as :meth:`check` does."""
+        if self.kind is bool:
+            word = str(text).strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise CpuperfUsageError(f"{where} must be {self.range_text()} (also 1/0, yes/no,"
+                                        f" on/off), e.g. {self.example}; got {text!r}")
+            return self.check(word in _TRUE, where)
         try:
             value = self.kind(str(text).strip())
         except ValueError:
@@ -78,6 +86,11 @@ class Knob:
 
     def check(self, value: object, where: str) -> float:
         """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``."""
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise CpuperfUsageError(
+                    f"{where} must be True or False, e.g. True; got {value!r}")
+            return value
         ok_type = (isinstance(value, int) if self.kind is int else
                    isinstance(value, (int, float))) and not isinstance(value, bool)
         number = float(value) if ok_type else math.nan  # type: ignore[arg-type]
@@ -91,7 +104,12 @@ class Knob:
         return self.kind(value)  # type: ignore[no-any-return]
 
     def help_text(self) -> str:
-        return f"{self.help} (default: {self.default:g})."
+        default = str(bool(self.default)).lower() if self.kind is bool else f"{self.default:g}"
+        return f"{self.help} (default: {default})."
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 INF = math.inf
@@ -120,6 +138,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("retry_budget", float, 2.0, 0.0, INF, ENGINE, example="2",
          help="Extra time for repeating trials other processes contended, as a multiple of "
               "trials x trial_time (0: never repeat)"),
+    Knob("reference", bool, False, 0.0, 1.0, ENGINE, example="true", high_open=False,
+         help="Time a fixed reference model in the same rounds as every measurement and judge "
+              "throughput relative to it, so the machine's moment cancels between runs"),
 )
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
 JUDGE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == JUDGE)

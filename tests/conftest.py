@@ -32,6 +32,16 @@ def tiny_int8_ir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def reference_ir() -> Path:
+    """The same-run reference's IR (measure/reference.py), built here so that in-process
+    pytester runs find it cached (building imports torch, which cannot be imported twice)."""
+    from pytest_cpuperf.measure.reference import reference_spec
+    from pytest_cpuperf.models import build_ir
+
+    return build_ir(reference_spec(), sparsity=0.0, int8=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_sparse_int8_ir() -> Path:
     """Tiny BERT, 80% unstructured magnitude sparsity on encoder Linears, INT8."""
     from pytest_cpuperf.models import BertSpec, build_ir

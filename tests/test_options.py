@@ -135,7 +135,8 @@ def test_measure(cpuperf, ov_compile):
         "samples": len(m.throughputs), "iterations": [t.iterations for t in m.trials],
         "warmup_s": m.warmup_s, "warmup_max_s": m.warmup_max_s,
         "retry_budget_s": m.retry_budget_s,
-        "ref_iterations": [t.iterations for t in ref.trials]}}))
+        "ref_iterations": [t.iterations for t in ref.trials],
+        "reference": len(m.reference), "reference_id": m.reference_id}}))
 """
 REF_TRIAL_TIME = 0.05
 FAST = {"trials": 2, "trial_time": REF_TRIAL_TIME, "warmup": 0.0}
@@ -178,6 +179,9 @@ ENGINE_CASES: dict[str, EngineCase] = {
     # the repeat budget: value x trials x trial_time seconds (its use: tests/test_busy.py)
     "retry_budget": EngineCase(0.0, 1.0, lambda m, v: _assert_equal(
         m["retry_budget_s"], v * FAST["trials"] * REF_TRIAL_TIME, m)),
+    # a same-run reference rate per trial, or none (its judging: tests/test_reference.py)
+    "reference": EngineCase(0.0, 1.0, lambda m, v: _assert_equal(
+        m["reference"], FAST["trials"] if v else 0, m)),
 }
 
 
@@ -187,7 +191,10 @@ def _assert_equal(actual: float, expected: float, measured: dict[str, Any]) -> N
 
 def engine_measurement(pytester: pytest.Pytester, model: Path, knob: Knob, args: list[str],
                        marker: dict[str, float] | None = None) -> dict[str, Any]:
-    """What the inner test measured with ``args``; the other engine knobs are kept short."""
+    """What the inner test measured with ``args``; the other engine knobs are kept short.
+
+    The tests calling this take ``reference_ir`` so that the inner in-process runs find the
+    same-run reference's model built (building it imports torch, which imports only once)."""
     pytester.makepyfile(test_measure=MEASURING_TEST.format(
         model=str(model), ref_trial_time=REF_TRIAL_TIME,
         marker=", ".join(f"{k}={v!r}" for k, v in (marker or {}).items())))
@@ -224,7 +231,8 @@ def _check_engine(knob: Knob, measured: dict[str, Any], value: float) -> None:
 
 @pytest.mark.parametrize("knob", _cases(KNOBS))
 def test_option_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
-                                    tiny_int8_ir: Path) -> None:
+                                    tiny_int8_ir: Path,
+        reference_ir: Path) -> None:
     """``--cpuperf-NAME`` at its low and its high value: two different outcomes."""
     if knob.name in JUDGE_CASES:
         case = JUDGE_CASES[knob.name]
@@ -240,7 +248,8 @@ def test_option_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
 
 @pytest.mark.parametrize("knob", _cases(KNOBS))
 def test_ini_twin_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
-                                      tiny_int8_ir: Path) -> None:
+                                      tiny_int8_ir: Path,
+        reference_ir: Path) -> None:
     """``cpuperf_NAME`` in the ini file at a value other than the default takes effect."""
     high = (JUDGE_CASES[knob.name].high if knob.name in JUDGE_CASES
             else ENGINE_CASES[knob.name].high)
@@ -255,7 +264,8 @@ def test_ini_twin_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
 
 @pytest.mark.parametrize("knob", _cases(KNOBS))
 def test_marker_beats_the_command_line(pytester: pytest.Pytester, knob: Knob,
-                                       tiny_int8_ir: Path) -> None:
+                                       tiny_int8_ir: Path,
+        reference_ir: Path) -> None:
     """``@pytest.mark.cpuperf(NAME=high)`` wins over ``--cpuperf-NAME=low``."""
     if knob.name in JUDGE_CASES:
         case = JUDGE_CASES[knob.name]
@@ -265,7 +275,7 @@ def test_marker_beats_the_command_line(pytester: pytest.Pytester, knob: Knob,
         return
     engine = ENGINE_CASES[knob.name]
     measured = engine_measurement(pytester, tiny_int8_ir, knob, [_value_arg(knob, engine.low)],
-                                  marker={knob.name: engine.high})
+                                  marker={knob.name: knob.kind(engine.high)})
     _check_engine(knob, measured, engine.high)
 
 

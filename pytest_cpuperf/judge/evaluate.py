@@ -234,19 +234,75 @@ def _contended_status(record: MetricRecord, baseline: BaselineRecord, policy: Po
     return Status.IMPROVEMENT if beyond_gain else Status.INCONCLUSIVE
 
 
+def _per_reference(samples: list[float], reference: Mapping[str, Any] | None
+                   ) -> list[float] | None:
+    """``samples`` divided by the same-run reference's rate of their round (None: no usable
+    reference, one rate per sample)."""
+    rates = list((reference or {}).get("samples") or [])
+    if not samples or len(rates) != len(samples) or not all(r > 0 for r in rates):
+        return None
+    return [s / r for s, r in zip(samples, rates, strict=True)]
+
+
+def _reference_basis(record: MetricRecord, baseline: BaselineRecord
+                     ) -> tuple[list[float], list[list[float]], str] | str | None:
+    """What to judge relative to the same-run reference: (this run, the baseline runs, a note),
+    or a note why the raw throughput is judged although this run has a reference (None: no
+    reference in this run)."""
+    if not record.reference:
+        return None
+    current = _per_reference(record.samples, record.reference)
+    ident = str(record.reference.get("id", ""))
+    old_ids = {str((r.reference or {}).get("id", "")) for r in baseline.runs}
+    if current is None:
+        return "judged on raw throughput: this run's reference rates do not pair with its trials"
+    if old_ids != {ident}:
+        why = ("the baseline was recorded without one" if old_ids == {""} else
+               f"the reference changed ({', '.join(sorted(i or 'none' for i in old_ids))} -> "
+               f"{ident})")
+        return (f"judged on raw throughput, not relative to the same-run reference: {why}; "
+                f"record the baseline again with --cpuperf-reference --cpuperf-update")
+    runs = [_per_reference(r.samples, r.reference) for r in baseline.runs]
+    if any(run is None for run in runs):
+        return "judged on raw throughput: a baseline run's reference rates do not pair with it"
+    return current, [run for run in runs if run is not None], ident
+
+
+def _reference_note(record: MetricRecord, baseline: BaselineRecord, ident: str,
+                    noise_floor: float, confidence: float) -> str:
+    """How the raw throughput and the reference moved, for the message."""
+    raw = throughput_change(record.samples, [r.samples for r in baseline.runs], noise_floor,
+                            confidence=confidence)
+    ref = throughput_change(list((record.reference or {}).get("samples") or []),
+                            [list((r.reference or {}).get("samples") or [])
+                             for r in baseline.runs], noise_floor, confidence=confidence)
+    return (f"; judged relative to the same-run reference ({ident}): raw change "
+            f"{raw.change:+.1%}, reference {ref.change:+.1%}")
+
+
 def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
               name: str) -> MetricResult:
     confidence = 1.0 - 2 * policy.alpha
-    change = throughput_change(record.corrected, [r.corrected for r in baseline.runs],
-                               policy.noise_floor, confidence=confidence)
+    basis = _reference_basis(record, baseline)
+    current, runs = record.corrected, [r.corrected for r in baseline.runs]
+    reference_note = ""
+    if isinstance(basis, tuple):
+        current, runs, ident = basis
+        reference_note = _reference_note(record, baseline, ident, policy.noise_floor,
+                                         confidence)
+    elif isinstance(basis, str):
+        reference_note = f"; {basis}"
+    change = throughput_change(current, runs, policy.noise_floor, confidence=confidence)
     status = relative_verdict(change, policy.tolerance, policy.alpha, record.higher_is_better)
     busy_note = _busy_note(record, baseline, policy)
     raw_note = ""
     if busy_note:
-        raw = throughput_change(record.samples, [r.samples for r in baseline.runs],
+        raw = throughput_change(*((current, runs) if isinstance(basis, tuple) else
+                                  (record.samples, [r.samples for r in baseline.runs])),
                                 policy.noise_floor, confidence=confidence)
         status = _contended_status(record, baseline, policy, raw)
-        raw_note = (f"; raw change {raw.change:+.1%}, contention can cost "
+        raw_note = (f"; {'relative' if isinstance(basis, tuple) else 'raw'} change without "
+                    f"the contention correction {raw.change:+.1%}, contention can cost "
                     f"{record.extra.get('backend') or 'this backend'} up to "
                     f"{loss_bound(record.extra.get('backend')):.0%}")
         if status is not Status.INCONCLUSIVE:
@@ -255,7 +311,8 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
     figures = (f"{_fmt(record.value, record.unit)} vs {_baseline_note(baseline)}: "
                f"{change.change:+.1%} ({ci_level}% CI {change.low:+.1%} to {change.high:+.1%}, "
                f"p={change.p_value:.3g}), tolerance {policy.tolerance:.1%}"
-               f"{_correction_note(record, baseline)}{raw_note}{_version_note(record, baseline)}")
+               f"{'' if isinstance(basis, tuple) else _correction_note(record, baseline)}"
+               f"{reference_note}{raw_note}{_version_note(record, baseline)}")
     message = {
         Status.REGRESSION: f"{name} regressed: {figures}",
         Status.INCONCLUSIVE: f"{name} changed, but {busy_note}: {figures}. Re-run on a quiet "

@@ -159,6 +159,20 @@ class _Contended:
         return sum(self.contention) / len(self.contention) if self.contention else 1.0
 
 
+def _reference_dict(reference: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": str(reference.get("id", "")),
+            "samples": [_round(float(s)) for s in reference.get("samples", [])]}
+
+
+def _read_reference(f: Fields) -> dict[str, Any] | None:
+    """A stored ``reference`` (``{"id", "samples"}``), checked; None when absent."""
+    if f.data.get("reference") is None:
+        return None
+    data = f.mapping("reference")
+    inner = Fields(data, f"{f.where} reference")
+    return {"id": inner.text("id"), "samples": inner.numbers("samples")}
+
+
 @dataclass
 class MetricRecord(_Contended):
     """One figure a test measured."""
@@ -179,6 +193,8 @@ class MetricRecord(_Contended):
     """Share of the machine's CPU other work took while this was measured (None: unknown)."""
     contention: list[float] = field(default_factory=list)
     """Per-trial factor correcting ``samples`` for CPU time other work took (busy.py)."""
+    reference: dict[str, Any] | None = None
+    """The same-run reference: ``{"id": what it was, "samples": its rate per trial}``."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -195,6 +211,7 @@ class MetricRecord(_Contended):
             "versions": self.versions, "kernels": self.kernels, "extra": self.extra,
             "date": self.date, "busy": None if self.busy is None else round(self.busy, 3),
             "contention": [round(c, 4) for c in self.contention],
+            **({"reference": _reference_dict(self.reference)} if self.reference else {}),
         })
 
     @classmethod
@@ -211,6 +228,7 @@ class MetricRecord(_Contended):
             versions=f.versions(), kernels=kernels, extra=f.mapping("extra"),
             date=f.text("date", ""), busy=f.optional_number("busy"),
             contention=f.numbers("contention", null=True),
+            reference=_read_reference(f),
         )
 
 
@@ -226,13 +244,16 @@ class BaselineRun(_Contended):
     contention: list[float] = field(default_factory=list)
     kernels: dict[str, Any] | None = None
     """The kernels that ran (reports show what changed since); None: not recorded."""
+    reference: dict[str, Any] | None = None
+    """The same-run reference of this run (see :attr:`MetricRecord.reference`)."""
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRun:
         """The run a measured record becomes when it is stored as a baseline."""
         return cls(record.value, list(record.samples), record.date, dict(record.versions),
                    record.busy, list(record.contention),
-                   dict(record.kernels) if record.kernels else None)
+                   dict(record.kernels) if record.kernels else None,
+                   _reference_dict(record.reference) if record.reference else None)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -244,6 +265,8 @@ class BaselineRun(_Contended):
             data["contention"] = [round(c, 4) for c in self.contention]
         if self.kernels:
             data["kernels"] = self.kernels
+        if self.reference:
+            data["reference"] = _reference_dict(self.reference)
         return json_safe(data)
 
     @classmethod
@@ -252,7 +275,7 @@ class BaselineRun(_Contended):
         return cls(value=f.number("value"), samples=f.numbers("samples"),
                    date=f.text("date", ""), versions=f.versions(),
                    busy=f.optional_number("busy"), contention=f.numbers("contention"),
-                   kernels=f.mapping("kernels") or None)
+                   kernels=f.mapping("kernels") or None, reference=_read_reference(f))
 
 
 @dataclass

@@ -55,6 +55,7 @@ from .measurement import LatencySummary, Measurement, Trial
 
 if TYPE_CHECKING:
     from ..judge.stats import Ratio
+    from .reference import Reference
 
 Progress = Callable[[str], None]
 
@@ -95,6 +96,9 @@ class EngineSettings:
     """Cap of the warm-up when the rate does not get steady (``warmup_s`` is its minimum)."""
     retry_budget: float = DEFAULT_RETRY_BUDGET
     """Extra time for repeating contended trials, as a multiple of trials x trial_time."""
+    reference: bool = False
+    """Whether measurements run with a same-run reference (reference.py); the recorder builds
+    it, the engine interleaves it."""
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)
@@ -404,12 +408,17 @@ def _rounds(count: int, names: Sequence[str], done: Sequence[Sequence[Trial]]) -
 
 def measure(compiled: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), label: str | None = None,
-            progress: Progress | None = None) -> Measurement:
+            progress: Progress | None = None, reference: Reference | None = None
+            ) -> Measurement:
     """Time ``compiled`` in ``settings.trials`` trials after a warm-up until steady.
 
     An OpenVINO model is timed pipelined (:func:`pipelined_trials`); a PyTorch model call by
-    call. Contended trials are repeated within the budget (see the module docstring).
+    call. Contended trials are repeated within the budget (see the module docstring). With a
+    ``reference`` (reference.py), each trial is followed or preceded by a shorter trial of it,
+    alternating, and its rates are kept with the measurement (each trial then drains).
     """
+    if reference is not None and TRIAL_DRIVER.get() is None:
+        return _with_reference([compiled], [inputs], settings, [label], progress, reference)[0]
     target = compiled.timing_target(inputs if inputs is not None else compiled.example_inputs())
     if not isinstance(target, AsyncTarget) or TRIAL_DRIVER.get() is not None:
         # call by call; or rounds a driver (cpuperf ab) asks for one at a time, each drained
@@ -461,9 +470,27 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
     return _interleaved(models, targets, settings, labels, progress)
 
 
+def _with_reference(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None],
+                    settings: EngineSettings, labels: Sequence[str | None],
+                    progress: Progress | None, reference: Reference) -> list[Measurement]:
+    """``models`` interleaved with the reference, whose trial rates each measurement keeps."""
+    from .reference import REFERENCE_TRIAL_FRACTION
+
+    everything = [*models, reference.model]
+    targets = [m.timing_target(i if i is not None else m.example_inputs())
+               for m, i in zip(everything, [*inputs, None], strict=True)]
+    times = [settings.trial_time_s] * len(models) + [
+        settings.trial_time_s * REFERENCE_TRIAL_FRACTION]
+    *measured, ref = _interleaved(everything, targets, settings, [*labels, "reference"],
+                                  progress, times)
+    return [replace(m, reference=ref.throughputs, reference_id=reference.identity)
+            for m in measured]
+
+
 def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget | SyncTarget],
                  settings: EngineSettings, labels: Sequence[str | None],
-                 progress: Progress | None) -> list[Measurement]:
+                 progress: Progress | None, trial_times: Sequence[float] | None = None
+                 ) -> list[Measurement]:
     warmups = []
     for model, target in zip(models, targets, strict=True):
         if progress:
@@ -482,7 +509,8 @@ def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget 
             def run(sink: list[float], index: int = index) -> Trial:
                 if len(models) > 1 and settings.settle_s > 0:
                     time.sleep(settings.settle_s)
-                return _trial(targets[index], settings.trial_time_s, settings, sink)
+                seconds = trial_times[index] if trial_times else settings.trial_time_s
+                return _trial(targets[index], seconds, settings, sink)
 
             trials[index].append(_run_with_retries(run, budget, dropped[index],
                                                    latencies[index]))
@@ -514,10 +542,15 @@ class Comparison:
 
 def compare(a: CompiledModel, b: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), inputs_b: Inputs | None = None,
-            progress: Progress | None = None) -> Comparison:
-    """Interleaved A/B trials; the ratio's interval comes from the paired trials."""
+            progress: Progress | None = None, reference: Reference | None = None
+            ) -> Comparison:
+    """Interleaved A/B trials; the ratio's interval comes from the paired trials. A
+    ``reference`` runs in the same rounds (its rates go with both measurements)."""
     from ..judge.stats import paired_ratio
 
-    ma, mb = measure_many([a, b], [inputs, inputs_b if inputs_b is not None else inputs],
-                          settings, None, progress)
+    both = [inputs, inputs_b if inputs_b is not None else inputs]
+    if reference is not None and TRIAL_DRIVER.get() is None:
+        ma, mb = _with_reference([a, b], both, settings, [None, None], progress, reference)
+    else:
+        ma, mb = measure_many([a, b], both, settings, None, progress)
     return Comparison(ma, mb, paired_ratio(ma.throughputs, mb.throughputs))

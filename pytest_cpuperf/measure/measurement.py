@@ -141,6 +141,11 @@ class Measurement:
     """Seconds the engine could spend repeating contended trials and waiting for quiet."""
     retry_spent_s: float = 0.0
     """Seconds it spent on them: the dropped trials plus the waits for a quiet machine."""
+    reference: tuple[float, ...] = ()
+    """Throughput of the same-run reference in each round, paired with :attr:`trials`
+    (empty: measured without one; see reference.py)."""
+    reference_id: str = ""
+    """What the reference was (runtime, version, model, thread layout)."""
 
     @property
     def throughputs(self) -> tuple[float, ...]:
@@ -243,6 +248,8 @@ class Measurement:
             "dropped": [asdict(t) for t in self.dropped],
             "retry_budget_s": self.retry_budget_s,
             "retry_spent_s": self.retry_spent_s,
+            "reference": list(self.reference),
+            "reference_id": self.reference_id,
         }
 
     @classmethod
@@ -262,6 +269,8 @@ class Measurement:
             dropped=tuple(Trial(**t) for t in data.get("dropped", ())),
             retry_budget_s=float(data.get("retry_budget_s", 0.0)),
             retry_spent_s=float(data.get("retry_spent_s", 0.0)),
+            reference=tuple(float(x) for x in data.get("reference", ())),
+            reference_id=str(data.get("reference_id", "")),
         )
 
 

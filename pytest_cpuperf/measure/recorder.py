@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .accuracy import AccuracyResult, AgreementResult
     from .engine import Comparison, EngineSettings
     from .measurement import Measurement
+    from .reference import Reference
 
 Progress = Callable[[str], None]
 
@@ -80,7 +81,8 @@ class Recorder:
         _check_compiled(compiled, "measure")
         settings = self._settings(trials, trial_time, warmup)
         prefix = self._prefix(name, record)
-        measurement = engine.measure(compiled, inputs, settings, progress=self.progress)
+        measurement = engine.measure(compiled, inputs, settings, progress=self.progress,
+                                     reference=self._reference(compiled, settings))
         if record:
             self._record_measurement(prefix, measurement)
         return measurement
@@ -106,11 +108,20 @@ class Recorder:
                     f"got {names!r}")
             prefixes = (self._prefix(names[0], True), self._prefix(names[1], True))
         result = engine.compare(a, b, inputs, settings, inputs_b=inputs_b,
-                                progress=self.progress)
+                                progress=self.progress,
+                                reference=self._reference(a, settings) if prefixes else None)
         if prefixes is not None:
             self._record_measurement(prefixes[0], result.a)
             self._record_measurement(prefixes[1], result.b)
         return result
+
+    def _reference(self, compiled: CompiledModel, settings: EngineSettings) -> Reference | None:
+        """The same-run reference for ``compiled`` when ``--cpuperf-reference`` asks for one."""
+        if not settings.reference:
+            return None
+        from .reference import reference_for
+
+        return reference_for(compiled, self.progress)
 
     # -- quality --------------------------------------------------------------------------
 
@@ -162,7 +173,8 @@ class Recorder:
                kernels: Mapping[str, Any] | None = None,
                extra: Mapping[str, Any] | None = None,
                busy: float | None = None,
-               contention: list[float] | None = None) -> MetricRecord:
+               contention: list[float] | None = None,
+               reference: Mapping[str, Any] | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
         from ..judge.results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
@@ -186,7 +198,8 @@ class Recorder:
             samples=samples, higher_is_better=higher_is_better,
             config=dict(config or {}), versions=dict(versions or {}),
             kernels=dict(kernels) if kernels else None, extra=dict(extra or {}), busy=busy,
-            contention=list(contention or []))
+            contention=list(contention or []),
+            reference=dict(reference) if reference else None)
         self.records.append(record)
         return record
 
@@ -212,6 +225,8 @@ class Recorder:
                     samples=list(m.throughputs), config=config, versions=versions,
                     kernels=kernels, busy=m.busy,
                     contention=list(m.contention),
+                    reference={"id": m.reference_id, "samples": list(m.reference)}
+                    if m.reference else None,
                     extra={
                         "label": m.label, "iterations": [t.iterations for t in m.trials],
                         "requests": m.requests, "batch_size": m.batch_size,
