@@ -178,3 +178,19 @@ def test_benchmark_rows_are_the_examples_configurations(tmp_path: Path) -> None:
                        "model name\t: Intel(R) Xeon(R) Processor\n")
     assert bench.cpu_line(cpuinfo).startswith(
         "Intel(R) Xeon(R) Processor (cpu family 6, model 167), ")
+
+
+@pytest.mark.parametrize(("backend", "options"), [
+    ("openvino", {"shape": "[1,64]", "threads": 1}),
+    ("onnxruntime", {"threads": 1}),
+])
+def test_onnx_cold_start_on_both_backends(backend: str, options: dict) -> None:
+    pytest.importorskip(backend)
+    from pytest_cpuperf.models import BertSpec, build_onnx
+
+    result = measure(check_request(lambda: build_onnx(BertSpec.tiny()), backend=backend,
+                                   repeats=2, options=options))
+    assert len(result.samples) == 2 and result.request.label.endswith("model.onnx")
+    assert all(s.compile_s > 0 and s.first_inference_ms > 0 for s in result.samples)
+    assert result.model_size_mb > 0.1 and result.versions.get(backend)
+    assert result.median("peak_rss_compile_mb") > result.samples[0].rss_import_mb
