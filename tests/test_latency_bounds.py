@@ -94,3 +94,18 @@ def test_user_latency_records_keep_the_value_ceiling() -> None:
                           value=5.0, higher_is_better=False)
     assert evaluate(record, None, Policy(ceiling=4.0)).status is Status.ABOVE_CEILING
     assert evaluate(record, None, Policy(ceiling=6.0)).status is Status.NO_BASELINE
+
+
+def test_measurements_stored_with_or_without_bounds_load() -> None:
+    from pytest_cpuperf.measure.measurement import Measurement, Trial
+
+    summary = LatencySummary.from_samples([1.0 + v / 1000 for v in range(700)])
+    measurement = Measurement(label="m", backend="openvino", trials=(Trial(700, 1.0, 1),),
+                              latency=summary)
+    data = measurement.to_dict()
+    assert Measurement.from_dict(data).latency == summary
+    data["latency_ms"]["p99_bound"] = None  # strict JSON writes NaN as null
+    assert math.isnan(Measurement.from_dict(data).latency.p99_bound)
+    for key in ("p90_bound", "p99_bound"):  # written before the bounds existed
+        del data["latency_ms"][key]
+    assert math.isnan(Measurement.from_dict(data).latency.p90_bound)

@@ -272,7 +272,8 @@ class Measurement:
             label=str(data["label"]),
             backend=str(data["backend"]),
             trials=tuple(Trial(**t) for t in data["trials"]),
-            latency=LatencySummary(**data["latency_ms"]),
+            latency=LatencySummary(**{  # null bounds (strict JSON) and none (older files)
+                k: math.nan if v is None else v for k, v in data["latency_ms"].items()}),
             config=dict(data.get("config", {})),
             kernels=KernelReport.from_dict(data["kernels"]) if data.get("kernels") else None,
             versions=dict(data.get("versions", {})),
