@@ -272,8 +272,7 @@ class Measurement:
             label=str(data["label"]),
             backend=str(data["backend"]),
             trials=tuple(Trial(**t) for t in data["trials"]),
-            latency=LatencySummary(**{  # null bounds (strict JSON) and none (older files)
-                k: math.nan if v is None else v for k, v in data["latency_ms"].items()}),
+            latency=_latency_summary(data["latency_ms"]),
             config=dict(data.get("config", {})),
             kernels=KernelReport.from_dict(data["kernels"]) if data.get("kernels") else None,
             versions=dict(data.get("versions", {})),
@@ -285,6 +284,12 @@ class Measurement:
             retry_budget_s=float(data.get("retry_budget_s", 0.0)),
             retry_spent_s=float(data.get("retry_spent_s", 0.0)),
         )
+
+
+def _latency_summary(data: Mapping[str, Any]) -> LatencySummary:
+    """A stored summary; its bounds may be null (strict JSON) or absent (older files)."""
+    fields: dict[str, Any] = {k: math.nan if v is None else v for k, v in data.items()}
+    return LatencySummary(**fields)
 
 
 def _jsonable(value: Any) -> Any:
