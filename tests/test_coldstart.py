@@ -194,3 +194,13 @@ def test_onnx_cold_start_on_both_backends(backend: str, options: dict) -> None:
     assert all(s.compile_s > 0 and s.first_inference_ms > 0 for s in result.samples)
     assert result.model_size_mb > 0.1 and result.versions.get(backend)
     assert result.median("peak_rss_compile_mb") > result.samples[0].rss_import_mb
+
+
+def test_a_killed_process_is_named_by_its_signal(tiny_int8_ir: Path) -> None:
+    from pytest_cpuperf.measure.coldstart import _failure
+
+    request = check_request(tiny_int8_ir, repeats=3)
+    error = _failure(request, 1, -11, "Fatal Python error: Segmentation fault\n\n")
+    assert str(error) == (f"cold start of model {str(tiny_int8_ir)!r} (openvino): fresh process "
+                          f"2 of 3 was killed by SIGSEGV: Fatal Python error: Segmentation fault")
+    assert "without an error message" in str(_failure(request, 0, -9, ""))
