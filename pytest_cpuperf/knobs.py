@@ -156,9 +156,12 @@ class Threshold:
     """The metric kind or the last part of the metric name it limits."""
     side: str
     """``floor`` or ``ceiling``."""
+    more_targets: tuple[str, ...] = ()
+    """Further metric names it limits (``max_peak_rss_mb``: compile's and inference's)."""
 
     def applies_to(self, kind: str, metric: str) -> bool:
-        return kind == self.target or metric.rsplit("/", 1)[-1] == self.target
+        return kind == self.target or metric.rsplit("/", 1)[-1] in (self.target,
+                                                                     *self.more_targets)
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
@@ -168,6 +171,11 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("min_agreement", "top1_agreement", "floor"),
     Threshold("max_abs_diff", "max_abs_diff", "ceiling"),
     Threshold("min_cosine", "cosine", "floor"),
+    Threshold("max_compile_s", "compile_s", "ceiling"),
+    Threshold("max_first_inference_ms", "first_inference_ms", "ceiling"),
+    Threshold("max_peak_rss_mb", "peak_rss_compile_mb", "ceiling",
+              more_targets=("peak_rss_infer_mb",)),
+    Threshold("max_model_size_mb", "model_size_mb", "ceiling"),
 )
 MARKER_KEYWORDS: frozenset[str] = frozenset(
     {k.name for k in KNOBS} | {t.keyword for t in THRESHOLDS})

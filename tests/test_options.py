@@ -282,7 +282,9 @@ def test_marker_beats_the_command_line(pytester: pytest.Pytester, knob: Knob,
 # --- thresholds: marker keywords with no command-line twin -----------------------------------
 
 THRESHOLD_KINDS = {"throughput": "throughput", "latency": "latency", "accuracy": "accuracy",
-                   "top1_agreement": "agreement", "max_abs_diff": "info", "cosine": "agreement"}
+                   "top1_agreement": "agreement", "max_abs_diff": "info", "cosine": "agreement",
+                   "compile_s": "cold", "first_inference_ms": "cold",
+                   "peak_rss_compile_mb": "cold", "model_size_mb": "info"}
 """The kind of metric each threshold target is recorded as."""
 
 
@@ -292,7 +294,7 @@ def test_threshold_keyword_fails_only_beyond_its_limit(pytester: pytest.Pytester
     """A figure of 0.5 against a limit of 0.4 and 0.6: fails on the wrong side only."""
     kind = THRESHOLD_KINDS[threshold.target]
     figure = {"metric": f"m/{threshold.target}", "value": 0.5, "kind": kind,
-              "samples": [0.5, 0.5, 0.5] if kind == "throughput" else None}
+              "samples": [0.5, 0.5, 0.5] if kind in ("throughput", "cold") else None}
     _figure(pytester, figure)
     failing, passing = (0.6, 0.4) if threshold.side == "floor" else (0.4, 0.6)
     for limit, outcome in ((failing, {"failed": 1}), (passing, {"passed": 1})):

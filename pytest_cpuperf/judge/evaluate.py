@@ -12,9 +12,10 @@ from typing import Any
 from ..knobs import BY_NAME, JUDGE_KNOBS, thresholds_for
 from ..measure.busy import loss_bound
 from ..status import Status
+from .percentiles import ceiling_result, percentile_note
 from .results import (
     ABSOLUTE_KINDS,
-    RELATIVE_KINDS,
+    SAMPLED_KINDS,
     BaselineRecord,
     MetricRecord,
     MetricResult,
@@ -92,6 +93,8 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     """The verdict for ``record`` (see :func:`_verdict`), carrying the policy it was judged
     with and the confidence level of its interval."""
     result = _verdict(record, baseline, policy, other_machine=other_machine)
+    if "bound" not in result.message:
+        result.message += percentile_note(record)
     result.policy = policy.to_dict()
     if result.ci is not None and result.relative and result.ci[0] != result.ci[1]:
         result.ci_level = round(1.0 - 2 * policy.alpha, 6)
@@ -117,6 +120,11 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
         return MetricResult(record, Status.BELOW_FLOOR, baseline=baseline,
                             message=f"{name} is {_fmt(record.value, record.unit)}, below the "
                                     f"floor {_fmt(policy.floor, record.unit)}")
+    bounded = ceiling_result(record, policy.ceiling, name) if policy.ceiling is not None \
+        and record.kind == "latency" else None
+    if bounded is not None:  # a latency percentile: its ceiling holds its confidence bound
+        bounded.baseline = baseline
+        return bounded
     if policy.ceiling is not None and record.value > policy.ceiling:
         return MetricResult(record, Status.ABOVE_CEILING, baseline=baseline,
                             message=f"{name} is {_fmt(record.value, record.unit)}, above the "
@@ -125,7 +133,7 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
         return MetricResult(record, Status.NO_BASELINE,
                             message=f"{name}: {_fmt(record.value, record.unit)}, no baseline "
                                     f"for this machine (record one with --cpuperf-update)")
-    if record.kind in RELATIVE_KINDS and record.samples and all(
+    if record.kind in SAMPLED_KINDS and record.samples and all(
         r.samples for r in baseline.runs
     ):
         return _relative(record, baseline, policy, name)

@@ -27,6 +27,11 @@ ABSOLUTE_KINDS = ("accuracy", "agreement")
 """Deterministic figures compared by an absolute difference."""
 INFO_KINDS = ("latency", "info")
 """Recorded and shown against the baseline; gated only by absolute floors and ceilings."""
+COLD_KINDS = ("cold",)
+"""One value per fresh process (cold start, peak memory; measure/coldstart.py): the samples are
+the processes' values, judged as throughput's trials are (log ratio, same noise model)."""
+SAMPLED_KINDS = (*RELATIVE_KINDS, *COLD_KINDS)
+"""Kinds judged by :func:`~pytest_cpuperf.judge.stats.throughput_change` on their samples."""
 
 
 def now_iso() -> str:
@@ -39,6 +44,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.1f} {unit}"
     if unit == "ms":
         return f"{value:.3f} ms"
+    if unit in ("s", "MB"):
+        return f"{value:.{3 if unit == 's' else 1}f} {unit}"
     return f"{value:.4f}" + (f" {unit}" if unit else "")
 
 
@@ -131,7 +138,7 @@ class Fields:
 
     def kind(self, key: str = "kind") -> str:
         value = self.text(key)
-        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS)
+        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS)
         if value not in kinds:
             raise self._bad(key, f"one of {', '.join(kinds)}")
         return value

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .latency import PercentileBound
 
 
 def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
@@ -31,9 +34,15 @@ class LatencySummary:
     mean: float
     min: float
     max: float
+    p90_bound: float = math.nan
+    """Upper 99% order-statistic bound of p90 (NaN: too few samples; see latency.py)."""
+    p99_bound: float = math.nan
+    """Upper 99% order-statistic bound of p99 (NaN: too few samples)."""
 
     @classmethod
     def from_samples(cls, latencies_ms: Sequence[float]) -> LatencySummary:
+        from .latency import bound_or_nan, percentile_bound
+
         values = sorted(float(v) for v in latencies_ms)
         if not values:
             nan = math.nan
@@ -46,7 +55,19 @@ class LatencySummary:
             mean=sum(values) / len(values),
             min=values[0],
             max=values[-1],
+            p90_bound=bound_or_nan(percentile_bound(values, 90)),
+            p99_bound=bound_or_nan(percentile_bound(values, 99)),
         )
+
+    def bounds(self) -> tuple[PercentileBound, PercentileBound]:
+        """p90 and p99 with their bounds (what reports say about them)."""
+        from .latency import PercentileBound, min_samples
+
+        return tuple(  # type: ignore[return-value]
+            PercentileBound(percent, self.count, estimate,
+                            None if math.isnan(bound) else bound, min_samples(percent))
+            for percent, estimate, bound in ((90, self.p90, self.p90_bound),
+                                             (99, self.p99, self.p99_bound)))
 
 
 @dataclass(frozen=True)
@@ -258,7 +279,7 @@ class Measurement:
             label=str(data["label"]),
             backend=str(data["backend"]),
             trials=tuple(Trial(**t) for t in data["trials"]),
-            latency=LatencySummary(**data["latency_ms"]),
+            latency=_latency_summary(data["latency_ms"]),
             config=dict(data.get("config", {})),
             kernels=KernelReport.from_dict(data["kernels"]) if data.get("kernels") else None,
             versions=dict(data.get("versions", {})),
@@ -272,6 +293,12 @@ class Measurement:
             reference=tuple(float(x) for x in data.get("reference", ())),
             reference_id=str(data.get("reference_id", "")),
         )
+
+
+def _latency_summary(data: Mapping[str, Any]) -> LatencySummary:
+    """A stored summary; its bounds may be null (strict JSON) or absent (older files)."""
+    fields: dict[str, Any] = {k: math.nan if v is None else v for k, v in data.items()}
+    return LatencySummary(**fields)
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,6 +16,7 @@ from ..judge.results import MetricRecord
 if TYPE_CHECKING:
     from ..backends.base import CompiledModel, Inputs
     from .accuracy import AccuracyResult, AgreementResult
+    from .coldstart import ColdStart
     from .engine import Comparison, EngineSettings
     from .measurement import Measurement
     from .reference import Reference
@@ -123,6 +124,42 @@ class Recorder:
 
         return reference_for(compiled, self.progress)
 
+    # -- cold start -----------------------------------------------------------------------
+
+    def cold_start(self, model: Any, *, backend: str = "openvino", repeats: int = 5,
+                   name: str = "cold", timeout: float = 600.0, **options: Any) -> ColdStart:
+        """Read + compile and first-inference time and peak RSS of ``model`` (a model file, or
+        a function returning one), each in ``repeats`` fresh processes; ``options`` are the
+        backend fixture's keywords (``ov_compile``'s: ``streams=2, sparse_rate=0.75``...).
+        Records ``name/compile_s``, ``name/first_inference_ms``, ``name/peak_rss_compile_mb``,
+        ``name/peak_rss_infer_mb`` (medians; the per-process values are the samples judged
+        against the baseline, lower is better) and ``name/model_size_mb``."""
+        from . import coldstart
+
+        request = coldstart.check_request(model, backend=backend, repeats=repeats,
+                                          timeout=timeout, options=options)
+        prefix = self._prefix(name, False)
+        names = [f"{prefix}{metric}" for metric, _, _ in coldstart.METRICS]
+        if set(names) & {r.metric for r in self.records}:
+            raise CpuperfUsageError(
+                f"this test already recorded a cold start named {name!r}; give each cold "
+                f"start its own name=")
+        result = coldstart.measure(request, progress=self.progress)
+        common: dict[str, Any] = {
+            "versions": dict(result.versions), "config": dict(request.options),
+            "higher_is_better": False}
+        extra = {"model": str(request.model.name), "backend": request.backend,
+                 "processes": len(result.samples), "peak_reset": result.peak_reset,
+                 "import_s": [round(v, 4) for v in result.values("import_s")]}
+        for metric, field, unit in coldstart.METRICS:
+            values = result.values(field)
+            if values:
+                self.record(f"{prefix}{metric}", result.median(field), kind="cold", unit=unit,
+                            samples=values, extra=extra, **common)
+        self.record(f"{prefix}{coldstart.SIZE_METRIC}", result.model_size_mb, kind="info",
+                    unit="MB", extra=extra, **common)
+        return result
+
     # -- quality --------------------------------------------------------------------------
 
     def accuracy(self, compiled: CompiledModel, dataset: Any, *, metric: str = "accuracy",
@@ -177,12 +214,17 @@ class Recorder:
                reference: Mapping[str, Any] | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
-        from ..judge.results import ABSOLUTE_KINDS, INFO_KINDS, RELATIVE_KINDS
+        from ..judge.results import (
+            ABSOLUTE_KINDS,
+            COLD_KINDS,
+            INFO_KINDS,
+            RELATIVE_KINDS,
+            SAMPLED_KINDS,
+        )
 
-        if kind not in (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS):
-            raise CpuperfUsageError(
-                f"kind must be one of {', '.join((*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS))}"
-                f", got {kind!r}")
+        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS)
+        if kind not in kinds:
+            raise CpuperfUsageError(f"kind must be one of {', '.join(kinds)}, got {kind!r}")
         if not is_metric_name(metric):
             raise CpuperfUsageError(
                 f"metric name {metric!r} must be names of letters, digits, '_', '-', '.' "
@@ -191,7 +233,7 @@ class Recorder:
         if any(r.metric == metric for r in self.records):
             raise CpuperfUsageError(
                 f"metric {metric!r} was already recorded in this test; pass a distinct name=")
-        if kind in RELATIVE_KINDS and not samples:
+        if kind in SAMPLED_KINDS and not samples:
             raise CpuperfUsageError(f"a {kind} metric needs per-trial samples")
         record = MetricRecord(
             test_id=self.test_id, metric=metric, kind=kind, unit=unit, value=value,
@@ -238,4 +280,6 @@ class Recorder:
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,
                     busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99,
-                                        "mean": m.latency.mean, "count": m.latency.count})
+                                        "mean": m.latency.mean, "count": m.latency.count,
+                                        "p90_bound": m.latency.p90_bound,
+                                        "p99_bound": m.latency.p99_bound})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..judge.percentiles import cell_note
 from ..judge.results import MetricResult, RunReport, format_value
 from ..status import Status
 from .framing import GATE, Framing, framing
@@ -84,8 +85,8 @@ def cells(result: MetricResult,
         own = result_level(result)
         if own is not None and ci != "exact" and round(own, 4) != round(level or own, 4):
             ci += f" ({own:.0%})"
-    return (record.test_id, record.metric, baseline, format_value(record.value, record.unit),
-            change, ci, verdict(result))
+    current = format_value(record.value, record.unit) + cell_note(record)
+    return (record.test_id, record.metric, baseline, current, change, ci, verdict(result))
 
 
 def count_line(results: Sequence[MetricResult], failed_tests: int = 0) -> str:

@@ -1,0 +1,153 @@
+"""Cold start and memory of every example's model configuration, with run-to-run spread.
+
+    python -m benchmarks.coldstart                # 5 fresh processes per configuration
+    python -m benchmarks.coldstart --repeats 3 --only int8
+
+Each row is ``pytest_cpuperf.measure.coldstart`` (what ``cpuperf.cold_start`` records): a
+fresh Python process per sample that imports the runtime, reads and compiles the model, reads
+``VmHWM``, resets it through /proc/self/clear_refs, runs one first inference and reads
+``VmHWM`` again. Cells are median [min-max] over the processes. The bert-base models are built
+from their config (seeded weights) and cached on first use, as the examples build them.
+
+The IPEX and stock-PyTorch examples are not rows: they compile no model file (their
+optimization is the test's own Python code), and the seed-model accuracy example downloads
+its model from the hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_cpuperf.isa import usable_cores
+from pytest_cpuperf.measure.coldstart import ColdStart, check_request, measure
+
+from .common import say
+
+
+@dataclass(frozen=True)
+class Row:
+    """One example's model configuration."""
+
+    name: str
+    example: str
+    model: Callable[[], Path]
+    backend: str = "openvino"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _bert_int8() -> Path:
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    return build_ir(BertSpec.bert_base(seq_len=64), sparsity=0.8, progress=say)
+
+
+def _bert_fp32() -> Path:
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    return build_ir(BertSpec.bert_base(seq_len=64), sparsity=0.0, int8=False, progress=say)
+
+
+def _bert_onnx() -> Path:
+    from pytest_cpuperf.models import BertSpec, build_onnx
+
+    return build_onnx(BertSpec.bert_base(seq_len=64), progress=say)
+
+
+def _synthetic(int8: bool) -> Callable[[], Path]:
+    def build() -> Path:
+        from pytest_cpuperf.models import BertSpec
+        from pytest_cpuperf.models.synthetic import trained_ir
+
+        return trained_ir(BertSpec.tiny(), int8=int8, progress=say)
+
+    return build
+
+
+def rows() -> list[Row]:
+    """The examples' configurations, compiled as the examples compile them."""
+    cores = usable_cores()
+    common = {"streams": cores, "threads": cores}
+    return [
+        Row("bert-base int8 sparse80, dense", "openvino/test_sparse_vs_dense", _bert_int8,
+            options=common),
+        Row("bert-base int8 sparse80, sparse_rate=0.75", "openvino/test_sparse_vs_dense",
+            _bert_int8, options={"sparse_rate": 0.75, **common}),
+        Row("bert-base fp32 IR, f32", "openvino/test_int8_beats_fp32", _bert_fp32,
+            options={"precision": "f32", **common}),
+        Row("bert-base fp32 ONNX, OpenVINO f32", "onnxruntime/test_ort_vs_openvino", _bert_onnx,
+            options={"precision": "f32", "shape": "[1,64]", **common}),
+        Row("bert-base fp32 ONNX, ONNX Runtime", "onnxruntime/test_ort_vs_openvino", _bert_onnx,
+            backend="onnxruntime", options={"threads": cores}),
+        Row("synthetic tiny fp32", "accuracy/test_synthetic_accuracy", _synthetic(False)),
+        Row("synthetic tiny int8", "accuracy/test_synthetic_accuracy", _synthetic(True)),
+    ]
+
+
+def _cell(result: ColdStart, field_name: str, digits: int) -> str:
+    values = result.values(field_name)
+    if not values:
+        return "n/a"
+    return (f"{statistics.median(values):.{digits}f} "
+            f"[{min(values):.{digits}f}-{max(values):.{digits}f}]")
+
+
+HEADER = ("| configuration | backend | read+compile s | first inference ms | peak RSS compile "
+          "MB | peak RSS inference MB | model MB |\n|---|---|--:|--:|--:|--:|--:|")
+
+
+def table_row(row: Row, result: ColdStart) -> str:
+    cells = [row.name, row.backend, _cell(result, "compile_s", 2),
+             _cell(result, "first_inference_ms", 1), _cell(result, "peak_rss_compile_mb", 0),
+             _cell(result, "peak_rss_infer_mb", 0), f"{result.model_size_mb:.1f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def cpu_line(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """``Intel(R) Xeon(R) ... (cpu family 6, model 167), 2 usable cores``."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return f"unknown CPU, {usable_cores()} usable cores"
+
+    def first(key: str) -> str:
+        match = re.search(rf"^{key}\s*:\s*(.*)$", text, re.MULTILINE)
+        return match.group(1).strip() if match else "?"
+
+    return (f"{first('model name')} (cpu family {first('cpu family')}, model "
+            f"{first('model')}), {usable_cores()} usable cores")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fresh processes per row")
+    parser.add_argument("--only", default="", help="rows whose name contains this text")
+    args = parser.parse_args(argv)
+    lines = [f"CPU: {cpu_line()}; {args.repeats} fresh processes per row, median [min-max]",
+             "", HEADER]
+    versions: dict[str, str] = {}
+    reset = True
+    for row in rows():
+        if args.only and args.only not in row.name:
+            continue
+        request = check_request(row.model, backend=row.backend, repeats=args.repeats,
+                                options=row.options)
+        result = measure(request, progress=say)
+        say(result.describe())
+        lines.append(table_row(row, result))
+        versions.update(result.versions)
+        reset = reset and result.peak_reset
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+    lines += ["", f"VmHWM reset between compile and inference: {'yes' if reset else 'no'}; "
+                  f"{shown}"]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
