@@ -149,6 +149,10 @@ def trailing_detector(values: Sequence[float]) -> list[int]:
     return [s.index for s in trailing_shifts(values)]
 
 
+def trailing_alpha_002(values: Sequence[float]) -> list[int]:
+    return [s.index for s in trailing_shifts(values, alpha=0.002)]
+
+
 def threshold_detector(tolerance: float, window: int = 10) -> Detector:
     """Alert at a point more than ``tolerance`` below the median of the previous ``window``."""
     def detect(values: Sequence[float]) -> list[int]:
@@ -201,6 +205,29 @@ def quality(detector: Detector, trials: int, seed: int = 100, null_series: int =
     else:
         online = sum(online_alarms(detector, v) for v in nulls[:online_series])
         rows["online_false_per_1000"] = round(online / online_series, 2)
+    return rows
+
+
+def information_limit(points: int = 400_000, window: int = 10,
+                      shift: float = 0.03) -> dict[str, Any]:
+    """The best any rule can do: an oracle that knows the level and the noise (2%) alarms when
+    the mean of the last ``window`` points is more than u standard errors off. Its false alarms
+    are the up-crossings of u in pure noise; P(found at point ``window``) is P(N(d, 1) > u),
+    d = shift / (noise / sqrt(window))."""
+    import numpy as np
+    from scipy.stats import norm
+
+    noise = np.random.default_rng(0).standard_normal(points)
+    total = np.concatenate(([0.0], np.cumsum(noise)))
+    z = (total[window:] - total[:-window]) / np.sqrt(window)
+    distance = shift / (NOISE / np.sqrt(window))
+    rows: dict[str, Any] = {"shift_in_standard_errors": round(float(distance), 2)}
+    for sides, statistic in (("one-sided", -z), ("two-sided", np.abs(z))):
+        for u in (2.4, 2.9, 3.1, 3.3):
+            crossings = int(np.sum((statistic[1:] > u) & (statistic[:-1] <= u)))
+            rows[f"{sides} u={u}"] = {
+                "false_per_1000": round(crossings / points * 1000, 2),
+                "found_at_point_10": round(float(norm.sf(u - distance)), 3)}
     return rows
 
 
@@ -262,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"stores": {} if args.quality_only else store_figures(args)}
     figures["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     detectors = {"trailing (default)": (trailing_detector, True),
+                 "trailing, alpha 0.002": (trailing_alpha_002, True),
                  "otava (old defaults)": (otava_detector, False),
                  "otava (window 60, p 0.001, min 1%)": (otava_tuned, False),
                  "threshold 3%": (threshold_detector(0.03), True),
@@ -270,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (detector, causal) in detectors.items():
         figures["quality"][name] = quality(detector, args.trials, causal=causal)
         print(name, figures["quality"][name], flush=True)
+    figures["information_limit"] = information_limit()
+    print("information limit (3% shift, 10 points)", figures["information_limit"], flush=True)
     figures["real"] = real_series()
     for row in figures["real"]:
         print("real", row, flush=True)

@@ -215,7 +215,7 @@ def main() -> int:
         shutil.copy(reports["md"], out / "report-example.md")
         print(f"wrote {out / 'report-example.md'}")
         png = out / "history-trend.png"
-        screenshot(history_report(work), png, 860, 1080, work / "profile")
+        screenshot(history_report(work), png, 860, 770, work / "profile")
         print(f"wrote {png}")
     return 0
 
