@@ -153,6 +153,9 @@ def test_older_history_is_migrated_with_no_run_lost(new_url: Callable[[str], str
         assert schema.stored_version(conn) == current_version
         columns = {c["name"] for c in inspect(conn).get_columns("cpuperf_runs")}
         migrated = conn.execute(select(v1_runs.c.run_id)).scalars().all()
+        if schema.MIGRATIONS.get(V1) is add_column_migration:  # the stand-in step ran, once
+            sources = conn.execute(text("select source from cpuperf_runs")).scalars().all()
+            assert sources == ["pytest-cpuperf"] * RUNS
     assert set(before["cpuperf_runs"]["columns"]) <= columns
     assert sorted(migrated) == sorted(f"ci-{i}" for i in range(RUNS))
     rows = store.runs()
