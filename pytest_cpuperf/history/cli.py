@@ -203,18 +203,18 @@ def _detect_options(parser: argparse.ArgumentParser, default_method: str) -> Non
     parser.add_argument("series", nargs="*", metavar="TEST::METRIC",
                         help="series to examine (default: every series)")
     parser.add_argument("--method", choices=METHODS,
-                        help="trailing: the newest runs against the ones before them (finds a "
-                             "shift soonest); otava: Apache Otava's E-Divisive over the whole "
+                        help="trailing: the newest runs against the ones before them, as each "
+                             "run arrives; otava: Apache Otava's E-Divisive over the whole "
                              f"series (default: {default_method})")
     parser.add_argument("--reference", type=int, default=trailing.DEFAULT_REFERENCE,
-                        help="trailing: runs before a split its mean is tested against "
-                             f"(default: {trailing.DEFAULT_REFERENCE})")
+                        help="trailing: runs before the newest ones that their mean is tested "
+                             f"against (default: {trailing.DEFAULT_REFERENCE})")
     parser.add_argument("--recent", type=int, default=trailing.DEFAULT_RECENT,
-                        help="trailing: newest runs where a change is looked for (default: "
+                        help="trailing: newest runs whose mean is tested (default: "
                              f"{trailing.DEFAULT_RECENT})")
     parser.add_argument("--alpha", type=float, default=trailing.DEFAULT_ALPHA,
-                        help="trailing: bound on false alarms per new run, Bonferroni over "
-                             f"the splits tested (default: {trailing.DEFAULT_ALPHA})")
+                        help="trailing: largest two-sided p-value of an alarm, a bound on "
+                             f"false alarms per new run (default: {trailing.DEFAULT_ALPHA})")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                         help=f"otava: points per sliding window (default: {DEFAULT_WINDOW})")
     parser.add_argument("--max-pvalue", type=float, default=DEFAULT_MAX_PVALUE,
