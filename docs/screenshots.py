@@ -6,6 +6,9 @@ Runs a small demo suite twice in a temporary directory (``--cpuperf-update``, th
 in which one model lost its sparse kernels), writes the HTML and Markdown reports, and takes
 screenshots of the HTML report at 1400 and 400 px. The demo records its figures with
 ``cpuperf.record`` so it needs no model and runs in seconds; the reports are the plugin's own.
+Then it fills a seeded history (two machine classes, 2% noise, a known slowdown on each) and
+screenshots ``cpuperf history report`` (docs/img/history-trend.png; needs the ``history`` and
+``detect`` extras).
 tests/test_report_browser.py uses the same functions to check the layout in headless Chromium.
 """
 
@@ -152,6 +155,54 @@ def screenshot(html: Path, png: Path, width: int, height: int, profile: Path) ->
         raise RuntimeError(f"chromium wrote no screenshot: {proc.stderr[-2000:]}")
 
 
+HISTORY_SERIES = {  # test id -> machine -> (runs, index of the change, relative change)
+    "tests/test_bert.py::test_sparse": {"xeon-sapphire-rapids-amx": (80, 50, -0.28),
+                                        "epyc-zen4-avx512": (80, 10**6, 0.0)},
+    "tests/test_bert.py::test_dense": {"xeon-sapphire-rapids-amx": (80, 10**6, 0.0),
+                                       "epyc-zen4-avx512": (80, 30, -0.05)},
+}
+HISTORY_LEVEL = {"xeon-sapphire-rapids-amx": 144.0, "epyc-zen4-avx512": 64.0}
+
+
+def fill_history(url: str, seed: int = 15) -> None:
+    """A seeded history: every machine class runs every test on each of 80 commits."""
+    import random
+
+    from pytest_cpuperf.history.context import RunContext
+    from pytest_cpuperf.history.store import HistoryRun, HistoryStore
+    from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+    from pytest_cpuperf.status import Status
+
+    rng = random.Random(seed)
+    store = HistoryStore.open(url)
+    for machine, level in HISTORY_LEVEL.items():
+        for run in range(80):
+            results = []
+            for test_id, machines in HISTORY_SERIES.items():
+                _, at, change = machines[machine]
+                centre = level * (1.3 if "sparse" in test_id and "xeon" in machine else 1.0)
+                value = centre * (1 + change if run >= at else 1) * (1 + 0.02 * rng.gauss(0, 1))
+                record = MetricRecord(test_id, "throughput", "throughput", "samples/s", value,
+                                      [value * (1 + 0.01 * rng.gauss(0, 1)) for _ in range(5)])
+                results.append(MetricResult(record, Status.PASS, ""))
+            created = f"2026-10-{1 + run // 24:02d}T{run % 24:02d}:00:00+00:00"
+            report = RunReport(machine={"key": machine}, results=results, created=created)
+            commit = f"{rng.getrandbits(160):040x}"
+            store.append(HistoryRun.from_report(report, RunContext(
+                f"{machine}-{run}", commit, "main", None), {"tolerance": 0.05}))
+    store.close()
+
+
+def history_report(workdir: Path) -> Path:
+    """``cpuperf history report`` of a seeded history, through the real command."""
+    db, html = workdir / "history.db", workdir / "trend.html"
+    fill_history(f"sqlite:///{db}")
+    subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "history", "report", str(html),
+                    "--history", f"sqlite:///{db}"], check=True, capture_output=True, text=True,
+                   timeout=300)
+    return html
+
+
 def main() -> int:
     out = Path(__file__).resolve().parent / "img"
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,6 +214,9 @@ def main() -> int:
             print(f"wrote {png}")
         shutil.copy(reports["md"], out / "report-example.md")
         print(f"wrote {out / 'report-example.md'}")
+        png = out / "history-trend.png"
+        screenshot(history_report(work), png, 860, 770, work / "profile")
+        print(f"wrote {png}")
     return 0
 
 

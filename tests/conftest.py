@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import glob
+import os
 import shutil
+import socket
+import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # pytester's in-process runs restore sys.modules afterwards; extension modules cannot be
@@ -78,3 +83,58 @@ def console_script() -> Callable[[str], str]:
         return path
 
     return find
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))  # Debian's postgresql package
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _as_server_user() -> list[str]:
+    """initdb refuses to run as root: run the server's binaries as the ``postgres`` user."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
+    return [runuser, "-u", "postgres", "--"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Callable[[str], str]]:
+    """A real PostgreSQL server in a temporary directory; yields ``new_database(name) -> URL``."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
+    prefix = _as_server_user()
+    root = Path(tempfile.mkdtemp(prefix="cpuperf-pg-"))
+    data = root / "data"
+    if prefix:
+        shutil.chown(root, user="postgres")
+    port = _free_port()
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "cpuperf",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=100"
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                    "-l", str(root / "server.log"), "start"], check=True, capture_output=True)
+
+    def new_database(name: str) -> str:
+        subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                        "cpuperf", name], check=True, capture_output=True)
+        return f"postgresql://cpuperf@127.0.0.1:{port}/{name}"
+
+    try:
+        yield new_database
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

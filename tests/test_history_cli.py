@@ -75,10 +75,11 @@ def test_show_prints_a_sparkline_per_machine(history: str) -> None:
     assert len(out.stdout.splitlines()) == 2 + 1 + 180
 
 
-def test_detect_finds_the_shift_and_its_commits(history: str) -> None:
-    otava = pytest.importorskip("otava.analysis", reason="apache-otava is not installed")
-    assert otava
-    out = cpuperf("detect", "--history", history)
+@pytest.mark.parametrize("method", ["trailing", "otava"])
+def test_detect_finds_the_shift_and_its_commits(history: str, method: str) -> None:
+    if method == "otava":
+        pytest.importorskip("otava.analysis", reason="apache-otava is not installed")
+    out = cpuperf("detect", "--history", history, "--method", method)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[-1] == "1 change point(s)", out.stdout
@@ -90,6 +91,10 @@ def test_detect_rejects_bad_thresholds_and_names(history: str) -> None:
     out = cpuperf("detect", "--history", history, "--max-pvalue", "2")
     assert out.returncode == 2
     assert "--max-pvalue must be in (0, 1)" in out.stderr
+    out = cpuperf("detect", "--history", history, "--alpha", "0")
+    assert out.returncode == 2 and "--alpha must be in (0, 1), e.g. 0.001" in out.stderr
+    out = cpuperf("detect", "--history", history, "--reference", "3")
+    assert out.returncode == 2 and "--reference must be at least" in out.stderr
     out = cpuperf("show", "throughput", "--history", history)
     assert out.returncode == 2 and "must be TEST_ID::METRIC" in out.stderr
 
@@ -143,6 +148,28 @@ def test_no_change_point_in_pure_noise() -> None:
     from pytest_cpuperf.history.detect import shifts
 
     assert shifts(noisy_series(300, 10**6, 0.0, seed=5)) == []
+
+
+@pytest.mark.parametrize("shift", [-0.10, -0.05, -0.04, 0.05])
+def test_trailing_test_finds_known_shifts_in_2_percent_noise(shift: float) -> None:
+    from pytest_cpuperf.history.detect import trailing_shifts
+
+    found = trailing_shifts(noisy_series(200, 100, shift, seed=11))
+    assert len(found) == 1 and abs(found[0].index - 100) <= 2
+    assert found[0].change == pytest.approx(shift, abs=0.015)
+    assert found[0].p_value < 0.001
+
+
+def test_trailing_test_is_online_and_quiet_in_pure_noise() -> None:
+    """A re-run on more points never takes back a change point: what CI saw stays."""
+    from pytest_cpuperf.history.detect import trailing_shifts
+
+    assert trailing_shifts(noisy_series(1000, 10**6, 0.0, seed=5)) == []
+    values = noisy_series(300, 100, -0.05, seed=2) + noisy_series(100, 0, -0.12, seed=4)
+    full = trailing_shifts(values)
+    assert [s.index for s in full] == [100, 300]
+    for end in range(20, len(values), 7):
+        assert trailing_shifts(values[:end]) == full[:len(trailing_shifts(values[:end]))]
 
 
 def test_mixed_machines_are_refused() -> None:

@@ -54,3 +54,18 @@ def test_screenshot_has_the_asked_width(reports: dict[str, Path], tmp_path: Path
     screenshots.screenshot(reports["html"], png, 400, 600, tmp_path / "profile")
     width, height = struct.unpack(">II", png.read_bytes()[16:24])  # the PNG's IHDR chunk
     assert (width, height) == (400, 600)
+
+
+def test_history_trend_picture_shows_the_seeded_changes(tmp_path: Path) -> None:
+    """The README's trend picture: the real `cpuperf history report` of the seeded history,
+    each known slowdown marked on its machine class, then a screenshot of it."""
+    pytest.importorskip("sqlalchemy", reason="the history extra is not installed")
+    html = screenshots.history_report(tmp_path)
+    text = html.read_text()
+    assert text.count("<svg") == 2  # one chart per metric
+    assert "<td>xeon-sapphire-rapids-amx</td><td class=cp>-2" in text  # the 28% drop
+    assert "<td>epyc-zen4-avx512</td><td class=cp>-" in text  # the 5% drop
+    assert text.count("stroke-dasharray") == 2  # and nothing else
+    png = tmp_path / "trend.png"
+    screenshots.screenshot(html, png, 860, 770, tmp_path / "profile")
+    assert struct.unpack(">II", png.read_bytes()[16:24]) == (860, 770)

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import HistoryError
-from .detect import DEFAULT_MAX_PVALUE, DEFAULT_MIN_MAGNITUDE, DEFAULT_WINDOW
+from . import HistoryError, trailing
+from .detect import DEFAULT_MAX_PVALUE, DEFAULT_MIN_MAGNITUDE, DEFAULT_WINDOW, METHODS, Detector
 
 if TYPE_CHECKING:
     from .store import HistoryStore, Point
@@ -104,9 +104,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _thresholds(args: argparse.Namespace) -> dict[str, Any]:
-    return {"window": args.window, "max_pvalue": args.max_pvalue,
-            "min_magnitude": args.min_magnitude}
+def _detector(args: argparse.Namespace, method: str) -> Detector:
+    detector = Detector(method=method, reference=args.reference, recent=args.recent,
+                        alpha=args.alpha, window=args.window, max_pvalue=args.max_pvalue,
+                        min_magnitude=args.min_magnitude)
+    detector.check()
+    return detector
 
 
 def _keys(store: HistoryStore, series: Sequence[str]) -> list[tuple[str, str]]:
@@ -115,15 +118,15 @@ def _keys(store: HistoryStore, series: Sequence[str]) -> list[tuple[str, str]]:
 
 @_handled
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .detect import change_points, check_thresholds
+    from .detect import change_points
 
-    check_thresholds(**_thresholds(args))
+    detector = _detector(args, args.method or "trailing")
     store = _open(args)
     found = 0
     for test, metric in _keys(store, args.series):
         points = store.series(test, metric, machine=args.machine, branch=args.branch)
         for machine, group in sorted(_by_machine(points).items()):
-            for cp in change_points(group, **_thresholds(args)):
+            for cp in change_points(group, detector):
                 found += 1
                 print(f"{test}::{metric}  {machine}  {cp.shift.change:+.2%} "
                       f"({cp.shift.before:.4g} -> {cp.shift.after:.4g} {group[0].unit}), "
@@ -135,8 +138,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 @_handled
 def cmd_report(args: argparse.Namespace) -> int:
+    from .detect import change_points
     from .report_html import Chart, render
 
+    detector = _detector(args, args.method or "otava")
     store = _open(args)
     charts, note = [], ""
     for test, metric in _keys(store, args.series):
@@ -144,13 +149,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not points:
             continue
         chart = Chart(test, metric, points)
-        try:
-            from .detect import change_points
-
-            for machine, group in _by_machine(points).items():
-                chart.change_points[machine] = change_points(group, **_thresholds(args))
-        except HistoryError as exc:
-            note = f"Change points not marked: {exc}"
+        for machine, group in _by_machine(points).items():
+            try:
+                chart.change_points[machine] = change_points(group, detector)
+            except HistoryError as exc:
+                if args.method is not None or detector.method != "otava":
+                    raise
+                note = f"Change points by the trailing-window test: {exc}"
+                detector = _detector(args, "trailing")
+                chart.change_points[machine] = change_points(group, detector)
         charts.append(chart)
     Path(args.output).write_text(render(charts, note=note), encoding="utf-8")
     print(f"history report written: {args.output} ({len(charts)} chart(s))")
@@ -192,16 +199,30 @@ def _common(parser: argparse.ArgumentParser, *, dates: bool = False) -> None:
         parser.add_argument("--limit", type=int, help="only the newest N runs")
 
 
-def _detect_options(parser: argparse.ArgumentParser) -> None:
+def _detect_options(parser: argparse.ArgumentParser, default_method: str) -> None:
     parser.add_argument("series", nargs="*", metavar="TEST::METRIC",
                         help="series to examine (default: every series)")
+    parser.add_argument("--method", choices=METHODS,
+                        help="trailing: the newest runs against the ones before them, as each "
+                             "run arrives; otava: Apache Otava's E-Divisive over the whole "
+                             f"series (default: {default_method})")
+    parser.add_argument("--reference", type=int, default=trailing.DEFAULT_REFERENCE,
+                        help="trailing: runs before the newest ones that their mean is tested "
+                             f"against (default: {trailing.DEFAULT_REFERENCE})")
+    parser.add_argument("--recent", type=int, default=trailing.DEFAULT_RECENT,
+                        help="trailing: newest runs whose mean is tested (default: "
+                             f"{trailing.DEFAULT_RECENT})")
+    parser.add_argument("--alpha", type=float, default=trailing.DEFAULT_ALPHA,
+                        help="trailing: largest two-sided p-value of an alarm, a bound on "
+                             f"false alarms per new run (default: {trailing.DEFAULT_ALPHA})")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
-                        help=f"points per sliding window (default: {DEFAULT_WINDOW})")
+                        help=f"otava: points per sliding window (default: {DEFAULT_WINDOW})")
     parser.add_argument("--max-pvalue", type=float, default=DEFAULT_MAX_PVALUE,
-                        help=f"largest p-value of a change point (default: {DEFAULT_MAX_PVALUE})")
-    parser.add_argument("--min-magnitude", type=float, default=DEFAULT_MIN_MAGNITUDE,
-                        help="smallest relative change reported (default: "
-                             f"{DEFAULT_MIN_MAGNITUDE})")
+                        help="otava: largest p-value of a change point (default: "
+                             f"{DEFAULT_MAX_PVALUE})")
+    parser.add_argument("--min-magnitude", type=float,
+                        help="smallest relative change reported (default: trailing "
+                             f"{trailing.DEFAULT_MIN_MAGNITUDE}, otava {DEFAULT_MIN_MAGNITUDE})")
 
 
 def add_history_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -218,13 +239,14 @@ def add_history_parser(subparsers: Any) -> argparse.ArgumentParser:
                       help="e.g. tests/test_bert.py::test_dense::throughput")
     _common(show)
     show.set_defaults(func=cmd_show)
-    detect = sub.add_parser("detect", help="change points per series and machine (Apache Otava)")
-    _detect_options(detect)
+    detect = sub.add_parser("detect", help="change points per series and machine (trailing-window "
+                                           "test, or Apache Otava)")
+    _detect_options(detect, "trailing")
     _common(detect)
     detect.set_defaults(func=cmd_detect)
     report = sub.add_parser("report", help="HTML trend charts with change points marked")
     report.add_argument("output", metavar="OUT.html")
-    _detect_options(report)
+    _detect_options(report, "otava, else trailing when Otava is not installed")
     _common(report)
     report.set_defaults(func=cmd_report)
     export = sub.add_parser("export", help="runs as report JSON (what --cpuperf-report writes)")

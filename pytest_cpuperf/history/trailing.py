@@ -1,0 +1,93 @@
+"""Trailing-window change test: the newest runs against the runs before them.
+
+At each new point the mean of the last ``recent`` points is tested against the mean of up to
+``reference`` points before them (none before the last change found), scaled by the
+reference's standard deviation: Student-t with ``len(reference) - 1`` degrees of freedom when
+nothing changed. An alarm needs a two-sided p-value below ``alpha`` (and a change of at least
+``min_magnitude``); its change point is then placed at the split of the last few windows with
+the strongest t statistic, and testing restarts from there. One test per new point keeps
+false alarms below ``alpha`` per point (well below: successive windows overlap, so an excursion
+gives one alarm). Needs numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_REFERENCE = 100
+"""Points before the trailing window that its mean is tested against."""
+DEFAULT_RECENT = 10
+"""Newest points whose mean is tested (and where the change point is looked for)."""
+DEFAULT_ALPHA = 0.001
+"""Largest two-sided p-value of an alarm: a bound on the false alarms per new point."""
+DEFAULT_MIN_MAGNITUDE = 0.01
+"""Smallest relative change reported."""
+MIN_REFERENCE = 10
+LOCATE = 2
+"""An alarm's change point is looked for among the last ``LOCATE * recent`` points: a change
+found late is still placed where it happened."""
+"""Fewest points a reference may have (after the series starts or a change is found)."""
+
+
+def check(reference: int, recent: int, alpha: float, min_magnitude: float) -> str | None:
+    """The complaint about a bad threshold, naming its option and valid range; None if fine."""
+    if reference < MIN_REFERENCE:
+        return f"--reference must be at least {MIN_REFERENCE} points, got {reference}"
+    if recent < 1:
+        return f"--recent must be at least 1 point, got {recent}"
+    if not 0.0 < alpha < 1.0:
+        return f"--alpha must be in (0, 1), e.g. 0.001; got {alpha}"
+    if not 0.0 <= min_magnitude < 1.0:
+        return f"--min-magnitude must be a fraction in [0, 1), e.g. 0.01; got {min_magnitude}"
+    return None
+
+
+def _t_statistics(total: np.ndarray, squares: np.ndarray, start: int, splits: np.ndarray,
+                  end: int, reference: int) -> tuple[np.ndarray, ...]:
+    """For each split ``j``: mean of ``x[first..j)``, mean of ``x[j..end)``, t, reference size."""
+    first = np.maximum(start, splits - reference)
+    n_ref = splits - first
+    mean_ref = (total[splits] - total[first]) / n_ref
+    var_ref = np.maximum((squares[splits] - squares[first]) / n_ref - mean_ref ** 2, 0.0)
+    sd_ref = np.sqrt(var_ref * n_ref / (n_ref - 1))
+    n_new = end - splits
+    mean_new = (total[end] - total[splits]) / n_new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.abs(mean_new - mean_ref) / (sd_ref * np.sqrt(1 / n_new + 1 / n_ref))
+    return mean_ref, mean_new, np.nan_to_num(stat, nan=0.0), n_ref
+
+
+def find(values: Sequence[float], *, reference: int = DEFAULT_REFERENCE,
+         recent: int = DEFAULT_RECENT, alpha: float = DEFAULT_ALPHA,
+         min_magnitude: float = DEFAULT_MIN_MAGNITUDE) -> list[tuple[int, float, float, float]]:
+    """``(index, mean before, mean after, p-value)`` per change found, oldest first, as an
+    online detector fed one point at a time would have raised them."""
+    from scipy.stats import t as student_t
+
+    critical = student_t.isf(alpha / 2, np.arange(1, max(reference, MIN_REFERENCE)))
+    x = np.asarray(values, dtype=float)
+    total = np.concatenate(([0.0], np.cumsum(x)))
+    squares = np.concatenate(([0.0], np.cumsum(x * x)))
+    found: list[tuple[int, float, float, float]] = []
+    start = 0  # first point of the current level
+    for end in range(MIN_REFERENCE + 1, len(x) + 1):  # x[:end] has arrived
+        if end - start <= MIN_REFERENCE:
+            continue
+        window = np.array([max(start + MIN_REFERENCE, end - recent)])
+        mean_ref, mean_new, stat, n_ref = _t_statistics(total, squares, start, window, end,
+                                                        reference)
+        if stat[0] <= critical[n_ref[0] - 2] or mean_ref[0] == 0:
+            continue
+        if abs(mean_new[0] / mean_ref[0] - 1) < min_magnitude:
+            continue
+        splits = np.arange(max(start + MIN_REFERENCE, end - LOCATE * recent), end)
+        mean_ref, mean_new, stat, n_ref = _t_statistics(total, squares, start, splits, end,
+                                                        reference)
+        best = int(np.argmax(stat))
+        split = int(splits[best])
+        found.append((split, float(mean_ref[best]), float(mean_new[best]),
+                      float(2 * student_t.sf(stat[best], n_ref[best] - 1))))
+        start = split
+    return found
