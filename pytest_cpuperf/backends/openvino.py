@@ -287,6 +287,10 @@ def _apply_shape(model: Any, shape: tuple[tuple[str, str], ...]) -> None:
         raise CpuperfUsageError(f"shape {dict(shape)!r} cannot be applied: {exc}") from exc
 
 
+PROFILE_INFERENCES = 5
+"""Untimed PERF_COUNT inferences averaged into the per-layer profile."""
+
+
 def summarize_profiling(profile: Any) -> KernelReport:
     """Turn ``InferRequest.get_profiling_info()`` into a :class:`KernelReport`."""
     executed = [p for p in profile if getattr(p.status, "name", str(p.status)) == "EXECUTED"]
@@ -364,17 +368,44 @@ class OVCompiled:
         return self._properties.get(key)
 
     @cached_property
-    def _kernels(self) -> KernelReport:
+    def _profiled_request(self) -> Any:
+        """An infer request of a separate PERF_COUNT compile, inputs set (never timed)."""
         props = self.options.properties()
         props["PERF_COUNT"] = True
         profiled = self._core.compile_model(self.model, "CPU", props)
         request = profiled.create_infer_request()
-        request.infer(self.example_inputs())
+        for name, array in self.example_inputs().items():
+            request.get_tensor(name).data[...] = array
+        return request
+
+    @cached_property
+    def _kernels(self) -> KernelReport:
+        request = self._profiled_request
+        request.infer()
         return summarize_profiling(request.get_profiling_info())
 
     def kernels(self) -> KernelReport:
         """Kernels from a separate PERF_COUNT compile and one untimed inference (cached)."""
         return self._kernels
+
+    @cached_property
+    def _layer_profile(self) -> dict[str, float]:
+        from ..measure.profile import summarize
+
+        request = self._profiled_request
+        request.infer()  # warm: the first inference's times include one-off work
+        layers: list[tuple[str, str, float]] = []
+        for _ in range(PROFILE_INFERENCES):
+            request.infer()
+            layers += [(p.node_type, p.exec_type, p.real_time.total_seconds() * 1000.0)
+                       for p in request.get_profiling_info()
+                       if getattr(p.status, "name", str(p.status)) == "EXECUTED"]
+        return summarize(layers, PROFILE_INFERENCES)
+
+    def layer_profile(self) -> dict[str, float]:
+        """ms per inference by ``"layer type:exec type"`` over a few untimed PERF_COUNT
+        inferences after a warm one (cached)."""
+        return self._layer_profile
 
     def versions(self) -> dict[str, str]:
         return _versions()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..judge.results import MetricResult, RunReport, format_value
+from ..measure.profile import EXPLAINED
 from ..status import Status
 from .layout import (
     by_severity,
@@ -23,8 +24,9 @@ from .layout import (
 )
 
 MAX_TEST_WIDTH = 48
-NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
-              Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.OTHER_MACHINE)
+NOTEWORTHY = (Status.INVALID, Status.KERNELS_CHANGED, Status.KERNEL_RULE, Status.REGRESSION,
+              Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INCONCLUSIVE, Status.IMPROVEMENT,
+              Status.OTHER_MACHINE)
 """Statuses whose message is worth printing after the table."""
 
 
@@ -137,6 +139,10 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None,
             lines.append(f"TEST FAILED: {result.test_id}: {failure}")
         if result.status in NOTEWORTHY:
             lines.append(f"{result.status.value.upper()}: {result.message}")
+        elif result.status is Status.NO_BASELINE and result.baseline is not None:
+            lines.append(f"NO BASELINE: {result.message}")  # a part of it: kernels=
+        elif EXPLAINED in result.message:  # --cpuperf-profile on a metric that passed
+            lines.append(f"PROFILE: {result.message}")
     if failed_tests or any(fails(r) for r in ordered):
         lines.append(count_line(ordered, len(failed_tests)))
     return lines
