@@ -16,9 +16,11 @@ import pytest
 from pytest_cpuperf.cli import main as cpuperf_main
 from pytest_cpuperf.errors import CpuperfUsageError
 from pytest_cpuperf.isa import detect
-from pytest_cpuperf.judge.kernels import check_kernel_spec, kernel_diff
+from pytest_cpuperf.judge.kernels import check_kernel_spec, gate, kernel_diff
+from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord, MetricResult
 from pytest_cpuperf.knobs import check_marker_kwargs
 from pytest_cpuperf.measure.profile import diff_text
+from pytest_cpuperf.status import Status
 from pytest_cpuperf.store.baselines import baseline_path
 
 GATED_TEST = """
@@ -243,3 +245,35 @@ def test_profile_diff_text() -> None:
                      {"FullyConnected:b_I8": 1.5, "MVN:x": 0.2})
     assert text.startswith("where the time went (ms per inference, baseline -> now): "
                            "FullyConnected 1.000 -> 1.500 (+0.500; a_I8 -> b_I8)")
+
+
+def _result(kernels: dict[str, Any] | None, baseline_kernels: dict[str, Any] | None,
+            status: Status = Status.PASS) -> MetricResult:
+    record = MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 100.0,
+                          [100.0, 101.0], kernels=kernels)
+    stored = BaselineRecord("throughput", "samples/s", True, [BaselineRun(
+        100.0, [100.0, 99.0], "2026-11-22", {}, kernels=baseline_kernels)])
+    return MetricResult(record, status, "figures", baseline=stored, policy={})
+
+
+MIX = {"exec_types": {"FullyConnected:brgemm_avx512_I8": 3}, "threads": 2}
+
+
+def test_gate_paths_without_a_model() -> None:
+    changed = gate(_result({**MIX, "threads": 1}, MIX), "same")
+    assert changed.status is Status.KERNELS_CHANGED
+    assert changed.message.endswith("threads: 2 -> 1. Throughput: figures")
+    assert changed.policy == {"kernels": "same"}
+    assert gate(_result(MIX, MIX), "same").status is Status.PASS
+    other = gate(_result({**MIX, "threads": 1}, MIX), "same", other_machine=True)
+    assert other.status is Status.PASS
+    neither = gate(_result(None, None), "same")
+    assert neither.status is Status.PASS and "recorded no kernels" in neither.message
+    vanished = gate(_result(None, MIX), "same")
+    assert vanished.status is Status.KERNELS_CHANGED
+    assert "FullyConnected: 3 brgemm_avx512_I8 -> none" in vanished.message
+    old = gate(_result(MIX, None, Status.REGRESSION), "same")
+    assert old.status is Status.REGRESSION and "no kernel record in the baseline" in old.message
+    rule = gate(_result(None, None), {"amx_layers": ">=1"})
+    assert rule.status is Status.KERNEL_RULE and "amx_layers is not recorded" in rule.message
+    assert gate(_result(MIX, MIX, Status.INVALID), "same").status is Status.INVALID

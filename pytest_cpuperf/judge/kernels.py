@@ -175,6 +175,9 @@ def gate(result: MetricResult, spec: object, *, other_machine: bool = False) -> 
     if baseline is None or other_machine:
         return result
     before = baseline.latest.kernels
+    if not before and not kernels:
+        result.message += "; kernels=\"same\": this backend recorded no kernels, nothing to compare"
+        return result
     if not before or "exec_types" not in before:
         note = f"{name}: no kernel record in the baseline; run --cpuperf-update"
         if result.status.fails:
