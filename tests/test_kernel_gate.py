@@ -277,3 +277,21 @@ def test_gate_paths_without_a_model() -> None:
     rule = gate(_result(None, None), {"amx_layers": ">=1"})
     assert rule.status is Status.KERNEL_RULE and "amx_layers is not recorded" in rule.message
     assert gate(_result(MIX, MIX, Status.INVALID), "same").status is Status.INVALID
+
+
+def test_profile_requested_without_one_says_so(pytester: pytest.Pytester) -> None:
+    """A throughput without a per-layer profile (torch, IPEX, a recorded figure)."""
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cpuperf
+        def test_model(cpuperf):
+            cpuperf.record("throughput", 100.0, kind="throughput", unit="samples/s",
+                           samples=[100.0, 101.0, 99.0])
+    """)
+    pytester.runpytest("--cpuperf", "--cpuperf-update").assert_outcomes(passed=1)
+    quiet = pytester.runpytest("--cpuperf")
+    assert "per-layer" not in quiet.stdout.str()
+    asked = pytester.runpytest("--cpuperf", "--cpuperf-profile")
+    asked.assert_outcomes(passed=1)
+    asked.stdout.fnmatch_lines(["PROFILE: *; no per-layer profile for this backend"])

@@ -77,8 +77,8 @@ def diff_text(before: Mapping[str, float], after: Mapping[str, float], top: int 
 
 def explain(result: MetricResult, requested: bool) -> MetricResult:
     """``result`` with the per-layer diff appended to its message when its throughput
-    regressed or may have (inconclusive and lower), its kernels changed, or ``requested``;
-    a note instead when one side has no profile."""
+    regressed or may have (inconclusive and lower), its kernels changed, or ``requested``
+    (then a note when one side has no profile)."""
     record = result.record
     slower = result.status is Status.INCONCLUSIVE and (result.change or 0.0) < 0.0
     wanted = requested or slower or result.status in (Status.REGRESSION, Status.KERNELS_CHANGED)
@@ -86,10 +86,9 @@ def explain(result: MetricResult, requested: bool) -> MetricResult:
         return result
     before = result.baseline.latest.profile
     after = record.extra.get(PROFILE_KEY)
-    if not after:
-        result.message += f"; {NO_PROFILE}"
-    elif not before:
-        result.message += "; no per-layer profile in the baseline (run --cpuperf-update)"
-    else:
+    if before and after:
         result.message += "; " + diff_text(before, after)
+    elif requested:  # unasked, a message says nothing of a profile nobody recorded
+        result.message += f"; {NO_PROFILE}" if not after else \
+            "; no per-layer profile in the baseline (run --cpuperf-update)"
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..judge.results import MetricResult, RunReport, format_value
-from ..measure.profile import EXPLAINED
+from ..measure.profile import EXPLAINED, NO_PROFILE
 from ..status import Status
 from .layout import (
     by_severity,
@@ -141,7 +141,7 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None,
             lines.append(f"{result.status.value.upper()}: {result.message}")
         elif result.status is Status.NO_BASELINE and result.baseline is not None:
             lines.append(f"NO BASELINE: {result.message}")  # a part of it: kernels=
-        elif EXPLAINED in result.message:  # --cpuperf-profile on a metric that passed
+        elif EXPLAINED in result.message or NO_PROFILE in result.message:  # --cpuperf-profile
             lines.append(f"PROFILE: {result.message}")
     if failed_tests or any(fails(r) for r in ordered):
         lines.append(count_line(ordered, len(failed_tests)))
