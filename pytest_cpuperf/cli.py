@@ -17,8 +17,10 @@ from typing import Any
 from . import isa
 from .errors import BaselineFileError, CpuperfUsageError
 from .judge.evaluate import Policy, evaluate
+from .judge.kernels import gate as kernel_gate
 from .judge.results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
 from .knobs import JUDGE_KNOBS, Knob
+from .measure.profile import explain
 from .report import check_report_path, render, write_report
 from .report.json_report import read_report
 from .report.terminal import run_summary_lines
@@ -75,7 +77,8 @@ def latest_record(test_id: str, metric: str, baseline: BaselineRecord) -> Metric
                         value=run.value, samples=list(run.samples),
                         higher_is_better=baseline.higher_is_better, config=dict(baseline.config),
                         versions=dict(run.versions), date=run.date, busy=run.busy,
-                        contention=list(run.contention))
+                        contention=list(run.contention), kernels=run.kernels,
+                        extra={"profile_ms": run.profile} if run.profile else {})
 
 
 def records_of(source: Source) -> dict[tuple[str, str], MetricRecord]:
@@ -107,7 +110,8 @@ def compare_sources(old: Source, new: Source,
     results = []
     for key, rec in sorted(records_of(new).items()):
         policy = replace(policy_of(new, key), **dict(overrides or {}))
-        results.append(evaluate(rec, baselines.get(key), policy))
+        result = evaluate(rec, baselines.get(key), policy)
+        results.append(explain(kernel_gate(result, kernel_spec_of(new, key)), False))
     versions = dict(new.versions) if isinstance(new, RunReport) else {}
     return RunReport(machine=dict(new.machine), results=results, versions=versions)
 
@@ -119,6 +123,15 @@ def policy_of(source: Source, key: tuple[str, str]) -> Policy:
             if result.record.key == key and result.policy:
                 return Policy.from_dict(result.policy)
     return Policy()
+
+
+def kernel_spec_of(source: Source, key: tuple[str, str]) -> object:
+    """The kernel gate ``source`` judged ``key`` with (None: none)."""
+    if isinstance(source, RunReport):
+        for result in source.results:
+            if result.record.key == key and result.policy:
+                return result.policy.get("kernels")
+    return None
 
 
 def _render(run: RunReport, fmt: str) -> str:

@@ -43,6 +43,10 @@ def add_options(parser: pytest.Parser) -> None:
                          "(default: off).")
     group.addoption("--cpuperf-warn-only", action="store_true", default=None,
                     help="Report regressions without failing tests (default: off).")
+    group.addoption("--cpuperf-profile", action="store_true", default=None,
+                    help="Show where the time went (per layer type, ms per inference, baseline "
+                         "vs now) for every throughput metric, not only regressed ones "
+                         "(default: off).")
     group.addoption("--cpuperf-isa-mask", default=None, metavar="FLAGS",
                     help="Hide these CPU flags (comma separated, e.g. amx_tile,amx_int8) as if "
                          "the CPU lacked them (default: none).")
@@ -57,6 +61,8 @@ def add_options(parser: pytest.Parser) -> None:
                   type="bool", default=False)
     parser.addini("cpuperf_warn_only", "Report regressions without failing (default: false).",
                   type="bool", default=False)
+    parser.addini("cpuperf_profile", "Show the per-layer-type time diff for every throughput "
+                  "metric (default: false).", type="bool", default=False)
 
 
 def knob_value(config: pytest.Config, knob: Knob) -> float:
@@ -95,6 +101,8 @@ class Settings:
     benchmark_json: Path | None = None
     strict: bool = False
     warn_only: bool = False
+    profile: bool = False
+    """Show where the time went for every throughput metric (always for regressed ones)."""
     isa_mask: tuple[str, ...] = ()
     judging: dict[str, float] = field(default_factory=dict)
     """The judging knobs' values by name (see :mod:`pytest_cpuperf.knobs`)."""
@@ -138,6 +146,7 @@ class Settings:
             benchmark_json=Path(bench) if bench else None,
             strict=strict,
             warn_only=warn_only,
+            profile=_flag(config, "profile"),
             isa_mask=mask,
             judging={knob.name: values[knob.name] for knob in JUDGE_KNOBS},
             engine=engine,

@@ -177,30 +177,36 @@ THRESHOLDS: tuple[Threshold, ...] = (
               more_targets=("peak_rss_infer_mb",)),
     Threshold("max_model_size_mb", "model_size_mb", "ceiling"),
 )
+KERNELS_KEYWORD = "kernels"
+"""The kernel gate (``kernels="same"`` or rules); not a number, checked by judge/kernels.py."""
 MARKER_KEYWORDS: frozenset[str] = frozenset(
-    {k.name for k in KNOBS} | {t.keyword for t in THRESHOLDS})
+    {k.name for k in KNOBS} | {t.keyword for t in THRESHOLDS} | {KERNELS_KEYWORD})
 
 
 def marker_signature() -> str:
     """The ``cpuperf(...)`` marker line for ``pytest --markers``."""
-    names = [k.name for k in KNOBS] + [t.keyword for t in THRESHOLDS]
+    names = [k.name for k in KNOBS] + [t.keyword for t in THRESHOLDS] + [KERNELS_KEYWORD]
     return "cpuperf(" + ", ".join(f"{n}=None" for n in names) + ")"
 
 
-def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> dict[str, float]:
+def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The checked keywords of ``@pytest.mark.cpuperf``; a usage error naming a bad one."""
     unknown = sorted(set(kwargs) - MARKER_KEYWORDS)
     if unknown:
         raise CpuperfUsageError(
             f"{where}: unknown @pytest.mark.cpuperf keyword(s) {', '.join(unknown)}; valid "
             f"keywords are {', '.join(sorted(MARKER_KEYWORDS))}")
-    checked: dict[str, float] = {}
+    checked: dict[str, Any] = {}
     for key, value in kwargs.items():
         if value is None:
             continue
         label = f"{where}: @pytest.mark.cpuperf({key}=...)"
         if key in BY_NAME:
             checked[key] = BY_NAME[key].check(value, label)
+        elif key == KERNELS_KEYWORD:
+            from .judge.kernels import check_kernel_spec
+
+            checked[key] = check_kernel_spec(value, label)
         else:
             checked[key] = _threshold_value(value, label)
     return checked

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .judge.evaluate import Policy
     from .store.baselines import BaselineFile, BaselineStore
 
-UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID)
+UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID, Status.KERNEL_RULE)
 """Verdicts whose records ``--cpuperf-update`` refuses to store."""
 
 
@@ -103,6 +103,8 @@ class CpuperfSession:
         """Evaluate one test's records; results are kept for the reports (with the test's
         own failure, when its body failed)."""
         from .judge.evaluate import evaluate
+        from .judge.kernels import gate as kernel_gate
+        from .measure.profile import explain
 
         baseline = self.baseline()
         mismatch = self._other_machine(baseline)
@@ -111,6 +113,8 @@ class CpuperfSession:
             stored = baseline.get(record.test_id, record.metric)
             result = evaluate(record, stored, self.policy_for(record, marker),
                               other_machine=mismatch)
+            result = kernel_gate(result, marker.get("kernels"), other_machine=bool(mismatch))
+            result = explain(result, self.settings.profile)
             result.test_failure = test_failure
             results.append(result)
         self.results.extend(results)

@@ -19,9 +19,13 @@ class Status(str, Enum):
     """The baseline was recorded on another machine class: not judged (never fails)."""
     INVALID = "invalid"
     """A value or sample is NaN or infinite: nothing can be judged from it."""
+    KERNELS_CHANGED = "kernels changed"
+    """``kernels="same"``: the kernel mix differs from the baseline's latest run."""
+    KERNEL_RULE = "kernel rule"
+    """A ``kernels={...}`` rule (``sparse_layers >= 50``...) does not hold."""
 
     @property
     def fails(self) -> bool:
         """Whether this outcome fails the test (unless ``--cpuperf-warn-only``)."""
         return self in (Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
-                        Status.INVALID)
+                        Status.INVALID, Status.KERNELS_CHANGED, Status.KERNEL_RULE)

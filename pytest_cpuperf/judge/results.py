@@ -253,14 +253,18 @@ class BaselineRun(_Contended):
     """The kernels that ran (reports show what changed since); None: not recorded."""
     reference: dict[str, Any] | None = None
     """The same-run reference of this run (see :attr:`MetricRecord.reference`)."""
+    profile: dict[str, float] | None = None
+    """ms per inference by ``"layer type:exec type"`` (measure/profile.py); None: not recorded."""
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRun:
         """The run a measured record becomes when it is stored as a baseline."""
+        profile = record.extra.get("profile_ms")
         return cls(record.value, list(record.samples), record.date, dict(record.versions),
                    record.busy, list(record.contention),
                    dict(record.kernels) if record.kernels else None,
-                   _reference_dict(record.reference) if record.reference else None)
+                   reference=_reference_dict(record.reference) if record.reference else None,
+                   profile=dict(profile) if isinstance(profile, Mapping) and profile else None)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -274,6 +278,8 @@ class BaselineRun(_Contended):
             data["kernels"] = self.kernels
         if self.reference:
             data["reference"] = _reference_dict(self.reference)
+        if self.profile:
+            data["profile_ms"] = self.profile
         return json_safe(data)
 
     @classmethod
@@ -282,7 +288,8 @@ class BaselineRun(_Contended):
         return cls(value=f.number("value"), samples=f.numbers("samples"),
                    date=f.text("date", ""), versions=f.versions(),
                    busy=f.optional_number("busy"), contention=f.numbers("contention"),
-                   kernels=f.mapping("kernels") or None, reference=_read_reference(f))
+                   kernels=f.mapping("kernels") or None, reference=_read_reference(f),
+                   profile=f.mapping("profile_ms") or None)
 
 
 @dataclass
@@ -360,8 +367,9 @@ class MetricResult:
     noise: float | None = None
     ci_level: float | None = None
     """Confidence level of ``ci`` (0.90: a two-sided 90% interval)."""
-    policy: dict[str, float | None] | None = None
-    """The policy the metric was judged with (``Policy.to_dict``), so it can be judged again."""
+    policy: dict[str, Any] | None = None
+    """The policy the metric was judged with (``Policy.to_dict``, plus the ``kernels`` gate
+    when the marker set one), so it can be judged again."""
     test_failure: str | None = None
     """Why the test itself failed (an assertion of its own), when it did."""
 

@@ -85,7 +85,7 @@ class Recorder:
         measurement = engine.measure(compiled, inputs, settings, progress=self.progress,
                                      reference=self._reference(compiled, settings))
         if record:
-            self._record_measurement(prefix, measurement)
+            self._record_measurement(prefix, measurement, compiled)
         return measurement
 
     def compare(self, a: CompiledModel, b: CompiledModel, *, inputs: Inputs | None = None,
@@ -112,8 +112,8 @@ class Recorder:
                                 progress=self.progress,
                                 reference=self._reference(a, settings) if prefixes else None)
         if prefixes is not None:
-            self._record_measurement(prefixes[0], result.a)
-            self._record_measurement(prefixes[1], result.b)
+            self._record_measurement(prefixes[0], result.a, a)
+            self._record_measurement(prefixes[1], result.b, b)
         return result
 
     def _reference(self, compiled: CompiledModel, settings: EngineSettings) -> Reference | None:
@@ -259,9 +259,14 @@ class Recorder:
                 f"measurement its own name=")
         return prefix
 
-    def _record_measurement(self, prefix: str, m: Measurement) -> None:
+    def _record_measurement(self, prefix: str, m: Measurement,
+                            compiled: CompiledModel | None = None) -> None:
+        from ..judge.kernels import with_execution
+        from .profile import PROFILE_KEY, profile_of
+
         config = {k: v for k, v in m.config.items()}
-        kernels = m.kernels.to_dict() if m.kernels else None
+        kernels = with_execution(m.kernels.to_dict(), config) if m.kernels else None
+        profile = profile_of(compiled) if compiled is not None else None
         versions = dict(m.versions)
         self.record(f"{prefix}throughput", m.throughput, kind="throughput", unit="samples/s",
                     samples=list(m.throughputs), config=config, versions=versions,
@@ -276,7 +281,8 @@ class Recorder:
                         "warmup_steady": m.warmup_steady,
                         "contended_trials": m.contended_trials,
                         "repeated_trials": len(m.dropped),
-                        "retry_spent_s": round(m.retry_spent_s, 2)})
+                        "retry_spent_s": round(m.retry_spent_s, 2),
+                        **({PROFILE_KEY: profile} if profile else {})})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,
                     busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99,

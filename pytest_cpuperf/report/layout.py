@@ -14,7 +14,8 @@ from ..knobs import BY_NAME
 from ..status import Status
 
 SEVERITY: tuple[Status, ...] = (
-    Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
+    Status.INVALID, Status.KERNELS_CHANGED, Status.KERNEL_RULE, Status.REGRESSION,
+    Status.BELOW_FLOOR, Status.ABOVE_CEILING,
     Status.OTHER_MACHINE, Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.NO_BASELINE,
     Status.PASS,
 )

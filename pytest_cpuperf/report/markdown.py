@@ -30,6 +30,7 @@ from .terminal import NOTEWORTHY, cells, count_line, headers, verdict_first
 ICONS = {
     "pass": ":white_check_mark:", "improvement": ":rocket:", "regression": ":x:",
     "below floor": ":x:", "above ceiling": ":x:", "invalid": ":x:", "inconclusive": ":warning:",
+    "kernels changed": ":x:", "kernel rule": ":x:",
 }
 MARKER = "<!-- pytest-cpuperf report -->"
 """Last line of the report (invisible when rendered): a CI step finds its earlier pull request

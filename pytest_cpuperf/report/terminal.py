@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from ..judge.percentiles import cell_note
 from ..judge.results import MetricResult, RunReport, format_value
+from ..measure.profile import EXPLAINED, NO_PROFILE
 from ..status import Status
 from .framing import GATE, Framing, framing
 from .layout import (
@@ -25,8 +26,9 @@ from .layout import (
 )
 
 MAX_TEST_WIDTH = 48
-NOTEWORTHY = (Status.INVALID, Status.REGRESSION, Status.BELOW_FLOOR, Status.ABOVE_CEILING,
-              Status.INCONCLUSIVE, Status.IMPROVEMENT, Status.OTHER_MACHINE)
+NOTEWORTHY = (Status.INVALID, Status.KERNELS_CHANGED, Status.KERNEL_RULE, Status.REGRESSION,
+              Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INCONCLUSIVE, Status.IMPROVEMENT,
+              Status.OTHER_MACHINE)
 """Statuses whose message is worth printing after the table."""
 
 
@@ -143,6 +145,10 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None,
             lines.append(f"TEST FAILED: {result.test_id}: {failure}")
         if result.status in NOTEWORTHY:
             lines.append(f"{result.status.value.upper()}: {result.message}")
+        elif result.status is Status.NO_BASELINE and result.baseline is not None:
+            lines.append(f"NO BASELINE: {result.message}")  # a part of it: kernels=
+        elif EXPLAINED in result.message or NO_PROFILE in result.message:  # --cpuperf-profile
+            lines.append(f"PROFILE: {result.message}")
     if failed_tests or any(fails(r) for r in ordered):
         lines.append(count_line(ordered, len(failed_tests)))
     return lines

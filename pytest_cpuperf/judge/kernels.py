@@ -1,0 +1,198 @@
+"""The kernel mix as a deterministic gate: ``@pytest.mark.cpuperf(kernels=...)``.
+
+Two spellings:
+
+* ``kernels="same"`` - the kernels that ran (per layer type: how many layers ran each exec
+  type, plus the threads and streams they ran on) must equal the baseline's latest run; a
+  change fails with a diff such as ``FullyConnected: 12 brgemm_avx512_amx_sparse_I8 -> 12
+  brgemm_avx512_amx_I8``. No statistics: the mix is deterministic.
+* ``kernels={"sparse_layers": ">=50", "amx_layers": ">=1", "dominant_isa": "amx"}`` - rules
+  that need no baseline. Counts take ``">=N"``, ``"<=N"``, ``"==N"`` or a plain integer (exactly
+  N); ``dominant_isa`` takes an ISA name, or ``"!=NAME"``.
+
+Light: imported at collection to check the marker (no numpy, no backend).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CpuperfUsageError
+from ..status import Status
+from .results import MetricResult
+
+SAME = "same"
+COUNT_KEYS = ("matmul_layers", "sparse_layers", "amx_layers")
+ISA_KEY = "dominant_isa"
+ISAS = ("amx", "avx512", "avx2", "avx", "sse42", "sse41", "ref", "none")
+EXECUTION_KEYS = ("threads", "streams")
+"""What the kernels ran on, kept with the kernel record (a thread count changes no exec type)."""
+GATED_KINDS = ("throughput",)
+"""The metric the gate judges once per measurement (its latency twin carries the same kernels)."""
+MAX_LAYER_TYPES = 8
+"""Layer types listed in a diff before ``... and N more``."""
+_RULE = re.compile(r"^\s*(>=|<=|==|!=)?\s*(\S+)\s*$")
+USAGE = ('kernels="same" or kernels={"sparse_layers": ">=50", "amx_layers": ">=1", '
+         '"dominant_isa": "amx"}')
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One floor, ceiling or exact value on a field of the kernel report."""
+
+    key: str
+    op: str
+    value: int | str
+
+    def holds(self, kernels: Mapping[str, Any]) -> bool:
+        actual = kernels.get(self.key)
+        if actual is None:
+            return False
+        if self.op == ">=":
+            return int(actual) >= int(self.value)
+        if self.op == "<=":
+            return int(actual) <= int(self.value)
+        if self.op == "!=":
+            return str(actual) != str(self.value)
+        return str(actual) == str(self.value)
+
+    def text(self) -> str:
+        return f"{self.key} {self.op} {self.value}"
+
+
+def check_kernel_spec(value: object, label: str) -> str | dict[str, str]:
+    """``"same"`` or the checked rule mapping; a :class:`CpuperfUsageError` naming the key."""
+    if isinstance(value, str):
+        if value.strip().lower() == SAME:
+            return SAME
+        raise CpuperfUsageError(f"{label} must be {USAGE}; got {value!r}")
+    if not isinstance(value, Mapping) or not value:
+        raise CpuperfUsageError(f"{label} must be {USAGE}; got {value!r}")
+    checked: dict[str, str] = {}
+    for key, rule in value.items():
+        parse_rule(key, rule, label)
+        checked[str(key)] = str(rule).strip()
+    return checked
+
+
+def parse_rule(key: object, rule: object, label: str) -> Rule:
+    """One ``key: rule`` entry of a kernels mapping, checked."""
+    known = (*COUNT_KEYS, ISA_KEY)
+    if key not in known:
+        raise CpuperfUsageError(
+            f"{label}: unknown kernel key {key!r}; rules can name {', '.join(known)}, e.g. "
+            f"{USAGE}")
+    if isinstance(rule, bool) or not isinstance(rule, (str, int)):
+        raise CpuperfUsageError(f"{label}: rule for {key!r} must be text such as '>=1', got "
+                                f"{rule!r}")
+    match = _RULE.match(str(rule))
+    op, operand = (match.group(1) or "==", match.group(2)) if match else ("", "")
+    if key == ISA_KEY:
+        if op not in ("==", "!=") or operand.lower() not in ISAS:
+            raise CpuperfUsageError(
+                f"{label}: rule for 'dominant_isa' must be one of {', '.join(ISAS)} (or "
+                f"'!=' one of them), e.g. 'amx' or '!=ref'; got {rule!r}")
+        return Rule(str(key), op, operand.lower())
+    if op == "!=" or not operand.isdigit():
+        raise CpuperfUsageError(
+            f"{label}: rule for {key!r} must be '>=N', '<=N', '==N' or an integer N >= 0, "
+            f"e.g. '>=1'; got {rule!r}")
+    return Rule(str(key), op, int(operand))
+
+
+def rules_of(spec: Mapping[str, str]) -> list[Rule]:
+    return [parse_rule(key, rule, "kernels") for key, rule in spec.items()]
+
+
+def with_execution(kernels: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``kernels`` with the threads and streams they ran on (from the effective config)."""
+    threads = config.get("INFERENCE_NUM_THREADS", config.get("threads"))
+    streams = config.get("NUM_STREAMS")
+    found = dict(kernels)
+    if threads is not None:
+        found["threads"] = threads
+    if streams is not None:
+        found["streams"] = streams
+    return found
+
+
+def layer_mix(kernels: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """``exec_types`` (``"layer:exec" -> n``) as ``{layer type: {exec type: n}}``."""
+    mix: dict[str, dict[str, int]] = {}
+    for key, count in (kernels.get("exec_types") or {}).items():
+        layer, _, kernel = str(key).partition(":")
+        mix.setdefault(layer, {})[kernel or "?"] = int(count)
+    return mix
+
+
+def _counts(kernels: Mapping[str, int]) -> str:
+    return " + ".join(f"{n} {k}" for k, n in sorted(kernels.items(), key=lambda kv: -kv[1])) \
+        or "none"
+
+
+def kernel_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Lines such as ``FullyConnected: 12 brgemm_avx512_amx_sparse_I8 -> 12
+    brgemm_avx512_amx_I8`` and ``threads: 2 -> 1``; empty when the mix is the same."""
+    old, new = layer_mix(before), layer_mix(after)
+    lines = [f"{layer}: {_counts(old.get(layer, {}))} -> {_counts(new.get(layer, {}))}"
+             for layer in sorted(old.keys() | new.keys()) if old.get(layer) != new.get(layer)]
+    lines += [f"{key}: {before.get(key, '-')} -> {after.get(key, '-')}"
+              for key in EXECUTION_KEYS if str(before.get(key)) != str(after.get(key))]
+    return lines
+
+
+def diff_text(lines: list[str]) -> str:
+    shown = lines[:MAX_LAYER_TYPES]
+    more = len(lines) - len(shown)
+    return "; ".join(shown) + (f"; ... and {more} more" if more > 0 else "")
+
+
+def gate(result: MetricResult, spec: object, *, other_machine: bool = False) -> MetricResult:
+    """``result`` (a :class:`~pytest_cpuperf.judge.results.MetricResult`) with the kernel gate
+    applied: status ``kernels changed`` or ``kernel rule`` with the diff first in its message.
+    The spec is kept in ``result.policy["kernels"]`` so ``cpuperf compare`` gates alike."""
+    record = result.record
+    if spec is None or record.kind not in GATED_KINDS or result.status is Status.INVALID:
+        return result
+    spec = check_kernel_spec(spec, "@pytest.mark.cpuperf(kernels=...)")
+    if result.policy is not None:
+        result.policy["kernels"] = spec if isinstance(spec, str) else dict(spec)
+    name = f"{record.metric} of {record.test_id}"
+    kernels = record.kernels
+    if not isinstance(spec, str):
+        broken = [r for r in rules_of(spec) if not kernels or not r.holds(kernels)]
+        if broken:
+            seen = ", ".join(f"{r.key} is {(kernels or {}).get(r.key, 'not recorded')}"
+                             for r in broken)
+            _fail(result, Status.KERNEL_RULE,
+                  f"{name}: kernel rule broken: {seen} (rule "
+                  f"{', '.join(r.text() for r in broken)})")
+        return result
+    baseline = result.baseline
+    if baseline is None or other_machine:
+        return result
+    before = baseline.latest.kernels
+    if not before and not kernels:
+        result.message += "; kernels=\"same\": this backend recorded no kernels, nothing to compare"
+        return result
+    if not before or "exec_types" not in before:
+        note = f"{name}: no kernel record in the baseline; run --cpuperf-update"
+        if result.status.fails:
+            result.message += f"; {note}"
+        else:
+            result.status, result.message = Status.NO_BASELINE, f"{note}. {result.message}"
+        return result
+    lines = kernel_diff(before, kernels or {})
+    if lines:
+        _fail(result, Status.KERNELS_CHANGED,
+              f"{name}: kernels changed since the baseline ({baseline.latest.date[:10]}): "
+              f"{diff_text(lines)}")
+    return result
+
+
+def _fail(result: MetricResult, status: Status, reason: str) -> None:
+    result.message = f"{reason}. Throughput: {result.message}"
+    result.status = status
