@@ -26,6 +26,8 @@ import pytest_cpuperf.store.baselines  # noqa: F401
 
 with contextlib.suppress(ImportError):  # without the openvino extra
     import openvino  # noqa: F401
+with contextlib.suppress(ImportError):  # without the onnxruntime extra (onnx.checker broke
+    import onnx.checker  # noqa: F401  # once an inner run imported it a second time)
 
 
 @pytest.fixture(scope="session")
