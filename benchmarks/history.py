@@ -6,8 +6,10 @@
   within 10 and 30 points, median and largest points after the shift until found (the detector
   re-run as each point arrives, as CI does), false change points per 1,000 points (in the
   final answer on a 1,000-point series, and "online": every change point any re-run reported);
-  the trailing-window test (the default), Apache Otava (old and tuned thresholds) and a plain
-  threshold rule (alert when a point is more than T below the median of the previous 10);
+  the trailing-window test (the default; and watching slowdowns only, ``--direction slower``:
+  its false change points are the slowdowns it reports in pure noise), Apache Otava (old and
+  tuned thresholds) and a plain threshold rule (alert when a point is more than T below the
+  median of the previous 10);
 * the same on the real per-run and per-trial throughput the harness stored in
   ``benchmarks/results/latest.json`` (reference runs, then runs of a slower variant).
 
@@ -153,6 +155,13 @@ def trailing_alpha_002(values: Sequence[float]) -> list[int]:
     return [s.index for s in trailing_shifts(values, alpha=0.002)]
 
 
+def trailing_slower(alpha: float) -> Detector:
+    """The trailing test watching slowdowns only (one-sided at ``alpha``): throughput drops."""
+    def detect(values: Sequence[float]) -> list[int]:
+        return [s.index for s in trailing_shifts(values, alpha=alpha, direction="slower")]
+    return detect
+
+
 def threshold_detector(tolerance: float, window: int = 10) -> Detector:
     """Alert at a point more than ``tolerance`` below the median of the previous ``window``."""
     def detect(values: Sequence[float]) -> list[int]:
@@ -285,18 +294,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality-only", action="store_true",
                         help="skip the store figures (insert rate, detect time)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="only the detection rules whose name contains TEXT")
+    parser.add_argument("--null-series", type=int, default=40,
+                        help="1,000-point pure-noise series for the false change points")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {"stores": {} if args.quality_only else store_figures(args)}
     figures["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     detectors = {"trailing (default)": (trailing_detector, True),
                  "trailing, alpha 0.002": (trailing_alpha_002, True),
+                 "trailing, slower only (alpha 0.001)": (trailing_slower(0.001), True),
+                 **{f"trailing, slower only, alpha {a}": (trailing_slower(a), True)
+                    for a in (0.002, 0.003, 0.004, 0.005)},
                  "otava (old defaults)": (otava_detector, False),
                  "otava (window 60, p 0.001, min 1%)": (otava_tuned, False),
                  "threshold 3%": (threshold_detector(0.03), True),
                  "threshold 5%": (threshold_detector(0.05), True)}
     figures["quality"] = {}
     for name, (detector, causal) in detectors.items():
-        figures["quality"][name] = quality(detector, args.trials, causal=causal)
+        if args.only and args.only not in name:
+            continue
+        figures["quality"][name] = quality(detector, args.trials, causal=causal,
+                                           null_series=args.null_series)
         print(name, figures["quality"][name], flush=True)
     figures["information_limit"] = information_limit()
     print("information limit (3% shift, 10 points)", figures["information_limit"], flush=True)

@@ -99,6 +99,77 @@ def test_detect_rejects_bad_thresholds_and_names(history: str) -> None:
     assert out.returncode == 2 and "must be TEST_ID::METRIC" in out.stderr
 
 
+def fill_mirrored(url: str) -> None:
+    """90 runs on one machine: test_slow gets 6% slower at commit c060 (throughput down,
+    latency up), test_fast 6% faster (the mirror image: same noise, opposite shift)."""
+    store = HistoryStore.open(url)
+    slow, fast = noisy_series(90, SHIFT_AT, -0.06), noisy_series(90, SHIFT_AT, 0.06)
+    for i in range(90):
+        records = []
+        for test, rate in (("test_slow", slow[i]), ("test_fast", fast[i])):
+            records += [MetricRecord(f"tests/test_bert.py::{test}", "throughput", "throughput",
+                                     "samples/s", rate, [rate]),
+                        MetricRecord(f"tests/test_bert.py::{test}", "latency", "latency", "ms",
+                                     1000 / rate, [1000 / rate], higher_is_better=False)]
+        report = RunReport(machine={"key": "machine-a"}, results=[
+            MetricResult(r, Status.PASS, "") for r in records],
+            created=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00")
+        store.append(HistoryRun.from_report(report, RunContext(f"run-{i}", f"c{i:03d}", "main",
+                                                               None), {}))
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('mirrored') / 'h.db'}"
+    fill_mirrored(url)
+    return url
+
+
+def _found(out: subprocess.CompletedProcess[str]) -> list[str]:
+    assert out.returncode == 0, out.stderr
+    return sorted(line.split("  ")[0] for line in out.stdout.splitlines()[:-1])
+
+
+def test_slower_only_finds_the_slowdown_and_ignores_an_equal_speedup(mirrored: str) -> None:
+    series = ["tests/test_bert.py::test_slow::throughput",
+              "tests/test_bert.py::test_fast::throughput"]
+    both = cpuperf("detect", *series, "--history", mirrored)
+    assert _found(both) == sorted(series)  # the speed-up is there to be found
+    slower = cpuperf("detect", *series, "--history", mirrored, "--direction", "slower")
+    assert _found(slower) == [series[0]]
+    assert f"commits c{SHIFT_AT - 1:03d}..c{SHIFT_AT:03d}" in slower.stdout
+    assert " -" in slower.stdout.splitlines()[0]
+    faster = cpuperf("detect", *series, "--history", mirrored, "--direction", "faster")
+    assert _found(faster) == [series[1]]
+
+
+def test_slower_latency_is_an_increase(mirrored: str, tmp_path: Path) -> None:
+    """Latency is stored with higher_is_better false: it going up is the slowdown."""
+    series = ["tests/test_bert.py::test_slow::latency", "tests/test_bert.py::test_fast::latency"]
+    slower = cpuperf("detect", *series, "--history", mirrored, "--direction", "slower")
+    assert _found(slower) == [series[0]]
+    assert " +" in slower.stdout.splitlines()[0]
+    html = tmp_path / "trend.html"
+    out = cpuperf("report", str(html), *series, "--history", mirrored, "--method", "trailing",
+                  "--direction", "faster")
+    assert out.returncode == 0, out.stderr
+    text = html.read_text()
+    assert text.count("stroke-dasharray") == 1 and text.count("No change point.") == 1
+
+
+def test_bad_direction_is_a_usage_error(history: str) -> None:
+    for command in (["detect"], ["report", "trend.html"]):
+        out = cpuperf(*command, "--history", history, "--direction", "down")
+        assert out.returncode == 2
+        assert "--direction" in out.stderr and "'down'" in out.stderr
+        assert all(choice in out.stderr for choice in ("both", "slower", "faster"))
+    from pytest_cpuperf.history.detect import Detector
+
+    with pytest.raises(HistoryError, match="--direction must be one of both, slower, faster"):
+        Detector(direction="down").check()
+
+
 def test_missing_history_is_an_error_not_a_new_file(tmp_path: Path) -> None:
     db = tmp_path / "typo.db"
     out = cpuperf("runs", "--history", f"sqlite:///{db}")
@@ -158,6 +229,17 @@ def test_trailing_test_finds_known_shifts_in_2_percent_noise(shift: float) -> No
     assert len(found) == 1 and abs(found[0].index - 100) <= 2
     assert found[0].change == pytest.approx(shift, abs=0.015)
     assert found[0].p_value < 0.001
+
+
+def test_one_direction_is_a_one_sided_test_at_the_same_alpha() -> None:
+    from pytest_cpuperf.history.detect import trailing_shifts
+
+    values = noisy_series(200, 100, -0.05, seed=11)
+    both, slower = trailing_shifts(values), trailing_shifts(values, direction="slower")
+    assert [s.index for s in slower] == [s.index for s in both] == [100]
+    assert slower[0].p_value == pytest.approx(both[0].p_value / 2)
+    assert trailing_shifts(values, direction="faster") == []
+    assert trailing_shifts(values, direction="faster", higher_is_better=False) == slower
 
 
 def test_trailing_test_is_online_and_quiet_in_pure_noise() -> None:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import HistoryError, trailing
-from .detect import DEFAULT_MAX_PVALUE, DEFAULT_MIN_MAGNITUDE, DEFAULT_WINDOW, METHODS, Detector
+from .detect import (
+    DEFAULT_MAX_PVALUE,
+    DEFAULT_MIN_MAGNITUDE,
+    DEFAULT_WINDOW,
+    DIRECTIONS,
+    METHODS,
+    Detector,
+)
 
 if TYPE_CHECKING:
     from .store import HistoryStore, Point
@@ -107,7 +114,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _detector(args: argparse.Namespace, method: str) -> Detector:
     detector = Detector(method=method, reference=args.reference, recent=args.recent,
                         alpha=args.alpha, window=args.window, max_pvalue=args.max_pvalue,
-                        min_magnitude=args.min_magnitude)
+                        min_magnitude=args.min_magnitude, direction=args.direction)
     detector.check()
     return detector
 
@@ -213,8 +220,12 @@ def _detect_options(parser: argparse.ArgumentParser, default_method: str) -> Non
                         help="trailing: newest runs whose mean is tested (default: "
                              f"{trailing.DEFAULT_RECENT})")
     parser.add_argument("--alpha", type=float, default=trailing.DEFAULT_ALPHA,
-                        help="trailing: largest two-sided p-value of an alarm, a bound on "
-                             f"false alarms per new run (default: {trailing.DEFAULT_ALPHA})")
+                        help="trailing: largest p-value of an alarm (two-sided; one-sided "
+                             "with --direction slower/faster), a bound on false alarms per new "
+                             f"run (default: {trailing.DEFAULT_ALPHA})")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="both",
+                        help="which changes to report: slower (throughput down, latency up: "
+                             "each metric's higher_is_better), faster, or both (default: both)")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                         help=f"otava: points per sliding window (default: {DEFAULT_WINDOW})")
     parser.add_argument("--max-pvalue", type=float, default=DEFAULT_MAX_PVALUE,

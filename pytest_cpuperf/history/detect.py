@@ -29,6 +29,9 @@ DEFAULT_MIN_MAGNITUDE = 0.015
 10 points in 74% of series, with 0.3 false change points per 1,000 points in the final answer
 and 1.4 counting every one a re-run reported as the points arrived."""
 METHODS = ("trailing", "otava")
+DIRECTIONS = ("both", "slower", "faster")
+"""Which changes to report: ``slower`` is throughput down or latency up (the metric's
+``higher_is_better``); with one direction the trailing test is one-sided at the same alpha."""
 INSTALL_HINT = "pip install apache-otava (or pytest-cpuperf[detect])"
 
 
@@ -72,6 +75,22 @@ def _otava() -> object:
     return analysis
 
 
+def check_direction(direction: str) -> None:
+    """A HistoryError naming --direction and its choices."""
+    if direction not in DIRECTIONS:
+        raise HistoryError(f"--direction must be one of {', '.join(DIRECTIONS)}; got "
+                           f"{direction!r}")
+
+
+def direction_sign(direction: str, higher_is_better: bool = True) -> int:
+    """How the values move in ``direction``: 0 either way, -1 down, +1 up."""
+    check_direction(direction)
+    if direction == "both":
+        return 0
+    slower = -1 if higher_is_better else 1
+    return slower if direction == "slower" else -slower
+
+
 def check_thresholds(window: int, max_pvalue: float, min_magnitude: float) -> None:
     """A HistoryError naming the bad Otava threshold and its valid range."""
     if window < 4:
@@ -101,19 +120,24 @@ def shifts(values: Sequence[float], *, window: int = DEFAULT_WINDOW,
 
 def trailing_shifts(values: Sequence[float], *, reference: int = trailing.DEFAULT_REFERENCE,
                     recent: int = trailing.DEFAULT_RECENT, alpha: float = trailing.DEFAULT_ALPHA,
-                    min_magnitude: float = trailing.DEFAULT_MIN_MAGNITUDE) -> list[Shift]:
-    """Change points of ``values`` (oldest first) by the trailing-window test."""
+                    min_magnitude: float = trailing.DEFAULT_MIN_MAGNITUDE,
+                    direction: str = "both", higher_is_better: bool = True) -> list[Shift]:
+    """Change points of ``values`` (oldest first) by the trailing-window test; ``direction``
+    ``slower``/``faster`` reports only that way (a one-sided test at the same ``alpha``)."""
+    sign = direction_sign(direction, higher_is_better)
     problem = trailing.check(reference, recent, alpha, min_magnitude)
     if problem:
         raise HistoryError(problem)
     return [Shift(index, before, after, p_value) for index, before, after, p_value in
             trailing.find(values, reference=reference, recent=recent, alpha=alpha,
-                          min_magnitude=min_magnitude)]
+                          min_magnitude=min_magnitude, sign=sign)]
 
 
 @dataclass(frozen=True)
 class Detector:
-    """A detection method and its thresholds (``min_magnitude`` None: the method's default)."""
+    """A detection method and its thresholds (``min_magnitude`` None: the method's default).
+    ``direction``: see :data:`DIRECTIONS`; Otava's change points the other way are dropped
+    (its test stays two-sided)."""
 
     method: str = "trailing"
     reference: int = trailing.DEFAULT_REFERENCE
@@ -122,12 +146,14 @@ class Detector:
     window: int = DEFAULT_WINDOW
     max_pvalue: float = DEFAULT_MAX_PVALUE
     min_magnitude: float | None = None
+    direction: str = "both"
 
     def check(self) -> None:
         """A HistoryError naming the bad option, before any series is read."""
         if self.method not in METHODS:
             raise HistoryError(f"--method must be one of {', '.join(METHODS)}; got "
                                f"{self.method!r}")
+        check_direction(self.direction)
         check_thresholds(self.window, self.max_pvalue, self._min_magnitude)
         problem = trailing.check(self.reference, self.recent, self.alpha, self._min_magnitude)
         if problem:
@@ -139,21 +165,26 @@ class Detector:
             return self.min_magnitude
         return DEFAULT_MIN_MAGNITUDE if self.method == "otava" else trailing.DEFAULT_MIN_MAGNITUDE
 
-    def shifts(self, values: Sequence[float]) -> list[Shift]:
-        """The change points of ``values`` (oldest first) by this method."""
+    def shifts(self, values: Sequence[float], higher_is_better: bool = True) -> list[Shift]:
+        """The change points of ``values`` (oldest first) by this method, in its direction."""
         if self.method == "otava":
-            return shifts(values, window=self.window, max_pvalue=self.max_pvalue,
-                          min_magnitude=self._min_magnitude)
+            sign = direction_sign(self.direction, higher_is_better)
+            return [s for s in shifts(values, window=self.window, max_pvalue=self.max_pvalue,
+                                      min_magnitude=self._min_magnitude)
+                    if sign * s.change >= 0]
         return trailing_shifts(values, reference=self.reference, recent=self.recent,
-                               alpha=self.alpha, min_magnitude=self._min_magnitude)
+                               alpha=self.alpha, min_magnitude=self._min_magnitude,
+                               direction=self.direction, higher_is_better=higher_is_better)
 
 
 def change_points(points: Sequence[Point],
                   detector: Detector | None = None) -> list[ChangePoint]:
-    """Change points of one machine's series of runs, with the commits around each."""
+    """Change points of one machine's series of runs, with the commits around each; which
+    way is slower comes from the metric's stored ``higher_is_better``."""
     machines = {p.machine_key for p in points}
     if len(machines) > 1:
         raise HistoryError(f"a series mixes machine classes ({', '.join(sorted(machines))}); "
                            f"detect change points per machine (--machine KEY)")
-    found = (detector or Detector()).shifts([p.value for p in points])
+    higher_is_better = points[-1].higher_is_better if points else True
+    found = (detector or Detector()).shifts([p.value for p in points], higher_is_better)
     return [ChangePoint(s, points[s.index - 1], points[s.index]) for s in found]

@@ -77,6 +77,7 @@ class Point:
     samples: list[float]
     status: str
     unit: str
+    higher_is_better: bool = True
 
 
 def parse_url(text: str) -> URL:
@@ -247,7 +248,7 @@ class HistoryStore:
 
         query = (select(runs.c.run_id, runs.c.created, runs.c.commit, runs.c.branch,
                         runs.c.machine_key, metrics.c.value, metrics.c.samples,
-                        metrics.c.status, metrics.c.unit)
+                        metrics.c.status, metrics.c.unit, metrics.c.higher_is_better)
                  .join(metrics, metrics.c.run_id == runs.c.run_id)
                  .where(metrics.c.test_id == test, metrics.c.metric == metric))
         query = _filtered(query, runs, branch=branch, machine=machine)
@@ -257,7 +258,8 @@ class HistoryStore:
         return [Point(run_id=r["run_id"], created=r["created"], commit=r["commit"],
                       branch=r["branch"], machine_key=r["machine_key"], value=float(r["value"]),
                       samples=[float(s) for s in r["samples"] or []], status=r["status"],
-                      unit=r["unit"]) for r in rows]
+                      unit=r["unit"], higher_is_better=bool(r["higher_is_better"]))
+                for r in rows]
 
     def series_keys(self) -> list[tuple[str, str]]:
         """Every (test id, metric) recorded."""

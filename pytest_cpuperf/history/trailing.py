@@ -3,8 +3,9 @@
 At each new point the mean of the last ``recent`` points is tested against the mean of up to
 ``reference`` points before them (none before the last change found), scaled by the
 reference's standard deviation: Student-t with ``len(reference) - 1`` degrees of freedom when
-nothing changed. An alarm needs a two-sided p-value below ``alpha`` (and a change of at least
-``min_magnitude``); its change point is then placed at the split of the last few windows with
+nothing changed. An alarm needs a p-value below ``alpha`` (and a change of at least
+``min_magnitude``): two-sided, or one-sided when only drops (``sign`` -1) or only rises (+1) are
+watched; its change point is then placed at the split of the last few windows with
 the strongest t statistic, and testing restarts from there. One test per new point keeps
 false alarms below ``alpha`` per point (well below: successive windows overlap, so an excursion
 gives one alarm). Needs numpy and scipy only.
@@ -21,7 +22,8 @@ DEFAULT_REFERENCE = 100
 DEFAULT_RECENT = 10
 """Newest points whose mean is tested (and where the change point is looked for)."""
 DEFAULT_ALPHA = 0.001
-"""Largest two-sided p-value of an alarm: a bound on the false alarms per new point."""
+"""Largest p-value of an alarm (two-sided, or one-sided when one direction is watched): a bound
+on the false alarms per new point."""
 DEFAULT_MIN_MAGNITUDE = 0.01
 """Smallest relative change reported."""
 MIN_REFERENCE = 10
@@ -45,8 +47,9 @@ def check(reference: int, recent: int, alpha: float, min_magnitude: float) -> st
 
 
 def _t_statistics(total: np.ndarray, squares: np.ndarray, start: int, splits: np.ndarray,
-                  end: int, reference: int) -> tuple[np.ndarray, ...]:
-    """For each split ``j``: mean of ``x[first..j)``, mean of ``x[j..end)``, t, reference size."""
+                  end: int, reference: int, sign: int) -> tuple[np.ndarray, ...]:
+    """For each split ``j``: mean of ``x[first..j)``, mean of ``x[j..end)``, t (``|t|`` when
+    ``sign`` is 0, else ``sign * t``: large when the mean moved the watched way), reference size."""
     first = np.maximum(start, splits - reference)
     n_ref = splits - first
     mean_ref = (total[splits] - total[first]) / n_ref
@@ -55,18 +58,22 @@ def _t_statistics(total: np.ndarray, squares: np.ndarray, start: int, splits: np
     n_new = end - splits
     mean_new = (total[end] - total[splits]) / n_new
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.abs(mean_new - mean_ref) / (sd_ref * np.sqrt(1 / n_new + 1 / n_ref))
-    return mean_ref, mean_new, np.nan_to_num(stat, nan=0.0), n_ref
+        stat = (mean_new - mean_ref) / (sd_ref * np.sqrt(1 / n_new + 1 / n_ref))
+    stat = np.nan_to_num(stat, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    return mean_ref, mean_new, np.abs(stat) if sign == 0 else sign * stat, n_ref
 
 
 def find(values: Sequence[float], *, reference: int = DEFAULT_REFERENCE,
          recent: int = DEFAULT_RECENT, alpha: float = DEFAULT_ALPHA,
-         min_magnitude: float = DEFAULT_MIN_MAGNITUDE) -> list[tuple[int, float, float, float]]:
+         min_magnitude: float = DEFAULT_MIN_MAGNITUDE,
+         sign: int = 0) -> list[tuple[int, float, float, float]]:
     """``(index, mean before, mean after, p-value)`` per change found, oldest first, as an
-    online detector fed one point at a time would have raised them."""
+    online detector fed one point at a time would have raised them. ``sign``: 0 watches both
+    ways (two-sided test), -1 only drops, +1 only rises (one-sided, at the same ``alpha``)."""
     from scipy.stats import t as student_t
 
-    critical = student_t.isf(alpha / 2, np.arange(1, max(reference, MIN_REFERENCE)))
+    sides = 2 if sign == 0 else 1
+    critical = student_t.isf(alpha / sides, np.arange(1, max(reference, MIN_REFERENCE)))
     x = np.asarray(values, dtype=float)
     total = np.concatenate(([0.0], np.cumsum(x)))
     squares = np.concatenate(([0.0], np.cumsum(x * x)))
@@ -77,17 +84,17 @@ def find(values: Sequence[float], *, reference: int = DEFAULT_REFERENCE,
             continue
         window = np.array([max(start + MIN_REFERENCE, end - recent)])
         mean_ref, mean_new, stat, n_ref = _t_statistics(total, squares, start, window, end,
-                                                        reference)
+                                                        reference, sign)
         if stat[0] <= critical[n_ref[0] - 2] or mean_ref[0] == 0:
             continue
         if abs(mean_new[0] / mean_ref[0] - 1) < min_magnitude:
             continue
         splits = np.arange(max(start + MIN_REFERENCE, end - LOCATE * recent), end)
         mean_ref, mean_new, stat, n_ref = _t_statistics(total, squares, start, splits, end,
-                                                        reference)
+                                                        reference, sign)
         best = int(np.argmax(stat))
         split = int(splits[best])
         found.append((split, float(mean_ref[best]), float(mean_new[best]),
-                      float(2 * student_t.sf(stat[best], n_ref[best] - 1))))
+                      float(sides * student_t.sf(stat[best], n_ref[best] - 1))))
         start = split
     return found
