@@ -2,7 +2,7 @@
 
 ``trailing`` (:mod:`.trailing`) tests the newest points against the ones before them as each
 run arrives and never takes back what it reported: in 2% noise it finds 81% of 3% shifts
-within 10 runs with 0.42 false change points per 1,000 runs, against Otava's 74% and 1.4 (its
+within 10 runs with 0.59 false change points per 1,000 runs, against Otava's 74% and 1.4 (its
 change points move as runs arrive; benchmarks/history.py). It needs only numpy and scipy.
 ``otava`` is Apache Otava's E-Divisive means (MongoDB's Hunter), used as a library
 (``otava.analysis.compute_change_points``): a retrospective segmentation of the whole series,
