@@ -86,6 +86,9 @@ def measure_all(model: str, runs: int, slower_runs: int, trials: int, hog: int
     order = schedule(runs, slower_runs, variants)
     done: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, hogs(hog, delay_s=0.0):
+        # the hogs fork now, before any worker's pipes exist (a hog forked while a worker ran
+        # would hold its pipes open, and the run would wait for it forever)
+        time.sleep(1.0)
         for index, variant in enumerate(order):
             out = Path(tmp) / f"run{index}.json"
             began, load_before = time.time(), load()

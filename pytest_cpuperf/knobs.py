@@ -138,7 +138,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("retry_budget", float, 2.0, 0.0, INF, ENGINE, example="2",
          help="Extra time for repeating trials other processes contended, as a multiple of "
               "trials x trial_time (0: never repeat)"),
-    Knob("reference", bool, False, 0.0, 1.0, ENGINE, example="true", high_open=False,
+    Knob("reference", bool, True, 0.0, 1.0, ENGINE, example="false", high_open=False,
          help="Time a fixed reference model in the same rounds as every measurement and judge "
               "throughput relative to it, so the machine's moment cancels between runs"),
 )

@@ -40,12 +40,25 @@ def tiny_int8_ir() -> Path:
 
 @pytest.fixture(scope="session")
 def reference_ir() -> Path:
-    """The same-run reference's IR (measure/reference.py), built here so that in-process
-    pytester runs find it cached (building imports torch, which cannot be imported twice)."""
+    """The same-run reference's IR (measure/reference.py, on by default), built here so that
+    in-process pytester runs find it cached (building imports torch, which imports once)."""
     from pytest_cpuperf.measure.reference import reference_spec
     from pytest_cpuperf.models import build_ir
 
     return build_ir(reference_spec(), sparsity=0.0, int8=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reference_built(request: pytest.FixtureRequest) -> None:
+    """Every measurement runs with the same-run reference by default: build its model once,
+    up front, where the model-building libraries are installed."""
+    try:
+        import nncf  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return
+    request.getfixturevalue("reference_ir")
 
 
 @pytest.fixture(scope="session")

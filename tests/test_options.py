@@ -177,10 +177,13 @@ ENGINE_CASES: dict[str, EngineCase] = {
     # the cap the warm-up ran under (its behaviour at the cap: tests/test_engine.py)
     "warmup_max": EngineCase(0.5, 2.0, lambda m, v: _assert_equal(m["warmup_max_s"], v, m)),
     # the repeat budget: value x trials x trial_time seconds (its use: tests/test_busy.py)
+    # (a same-run reference trial, half a trial long, brings half a trial's budget)
     "retry_budget": EngineCase(0.0, 1.0, lambda m, v: _assert_equal(
-        m["retry_budget_s"], v * FAST["trials"] * REF_TRIAL_TIME, m)),
-    # a same-run reference rate per trial, or none (its judging: tests/test_reference.py)
-    "reference": EngineCase(0.0, 1.0, lambda m, v: _assert_equal(
+        m["retry_budget_s"], v * FAST["trials"] * REF_TRIAL_TIME * (1.5 if m["reference"] else 1),
+        m)),
+    # a same-run reference rate per trial, or none (on by default, so "high" is off; its
+    # judging: tests/test_reference.py)
+    "reference": EngineCase(1.0, 0.0, lambda m, v: _assert_equal(
         m["reference"], FAST["trials"] if v else 0, m)),
 }
 

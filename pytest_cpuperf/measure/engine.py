@@ -98,7 +98,8 @@ class EngineSettings:
     """Extra time for repeating contended trials, as a multiple of trials x trial_time."""
     reference: bool = False
     """Whether measurements run with a same-run reference (reference.py); the recorder builds
-    it, the engine interleaves it."""
+    it, the engine interleaves it. The plugin's default is on (knobs.py); a bare engine call
+    has none unless given one."""
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)
@@ -499,7 +500,9 @@ def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget 
     trials: list[list[Trial]] = [[] for _ in models]
     latencies: list[list[float]] = [[] for _ in models]
     dropped: list[list[Trial]] = [[] for _ in models]
-    budget = RetryBudget(settings.retry_budget_s * len(models))
+    shares = [t / settings.trial_time_s for t in trial_times] if trial_times else [1.0] * len(
+        models)  # a shorter (reference) trial gets its share of the repeat budget
+    budget = RetryBudget(settings.retry_budget_s * sum(shares))
     order = list(range(len(models)))
     names = [label or m.label for label, m in zip(labels, models, strict=True)]
     for round_no in _rounds(settings.trials, names, trials):
