@@ -20,9 +20,10 @@ import numpy  # noqa: F401
 import pytest
 import scipy.stats  # noqa: F401
 
+import pytest_cpuperf.cache
 import pytest_cpuperf.judge.evaluate
 import pytest_cpuperf.report
-import pytest_cpuperf.store.baselines  # noqa: F401
+import pytest_cpuperf.store.baselines
 
 with contextlib.suppress(ImportError):  # without the openvino extra
     import openvino  # noqa: F401
@@ -48,15 +49,26 @@ def reference_ir() -> Path:
     return build_ir(reference_spec(), sparsity=0.0, int8=True)
 
 
+# pytester points HOME at a temporary directory; its runs share this session's model cache
+os.environ.setdefault("CPUPERF_CACHE_DIR", str(pytest_cpuperf.cache.cache_dir()))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _reference_built(request: pytest.FixtureRequest) -> None:
-    """Every measurement runs with the same-run reference by default: build its model once,
-    up front, where the model-building libraries are installed."""
+    """Every measurement runs with the same-run reference by default: load what building it
+    needs, and build the OpenVINO one, once, up front (in-process pytester runs would load
+    those libraries a second time)."""
+    try:
+        import torch  # noqa: F401
+
+        # transformers loads its model modules lazily: load the BERT ones (the torch reference)
+        from transformers import BertConfig, BertForSequenceClassification  # noqa: F401
+    except ImportError:
+        return
     try:
         import nncf  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
+        import openvino  # noqa: F401
+    except ImportError:  # the IPEX environment: torch references only
         return
     request.getfixturevalue("reference_ir")
 

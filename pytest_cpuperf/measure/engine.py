@@ -96,10 +96,10 @@ class EngineSettings:
     """Cap of the warm-up when the rate does not get steady (``warmup_s`` is its minimum)."""
     retry_budget: float = DEFAULT_RETRY_BUDGET
     """Extra time for repeating contended trials, as a multiple of trials x trial_time."""
-    reference: bool = False
-    """Whether measurements run with a same-run reference (reference.py); the recorder builds
-    it, the engine interleaves it. The plugin's default is on (knobs.py); a bare engine call
-    has none unless given one."""
+    reference: bool = True
+    """Whether the ``cpuperf`` fixture measures with a same-run reference (reference.py): the
+    recorder builds it, the engine interleaves the one it is given (a bare
+    :func:`measure` call has none unless given one)."""
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)
@@ -437,15 +437,18 @@ def measure(compiled: CompiledModel, inputs: Inputs | None = None,
 
 def _measurement(model: CompiledModel, label: str | None, trials: Sequence[Trial],
                  latencies: Sequence[float], requests: int, warm: Warmup,
-                 dropped: Sequence[Trial], budget: RetryBudget) -> Measurement:
+                 dropped: Sequence[Trial], budget: RetryBudget, describe: bool = True
+                 ) -> Measurement:
+    """The measurement of ``model``; with ``describe`` its config, kernels (a profiling pass)
+    and versions too (a same-run reference needs only its rates)."""
     return Measurement(
         label=label or model.label,
         backend=model.backend,
         trials=tuple(trials),
         latency=LatencySummary.from_samples(latencies),
-        config=model.effective_config(),
-        kernels=model.kernels(),
-        versions=model.versions(),
+        config=model.effective_config() if describe else {},
+        kernels=model.kernels() if describe else None,
+        versions=model.versions() if describe else {},
         requests=requests,
         warmup_s=warm.seconds,
         warmup_steady=warm.steady,
@@ -483,15 +486,17 @@ def _with_reference(models: Sequence[CompiledModel], inputs: Sequence[Inputs | N
     times = [settings.trial_time_s] * len(models) + [
         settings.trial_time_s * REFERENCE_TRIAL_FRACTION]
     *measured, ref = _interleaved(everything, targets, settings, [*labels, "reference"],
-                                  progress, times)
+                                  progress, times, bare_last=True)
     return [replace(m, reference=ref.throughputs, reference_id=reference.identity)
             for m in measured]
 
 
 def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget | SyncTarget],
                  settings: EngineSettings, labels: Sequence[str | None],
-                 progress: Progress | None, trial_times: Sequence[float] | None = None
-                 ) -> list[Measurement]:
+                 progress: Progress | None, trial_times: Sequence[float] | None = None,
+                 bare_last: bool = False) -> list[Measurement]:
+    """Interleaved trials of ``models``; ``bare_last``: the last one is a same-run reference,
+    measured for its rates alone."""
     warmups = []
     for model, target in zip(models, targets, strict=True):
         if progress:
@@ -518,7 +523,8 @@ def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget 
             trials[index].append(_run_with_retries(run, budget, dropped[index],
                                                    latencies[index]))
     return [_measurement(model, labels[index], trials[index], latencies[index],
-                         _requests(targets[index]), warmups[index], dropped[index], budget)
+                         _requests(targets[index]), warmups[index], dropped[index], budget,
+                         describe=not (bare_last and index == len(models) - 1))
             for index, model in enumerate(models)]
 
 

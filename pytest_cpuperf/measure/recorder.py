@@ -118,8 +118,10 @@ class Recorder:
 
     def _reference(self, compiled: CompiledModel, settings: EngineSettings) -> Reference | None:
         """The same-run reference for ``compiled`` when ``--cpuperf-reference`` asks for one."""
-        if not settings.reference:
-            return None
+        from .engine import TRIAL_DRIVER
+
+        if not settings.reference or TRIAL_DRIVER.get() is not None:
+            return None  # off, or cpuperf ab, whose pairs cancel the machine's moment already
         from .reference import reference_for
 
         try:
