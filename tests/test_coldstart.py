@@ -3,6 +3,7 @@ real pytest runs on the tiny BERT (measure/coldstart.py, judge/percentiles.py)."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -245,10 +246,13 @@ def test_torch_cold_start_builds_with_the_factory_and_times_prepare(
         pytester: pytest.Pytester) -> None:
     """A factory defined in the test module, imported by each fresh process from the test's
     directory; prepare = torch_optimize(mode="jit"), the size = the module's parameters."""
-    pytest.importorskip("transformers")
+    if importlib.util.find_spec("transformers") is None:
+        pytest.skip("transformers is not installed")
+    # nothing here imports transformers or torch: pytester drops the modules a test imported,
+    # and a later test would load a second, incompatible copy of transformers' classes
     pytester.makepyfile(test_cold_torch=TORCH_COLD_TEST)
-    result = pytester.runpytest("--cpuperf", "--cpuperf-update", "-s", "--cpuperf-report",
-                                "cold.json")
+    result = pytester.runpytest_subprocess("--cpuperf", "--cpuperf-update", "-s",
+                                           "--cpuperf-report", "cold.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "*test_cold_torch:tiny (torch, 2 fresh processes, median [[]min-max[]]): prepare * s "
@@ -264,7 +268,8 @@ def test_torch_cold_start_builds_with_the_factory_and_times_prepare(
                 if r["metric"] == "cold/model_size_mb")
     assert size["extra"]["model"] == "test_cold_torch:tiny"
     assert len(size["extra"]["build_s"]) == 2
-    assert size["value"] == pytest.approx(_parameter_mb(tiny_torch_bert()), rel=1e-4)
+    assert size["extra"]["model_size"] == "parameter bytes of the built module"
+    assert 1.0 < size["value"] < 10.0  # tiny BERT's fp32 parameters (exact: the test below)
 
 
 def test_torch_cold_start_with_this_modules_function() -> None:
@@ -278,6 +283,7 @@ def test_torch_cold_start_with_this_modules_function() -> None:
                for s in result.samples)
     assert result.versions.get("torch") and result.versions.get("transformers")
     assert result.median("peak_rss_compile_mb") > result.samples[0].rss_import_mb
+    assert result.model_size_mb == pytest.approx(_parameter_mb(tiny_torch_bert()), rel=1e-9)
 
 
 @pytest.mark.parametrize(("model", "options", "message"), [
