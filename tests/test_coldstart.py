@@ -3,8 +3,10 @@ real pytest runs on the tiny BERT (measure/coldstart.py, judge/percentiles.py)."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,8 +92,9 @@ def test_a_hung_process_is_stopped_naming_the_model(tiny_int8_ir: Path) -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"repeats": 1}, r"cold_start\(repeats=\.\.\.\) must be an integer >= 2"),
-    ({"backend": "torch"}, r"cold_start\(backend=\.\.\.\) must be one of 'openvino', "
-                           r"'onnxruntime'.*PyTorch and IPEX"),
+    ({"backend": "tensorflow"}, r"cold_start\(backend=\.\.\.\) must be one of 'openvino', "
+                                r"'onnxruntime', 'torch', 'ipex', got 'tensorflow'"),
+    ({"backend": "torch"}, r"for backend 'torch' takes a factory, not \w*Path"),
     ({"timeout": 0}, r"cold_start\(timeout=\.\.\.\) must be a number of seconds > 0"),
     ({"options": {"streams": 0}}, r"streams must be an integer >= 1"),
     ({"backend": "onnxruntime"}, r"for backend 'onnxruntime' takes a \.onnx file"),
@@ -204,3 +207,107 @@ def test_a_killed_process_is_named_by_its_signal(tiny_int8_ir: Path) -> None:
     assert str(error) == (f"cold start of model {str(tiny_int8_ir)!r} (openvino): fresh process "
                           f"2 of 3 was killed by SIGSEGV: Fatal Python error: Segmentation fault")
     assert "without an error message" in str(_failure(request, 0, -9, ""))
+
+
+# --- PyTorch (the IPEX path: tests/test_ipex_backend.py, run by `tox -e ipex`) ------------
+
+
+def tiny_torch_bert() -> Any:
+    """The factory the fresh processes import from this module (tests/ on their sys.path)."""
+    from pytest_cpuperf.models import BertSpec, build_torch_bert
+
+    return build_torch_bert(BertSpec.tiny())
+
+
+def _parameter_mb(module: Any) -> float:
+    return sum(p.numel() * p.element_size() for p in module.parameters()) / (1024 * 1024)
+
+
+TORCH_COLD_TEST = """
+import pytest
+
+from pytest_cpuperf.models import BertSpec
+
+
+def tiny():
+    from pytest_cpuperf.models import build_torch_bert
+
+    return build_torch_bert(BertSpec.tiny())
+
+
+@pytest.mark.cpuperf(max_compile_s=600, max_peak_rss_mb=100000)
+def test_cold_torch(cpuperf):
+    result = cpuperf.cold_start(tiny, backend="torch", repeats=2, mode="jit", threads=1)
+    print(result.describe())
+"""
+
+
+def test_torch_cold_start_builds_with_the_factory_and_times_prepare(
+        pytester: pytest.Pytester) -> None:
+    """A factory defined in the test module, imported by each fresh process from the test's
+    directory; prepare = torch_optimize(mode="jit"), the size = the module's parameters."""
+    if importlib.util.find_spec("transformers") is None:
+        pytest.skip("transformers is not installed")
+    # nothing here imports transformers or torch: pytester drops the modules a test imported,
+    # and a later test would load a second, incompatible copy of transformers' classes
+    pytester.makepyfile(test_cold_torch=TORCH_COLD_TEST)
+    result = pytester.runpytest_subprocess("--cpuperf", "--cpuperf-update", "-s",
+                                           "--cpuperf-report", "cold.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*test_cold_torch:tiny (torch, 2 fresh processes, median [[]min-max[]]): prepare * s "
+        "[[]*[]], first inference * ms*, parameters *.* MB (build * s [[]*[]], not counted)*"])
+    stored = json.loads(baseline_path(pytester.path / ".cpuperf", detect()).read_text())
+    metrics = stored["records"]["test_cold_torch.py::test_cold_torch"]
+    compile_s = metrics["cold/compile_s"]
+    assert len(compile_s["runs"][0]["samples"]) == 2 and compile_s["kind"] == "cold"
+    assert compile_s["config"]["mode"] == "jit"
+    assert metrics["cold/peak_rss_compile_mb"]["runs"][0]["value"] > 100  # torch is loaded
+    report = json.loads((pytester.path / "cold.json").read_text())
+    size = next(r["current"] for r in report["results"]
+                if r["metric"] == "cold/model_size_mb")
+    assert size["extra"]["model"] == "test_cold_torch:tiny"
+    assert len(size["extra"]["build_s"]) == 2
+    assert size["extra"]["model_size"] == "parameter bytes of the built module"
+    assert 1.0 < size["value"] < 10.0  # tiny BERT's fp32 parameters (exact: the test below)
+
+
+def test_torch_cold_start_with_this_modules_function() -> None:
+    pytest.importorskip("transformers")
+    request = check_request(tiny_torch_bert, backend="torch", repeats=2,
+                            options={"mode": "eager", "threads": 1})
+    assert request.model == f"{__name__}:tiny_torch_bert"
+    assert request.search_path == (str(Path(__file__).parent),)
+    result = measure(request)
+    assert all(s.build_s and s.compile_s > 0 and s.first_inference_ms > 0
+               for s in result.samples)
+    assert result.versions.get("torch") and result.versions.get("transformers")
+    assert result.median("peak_rss_compile_mb") > result.samples[0].rss_import_mb
+    assert result.model_size_mb == pytest.approx(_parameter_mb(tiny_torch_bert()), rel=1e-9)
+
+
+@pytest.mark.parametrize(("model", "options", "message"), [
+    (lambda: None, {}, r"'<lambda>' cannot be imported by a fresh process .*top level"),
+    (42, {}, r"takes a factory, not int"),
+    ("build_my_model", {}, r"takes a factory 'package\.module:function' .*got 'build_my_model'"),
+    ("no_such_module_xyz:build", {},
+     r"cold_start\(model='no_such_module_xyz:build'\): cannot import 'no_such_module_xyz' "
+     r"\(ModuleNotFoundError"),
+    (f"{__name__}:absent", {}, r"has no function 'absent'"),
+    (tiny_torch_bert, {"streams": 2}, r"options for backend 'torch' are torch_optimize's "
+                                      r"keywords \(mode, .*\), got streams"),
+    (tiny_torch_bert, {"mode": "fast"}, r"^mode must be one of 'eager', 'jit', 'compile'"),
+    (tiny_torch_bert, {"threads": 0}, r"^threads must be an integer >= 1"),
+])
+def test_bad_torch_requests_are_usage_errors(model: object, options: dict,
+                                             message: str) -> None:
+    with pytest.raises(CpuperfUsageError, match=message):
+        check_request(model, backend="torch", options=options)
+
+
+def test_torch_choices_match_the_backend() -> None:
+    torch_backend = pytest.importorskip("pytest_cpuperf.backends.torch")
+    from pytest_cpuperf.measure import coldstart
+
+    assert coldstart.TORCH_MODES == torch_backend.MODES
+    assert coldstart.TORCH_DTYPES == torch_backend.DTYPES

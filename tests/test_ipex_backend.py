@@ -192,3 +192,35 @@ def test_ipex_bf16_jit_beats_stock_fp32_on_avx512_bf16(bert: Any) -> None:
     result = compare(ib.optimize(bert, dtype="bf16", threads=1), tb.optimize(bert, threads=1),
                      settings=EngineSettings(5, 0.4, 0.2))
     result.assert_faster(1.5)
+
+
+# --- cold start (measure/coldstart.py) ----------------------------------------------------
+
+
+@needs_ipex
+def test_ipex_cold_start_in_fresh_processes() -> None:
+    """ipex_optimize (fp32, jit) on the module _tiny_model builds, in 2 fresh processes."""
+    from pytest_cpuperf.measure.coldstart import check_request, measure
+
+    request = check_request(_tiny_model, backend="ipex", repeats=2,
+                            options={"dtype": "fp32", "jit": True, "threads": 1})
+    result = measure(request)
+    assert all(s.build_s and s.compile_s > 0 and s.first_inference_ms > 0
+               for s in result.samples)
+    assert result.versions.get("intel_extension_for_pytorch", "").startswith("2.8")
+    assert result.model_size_mb > 1  # tiny BERT's parameters, fp32
+
+
+@pytest.mark.skipif(USABLE, reason="IPEX is usable here")
+def test_ipex_cold_start_skips_naming_versions(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cold="""
+def tiny():
+    raise AssertionError("never built: IPEX is not usable")
+
+
+def test_cold(cpuperf):
+    cpuperf.cold_start(tiny, backend="ipex", repeats=2, dtype="bf16")
+""")
+    result = pytester.runpytest("--cpuperf", "-rs", "-vv")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*intel-extension-for-pytorch*"])

@@ -8,14 +8,19 @@ process (see there for what it measures and how it resets ``VmHWM``), run ``repe
 per-process values are the samples the verdict compares with the baseline's, as throughput's
 trials are.
 
-Backends: OpenVINO (IR ``.xml`` with its ``.bin``, or ``.onnx``) and ONNX Runtime (``.onnx``).
-PyTorch and IPEX have no model file to read cold: their "compile" is the test's own Python code
-(``torch.jit.trace``, ``ipex.optimize``) and is not measured here.
+Backends: OpenVINO (IR ``.xml`` with its ``.bin``, or ``.onnx``) and ONNX Runtime (``.onnx``)
+read a model file. PyTorch and IPEX have none: their model is a *factory*, an importable
+``"package.module:function"`` (or a module-level function, turned into that string) returning a
+``torch.nn.Module``; each process builds the module with it (``build_s``, informational) and
+times ``torch_optimize``/``ipex_optimize`` on it (jit trace + freeze included) as ``compile_s``.
+Their model size is the bytes of the built module's parameters, not a file.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import signal
 import statistics
 import subprocess
@@ -27,8 +32,21 @@ from typing import Any
 
 from ..errors import CpuperfUsageError
 
-BACKENDS = {"openvino": (".xml", ".onnx"), "onnxruntime": (".onnx",)}
-"""Backends a cold start runs for, and the model files each reads."""
+FILE_BACKENDS = {"openvino": (".xml", ".onnx"), "onnxruntime": (".onnx",)}
+"""Backends that read a model file, and the files each reads."""
+FACTORY_BACKENDS = {
+    "torch": ("mode", "dtype", "example_inputs", "threads", "label"),
+    "ipex": ("dtype", "jit", "example_inputs", "calibration", "threads", "label"),
+}
+"""Backends whose model is a factory of a ``torch.nn.Module``, and the keywords of their
+``torch_optimize`` / ``ipex_optimize``."""
+TORCH_MODES = ("eager", "jit", "compile")
+TORCH_DTYPES = ("fp32", "bf16")
+"""``backends.torch``'s ``MODES`` and ``DTYPES``, here so that the checks import no torch (an
+in-process pytester run must not import it: it cannot be imported twice)."""
+BACKENDS = (*FILE_BACKENDS, *FACTORY_BACKENDS)
+"""Backends a cold start runs for."""
+_FACTORY = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 DEFAULT_REPEATS = 5
 DEFAULT_TIMEOUT_S = 600.0
 CHILD = "pytest_cpuperf.measure.coldstart_child"
@@ -44,14 +62,20 @@ class ColdRequest:
     """A checked cold-start request: what the fresh processes compile, and how often."""
 
     backend: str
-    model: Path
+    model: Path | str
+    """A model file, or for torch/IPEX a factory ``"package.module:function"``."""
     options: Mapping[str, Any]
     repeats: int
     timeout_s: float
+    search_path: tuple[str, ...] = ()
+    """Directories the fresh process adds to ``sys.path`` to import the factory's module."""
 
     @property
     def label(self) -> str:
-        """The model's file name, or its directory's for the generic ``model.xml``."""
+        """The model's file name, or its directory's for the generic ``model.xml``; the
+        factory for torch/IPEX."""
+        if isinstance(self.model, str):
+            return self.model
         generic = self.model.stem in ("model", "openvino_model")
         return f"{self.model.parent.name}/{self.model.name}" if generic else self.model.name
 
@@ -68,6 +92,10 @@ class ColdSample:
     peak_rss_infer_mb: float | None
     peak_reset: bool
     """Whether ``VmHWM`` was reset after compiling (else the inference peak includes it)."""
+    build_s: float | None = None
+    """torch/IPEX: the factory's call (building the module), before ``compile_s``."""
+    parameter_mb: float | None = None
+    """torch/IPEX: bytes of the built module's parameters (MiB)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +105,7 @@ class ColdStart:
     request: ColdRequest
     samples: tuple[ColdSample, ...]
     model_size_mb: float
+    """Bytes on disk of the model file; for torch/IPEX, of the built module's parameters."""
     versions: Mapping[str, str]
 
     def values(self, field: str) -> list[float]:
@@ -106,7 +135,13 @@ class ColdStart:
                 f"processes, median [min-max]): read+compile {spread('compile_s', 's', 2)}, "
                 f"first inference {spread('first_inference_ms', 'ms', 1)}, peak RSS compile "
                 f"{spread('peak_rss_compile_mb', 'MB', 0)}, inference "
-                f"{spread('peak_rss_infer_mb', 'MB', 0)}, model {self.model_size_mb:.1f} MB")
+                f"{spread('peak_rss_infer_mb', 'MB', 0)}, ")
+        if isinstance(self.request.model, str):
+            text = text.replace("read+compile", "prepare", 1)
+            text += (f"parameters {self.model_size_mb:.1f} MB (build "
+                     f"{spread('build_s', 's', 2)}, not counted)")
+        else:
+            text += f"model {self.model_size_mb:.1f} MB"
         if not self.peak_reset:
             text += " (VmHWM could not be reset: the inference peak includes the compile's)"
         return text
@@ -117,14 +152,15 @@ def _model_path(model: object, backend: str) -> Path:
         model = model()
     if not isinstance(model, (str, Path)):
         raise CpuperfUsageError(
-            f"cold_start(model=...) takes the path of a model file ({', '.join(BACKENDS[backend])}"
+            f"cold_start(model=...) takes the path of a model file "
+            f"({', '.join(FILE_BACKENDS[backend])}"
             f" for {backend}) or a function returning one, e.g. cold_start(build_ir(spec)); got "
             f"{type(model).__name__}. An in-memory model has no cold start to measure: save it")
     path = Path(model)
-    if path.suffix.lower() not in BACKENDS[backend]:
+    if path.suffix.lower() not in FILE_BACKENDS[backend]:
         raise CpuperfUsageError(
             f"cold_start(model=...) for backend {backend!r} takes a "
-            f"{' or '.join(BACKENDS[backend])} file, got {str(path)!r}")
+            f"{' or '.join(FILE_BACKENDS[backend])} file, got {str(path)!r}")
     if not path.is_file():
         raise CpuperfUsageError(f"cold_start(model=...): model file {str(path)!r} does not exist")
     if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").is_file():
@@ -133,9 +169,93 @@ def _model_path(model: object, backend: str) -> Path:
     return path
 
 
+def _factory_name(model: object, backend: str) -> str:
+    """``"package.module:function"`` of a factory given as that string or as the function."""
+    fix = ("pass the function that builds the torch.nn.Module, defined at the top level of an "
+           "importable module, or its name as 'package.module:function'")
+    if isinstance(model, str):
+        return model
+    if not callable(model):
+        raise CpuperfUsageError(
+            f"cold_start(model=...) for backend {backend!r} takes a factory, not "
+            f"{type(model).__name__}: {fix} (each fresh process imports it and builds the model)")
+    module = getattr(model, "__module__", None)
+    qualname = str(getattr(model, "__qualname__", ""))
+    if module == "__main__":  # a script run with ``python -m package.module``
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        module = getattr(spec, "name", None)
+    if not module or not qualname.isidentifier():
+        raise CpuperfUsageError(
+            f"cold_start(model=...) for backend {backend!r}: {qualname or model!r} cannot be "
+            f"imported by a fresh process (a lambda, a nested function, a method, or a "
+            f"script's function): {fix}")
+    return f"{module}:{qualname}"
+
+
+def _import_root(module: Any, name: str) -> tuple[str, ...]:
+    """The directory from which ``import name`` finds ``module`` (pytest puts test
+    directories on ``sys.path``; the fresh process gets them this way)."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return ()
+    path = Path(file).absolute()
+    depth = name.count(".") + (1 if path.name == "__init__.py" else 0)
+    return (str(path.parents[depth]),) if depth < len(path.parents) else ()
+
+
+def _factory(model: object, backend: str) -> tuple[str, tuple[str, ...]]:
+    """The checked factory string and the directory its module is imported from: importable
+    and callable here, before any process starts (it is not called: that is the process's)."""
+    name = _factory_name(model, backend)
+    match = _FACTORY.match(name)
+    if not match:
+        raise CpuperfUsageError(
+            f"cold_start(model=...) for backend {backend!r} takes a factory "
+            f"'package.module:function' (or the function itself), got {name!r}")
+    module_name, function = match.groups()
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import failure is the user's to fix
+        raise CpuperfUsageError(
+            f"cold_start(model={name!r}): cannot import {module_name!r} "
+            f"({type(exc).__name__}: {exc}); make it importable (on sys.path) or pass the "
+            f"function itself") from None
+    if not callable(getattr(module, function, None)):
+        raise CpuperfUsageError(
+            f"cold_start(model={name!r}): {module_name!r} has no function {function!r}; name "
+            f"a top-level function that returns the torch.nn.Module")
+    return name, _import_root(module, module_name)
+
+
+def _check_factory_options(backend: str, options: Mapping[str, Any]) -> None:
+    """``torch_optimize`` / ``ipex_optimize`` keywords, checked as they check them."""
+    from ..backends.base import check_choice, check_label, check_threads
+
+    fixture = "torch_optimize" if backend == "torch" else "ipex_optimize"
+    unknown = sorted(set(options) - set(FACTORY_BACKENDS[backend]))
+    if unknown:
+        raise CpuperfUsageError(
+            f"cold_start options for backend {backend!r} are {fixture}'s keywords "
+            f"({', '.join(FACTORY_BACKENDS[backend])}), got {', '.join(unknown)}")
+    if backend == "torch":
+        check_choice("mode", options.get("mode", "eager"), TORCH_MODES)
+        check_choice("dtype", options.get("dtype", "fp32"), TORCH_DTYPES)
+    else:
+        from ..backends.ipex import DTYPES  # imports neither torch nor IPEX
+
+        check_choice("dtype", options.get("dtype", "fp32"), DTYPES)
+        jit = options.get("jit", True)
+        if not isinstance(jit, bool):
+            raise CpuperfUsageError(f"jit must be True or False, got {jit!r}")
+    check_threads(options.get("threads"))
+    check_label(options.get("label"))
+
+
 def _check_options(backend: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The backend's own checks of its compile keywords (no runtime imported)."""
-    if backend == "openvino":
+    if backend in FACTORY_BACKENDS:
+        _check_factory_options(backend, options)
+    elif backend == "openvino":
         from ..backends.openvino import check_options as check_ov
 
         check_ov(**options)
@@ -159,8 +279,7 @@ def check_request(model: object, *, backend: object = "openvino", repeats: objec
     if backend not in BACKENDS:
         raise CpuperfUsageError(
             f"cold_start(backend=...) must be one of {', '.join(map(repr, BACKENDS))}, got "
-            f"{backend!r}; PyTorch and IPEX models have no file to compile cold (their "
-            f"optimization is the test's own code): time it in the test instead")
+            f"{backend!r}")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
         raise CpuperfUsageError(
             f"cold_start(repeats=...) must be an integer >= 2 (one fresh process each; the "
@@ -170,6 +289,14 @@ def check_request(model: object, *, backend: object = "openvino", repeats: objec
             f"cold_start(timeout=...) must be a number of seconds > 0 per process, e.g. 600; "
             f"got {timeout!r}")
     checked = _check_options(str(backend), options or {})
+    if backend in FACTORY_BACKENDS:
+        if backend == "ipex":
+            from ..backends.ipex import require_ipex
+
+            require_ipex()  # BackendUnavailable, with the versions, before any process
+        factory, search_path = _factory(model, str(backend))
+        return ColdRequest(backend=str(backend), model=factory, options=checked,
+                           repeats=repeats, timeout_s=float(timeout), search_path=search_path)
     return ColdRequest(backend=str(backend), model=_model_path(model, str(backend)),
                        options=checked, repeats=repeats, timeout_s=float(timeout))
 
@@ -206,7 +333,8 @@ def _failure(request: ColdRequest, index: int, returncode: int, stderr: str) -> 
 def run_once(request: ColdRequest, index: int = 0) -> tuple[ColdSample, dict[str, str]]:
     """One fresh process: its sample and the runtime versions it saw."""
     payload = json.dumps({"backend": request.backend, "model": str(request.model),
-                          "options": dict(request.options)})
+                          "options": dict(request.options),
+                          "search_path": list(request.search_path)})
     try:
         done = subprocess.run([sys.executable, "-m", CHILD], input=payload, text=True,
                               capture_output=True, timeout=request.timeout_s, check=False)
@@ -223,7 +351,7 @@ def run_once(request: ColdRequest, index: int = 0) -> tuple[ColdSample, dict[str
         raise _failure(request, index, done.returncode,
                        f"unreadable output {done.stdout[-200:]!r}") from None
     versions = {str(k): str(v) for k, v in (data.pop("versions", None) or {}).items()}
-    return ColdSample(**{k: data[k] for k in ColdSample.__dataclass_fields__}), versions
+    return ColdSample(**{k: data.get(k) for k in ColdSample.__dataclass_fields__}), versions
 
 
 def measure(request: ColdRequest, progress: Callable[[str], None] | None = None) -> ColdStart:
@@ -236,8 +364,13 @@ def measure(request: ColdRequest, progress: Callable[[str], None] | None = None)
                      f"({request.backend})")
         sample, versions = run_once(request, index)
         samples.append(sample)
-    return ColdStart(request=request, samples=tuple(samples),
-                     model_size_mb=model_size_mb(request.model), versions=versions)
+    if isinstance(request.model, str):
+        sizes = [s.parameter_mb for s in samples if s.parameter_mb is not None]
+        size = statistics.median(sizes) if sizes else float("nan")
+    else:
+        size = model_size_mb(request.model)
+    return ColdStart(request=request, samples=tuple(samples), model_size_mb=size,
+                     versions=versions)
 
 
 METRICS: Sequence[tuple[str, str, str]] = (
@@ -248,4 +381,5 @@ METRICS: Sequence[tuple[str, str, str]] = (
 )
 """(metric name, :class:`ColdSample` field, unit) of the sampled, gated cold-start metrics."""
 SIZE_METRIC = "model_size_mb"
-"""Bytes on disk: one deterministic figure (informational; gated by ``max_model_size_mb``)."""
+"""Bytes on disk (torch/IPEX: of the module's parameters): one deterministic figure
+(informational; gated by ``max_model_size_mb``)."""

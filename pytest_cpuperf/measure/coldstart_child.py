@@ -5,6 +5,12 @@ as ``compile_s``), reads the process's peak resident memory (``VmHWM`` in /proc/
 resets that peak by writing ``5`` to /proc/self/clear_refs (Linux 4.0+), creates a request and
 runs one timed first inference on example inputs, and reads the peak again. Prints one JSON
 object on stdout. Errors go to stderr with a non-zero exit code.
+
+PyTorch and IPEX (model = a factory ``"package.module:function"``): after the import, the
+factory builds the module (timed apart as ``build_s``, not counted); ``compile_s`` is
+``torch_optimize`` / ``ipex_optimize`` on it (for ``jit``, trace + freeze and their two settling
+runs included), so the compile peak includes the build. ``parameter_mb`` is the bytes of the
+built module's parameters.
 """
 
 from __future__ import annotations
@@ -75,18 +81,55 @@ def _onnxruntime_first(compiled: Any) -> Callable[[], Any]:
     return lambda: compiled.session.run(None, feeds)
 
 
-IMPORTS = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+def build(factory: str) -> Any:
+    """The module a factory ``"package.module:function"`` returns."""
+    import importlib
+
+    module_name, _, function = factory.partition(":")
+    built = getattr(importlib.import_module(module_name), function)()
+    import torch
+
+    if not isinstance(built, torch.nn.Module):
+        raise TypeError(f"factory {factory!r} returned {type(built).__name__}, not a "
+                        f"torch.nn.Module")
+    return built
+
+
+def parameter_mb(module: Any) -> float:
+    return sum(p.numel() * p.element_size() for p in module.parameters()) / (1024.0 * 1024.0)
+
+
+def _torch(module: Any, options: dict[str, Any]) -> Any:
+    from ..backends.torch import optimize
+
+    return optimize(module, **options)
+
+
+def _ipex(module: Any, options: dict[str, Any]) -> Any:
+    from ..backends.ipex import optimize
+
+    return optimize(module, **options)
+
+
+def _torch_first(compiled: Any) -> Callable[[], Any]:
+    return compiled.timing_target(compiled.example_inputs()).call  # type: ignore[no-any-return]
+
+
+IMPORTS = {"openvino": "openvino", "onnxruntime": "onnxruntime", "torch": "torch",
+           "ipex": "intel_extension_for_pytorch"}
 """The module whose import is timed apart (``import_s``), not counted in ``compile_s``."""
-COMPILERS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
-    "openvino": _openvino, "onnxruntime": _onnxruntime}
-"""Read and compile (timed): the backend's own ``compile_model``."""
+COMPILERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "openvino": _openvino, "onnxruntime": _onnxruntime, "torch": _torch, "ipex": _ipex}
+"""Read and compile (timed): the backend's own ``compile_model``; for torch/IPEX, prepare the
+built module (``torch_optimize`` / ``ipex_optimize``)."""
 FIRST: dict[str, Callable[[Any], Callable[[], Any]]] = {
-    "openvino": _openvino_first, "onnxruntime": _onnxruntime_first}
+    "openvino": _openvino_first, "onnxruntime": _onnxruntime_first, "torch": _torch_first,
+    "ipex": _torch_first}
 """Inputs and a request (untimed, after the peak reset), then the timed first inference."""
 
 
 def cold_start(backend: str, path: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Import, compile and first-infer once; the figures as plain data."""
+    """Import, (build,) compile and first-infer once; the figures as plain data."""
     import importlib
 
     from ..telemetry import disable_openvino_telemetry
@@ -97,8 +140,15 @@ def cold_start(backend: str, path: str, options: dict[str, Any]) -> dict[str, An
     importlib.import_module(IMPORTS[backend])
     import_s = time.perf_counter() - start
     rss_import = status_mb("VmRSS")
+    model: Any = path
+    build_s = parameters = None
+    if backend in ("torch", "ipex"):
+        start = time.perf_counter()
+        model = build(path)
+        build_s = time.perf_counter() - start
+        parameters = parameter_mb(model)
     start = time.perf_counter()
-    compiled = COMPILERS[backend](path, options)
+    compiled = COMPILERS[backend](model, options)
     compile_s = time.perf_counter() - start
     peak_compile = _peak()
     reset = reset_peak() and status_mb("VmHWM") is not None
@@ -110,11 +160,13 @@ def cold_start(backend: str, path: str, options: dict[str, Any]) -> dict[str, An
     return {"import_s": import_s, "compile_s": compile_s, "first_inference_ms": first_ms,
             "rss_start_mb": rss_start, "rss_import_mb": rss_import,
             "peak_rss_compile_mb": peak_compile, "peak_rss_infer_mb": peak_infer,
-            "peak_reset": reset, "versions": compiled.versions()}
+            "peak_reset": reset, "build_s": build_s, "parameter_mb": parameters,
+            "versions": compiled.versions()}
 
 
 def main() -> int:
     request = json.loads(sys.stdin.read())
+    sys.path[:0] = [p for p in request.get("search_path", ()) if p not in sys.path]
     result = cold_start(request["backend"], request["model"], request["options"])
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
