@@ -255,7 +255,13 @@ def test_genuinely_slower_model_is_caught(pytester: pytest.Pytester, tiny_int8_i
     (pytester.path / "model.txt").write_text(str(tiny_int8_ir))
     pytester.runpytest("--cpuperf", "--cpuperf-update").assert_outcomes(passed=1)
     (pytester.path / "model.txt").write_text(str(slower_int8_ir))
-    result = pytester.runpytest("--cpuperf")
+    result = pytester.runpytest("--cpuperf", "--cpuperf-report", "r.json")
+    verdict = next(r for r in json.loads((pytester.path / "r.json").read_text())["results"]
+                   if r["metric"] == "throughput")
+    if verdict["status"] == "inconclusive":
+        # the contended-run rule: other work took the CPU, so no verdict either way; never a pass
+        assert "other work took" in verdict["message"], verdict["message"]
+        return
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*[[]regression[]] throughput of test_real.py::test_bert "
                                  "regressed*"])
