@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,11 +119,7 @@ RUNTIMES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "torch": "torc
 
 
 def _cell(result: ColdStart, field_name: str, digits: int) -> str:
-    values = result.values(field_name)
-    if not values:
-        return "n/a"
-    return (f"{statistics.median(values):.{digits}f} "
-            f"[{min(values):.{digits}f}-{max(values):.{digits}f}]")
+    return result.spread(field_name, digits)
 
 
 HEADER = ("| configuration | backend | read+compile s | first inference ms | peak RSS compile "

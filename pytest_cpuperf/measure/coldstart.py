@@ -122,14 +122,19 @@ class ColdStart:
     def peak_reset(self) -> bool:
         return all(s.peak_reset for s in self.samples)
 
+    def spread(self, field: str, digits: int, unit: str = "") -> str:
+        """``1.23 s [1.20-1.31]``: the median of ``field`` over the processes, and its range."""
+        values = self.values(field)
+        if not values:
+            return "n/a"
+        unit = f" {unit}" if unit else ""
+        return (f"{statistics.median(values):.{digits}f}{unit} "
+                f"[{min(values):.{digits}f}-{max(values):.{digits}f}]")
+
     def describe(self) -> str:
         """``model.xml (openvino, 5 processes): compile 1.23 s [1.20-1.31], ...``."""
         def spread(field: str, unit: str, digits: int) -> str:
-            values = self.values(field)
-            if not values:
-                return "n/a"
-            return (f"{statistics.median(values):.{digits}f} {unit} "
-                    f"[{min(values):.{digits}f}-{max(values):.{digits}f}]")
+            return self.spread(field, digits, unit)
 
         text = (f"{self.request.label} ({self.request.backend}, {len(self.samples)} fresh "
                 f"processes, median [min-max]): read+compile {spread('compile_s', 's', 2)}, "
