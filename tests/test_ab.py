@@ -7,6 +7,7 @@ asserted, only verdicts of same-run comparisons.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -167,10 +168,18 @@ def test_slow(ov_compile, cpuperf):
          "--", *FAST, "-k", "test_slow"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pids = [side / "pid" for side in sides]
-    wait_for(lambda: all(p.exists() for p in pids), process)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    try:
+        wait_for(lambda: all(p.exists() for p in pids), process)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:  # a coordinator left running holds the machine-wide run lock: the next run waits
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+            for pid in pids:
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid.read_text()), signal.SIGKILL)
     assert process.returncode == 130, stdout + stderr
     data = json.loads((tmp_path / "ab.json").read_text())
     assert any("interrupted" in e and "partial" in e for e in data["errors"])
