@@ -215,7 +215,10 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
                for name, side in sides.items()}
     plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds)
     coordinator = Coordinator(workers, plan, _say)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGINT too: Python leaves it ignored when the parent ignored it (nohup, a background job
+    # of a script), and Ctrl-C must still stop both workers and write the partial report
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,
+                                                                     signal.SIGINT)}
     interrupted = False
     hello: dict[str, dict[str, Any]] = {}
     tests: list[str] = []
@@ -235,7 +238,8 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
         interrupted = True
         _say("interrupted: stopping both workers, writing the partial report")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         coordinator.abort_all()
     run = build_report(args, hello, tests, coordinator.outcomes)
     if interrupted:
