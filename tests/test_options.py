@@ -194,10 +194,8 @@ def _assert_equal(actual: float, expected: float, measured: dict[str, Any]) -> N
 
 def engine_measurement(pytester: pytest.Pytester, model: Path, knob: Knob, args: list[str],
                        marker: dict[str, float] | None = None) -> dict[str, Any]:
-    """What the inner test measured with ``args``; the other engine knobs are kept short.
-
-    The tests calling this take ``reference_ir`` so that the inner in-process runs find the
-    same-run reference's model built (building it imports torch, which imports only once)."""
+    """What the inner test measured with ``args``; the other engine knobs are kept short (the
+    same-run reference's model is built up front by tests/conftest.py)."""
     pytester.makepyfile(test_measure=MEASURING_TEST.format(
         model=str(model), ref_trial_time=REF_TRIAL_TIME,
         marker=", ".join(f"{k}={v!r}" for k, v in (marker or {}).items())))
@@ -234,8 +232,7 @@ def _check_engine(knob: Knob, measured: dict[str, Any], value: float) -> None:
 
 @pytest.mark.parametrize("knob", _cases(KNOBS))
 def test_option_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
-                                    tiny_int8_ir: Path,
-        reference_ir: Path) -> None:
+                                    tiny_int8_ir: Path) -> None:
     """``--cpuperf-NAME`` at its low and its high value: two different outcomes."""
     if knob.name in JUDGE_CASES:
         case = JUDGE_CASES[knob.name]
@@ -251,8 +248,7 @@ def test_option_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
 
 @pytest.mark.parametrize("knob", _cases(KNOBS))
 def test_ini_twin_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
-                                      tiny_int8_ir: Path,
-        reference_ir: Path) -> None:
+                                      tiny_int8_ir: Path) -> None:
     """``cpuperf_NAME`` in the ini file at a value other than the default takes effect."""
     high = (JUDGE_CASES[knob.name].high if knob.name in JUDGE_CASES
             else ENGINE_CASES[knob.name].high)
@@ -267,8 +263,7 @@ def test_ini_twin_changes_the_outcome(pytester: pytest.Pytester, knob: Knob,
 
 @pytest.mark.parametrize("knob", _cases(KNOBS))
 def test_marker_beats_the_command_line(pytester: pytest.Pytester, knob: Knob,
-                                       tiny_int8_ir: Path,
-        reference_ir: Path) -> None:
+                                       tiny_int8_ir: Path) -> None:
     """``@pytest.mark.cpuperf(NAME=high)`` wins over ``--cpuperf-NAME=low``."""
     if knob.name in JUDGE_CASES:
         case = JUDGE_CASES[knob.name]
