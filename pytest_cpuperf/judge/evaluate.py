@@ -269,7 +269,7 @@ def _reference_basis(record: MetricRecord, baseline: BaselineRecord
                f"the reference changed ({', '.join(sorted(i or 'none' for i in old_ids))} -> "
                f"{ident})")
         return (f"judged on raw throughput, not relative to the same-run reference: {why}; "
-                f"record the baseline again with --cpuperf-reference --cpuperf-update")
+                f"record the baseline again with --cpuperf-update (the reference is on by default)")
     runs = [_per_reference(r.samples, r.reference) for r in baseline.runs]
     if any(run is None for run in runs):
         return "judged on raw throughput: a baseline run's reference rates do not pair with it"
