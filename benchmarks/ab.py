@@ -1,13 +1,20 @@
 """``cpuperf ab`` end to end: A/A false alarms and CI coverage, detection of slower models.
 
 Each repetition is one real ``cpuperf ab`` run (two worker processes of this environment) over
-one side directory holding one test per variant: ``aa`` (the same model on both sides) and
-``slower_<pct>`` (head runs the tiny BERT at a longer sequence, nominally ``pct``% more work).
-Every verdict is the one ``cpuperf ab`` printed; the measured slowdown of each variant is the
-pooled head/base ratio over all repetitions. Results go to ``benchmarks/results/ab.json`` and
-``ab.md``, with the machine's load while they ran.
+one side directory holding one test per variant:
 
-    python -m benchmarks.ab --repeats 8 --rounds 12 --trial-time 0.5
+- ``test_aa_fast``: the tiny BERT (2 layers x 128, INT8, thousands of samples/s) on both sides;
+- ``test_aa``: a deep narrow BERT (100 layers x 128, INT8) on both sides;
+- ``test_slower[pct]``: base runs the 100-layer model, head the same model with ``pct`` more
+  layers. Every layer has the same shapes, so the head runs the same kernels and the extra work
+  is exact: ``pct``% more layers is a little under ``pct``% slower (the embeddings and the
+  classifier are not repeated). The measured slowdown is reported beside the nominal one.
+
+Every verdict is the one ``cpuperf ab`` printed. Results go to ``benchmarks/results/<name>.json``
+and ``<name>.md``, with the machine's load while they ran. ``--select`` passes a ``-k``
+expression to both sides (an A/A series and a detection series can run separately).
+
+    python -m benchmarks.ab --repeats 20 --select "aa or slower and 3" --name ab-quiet
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_cpuperf.defaults import DEFAULT_SETTLE_S
+
 from .common import load, say
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-BASE_SEQ = 64
-SLOWER = {2: 65, 3: 66, 5: 67, 8: 69}
-"""Nominal slowdown (%) -> sequence length of the head's model (work ~ linear in tokens)."""
+FAST_LAYERS = 2
+BASE_LAYERS = 100
+SLOWER = {pct: BASE_LAYERS + pct for pct in (2, 3, 5, 8)}
+"""Nominal slowdown (%) -> layers of the head's model (base: ``BASE_LAYERS``)."""
 
 SIDE_CONFTEST = '''
 import os
@@ -41,6 +51,8 @@ import pytest
 from pytest_cpuperf.models import BertSpec, build_ir
 
 SLOWER = {slower!r}
+BASE_LAYERS = {base}
+FAST_LAYERS = {fast}
 
 
 @pytest.fixture(scope="session")
@@ -48,24 +60,29 @@ def head_side():
     return Path(os.getcwd()).name == "head"
 
 
-def model(seq_len):
-    return build_ir(BertSpec.tiny(seq_len=seq_len), sparsity=0.0)
+def model(layers):
+    return build_ir(BertSpec.tiny(layers=layers), sparsity=0.0)
 '''
 SIDE_TEST = '''
 import pytest
 
-from conftest import SLOWER, model
+from conftest import BASE_LAYERS, FAST_LAYERS, SLOWER, model
+
+
+@pytest.mark.cpuperf
+def test_aa_fast(ov_compile, cpuperf):
+    cpuperf.measure(ov_compile(model(FAST_LAYERS)))
 
 
 @pytest.mark.cpuperf
 def test_aa(ov_compile, cpuperf):
-    cpuperf.measure(ov_compile(model({base})))
+    cpuperf.measure(ov_compile(model(BASE_LAYERS)))
 
 
 @pytest.mark.cpuperf
 @pytest.mark.parametrize("pct", sorted(SLOWER))
 def test_slower(ov_compile, cpuperf, head_side, pct):
-    cpuperf.measure(ov_compile(model(SLOWER[pct] if head_side else {base})))
+    cpuperf.measure(ov_compile(model(SLOWER[pct] if head_side else BASE_LAYERS)))
 '''
 
 
@@ -75,8 +92,9 @@ def make_sides(directory: Path) -> tuple[Path, Path]:
     for name in ("base", "head"):
         side = directory / name
         side.mkdir(parents=True)
-        (side / "conftest.py").write_text(SIDE_CONFTEST.format(slower=SLOWER))
-        (side / "test_ab_bench.py").write_text(SIDE_TEST.format(base=BASE_SEQ))
+        (side / "conftest.py").write_text(
+            SIDE_CONFTEST.format(slower=SLOWER, base=BASE_LAYERS, fast=FAST_LAYERS))
+        (side / "test_ab_bench.py").write_text(SIDE_TEST)
         sides.append(side)
     return sides[0], sides[1]
 
@@ -84,14 +102,18 @@ def make_sides(directory: Path) -> tuple[Path, Path]:
 def build_models() -> None:
     from pytest_cpuperf.models import BertSpec, build_ir
 
-    for seq in (BASE_SEQ, *SLOWER.values()):
-        build_ir(BertSpec.tiny(seq_len=seq), sparsity=0.0)
+    for layers in (FAST_LAYERS, BASE_LAYERS, *SLOWER.values()):
+        say(f"model: {layers} layers")
+        build_ir(BertSpec.tiny(layers=layers), sparsity=0.0)
 
 
 def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", "pytest_cpuperf.cli", "ab", "--base", str(base), "--head",
-               str(head), "--rounds", str(args.rounds), "--report", str(report), "--",
+               str(head), "--rounds", str(args.rounds), "--settle", str(args.settle),
+               "--report", str(report), "--",
                "--cpuperf-trial-time", str(args.trial_time)]
+    if args.select:
+        command += ["-k", args.select]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     load_before = load()
     begin = time.monotonic()
@@ -108,9 +130,18 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
         ratio = 1.0 + result["change"]
         low, high = (1.0 + c for c in result["ci"])
         verdicts[name] = {"status": result["status"], "ratio": ratio, "low": low, "high": high,
-                          "p": result["p_value"], "left_out": "left out" in result["message"]}
+                          "p": result["p_value"], "left_out": "left out" in result["message"],
+                          "samples": _samples(result)}
     return {"seconds": round(seconds, 1), "load_before": load_before, "load_after": load(),
             "tests": verdicts, "exit": done.returncode}
+
+
+def _samples(result: dict[str, Any]) -> dict[str, list[float]]:
+    """Per-round throughput and contention factors of both sides (for offline replays)."""
+    head = result.get("current") or {}
+    runs = (result.get("baseline") or {}).get("runs") or [{}]
+    return {"base": runs[0].get("samples", []), "base_contention": runs[0].get("contention", []),
+            "head": head.get("samples", []), "head_contention": head.get("contention", [])}
 
 
 def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -129,15 +160,18 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         }
     tests_per_run = max(1, len(names))
     seconds = [run["seconds"] for run in runs]
-    return {"rounds": args.rounds, "trial_time_s": args.trial_time, "repeats": len(runs),
+    return {"rounds": args.rounds, "trial_time_s": args.trial_time, "settle_s": args.settle,
+            "repeats": len(runs),
+            "select": args.select, "base_layers": BASE_LAYERS, "slower_layers": SLOWER,
             "seconds_per_run": round(statistics.median(seconds), 1),
             "seconds_per_test": round(statistics.median(seconds) / tests_per_run, 1),
             "load": [run["load_before"][0] for run in runs], "tests": table}
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    lines = [f"`cpuperf ab`: {summary['repeats']} runs, {summary['rounds']} rounds of "
-             f"{summary['trial_time_s']} s trials; median {summary['seconds_per_run']} s per run "
+    lines = [f"`cpuperf ab`: {summary['repeats']} runs ({summary.get('select') or 'all tests'}),"
+             f" {summary['rounds']} rounds of {summary['trial_time_s']} s trials, settle "
+             f"{summary.get('settle_s')} s; median {summary['seconds_per_run']} s per run "
              f"({summary['seconds_per_test']} s per test); 1-min load before each run: "
              f"{', '.join(f'{x:.1f}' for x in summary['load'])}", "",
              "| test | runs | regression | inconclusive | 95% CI covers 1.0 | pooled head/base "
@@ -154,9 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--trial-time", type=float, default=1.0)
+    parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_S)
     parser.add_argument("--name", default="ab")
+    parser.add_argument("--select", metavar="EXPR", help="pytest -k expression of the tests "
+                        "to run (default: all: test_aa_fast, test_aa, test_slower[2|3|5|8])")
     args = parser.parse_args(argv)
-    say("building the tiny models (cached)")
+    say("building the models (cached)")
     build_models()
     runs = []
     with tempfile.TemporaryDirectory(prefix="cpuperf-ab-bench-") as tmp:
@@ -165,13 +202,18 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(one_run(base, head, args, Path(tmp) / f"run{number}.json"))
             say(f"run {number + 1}/{args.repeats}: {runs[-1]['seconds']} s, " + ", ".join(
                 f"{k} {v['status']} x{v['ratio']:.3f}" for k, v in runs[-1]["tests"].items()))
+            write(runs, args)
+    print(markdown(summarize(runs, args)))
+    return 0
+
+
+def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The results so far (after every run, so an interrupted series keeps what it measured)."""
     summary = summarize(runs, args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps({"summary": summary, "runs": runs},
                                                           indent=1))
     (RESULTS / f"{args.name}.md").write_text(markdown(summary))
-    print(markdown(summary))
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 ``python -m benchmarks.noisy [--runs N] [--configs a,b] [--out FILE]``
 
 For every configuration (OpenVINO tiny BERT INT8 2 streams x 2 threads: a fast model; the same
-with the latency hint; stock PyTorch eager fp32 tiny BERT with 1 and 2 threads), one fresh
+with the latency hint; stock PyTorch eager fp32 tiny BERT with 1 and 2 threads; IPEX bf16 jit
+with 1 and 2 threads, run from an environment that has IPEX: ``.tox/ipex/bin/python -m
+benchmarks.noisy --configs ipex-t2``), one fresh
 process measures ``N`` runs of each load and variant, interleaved: loads are *quiet*, *hog1*
 (a pure-Python busy loop pinned to one core, started 0.5 s into the run) and *hog2* (one per
 core); variants are the reference model and a ~15% slower one (sequence 74 instead of 64).
@@ -32,7 +34,7 @@ from typing import Any
 
 from .common import PYTHON, say
 
-CONFIGS = ("ov-tput", "ov-latency", "torch-t1", "torch-t2")
+CONFIGS = ("ov-tput", "ov-latency", "torch-t1", "torch-t2", "ipex-t1", "ipex-t2")
 LOADS = ("quiet", "hog1", "hog2")
 VARIANTS = {"ref": 64, "slower": 74}
 """Variant -> sequence length of the tiny BERT (2 layers, hidden 128)."""
@@ -81,8 +83,14 @@ def _compiled(config: str, seq_len: int) -> Any:
         options = check_options(streams=None if hint == "latency" else 2,
                                 threads=None if hint == "latency" else 2, hint=hint)
         return compile_model(build_ir(spec), options)
-    from pytest_cpuperf.backends.torch import optimize
     from pytest_cpuperf.models.bert import build_torch_bert
+
+    if config.startswith("ipex-"):
+        from pytest_cpuperf.backends import ipex
+
+        return ipex.optimize(build_torch_bert(spec), dtype="bf16", jit=True,
+                             threads=int(config[-1]), example_inputs=(1, seq_len))
+    from pytest_cpuperf.backends.torch import optimize
 
     return optimize(build_torch_bert(spec), threads=int(config[-1]),
                     example_inputs=(1, seq_len))

@@ -1,0 +1,137 @@
+"""Replay stored ``benchmarks.ab`` runs at other settings: process floor and round count.
+
+Every run of ``python -m benchmarks.ab`` stores each test's per-round throughput of both sides.
+This replays the paired verdict of ``cpuperf ab`` on them (the same spoiled-round filter,
+:func:`~pytest_cpuperf.ab.verdict.ab_ratio` and verdict rule) for every floor and for the
+first N rounds, and estimates the between-process offset the floor stands for: the spread of
+the A/A runs' ratios beyond what their own rounds explain.
+
+    python -m benchmarks.ab_replay benchmarks/results/ab-aa-quiet.json \\
+        benchmarks/results/ab-slower-quiet.json --floors 0,0.005,0.01 --rounds 10,20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+
+def pairs_of(samples: dict[str, list[float]], rounds: int) -> tuple[list[float], list[float]]:
+    """(base, head): the contention-corrected samples of the first ``rounds`` clean rounds."""
+    from pytest_cpuperf.ab.verdict import spoiled
+
+    count = min(len(samples["base"]), len(samples["head"]))
+    base_c = samples["base_contention"] or [1.0] * count
+    head_c = samples["head_contention"] or [1.0] * count
+    base, head = [], []
+    for i in range(count):
+        if len(base) == rounds:
+            break
+        if i < len(base_c) and i < len(head_c) and spoiled([base_c[i], head_c[i]]):
+            continue
+        base.append(samples["base"][i] * (base_c[i] if i < len(base_c) else 1.0))
+        head.append(samples["head"][i] * (head_c[i] if i < len(head_c) else 1.0))
+    return base, head
+
+
+def verdict(base: list[float], head: list[float], floor: float, tolerance: float,
+            alpha: float) -> tuple[str, float, float, float]:
+    """(status, ratio, low, high) as ``cpuperf ab`` judges these pairs."""
+    from pytest_cpuperf.ab.verdict import ab_ratio
+    from pytest_cpuperf.judge.stats import Change, relative_verdict
+
+    ratio = ab_ratio(head, base, floor)
+    change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
+    status = relative_verdict(change, tolerance, alpha, True)
+    return status.value, ratio.ratio, ratio.low, ratio.high
+
+
+def process_offset(runs: list[tuple[list[float], list[float]]]) -> dict[str, float]:
+    """Spread of the A/A runs' mean log ratios, and how much of it their rounds explain."""
+    means, within = [], []
+    for base, head in runs:
+        diffs = [math.log(h / b) for b, h in zip(base, head, strict=True)]
+        means.append(statistics.fmean(diffs))
+        within.append(statistics.variance(diffs) / len(diffs))
+    between = statistics.variance(means)
+    explained = statistics.fmean(within)
+    return {"runs": len(runs), "sd_of_run_ratios": math.sqrt(between),
+            "sd_explained_by_rounds": math.sqrt(explained),
+            "offset_sd": math.sqrt(max(0.0, between - explained)),
+            "pair_sd_median": statistics.median(
+                math.sqrt(w * len(r[0])) for w, r in zip(within, runs, strict=True))}
+
+
+def replay(files: list[Path], floors: list[float], rounds: list[int], tolerance: float,
+           alpha: float) -> dict[str, Any]:
+    tests: dict[str, list[dict[str, list[float]]]] = {}
+    for file in files:
+        for run in json.loads(file.read_text())["runs"]:
+            for name, result in run["tests"].items():
+                if result.get("samples", {}).get("base"):
+                    tests.setdefault(name, []).append(result["samples"])
+    out: dict[str, Any] = {"tolerance": tolerance, "alpha": alpha, "tests": {}}
+    for name, stored in sorted(tests.items()):
+        row: dict[str, Any] = {"runs": len(stored)}
+        full = [pairs_of(s, 10 ** 6) for s in stored]
+        row["offset"] = process_offset(full)
+        for n in rounds:
+            for floor in floors:
+                seen = [verdict(*pairs_of(s, n), floor, tolerance, alpha) for s in stored]
+                row[f"rounds={n} floor={floor}"] = {
+                    "regression": sum(v[0] == "regression" for v in seen),
+                    "inconclusive": sum(v[0] == "inconclusive" for v in seen),
+                    "ci_covers_1": sum(v[2] <= 1.0 <= v[3] for v in seen),
+                    "median_ci_half_width": statistics.median((v[3] - v[2]) / 2 for v in seen),
+                }
+        out["tests"][name] = row
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"Replayed at tolerance {result['tolerance']:.1%}, alpha {result['alpha']}", "",
+             "| test | runs | pair sd (median) | sd of run ratios | explained by rounds | "
+             "process offset sd |", "|---|--:|--:|--:|--:|--:|"]
+    for name, row in result["tests"].items():
+        o = row["offset"]
+        lines.append(f"| {name} | {row['runs']} | {o['pair_sd_median']:.2%} | "
+                     f"{o['sd_of_run_ratios']:.2%} | {o['sd_explained_by_rounds']:.2%} | "
+                     f"{o['offset_sd']:.2%} |")
+    lines += ["", "| test | setting | regression | inconclusive | 95% CI covers 1.0 | "
+              "median CI half-width |", "|---|---|--:|--:|--:|--:|"]
+    for name, row in result["tests"].items():
+        for key, v in row.items():
+            if key.startswith("rounds="):
+                lines.append(f"| {name} | {key} | {v['regression']}/{row['runs']} | "
+                             f"{v['inconclusive']} | {v['ci_covers_1']}/{row['runs']} | "
+                             f"{v['median_ci_half_width']:.2%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pytest_cpuperf.ab.verdict import DEFAULT_AB_TOLERANCE, DEFAULT_ALPHA
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ab_replay",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--floors", default="0,0.005,0.01")
+    parser.add_argument("--rounds", default="10,20")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_AB_TOLERANCE)
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
+    parser.add_argument("--out", type=Path, help="also write the Markdown here")
+    args = parser.parse_args(argv)
+    result = replay(args.files, [float(x) for x in args.floors.split(",")],
+                    [int(x) for x in args.rounds.split(",")], args.tolerance, args.alpha)
+    text = markdown(result)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
