@@ -4,7 +4,9 @@ Every run of ``python -m benchmarks.ab`` stores each test's per-round throughput
 This replays the paired verdict of ``cpuperf ab`` on them (the same spoiled-round filter,
 :func:`~pytest_cpuperf.ab.verdict.ab_ratio` and verdict rule) for every floor and for the
 first N rounds, and estimates the between-process offset the floor stands for: the spread of
-the A/A runs' ratios beyond what their own rounds explain.
+the A/A runs' ratios beyond what their own rounds explain. With confirmation (``cpuperf ab``'s
+default), a regression or improvement stands only when a fresh pair of workers reads it again:
+replayed as the share of ordered pairs of distinct stored runs that both read it.
 
     python -m benchmarks.ab_replay benchmarks/results/ab-aa-quiet.json \\
         benchmarks/results/ab-slower-quiet.json --floors 0,0.005,0.01 --rounds 10,20
@@ -27,7 +29,8 @@ def pairs_of(samples: dict[str, list[float]], rounds: int) -> tuple[list[float],
     count = min(len(samples["base"]), len(samples["head"]))
     base_c = samples["base_contention"] or [1.0] * count
     head_c = samples["head_contention"] or [1.0] * count
-    base, head = [], []
+    base: list[float] = []
+    head: list[float] = []
     for i in range(count):
         if len(base) == rounds:
             break
@@ -82,14 +85,28 @@ def replay(files: list[Path], floors: list[float], rounds: list[int], tolerance:
         for n in rounds:
             for floor in floors:
                 seen = [verdict(*pairs_of(s, n), floor, tolerance, alpha) for s in stored]
+                flagged = [v[0] for v in seen]
+                pairs = len(seen) * (len(seen) - 1)
                 row[f"rounds={n} floor={floor}"] = {
                     "regression": sum(v[0] == "regression" for v in seen),
+                    "improvement": sum(v[0] == "improvement" for v in seen),
+                    # with confirmation: a verdict stands when a second, independent run
+                    # (another stored run: fresh processes, another moment) says the same
+                    "confirmed_regression": _both(flagged, "regression") / pairs if pairs else 0,
+                    "confirmed_improvement": (_both(flagged, "improvement") / pairs
+                                              if pairs else 0),
                     "inconclusive": sum(v[0] == "inconclusive" for v in seen),
                     "ci_covers_1": sum(v[2] <= 1.0 <= v[3] for v in seen),
                     "median_ci_half_width": statistics.median((v[3] - v[2]) / 2 for v in seen),
                 }
         out["tests"][name] = row
     return out
+
+
+def _both(statuses: list[str], status: str) -> int:
+    """Ordered pairs of distinct runs that both read ``status``."""
+    hits = statuses.count(status)
+    return hits * (hits - 1)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -101,14 +118,18 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['runs']} | {o['pair_sd_median']:.2%} | "
                      f"{o['sd_of_run_ratios']:.2%} | {o['sd_explained_by_rounds']:.2%} | "
                      f"{o['offset_sd']:.2%} |")
-    lines += ["", "| test | setting | regression | inconclusive | 95% CI covers 1.0 | "
-              "median CI half-width |", "|---|---|--:|--:|--:|--:|"]
+    lines += ["", "| test | setting | regression | improvement | inconclusive | 95% CI covers "
+              "1.0 | median CI half-width | confirmed regression / improvement (run pairs) |",
+              "|---|---|--:|--:|--:|--:|--:|--:|"]
     for name, row in result["tests"].items():
         for key, v in row.items():
             if key.startswith("rounds="):
                 lines.append(f"| {name} | {key} | {v['regression']}/{row['runs']} | "
-                             f"{v['inconclusive']} | {v['ci_covers_1']}/{row['runs']} | "
-                             f"{v['median_ci_half_width']:.2%} |")
+                             f"{v['improvement']} | {v['inconclusive']} | "
+                             f"{v['ci_covers_1']}/{row['runs']} | "
+                             f"{v['median_ci_half_width']:.2%} | "
+                             f"{v['confirmed_regression']:.1%} / "
+                             f"{v['confirmed_improvement']:.1%} |")
     return "\n".join(lines) + "\n"
 
 

@@ -193,7 +193,7 @@ def markdown(model: str, hog: int, figures: dict[str, Any], meta: dict[str, Any]
 
 
 def _cpu() -> str:
-    fields = {}
+    fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", nargs=2, metavar=("IR", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(*args.worker, trials=args.trials)
+        ir, out = args.worker
+        worker(ir, out, trials=args.trials)
         return 0
     if args.replay:
         stored = json.loads(args.replay.read_text())

@@ -213,6 +213,27 @@ def _merged_versions(runs: Sequence[RunReport]) -> dict[str, str]:
     return {name: " / ".join(values) for name, values in sorted(seen.items())}
 
 
+AB_LISTS = ("only_base", "only_head", "notes", "confirmed_in_fresh_workers")
+"""Lists of ``machine["ab"]`` that each ``cpuperf ab --shard`` report holds for its own tests."""
+
+
+def _merged_ab(machine: dict[str, Any], runs: Sequence[RunReport]) -> dict[str, Any]:
+    """``machine`` with the per-shard lists of ``cpuperf ab`` reports joined (in shard order)."""
+    from .report.framing import AB_KEY
+
+    if not isinstance(machine.get(AB_KEY), dict):
+        return machine
+    info = dict(machine[AB_KEY])
+    for name in AB_LISTS:
+        joined: list[Any] = []
+        for run in runs:
+            for item in (run.machine.get(AB_KEY) or {}).get(name) or []:
+                if item not in joined:
+                    joined.append(item)
+        info[name] = joined
+    return {**machine, AB_KEY: info}
+
+
 def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) -> RunReport:
     """One report of all shards; a :class:`CliError` on duplicates or mixed machines."""
     owner: dict[tuple[str, str], Path] = {}
@@ -230,6 +251,7 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
                        f"of one machine class, or pass --allow-mixed-machines")
     machine = reports[0][1].machine if len(machines) == 1 else {
         "key": "mixed", "cpu": "several machines", "machines": [m for _, m in machines.values()]}
+    machine = _merged_ab(machine, [run for _, run in reports])
     results = sorted_results([r for _, run in reports for r in run.results])
     errors = [f"{path}: {error}" for path, run in reports for error in run.errors]
     failed = {test: why for _, run in reports for test, why in run.failed_tests.items()}

@@ -76,6 +76,11 @@ def test_new_on_head(cpuperf):
     assert throughput["status"] == "regression"
     assert throughput["ci"][1] < 0  # head/base - 1: the whole CI is below no change
     assert "kernels differ: base: 0/" in throughput["message"]  # 2 layers vs 4
+    # a regression stands only when a fresh pair of worker processes reproduces it
+    assert "confirmed in a fresh pair of worker processes: head/base x" in throughput["message"]
+    ab_info = json.loads((tmp_path / "ab.json").read_text())["machine"]["ab"]
+    assert ab_info["confirmed_in_fresh_workers"] == ["test_side.py::test_model"]
+    assert "re-run in a fresh pair of workers to confirm" in out.stdout
     assert ("test_new_on_head", "accuracy") not in results  # one side only: not compared
     assert "only on head (1, not compared): test_side.py::test_new_on_head" in out.stdout
     markdown = (tmp_path / "ab.md").read_text()
@@ -245,3 +250,7 @@ def test_second(ov_compile, cpuperf):
     results = results_of(tmp_path / "all.json")
     assert results[("test_model", "throughput")]["status"] == "regression"
     assert results[("test_second", "second/throughput")]["status"] == "regression"
+    # each shard confirmed its own regression; the merged report lists both
+    ab_info = json.loads((tmp_path / "all.json").read_text())["machine"]["ab"]
+    assert sorted(ab_info["confirmed_in_fresh_workers"]) == ["test_side.py::test_model",
+                                                             "test_side.py::test_second"]

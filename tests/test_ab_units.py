@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from pytest_cpuperf.ab.verdict import AbPolicy, judge_pair, judge_test
+from pytest_cpuperf.ab.verdict import (
+    AbPolicy,
+    confirmed,
+    judge_pair,
+    judge_test,
+    needs_confirmation,
+)
 from pytest_cpuperf.judge.results import MetricRecord
 from pytest_cpuperf.measure import engine
 
@@ -121,3 +128,27 @@ def test_every_renderer_labels_an_ab_run_base_and_head_and_a_gate_run_baseline_c
         assert f"| {other} |" not in markdown and f"<th>{other}</th>" not in html
     assert "**base:** abc1234def in src" in renderer_named("markdown").render(ab)
     assert "cpuperf ab:" in renderer_named("markdown").render(ab)
+
+
+def test_a_regression_stands_only_when_a_fresh_pair_of_workers_reproduces_it() -> None:
+    slower = [b * 0.96 * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
+    first = judge_pair(throughput(BASE), throughput(slower), AbPolicy())
+    assert needs_confirmation([first]) == "a regression"
+    again_slower = judge_pair(throughput(BASE), throughput(list(slower)), AbPolicy())
+    kept = confirmed(first, again_slower)
+    assert kept.status.value == "regression"
+    assert "; confirmed in a fresh pair of worker processes: head/base x0.960" in kept.message
+    again_same = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    dropped = confirmed(first, again_same)
+    assert dropped.status.value == "inconclusive"
+    assert "NOT confirmed: a fresh pair of worker processes read head/base x1.000" in \
+        dropped.message
+    # the fresh pair need not be significant on its own: beyond tolerance the same way
+    again_noisy = replace(again_same, change=-0.03, ci=(-0.07, 0.01))
+    assert confirmed(first, again_noisy).status.value == "regression"
+    assert confirmed(first, replace(again_same, change=-0.01)).status.value == "inconclusive"
+    missing = confirmed(first, None, " (head: crashed)")
+    assert missing.status.value == "regression"
+    assert missing.message.endswith("not confirmed: the fresh pair of workers did not measure "
+                                    "it (head: crashed)")
+    assert needs_confirmation([again_same]) is None  # a pass needs no second pair

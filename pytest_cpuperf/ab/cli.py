@@ -27,7 +27,14 @@ from ..judge.results import MetricResult, RunReport
 from ..knobs import BY_NAME
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
-from .verdict import DEFAULT_AB_TOLERANCE, AbPolicy, head_only, judge_test
+from .verdict import (
+    DEFAULT_AB_TOLERANCE,
+    AbPolicy,
+    confirmed,
+    head_only,
+    judge_test,
+    needs_confirmation,
+)
 
 DEFAULT_ROUNDS = 20
 DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
@@ -63,6 +70,10 @@ def add_ab_parser(subparsers: Any) -> None:
                     help=f"allowed accuracy loss (default {DEFAULT_ACCURACY_TOLERANCE})")
     ab.add_argument("--alpha", type=_fraction, default=DEFAULT_ALPHA,
                     help=f"significance (two-sided) of a regression (default {DEFAULT_ALPHA})")
+    ab.add_argument("--no-confirm", action="store_true",
+                    help="do not re-run a test whose throughput regressed or improved in a "
+                         "fresh pair of workers (the verdict then rests on one pair of "
+                         "processes)")
     ab.add_argument("--report", action="append", default=[], metavar="PATH",
                     help="write a report (.json, .md, .html by extension); repeatable")
     ab.add_argument("--shard", type=_shard, metavar="I/N",
@@ -233,7 +244,9 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
         tests = [t for t in hello["head"]["tests"] if t in base_ids and in_shard(t, args.shard)]
         _say(f"{len(tests)} test(s) on both sides; {args.rounds} rounds per measurement; "
              f"worker logs in {log_dir}")
-        coordinator.run_tests(tests)
+        policy = _policy(args)
+        coordinator.run_tests(tests, None if args.no_confirm else lambda test, outcomes:
+                              needs_confirmation(judge_outcomes(test, outcomes, policy)[0]))
     except KeyboardInterrupt:
         interrupted = True
         _say("interrupted: stopping both workers, writing the partial report")
@@ -241,7 +254,7 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         coordinator.abort_all()
-    run = build_report(args, hello, tests, coordinator.outcomes)
+    run = build_report(args, hello, tests, coordinator.outcomes, coordinator.confirmations)
     if interrupted:
         run.errors.append(f"interrupted after {len(coordinator.outcomes)} of {len(tests)} "
                           f"test(s): this report is partial")
@@ -261,12 +274,17 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
     return 1 if run.failed or failed_writes else 0
 
 
+def _policy(args: argparse.Namespace) -> AbPolicy:
+    return AbPolicy(args.tolerance, args.accuracy_tolerance, args.alpha)
+
+
 def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
-                 tests: Sequence[str], outcomes: dict[str, dict[str, TestOutcome]]) -> RunReport:
+                 tests: Sequence[str], outcomes: dict[str, dict[str, TestOutcome]],
+                 confirmations: dict[str, dict[str, TestOutcome]] | None = None) -> RunReport:
     from .. import isa
     from ..store.baselines import machine_info
 
-    policy = AbPolicy(args.tolerance, args.accuracy_tolerance, args.alpha)
+    policy = _policy(args)
     results: list[MetricResult] = []
     notes: list[str] = []
     errors: list[str] = []
@@ -274,6 +292,10 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
         if test not in outcomes:
             continue
         test_results, test_notes, test_errors = judge_outcomes(test, outcomes[test], policy)
+        again = (confirmations or {}).get(test)
+        if again is not None:
+            test_results, confirm_errors = _confirm(test, test_results, again, policy)
+            test_errors += confirm_errors
         results += test_results
         notes += test_notes
         errors += test_errors
@@ -287,12 +309,23 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
     machine = machine_info(isa.detect())
     machine[AB_KEY] = {
         "sides": sides, "rounds": args.rounds, "tolerance": args.tolerance,
+        "confirmed_in_fresh_workers": sorted(confirmations or {}),
         "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
         "only_base": [t for t in ids.get("base", []) if t not in set(ids.get("head", []))],
         "only_head": [t for t in ids.get("head", []) if t not in set(ids.get("base", []))],
         "notes": notes}
     versions = dict(sides.get("head", {}).get("versions") or {})
     return RunReport(machine=machine, results=results, versions=versions, errors=errors)
+
+
+def _confirm(test: str, first: list[MetricResult], again: dict[str, TestOutcome],
+             policy: AbPolicy) -> tuple[list[MetricResult], list[str]]:
+    """``first`` with each regression or improvement held against the confirming run."""
+    results, _, errors = judge_outcomes(test, again, policy)
+    by_metric = {r.metric: r for r in results}
+    why = f" ({'; '.join(errors)})" if errors else ""
+    return ([confirmed(r, by_metric.get(r.metric), why) for r in first],
+            [f"{e} (in the confirming run)" for e in errors])
 
 
 def judge_outcomes(test: str, sides: dict[str, TestOutcome], policy: AbPolicy

@@ -4,7 +4,9 @@ For each test both workers are told to run it; whenever both wait at the same me
 round r asks base then head (r even) or head then base (r odd) for one trial each, ``rounds``
 times, then both are told "done". A side that reaches a measurement alone runs it alone (its
 figures are reported as one-sided). A worker that dies makes its test an error for that side
-and is started again for the next test.
+and is started again for the next test. A test whose throughput verdict is a regression or an
+improvement runs once more in a fresh pair of workers, and the verdict stands only if it
+reproduces there (verdict.confirmed).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .channel import FD_ENV, Channel, ChannelClosed, Message
 
 SIDES = ("base", "head")
 Progress = Callable[[str], None]
+Confirm = Callable[[str, dict[str, "TestOutcome"]], str | None]
+"""(test, its outcomes) -> what to confirm in a fresh pair of workers (e.g. "a regression"),
+or None."""
 
 
 class SideError(Exception):
@@ -200,17 +205,27 @@ class Coordinator:
                  progress: Progress | None = None) -> None:
         self.workers, self.plan, self.progress = workers, plan, progress
         self.outcomes: dict[str, dict[str, TestOutcome]] = {}
+        self.confirmations: dict[str, dict[str, TestOutcome]] = {}
+        """Test -> what each side did in the confirming run (fresh workers)."""
         self.dead: dict[str, str] = {}
 
     def say(self, text: str) -> None:
         if self.progress:
             self.progress(text)
 
-    def run_tests(self, tests: Sequence[str]) -> None:
+    def run_tests(self, tests: Sequence[str], to_confirm: Confirm | None = None) -> None:
+        """Run ``tests``; a test for which ``to_confirm`` names a verdict runs once more in a
+        fresh pair of workers (:attr:`confirmations`)."""
         for number, test in enumerate(tests):
             following = tests[number + 1] if number + 1 < len(tests) else None
             self.say(f"[{number + 1}/{len(tests)}] {test}")
             self.outcomes[test] = self.run_test(test, following)
+            what = to_confirm(test, self.outcomes[test]) if to_confirm else None
+            if what:
+                self.say(f"confirming {what} of {test} in a fresh pair of workers")
+                for side in SIDES:
+                    self.workers[side].stop()
+                self.confirmations[test] = self.run_test(test, following)
 
     def run_test(self, test: str, following: str | None) -> dict[str, TestOutcome]:
         outcomes = {side: TestOutcome("not run") for side in SIDES}

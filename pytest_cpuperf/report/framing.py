@@ -48,6 +48,10 @@ def ab_lines(info: Mapping[str, Any]) -> tuple[str, ...]:
         shard = f", shard {info['shard']}" if info.get("shard") else ""
         lines.append(f"rounds: {info['rounds']} per measurement, base and head alternating"
                      f"{shard}; tolerance {info.get('tolerance', 0):.1%}")
+    confirmed = info.get("confirmed_in_fresh_workers") or []
+    if confirmed:
+        lines.append(f"re-run in a fresh pair of workers to confirm a regression or "
+                     f"improvement ({len(confirmed)}): {', '.join(confirmed)}")
     for which in ("base", "head"):
         only = info.get(f"only_{which}") or []
         if only:
