@@ -131,6 +131,9 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
         low, high = (1.0 + c for c in result["ci"])
         verdicts[name] = {"status": result["status"], "ratio": ratio, "low": low, "high": high,
                           "p": result["p_value"], "left_out": "left out" in result["message"],
+                          "confirmation": ("not confirmed" if "NOT confirmed" in result["message"]
+                                           else "confirmed" if "; confirmed in a fresh pair"
+                                           in result["message"] else None),
                           "samples": _samples(result)}
     return {"seconds": round(seconds, 1), "load_before": load_before, "load_after": load(),
             "tests": verdicts, "exit": done.returncode}
