@@ -152,3 +152,5 @@ def test_a_regression_stands_only_when_a_fresh_pair_of_workers_reproduces_it() -
     assert missing.message.endswith("not confirmed: the fresh pair of workers did not measure "
                                     "it (head: crashed)")
     assert needs_confirmation([again_same]) is None  # a pass needs no second pair
+    faster = judge_pair(throughput(slower), throughput(BASE), AbPolicy())
+    assert needs_confirmation([first, faster]) == "an improvement and a regression"

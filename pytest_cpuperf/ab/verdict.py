@@ -205,7 +205,8 @@ def needs_confirmation(results: Sequence[MetricResult]) -> str | None:
     """What a fresh pair of workers must reproduce (``"a regression"``), or None."""
     found = sorted({r.status.value for r in results
                     if r.status in CONFIRMED and r.record.kind in RELATIVE_KINDS})
-    return " and ".join(f"a {status}" for status in found) or None
+    return " and ".join(f"{'an' if status[0] in 'aeiou' else 'a'} {status}"
+                        for status in found) or None
 
 
 def _same_way(first: MetricResult, again: MetricResult) -> bool:
