@@ -22,35 +22,34 @@ from pathlib import Path
 from typing import Any
 
 
-def pairs_of(samples: dict[str, list[float]], rounds: int) -> tuple[list[float], list[float]]:
-    """(base, head): the contention-corrected samples of the first ``rounds`` clean rounds."""
-    from pytest_cpuperf.ab.verdict import spoiled
+def _record(samples: list[float], contention: list[float]) -> Any:
+    from pytest_cpuperf.judge.results import MetricRecord
 
-    count = min(len(samples["base"]), len(samples["head"]))
-    base_c = samples["base_contention"] or [1.0] * count
-    head_c = samples["head_contention"] or [1.0] * count
-    base: list[float] = []
-    head: list[float] = []
-    for i in range(count):
-        if len(base) == rounds:
-            break
-        if i < len(base_c) and i < len(head_c) and spoiled([base_c[i], head_c[i]]):
-            continue
-        base.append(samples["base"][i] * (base_c[i] if i < len(base_c) else 1.0))
-        head.append(samples["head"][i] * (head_c[i] if i < len(head_c) else 1.0))
-    return base, head
+    return MetricRecord(test_id="replay", metric="throughput", kind="throughput",
+                        unit="samples/s", value=statistics.median(samples), samples=samples,
+                        contention=contention)
+
+
+def pairs_of(samples: dict[str, list[float]], rounds: int) -> tuple[list[float], list[float]]:
+    """(base, head): the contention-corrected samples of the first ``rounds`` clean rounds
+    (``cpuperf ab``'s own :func:`~pytest_cpuperf.ab.verdict.clean_pairs`)."""
+    from pytest_cpuperf.ab.verdict import clean_pairs
+
+    base, head, _ = clean_pairs(_record(samples["base"], samples["base_contention"]),
+                                _record(samples["head"], samples["head_contention"]))
+    return base[:rounds], head[:rounds]
 
 
 def verdict(base: list[float], head: list[float], floor: float, tolerance: float,
             alpha: float) -> tuple[str, float, float, float]:
-    """(status, ratio, low, high) as ``cpuperf ab`` judges these pairs."""
-    from pytest_cpuperf.ab.verdict import ab_ratio
-    from pytest_cpuperf.judge.stats import Change, relative_verdict
+    """(status, ratio, low, high) as ``cpuperf ab`` judges these (clean, corrected) pairs."""
+    from pytest_cpuperf.ab.verdict import AbPolicy, judge_pair
 
-    ratio = ab_ratio(head, base, floor)
-    change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
-    status = relative_verdict(change, tolerance, alpha, True)
-    return status.value, ratio.ratio, ratio.low, ratio.high
+    result = judge_pair(_record(base, []), _record(head, []),
+                        AbPolicy(tolerance=tolerance, alpha=alpha, process_floor=floor))
+    assert result.change is not None and result.ci is not None
+    return (result.status.value, 1.0 + result.change, 1.0 + result.ci[0],
+            1.0 + result.ci[1])
 
 
 def process_offset(runs: list[tuple[list[float], list[float]]]) -> dict[str, float]:
