@@ -201,10 +201,14 @@ one environment can differ as a whole (A/A here: x0.842 and x1.131 in 2 of 20 ru
 model, README "cpuperf ab"), which no number of rounds within one pair can cancel."""
 
 
+def _to_confirm(result: MetricResult) -> bool:
+    """Whether ``result`` is a paired verdict that a fresh pair of workers must reproduce."""
+    return result.status in CONFIRMED and result.record.kind in RELATIVE_KINDS
+
+
 def needs_confirmation(results: Sequence[MetricResult]) -> str | None:
     """What a fresh pair of workers must reproduce (``"a regression"``), or None."""
-    found = sorted({r.status.value for r in results
-                    if r.status in CONFIRMED and r.record.kind in RELATIVE_KINDS})
+    found = sorted({r.status.value for r in results if _to_confirm(r)})
     return " and ".join(f"{'an' if status[0] in 'aeiou' else 'a'} {status}"
                         for status in found) or None
 
@@ -226,7 +230,7 @@ def confirmed(first: MetricResult, again: MetricResult | None, why_not: str = ""
     this keeps the first run's detection and cuts the fast model's A/A false regressions from
     1 in 20 runs to 1.8% of run pairs; requiring a significant second run cut them to 0 but
     caught a 7.5% slower model in 20% of pairs instead of 50%."""
-    if first.status not in CONFIRMED or first.record.kind not in RELATIVE_KINDS:
+    if not _to_confirm(first):
         return first
     if again is None:
         return replace(first, message=f"{first.message}; not confirmed: the fresh pair of "
