@@ -118,10 +118,6 @@ RUNTIMES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "torch": "torc
             "ipex": "intel_extension_for_pytorch"}
 
 
-def _cell(result: ColdStart, field_name: str, digits: int) -> str:
-    return result.spread(field_name, digits)
-
-
 HEADER = ("| configuration | backend | read+compile s | first inference ms | peak RSS compile "
           "MB | peak RSS inference MB | model MB |\n|---|---|--:|--:|--:|--:|--:|")
 
@@ -130,9 +126,9 @@ def table_row(row: Row, result: ColdStart) -> str:
     size = f"{result.model_size_mb:.1f}"
     if isinstance(row.model, str):
         size += " (parameters)"
-    cells = [row.name, row.backend, _cell(result, "compile_s", 2),
-             _cell(result, "first_inference_ms", 1), _cell(result, "peak_rss_compile_mb", 0),
-             _cell(result, "peak_rss_infer_mb", 0), size]
+    cells = [row.name, row.backend, result.spread("compile_s", 2),
+             result.spread("first_inference_ms", 1), result.spread("peak_rss_compile_mb", 0),
+             result.spread("peak_rss_infer_mb", 0), size]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -133,18 +133,16 @@ class ColdStart:
 
     def describe(self) -> str:
         """``model.xml (openvino, 5 processes): compile 1.23 s [1.20-1.31], ...``."""
-        def spread(field: str, unit: str, digits: int) -> str:
-            return self.spread(field, digits, unit)
-
+        spread = self.spread
         text = (f"{self.request.label} ({self.request.backend}, {len(self.samples)} fresh "
-                f"processes, median [min-max]): read+compile {spread('compile_s', 's', 2)}, "
-                f"first inference {spread('first_inference_ms', 'ms', 1)}, peak RSS compile "
-                f"{spread('peak_rss_compile_mb', 'MB', 0)}, inference "
-                f"{spread('peak_rss_infer_mb', 'MB', 0)}, ")
+                f"processes, median [min-max]): read+compile {spread('compile_s', 2, 's')}, "
+                f"first inference {spread('first_inference_ms', 1, 'ms')}, peak RSS compile "
+                f"{spread('peak_rss_compile_mb', 0, 'MB')}, inference "
+                f"{spread('peak_rss_infer_mb', 0, 'MB')}, ")
         if isinstance(self.request.model, str):
             text = text.replace("read+compile", "prepare", 1)
             text += (f"parameters {self.model_size_mb:.1f} MB (build "
-                     f"{spread('build_s', 's', 2)}, not counted)")
+                     f"{spread('build_s', 2, 's')}, not counted)")
         else:
             text += f"model {self.model_size_mb:.1f} MB"
         if not self.peak_reset:
