@@ -12,7 +12,9 @@ one side directory holding one test per variant:
 
 Every verdict is the one ``cpuperf ab`` printed. Results go to ``benchmarks/results/<name>.json``
 and ``<name>.md``, with the machine's load while they ran. ``--select`` passes a ``-k``
-expression to both sides (an A/A series and a detection series can run separately).
+expression to both sides (an A/A series and a detection series can run separately);
+``--hog N`` runs every repetition under the noisy neighbour of ``benchmarks.noisy`` (a busy loop
+pinned to each of N cores, started half a second in).
 
     python -m benchmarks.ab --repeats 20 --select "aa or slower and 3" --name ab-quiet
 """
@@ -34,6 +36,7 @@ from typing import Any
 from pytest_cpuperf.defaults import DEFAULT_SETTLE_S
 
 from .common import load, say
+from .noisy import hogs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -165,7 +168,8 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     seconds = [run["seconds"] for run in runs]
     return {"rounds": args.rounds, "trial_time_s": args.trial_time, "settle_s": args.settle,
             "repeats": len(runs),
-            "select": args.select, "base_layers": BASE_LAYERS, "slower_layers": SLOWER,
+            "select": args.select, "hog": args.hog, "base_layers": BASE_LAYERS,
+            "slower_layers": SLOWER,
             "seconds_per_run": round(statistics.median(seconds), 1),
             "seconds_per_test": round(statistics.median(seconds) / tests_per_run, 1),
             "load": [run["load_before"][0] for run in runs], "tests": table}
@@ -174,7 +178,8 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
 def markdown(summary: dict[str, Any]) -> str:
     lines = [f"`cpuperf ab`: {summary['repeats']} runs ({summary.get('select') or 'all tests'}),"
              f" {summary['rounds']} rounds of {summary['trial_time_s']} s trials, settle "
-             f"{summary.get('settle_s')} s; median {summary['seconds_per_run']} s per run "
+             f"{summary.get('settle_s')} s; {summary.get('hog') or 'no'} core(s) hogged; median "
+             f"{summary['seconds_per_run']} s per run "
              f"({summary['seconds_per_test']} s per test); 1-min load before each run: "
              f"{', '.join(f'{x:.1f}' for x in summary['load'])}", "",
              "| test | runs | regression | inconclusive | 95% CI covers 1.0 | pooled head/base "
@@ -193,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trial-time", type=float, default=1.0)
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_S)
     parser.add_argument("--name", default="ab")
+    parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2),
+                        help="cores to keep busy with a pure-Python loop during every run")
     parser.add_argument("--select", metavar="EXPR", help="pytest -k expression of the tests "
                         "to run (default: all: test_aa_fast, test_aa, test_slower[2|3|5|8])")
     args = parser.parse_args(argv)
@@ -202,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cpuperf-ab-bench-") as tmp:
         base, head = make_sides(Path(tmp))
         for number in range(args.repeats):
-            runs.append(one_run(base, head, args, Path(tmp) / f"run{number}.json"))
+            with hogs(args.hog):
+                runs.append(one_run(base, head, args, Path(tmp) / f"run{number}.json"))
             say(f"run {number + 1}/{args.repeats}: {runs[-1]['seconds']} s, " + ", ".join(
                 f"{k} {v['status']} x{v['ratio']:.3f}" for k, v in runs[-1]["tests"].items()))
             write(runs, args)
