@@ -134,20 +134,30 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
         low, high = (1.0 + c for c in result["ci"])
         verdicts[name] = {"status": result["status"], "ratio": ratio, "low": low, "high": high,
                           "p": result["p_value"], "left_out": "left out" in result["message"],
-                          "confirmation": ("not confirmed" if "NOT confirmed" in result["message"]
-                                           else "confirmed" if "; confirmed in a fresh pair"
-                                           in result["message"] else None),
+                          "pairs": len(_worker_pairs(result)),
                           "samples": _samples(result)}
     return {"seconds": round(seconds, 1), "load_before": load_before, "load_after": load(),
             "tests": verdicts, "exit": done.returncode}
 
 
-def _samples(result: dict[str, Any]) -> dict[str, list[float]]:
-    """Per-round throughput and contention factors of both sides (for offline replays)."""
+def _worker_pairs(result: dict[str, Any]) -> list[int]:
+    """Rounds each pair of worker processes contributed (one pair: all of them)."""
+    head = result.get("current") or {}
+    return list((head.get("extra") or {}).get("worker_pairs") or [len(head.get("samples", []))])
+
+
+def _samples(result: dict[str, Any]) -> dict[str, Any]:
+    """Per-round throughput and contention factors of both sides in the first pair of worker
+    processes, and of each further pair under ``later_pairs`` (for offline replays)."""
     head = result.get("current") or {}
     runs = (result.get("baseline") or {}).get("runs") or [{}]
-    return {"base": runs[0].get("samples", []), "base_contention": runs[0].get("contention", []),
-            "head": head.get("samples", []), "head_contention": head.get("contention", [])}
+    series = {"base": runs[0].get("samples", []), "base_contention": runs[0].get("contention", []),
+              "head": head.get("samples", []), "head_contention": head.get("contention", [])}
+    pairs, start = [], 0
+    for count in _worker_pairs(result):
+        pairs.append({key: values[start:start + count] for key, values in series.items()})
+        start += count
+    return {**pairs[0], "later_pairs": pairs[1:]}
 
 
 def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:

@@ -213,7 +213,8 @@ def _merged_versions(runs: Sequence[RunReport]) -> dict[str, str]:
     return {name: " / ".join(values) for name, values in sorted(seen.items())}
 
 
-AB_LISTS = ("only_base", "only_head", "notes", "confirmed_in_fresh_workers")
+AB_LISTS = ("only_base", "only_head", "notes")
+AB_MAPS = ("worker_pairs",)
 """Lists of ``machine["ab"]`` that each ``cpuperf ab --shard`` report holds for its own tests."""
 
 
@@ -231,6 +232,9 @@ def _merged_ab(machine: dict[str, Any], runs: Sequence[RunReport]) -> dict[str, 
                 if item not in joined:
                     joined.append(item)
         info[name] = joined
+    for name in AB_MAPS:
+        info[name] = {key: value for run in runs
+                      for key, value in ((run.machine.get(AB_KEY) or {}).get(name) or {}).items()}
     return {**machine, AB_KEY: info}
 
 

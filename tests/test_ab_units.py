@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from pytest_cpuperf.ab.verdict import (
     AbPolicy,
-    confirmed,
     judge_pair,
+    judge_pairs,
     judge_test,
-    needs_confirmation,
+    needs_another_pair,
+    pooled_ab_ratio,
 )
 from pytest_cpuperf.judge.results import MetricRecord
 from pytest_cpuperf.measure import engine
@@ -77,8 +77,8 @@ def test_accuracy_is_compared_exactly_and_one_sided_metrics_are_named() -> None:
         return MetricRecord(test_id="t.py::test", metric=metric, kind="accuracy", unit="",
                             value=value).to_dict()
 
-    results, notes = judge_test([accuracy(0.91), accuracy(0.5, "gone")],
-                                [accuracy(0.90), accuracy(0.7, "new")], AbPolicy())
+    results, notes = judge_test([([accuracy(0.91), accuracy(0.5, "gone")],
+                                  [accuracy(0.90), accuracy(0.7, "new")])], AbPolicy())
     by_metric = {r.metric: r for r in results}
     assert by_metric["accuracy"].status.value == "regression"  # -0.01 > 0.005 tolerance
     assert by_metric["new"].status.value == "no baseline"
@@ -130,27 +130,40 @@ def test_every_renderer_labels_an_ab_run_base_and_head_and_a_gate_run_baseline_c
     assert "cpuperf ab:" in renderer_named("markdown").render(ab)
 
 
-def test_a_regression_stands_only_when_a_fresh_pair_of_workers_reproduces_it() -> None:
+def test_one_pair_of_workers_is_the_paired_test_widened_by_the_process_floor() -> None:
+    from pytest_cpuperf.judge.stats import paired_ratio
+
     slower = [b * 0.96 * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
+    plain = paired_ratio(slower, BASE)
+    assert pooled_ab_ratio([(slower, BASE)], 0.0) == plain
+    floored = pooled_ab_ratio([(slower, BASE)], 0.01)
+    assert floored.ratio == plain.ratio and floored.pairs == len(BASE)
+    assert floored.low < plain.low and floored.high > plain.high
+
+
+def test_a_verdict_of_several_pairs_of_workers_counts_the_spread_between_them() -> None:
+    slower = [b * 0.96 * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
+    same = [b * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
     first = judge_pair(throughput(BASE), throughput(slower), AbPolicy())
-    assert needs_confirmation([first]) == "a regression"
-    again_slower = judge_pair(throughput(BASE), throughput(list(slower)), AbPolicy())
-    kept = confirmed(first, again_slower)
-    assert kept.status.value == "regression"
-    assert "; confirmed in a fresh pair of worker processes: head/base x0.960" in kept.message
-    again_same = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
-    dropped = confirmed(first, again_same)
-    assert dropped.status.value == "inconclusive"
-    assert "NOT confirmed: a fresh pair of worker processes read head/base x1.000" in \
-        dropped.message
-    # the fresh pair need not be significant on its own: beyond tolerance the same way
-    again_noisy = replace(again_same, change=-0.03, ci=(-0.07, 0.01))
-    assert confirmed(first, again_noisy).status.value == "regression"
-    assert confirmed(first, replace(again_same, change=-0.01)).status.value == "inconclusive"
-    missing = confirmed(first, None, " (head: crashed)")
-    assert missing.status.value == "regression"
-    assert missing.message.endswith("not confirmed: the fresh pair of workers did not measure "
-                                    "it (head: crashed)")
-    assert needs_confirmation([again_same]) is None  # a pass needs no second pair
+    assert first.status.value == "regression"
+    assert needs_another_pair([first]) == "throughput: regression"
+    # a fresh pair reads the same loss: it stands, on twice the rounds, with a narrower CI
+    agree = judge_pairs([(throughput(BASE), throughput(slower)),
+                         (throughput(list(BASE)), throughput(list(slower)))], AbPolicy())
+    assert agree.status.value == "regression"
+    assert agree.ci is not None and first.ci is not None
+    assert agree.ci[1] - agree.ci[0] < first.ci[1] - first.ci[0]
+    assert "measured by 2 pairs of worker processes (head/base x0.960, x0.960;" in agree.message
+    assert len(agree.record.samples) == 2 * len(BASE)
+    assert agree.record.extra["worker_pairs"] == [len(BASE), len(BASE)]
+    # a fresh pair reads no loss: one process was off as a whole; the spread between the pairs
+    # is wider than their rounds explain, so the CI covers no change
+    disagree = judge_pairs([(throughput(BASE), throughput(slower)),
+                            (throughput(list(BASE)), throughput(same))], AbPolicy())
+    assert disagree.status.value == "inconclusive"
+    assert disagree.ci is not None and disagree.ci[0] < 0 < disagree.ci[1]
+    assert needs_another_pair([disagree]) == "throughput: inconclusive"
+    passed = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    assert needs_another_pair([passed]) is None  # a pass needs no further pair
     faster = judge_pair(throughput(slower), throughput(BASE), AbPolicy())
-    assert needs_confirmation([first, faster]) == "an improvement and a regression"
+    assert needs_another_pair([faster]) == "throughput: improvement"

@@ -30,16 +30,20 @@ from .report import AB_KEY, terminal_lines, write_ab_report
 from .verdict import (
     DEFAULT_AB_TOLERANCE,
     AbPolicy,
-    confirmed,
     head_only,
     judge_test,
-    needs_confirmation,
+    needs_another_pair,
 )
 
 DEFAULT_ROUNDS = 20
+"""Rounds per measurement (one trial of each side per round); see README, "cpuperf ab"."""
+DEFAULT_MAX_PAIRS = 3
+"""Pairs of worker processes that may measure one test: replayed on 50 stored A/A runs, a
+third pair took A/A false regressions of a fast model from 0.9% to 0.3% of run sequences and
+a 7.5% slower model's detection from 67% to 95%, at 1.2-1.5 pairs per A/A test on average
+(README, "cpuperf ab")."""
 DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
 DEFAULT_ALPHA = BY_NAME["alpha"].default
-"""Rounds per measurement (one trial of each side per round); see README, "cpuperf ab"."""
 INTERRUPTED = 130
 FAILED_OUTCOMES = ("failed", "crashed", "missing", "not run")
 
@@ -70,10 +74,13 @@ def add_ab_parser(subparsers: Any) -> None:
                     help=f"allowed accuracy loss (default {DEFAULT_ACCURACY_TOLERANCE})")
     ab.add_argument("--alpha", type=_fraction, default=DEFAULT_ALPHA,
                     help=f"significance (two-sided) of a regression (default {DEFAULT_ALPHA})")
-    ab.add_argument("--no-confirm", action="store_true",
-                    help="do not re-run a test whose throughput regressed or improved in a "
-                         "fresh pair of workers (the verdict then rests on one pair of "
-                         "processes)")
+    ab.add_argument("--max-pairs", type=_pairs, default=DEFAULT_MAX_PAIRS, metavar="K",
+                    help=f"a test whose throughput verdict is not a pass is measured again by "
+                         f"a fresh pair of workers, up to K pairs in all, and judged on all of "
+                         f"them (default {DEFAULT_MAX_PAIRS})")
+    ab.add_argument("--no-confirm", dest="max_pairs", action="store_const", const=1,
+                    help="the same as --max-pairs 1: every verdict rests on one pair of worker "
+                         "processes")
     ab.add_argument("--report", action="append", default=[], metavar="PATH",
                     help="write a report (.json, .md, .html by extension); repeatable")
     ab.add_argument("--shard", type=_shard, metavar="I/N",
@@ -85,6 +92,17 @@ def add_ab_parser(subparsers: Any) -> None:
     ab.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                     help="test selection and options for both sides' pytest (after --)")
     ab.set_defaults(func=cmd_ab)
+
+
+def _pairs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: a whole number of pairs of workers, at "
+                                         f"least 1 (1: no further pair)")
+    return value
 
 
 def _count(text: str) -> int:
@@ -245,8 +263,8 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
         _say(f"{len(tests)} test(s) on both sides; {args.rounds} rounds per measurement; "
              f"worker logs in {log_dir}")
         policy = _policy(args)
-        coordinator.run_tests(tests, None if args.no_confirm else lambda test, outcomes:
-                              needs_confirmation(judge_outcomes(test, outcomes, policy)[0]))
+        coordinator.run_tests(tests, lambda test, pairs: needs_another_pair(
+            judge_outcomes(test, pairs, policy)[0]), args.max_pairs)
     except KeyboardInterrupt:
         interrupted = True
         _say("interrupted: stopping both workers, writing the partial report")
@@ -254,7 +272,7 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         coordinator.abort_all()
-    run = build_report(args, hello, tests, coordinator.outcomes, coordinator.confirmations)
+    run = build_report(args, hello, tests, coordinator.outcomes, coordinator.again)
     if interrupted:
         run.errors.append(f"interrupted after {len(coordinator.outcomes)} of {len(tests)} "
                           f"test(s): this report is partial")
@@ -280,7 +298,7 @@ def _policy(args: argparse.Namespace) -> AbPolicy:
 
 def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
                  tests: Sequence[str], outcomes: dict[str, dict[str, TestOutcome]],
-                 confirmations: dict[str, dict[str, TestOutcome]] | None = None) -> RunReport:
+                 again: dict[str, list[dict[str, TestOutcome]]] | None = None) -> RunReport:
     from .. import isa
     from ..store.baselines import machine_info
 
@@ -291,11 +309,8 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
     for test in tests:
         if test not in outcomes:
             continue
-        test_results, test_notes, test_errors = judge_outcomes(test, outcomes[test], policy)
-        again = (confirmations or {}).get(test)
-        if again is not None:
-            test_results, confirm_errors = _confirm(test, test_results, again, policy)
-            test_errors += confirm_errors
+        pairs = [outcomes[test], *(again or {}).get(test, [])]
+        test_results, test_notes, test_errors = judge_outcomes(test, pairs, policy)
         results += test_results
         notes += test_notes
         errors += test_errors
@@ -309,7 +324,8 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
     machine = machine_info(isa.detect())
     machine[AB_KEY] = {
         "sides": sides, "rounds": args.rounds, "tolerance": args.tolerance,
-        "confirmed_in_fresh_workers": sorted(confirmations or {}),
+        "max_pairs": args.max_pairs,
+        "worker_pairs": {test: 1 + len(more) for test, more in sorted((again or {}).items())},
         "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
         "only_base": [t for t in ids.get("base", []) if t not in set(ids.get("head", []))],
         "only_head": [t for t in ids.get("head", []) if t not in set(ids.get("base", []))],
@@ -318,29 +334,24 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
     return RunReport(machine=machine, results=results, versions=versions, errors=errors)
 
 
-def _confirm(test: str, first: list[MetricResult], again: dict[str, TestOutcome],
-             policy: AbPolicy) -> tuple[list[MetricResult], list[str]]:
-    """``first`` with each regression or improvement held against the confirming run."""
-    results, _, errors = judge_outcomes(test, again, policy)
-    by_metric = {r.metric: r for r in results}
-    why = f" ({'; '.join(errors)})" if errors else ""
-    return ([confirmed(r, by_metric.get(r.metric), why) for r in first],
-            [f"{e} (in the confirming run)" for e in errors])
-
-
-def judge_outcomes(test: str, sides: dict[str, TestOutcome], policy: AbPolicy
+def judge_outcomes(test: str, pairs: Sequence[dict[str, TestOutcome]], policy: AbPolicy
                    ) -> tuple[list[MetricResult], list[str], list[str]]:
-    """(results, notes, errors) of one test from what each side did."""
+    """(results, notes, errors) of one test from what each side did, in each pair of workers
+    that measured it (the first pair first)."""
     from ..judge.results import MetricRecord
 
-    base, head = sides["base"], sides["head"]
+    base, head = pairs[0]["base"], pairs[0]["head"]
     errors = [f"{test} [{name}]: {outcome.outcome}" +
-              (": " + "; ".join(outcome.errors) if outcome.errors else "")
-              for name, outcome in sides.items() if outcome.outcome in FAILED_OUTCOMES]
+              (": " + "; ".join(outcome.errors) if outcome.errors else "") +
+              (f" (in fresh pair {number + 1})" if number else "")
+              for number, sides in enumerate(pairs) for name, outcome in sides.items()
+              if outcome.outcome in FAILED_OUTCOMES]
     notes = [f"{test}: measurement {i + 1} ran on {name} only (the other side did not reach "
-             f"it)" for name, outcome in sides.items() for i in sorted(outcome.alone)]
+             f"it)" for name, outcome in pairs[0].items() for i in sorted(outcome.alone)]
     if base.records:
-        results, base_only = judge_test(base.records, head.records, policy)
+        measured = [(sides["base"].records, sides["head"].records) for sides in pairs
+                    if sides["base"].records and sides["head"].records]
+        results, base_only = judge_test(measured or [(base.records, head.records)], policy)
         notes += base_only
     else:
         why = f"base {base.outcome}, nothing to compare with"

@@ -4,9 +4,9 @@ For each test both workers are told to run it; whenever both wait at the same me
 round r asks base then head (r even) or head then base (r odd) for one trial each, ``rounds``
 times, then both are told "done". A side that reaches a measurement alone runs it alone (its
 figures are reported as one-sided). A worker that dies makes its test an error for that side
-and is started again for the next test. A test whose throughput verdict is a regression or an
-improvement runs once more in a fresh pair of workers, and the verdict stands only if it
-reproduces there (verdict.confirmed).
+and is started again for the next test. A test whose throughput verdict is anything but a pass
+is measured again by a fresh pair of workers, up to ``max_pairs`` pairs in all, and judged on
+all of them together (verdict.judge_pairs).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from .channel import FD_ENV, Channel, ChannelClosed, Message
 
 SIDES = ("base", "head")
 Progress = Callable[[str], None]
-Confirm = Callable[[str, dict[str, "TestOutcome"]], str | None]
-"""(test, its outcomes) -> what to confirm in a fresh pair of workers (e.g. "a regression"),
-or None."""
+Again = Callable[[str, list[dict[str, "TestOutcome"]]], str | None]
+"""(test, what each side did in each pair of workers so far) -> why a fresh pair should measure
+it again (e.g. "throughput: regression"), or None."""
 
 
 class SideError(Exception):
@@ -205,27 +205,33 @@ class Coordinator:
                  progress: Progress | None = None) -> None:
         self.workers, self.plan, self.progress = workers, plan, progress
         self.outcomes: dict[str, dict[str, TestOutcome]] = {}
-        self.confirmations: dict[str, dict[str, TestOutcome]] = {}
-        """Test -> what each side did in the confirming run (fresh workers)."""
+        self.again: dict[str, list[dict[str, TestOutcome]]] = {}
+        """Test -> what each side did in each further pair of workers (fresh processes)."""
         self.dead: dict[str, str] = {}
 
     def say(self, text: str) -> None:
         if self.progress:
             self.progress(text)
 
-    def run_tests(self, tests: Sequence[str], to_confirm: Confirm | None = None) -> None:
-        """Run ``tests``; a test for which ``to_confirm`` names a verdict runs once more in a
-        fresh pair of workers (:attr:`confirmations`)."""
+    def run_tests(self, tests: Sequence[str], again: Again | None = None,
+                  max_pairs: int = 1) -> None:
+        """Run ``tests``; while ``again`` gives a reason and fewer than ``max_pairs`` pairs of
+        workers have measured a test, a fresh pair measures it once more (:attr:`again`)."""
         for number, test in enumerate(tests):
             following = tests[number + 1] if number + 1 < len(tests) else None
             self.say(f"[{number + 1}/{len(tests)}] {test}")
             self.outcomes[test] = self.run_test(test, following)
-            what = to_confirm(test, self.outcomes[test]) if to_confirm else None
-            if what:
-                self.say(f"confirming {what} of {test} in a fresh pair of workers")
+            pairs = [self.outcomes[test]]
+            while again is not None and len(pairs) < max_pairs:
+                why = again(test, pairs)
+                if not why:
+                    break
+                self.say(f"{test}: {why}; measuring it again in a fresh pair of workers "
+                         f"({len(pairs) + 1} of at most {max_pairs})")
                 for side in SIDES:
                     self.workers[side].stop()
-                self.confirmations[test] = self.run_test(test, following)
+                pairs.append(self.run_test(test, following))
+                self.again[test] = pairs[1:]
 
     def run_test(self, test: str, following: str | None) -> dict[str, TestOutcome]:
         outcomes = {side: TestOutcome("not run") for side in SIDES}

@@ -1,11 +1,12 @@
 """Paired verdicts of ``cpuperf ab``: head / base per metric, as a :class:`RunReport`.
 
 Throughput: the ratio head/base of the per-round pairs (base and head trial r ran back to back),
-its 95% CI and p-value (:func:`~pytest_cpuperf.judge.stats.paired_ratio`); "regression" only when
-beyond the tolerance *and* significant (two-sided p below alpha: the 95% CI excludes no
-change at the default 0.05), "inconclusive" when beyond the
-tolerance but not significant, as for baselines. Accuracy and agreement: the exact difference
-against the accuracy tolerance. Latency and info figures: shown, not gated. The results carry
+with its 95% CI and p-value, over every pair of worker processes that measured the test
+(:func:`pooled_ab_ratio`: the spread between the pairs counts); "regression" only when beyond
+the tolerance *and* significant (two-sided p below alpha: the 95% CI excludes no change at the
+default 0.05), "inconclusive" when beyond the tolerance but not significant, as for baselines.
+Accuracy and agreement: the exact difference against the accuracy tolerance (first pair).
+Latency and info figures: shown, not gated. The results carry
 base as their baseline and head as their record, so every report renderer works unchanged.
 """
 
@@ -77,8 +78,18 @@ class AbPolicy:
 
 
 def ab_ratio(head: Sequence[float], base: Sequence[float], process_floor: float) -> Ratio:
-    """head/base from per-round pairs: the paired t-interval on log ratios, widened by the
-    between-process offset ``process_floor`` (normal approximation for that part)."""
+    """head/base from the per-round pairs of one pair of worker processes."""
+    return pooled_ab_ratio([(head, base)], process_floor)
+
+
+def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
+                    process_floor: float) -> Ratio:
+    """head/base from the per-round (head, base) samples of one or more pairs of worker
+    processes: the mean of the pairs' mean log ratios. Its standard error adds to the rounds'
+    own error the offset between two processes, at least ``process_floor`` (log scale) and, with
+    two pairs or more, what the pairs' means spread beyond their rounds' error (a moment
+    estimate; normal approximation for that part, Welch-Satterthwaite degrees of freedom).
+    One pair with ``process_floor`` 0 is the paired t-test on log ratios."""
     import math
 
     import numpy as np
@@ -86,20 +97,31 @@ def ab_ratio(head: Sequence[float], base: Sequence[float], process_floor: float)
 
     from ..judge.stats import Ratio, paired_ratio
 
-    paired = paired_ratio(head, base)
-    if paired.pairs < 2 or process_floor <= 0:
-        return paired
-    diffs = np.log(np.asarray(head, dtype=float)) - np.log(np.asarray(base, dtype=float))
-    centre = float(diffs.mean())
-    se = math.sqrt(float(diffs.var(ddof=1)) / diffs.size + process_floor ** 2)
-    # degrees of freedom of the sum (Welch-Satterthwaite; the floor counts as known)
-    pair_var = float(diffs.var(ddof=1)) / diffs.size
-    dof = (se ** 4) / (pair_var ** 2 / (diffs.size - 1)) if pair_var > 0 else math.inf
+    logs = [np.log(np.asarray(h, dtype=float)) - np.log(np.asarray(b, dtype=float))
+            for h, b in pairs if len(h) == len(b) and len(h) >= 2]
+    if not logs:
+        head, base = pairs[0]
+        return paired_ratio(head, base)
+    if len(logs) == 1 and process_floor <= 0:
+        return paired_ratio(*pairs[0])
+    means = np.array([d.mean() for d in logs])
+    within = np.array([d.var(ddof=1) / d.size for d in logs])
+    k = len(logs)
+    centre = float(means.mean())
+    rounds_var = float(within.sum()) / k ** 2
+    spread = float(means.var(ddof=1) - within.mean()) if k >= 2 else 0.0
+    offset_var = max(process_floor ** 2, spread) / k
+    se = math.sqrt(rounds_var + offset_var)
+    rounds_dof = float(sum(d.size - 1 for d in logs))
+    if se == 0.0:
+        return Ratio(math.exp(centre), math.exp(centre), math.exp(centre),
+                     0.0 if centre else 1.0, sum(d.size for d in logs))
+    dof = se ** 4 / (rounds_var ** 2 / rounds_dof) if rounds_var > 0 else math.inf
     dist = stats.t(dof) if math.isfinite(dof) else stats.norm
     half = float(dist.ppf(0.975)) * se
     p_value = float(2 * dist.sf(abs(centre) / se))
     return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), p_value,
-                 paired.pairs)
+                 sum(d.size for d in logs))
 
 
 def kernel_summary(kernels: Mapping[str, Any] | None) -> str | None:
@@ -124,19 +146,45 @@ def version_note(base: MetricRecord, head: MetricRecord) -> str:
     return f"; versions: {', '.join(changed)}" if changed else ""
 
 
+def joined(records: Sequence[MetricRecord]) -> MetricRecord:
+    """One record of a metric that several pairs of worker processes measured: the first
+    pair's, with every pair's samples in order (their counts in ``extra["worker_pairs"]``) and
+    the median of them as the value."""
+    if len(records) == 1:
+        return records[0]
+    import statistics
+
+    samples = [s for r in records for s in r.samples]
+    contention = ([c for r in records for c in r.contention]
+                  if all(len(r.contention) == len(r.samples) for r in records) else [])
+    value = statistics.median(samples) if samples else records[0].value
+    return replace(records[0], samples=samples, contention=contention, value=value,
+                   extra={**records[0].extra, "worker_pairs": [len(r.samples) for r in records]})
+
+
 def judge_pair(base: MetricRecord, head: MetricRecord, policy: AbPolicy) -> MetricResult:
-    """The verdict of head's ``metric`` against base's."""
+    """The verdict of head's ``metric`` against base's, measured by one pair of workers."""
+    return judge_pairs([(base, head)], policy)
+
+
+def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
+                policy: AbPolicy) -> MetricResult:
+    """The verdict of head's metric against base's, measured by one or more pairs of worker
+    processes, (base, head) each, the first pair first."""
+    base, head = joined([b for b, _ in measured]), joined([h for _, h in measured])
     name = f"{head.metric} of {head.test_id}"
     baseline = BaselineRecord.from_record(base)
-    if not (is_finite(base.value, base.samples) and is_finite(head.value, head.samples)):
+    if not all(is_finite(b.value, b.samples) and is_finite(h.value, h.samples)
+               for b, h in measured):
         return MetricResult(head, Status.INVALID, baseline=baseline,
                             message=f"{name} is invalid on one side (NaN or infinite: base "
                                     f"{base.value!r}, head {head.value!r})")
     notes = kernel_note(base, head) + version_note(base, head)
-    if head.kind in RELATIVE_KINDS and base.samples and head.samples:
-        return _paired(base, head, policy, name, baseline, notes)
+    if head.kind in RELATIVE_KINDS and all(b.samples and h.samples for b, h in measured):
+        return _paired(measured, policy, name, notes)
+    first_base, first_head = measured[0]
     if head.kind in ABSOLUTE_KINDS:
-        return _exact(base, head, policy, name, baseline, notes)
+        return _exact(first_base, first_head, policy, name, baseline, notes)
     change = head.value / base.value - 1.0 if base.value else None
     shown = f"{change:+.1%}" if change is not None else "n/a"
     return MetricResult(head, Status.PASS, baseline=baseline, change=change,
@@ -145,20 +193,33 @@ def judge_pair(base: MetricRecord, head: MetricRecord, policy: AbPolicy) -> Metr
                                 f"informational){notes}")
 
 
-def _paired(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
-            baseline: BaselineRecord, notes: str) -> MetricResult:
+def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPolicy, name: str,
+            notes: str) -> MetricResult:
+    import math
+    import statistics
+
     from ..judge.stats import Change, relative_verdict
 
-    base_samples, head_samples, left_out = clean_pairs(base, head)
-    pairs = len(base_samples)
-    if pairs < 2:
+    base, head = joined([b for b, _ in measured]), joined([h for _, h in measured])
+    baseline = BaselineRecord.from_record(base)
+    cleaned = [clean_pairs(b, h) for b, h in measured]
+    left_out = sum(spoilt for _, _, spoilt in cleaned)
+    usable = [(h, b) for b, h, _ in cleaned if len(b) >= 2]
+    rounds = sum(len(b) for b, _, _ in cleaned)
+    if not usable:
         return MetricResult(head, Status.INCONCLUSIVE, baseline=baseline,
                             message=f"{name}: other work spoiled {left_out} of "
-                                    f"{left_out + pairs} rounds; nothing to judge. Re-run on a "
+                                    f"{left_out + rounds} rounds; nothing to judge. Re-run on a "
                                     f"quieter machine or with more --rounds")
-    ratio = ab_ratio(head_samples, base_samples, policy.process_floor)
+    ratio = pooled_ab_ratio(usable, policy.process_floor)
     if left_out:
         notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
+    if len(measured) > 1:
+        each = [math.exp(statistics.fmean(math.log(x / y) for x, y in zip(h, b, strict=True)))
+                for h, b in usable]
+        notes += (f"; measured by {len(measured)} pairs of worker processes (head/base "
+                  f"{', '.join(f'x{r:.3f}' for r in each)}; the spread between them is in the "
+                  f"CI)")
     worse = ratio.ratio < 1.0 if head.higher_is_better else ratio.ratio > 1.0
     # two-sided p at alpha: a regression's 95% CI (alpha 0.05) lies wholly below no change
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
@@ -169,7 +230,7 @@ def _paired(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
     message = {
         Status.REGRESSION: f"{name} is slower on head: {figures}",
         Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: "
-                             f"{figures}. Hint: more --rounds",
+                             f"{figures}. Hint: more --rounds or --max-pairs",
         Status.IMPROVEMENT: f"{name} is faster on head: {figures}",
     }.get(status, f"{name}: {figures}")
     if status is Status.PASS and worse and ratio.high < 1.0:
@@ -195,56 +256,19 @@ def _exact(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
                         ci=(delta, delta), tolerance=policy.accuracy_tolerance)
 
 
-CONFIRMED = (Status.REGRESSION, Status.IMPROVEMENT)
-"""Paired verdicts that must reproduce in a fresh pair of worker processes: two processes of
-one environment can differ as a whole (A/A here: x0.842 and x1.131 in 2 of 20 runs of a fast
-model, README "cpuperf ab"), which no number of rounds within one pair can cancel."""
+AGAIN = (Status.REGRESSION, Status.IMPROVEMENT, Status.INCONCLUSIVE)
+"""Paired verdicts after which a test is measured again by a fresh pair of worker processes
+(up to ``--max-pairs``), and judged on all its pairs together. Two processes of one environment
+can differ as a whole (A/A here: x0.842 and x1.131 in 2 of 20 runs of a fast model), which no
+number of rounds within one pair cancels; see :func:`pooled_ab_ratio` and README "cpuperf ab"."""
 
 
-def _to_confirm(result: MetricResult) -> bool:
-    """Whether ``result`` is a paired verdict that a fresh pair of workers must reproduce."""
-    return result.status in CONFIRMED and result.record.kind in RELATIVE_KINDS
-
-
-def needs_confirmation(results: Sequence[MetricResult]) -> str | None:
-    """What a fresh pair of workers must reproduce (``"a regression"``), or None."""
-    found = sorted({r.status.value for r in results if _to_confirm(r)})
-    return " and ".join(f"{'an' if status[0] in 'aeiou' else 'a'} {status}"
-                        for status in found) or None
-
-
-def _same_way(first: MetricResult, again: MetricResult) -> bool:
-    """Whether ``again`` reads a change beyond the tolerance in ``first``'s direction."""
-    if again.change is None or first.tolerance is None:
-        return False
-    signed = again.change if again.record.higher_is_better else -again.change
-    return signed < -first.tolerance if first.status is Status.REGRESSION else \
-        signed > first.tolerance
-
-
-def confirmed(first: MetricResult, again: MetricResult | None, why_not: str = "") -> MetricResult:
-    """``first`` (a regression or improvement of the first pair of workers) held against the
-    same metric measured again by a fresh pair: it stands if ``again`` reads a change beyond the
-    tolerance the same way (significant or not: the first run already was); otherwise it is
-    inconclusive and both figures are shown. Replayed on the stored runs (README "cpuperf ab"):
-    this keeps the first run's detection and cuts the fast model's A/A false regressions from
-    1 in 20 runs to 1.8% of run pairs; requiring a significant second run cut them to 0 but
-    caught a 7.5% slower model in 20% of pairs instead of 50%."""
-    if not _to_confirm(first):
-        return first
-    if again is None:
-        return replace(first, message=f"{first.message}; not confirmed: the fresh pair of "
-                                      f"workers did not measure it{why_not}")
-    shown = (f"head/base x{1 + again.change:.3f}" if again.change is not None else "no ratio")
-    if again.ci is not None:
-        shown += f" (95% CI x{1 + again.ci[0]:.3f}-x{1 + again.ci[1]:.3f})"
-    if _same_way(first, again):
-        return replace(first, message=f"{first.message}; confirmed in a fresh pair of worker "
-                                      f"processes: {shown}")
-    return replace(first, status=Status.INCONCLUSIVE,
-                   message=f"{first.message}; NOT confirmed: a fresh pair of worker processes "
-                           f"read {shown}, {again.status.value}. Two processes of one "
-                           f"environment can differ by this much; re-run to tell")
+def needs_another_pair(results: Sequence[MetricResult]) -> str | None:
+    """Why a fresh pair of workers should measure the test again (``"throughput:
+    regression"``), or None when every paired verdict is a pass."""
+    found = [f"{r.metric}: {r.status.value}" for r in results
+             if r.status in AGAIN and r.record.kind in RELATIVE_KINDS]
+    return ", ".join(found) or None
 
 
 def head_only(head: MetricRecord, why: str) -> MetricResult:
@@ -253,18 +277,25 @@ def head_only(head: MetricRecord, why: str) -> MetricResult:
                                 f"{format_value(head.value, head.unit)}; {why}")
 
 
-def judge_test(base: Sequence[Mapping[str, Any]], head: Sequence[Mapping[str, Any]],
-               policy: AbPolicy) -> tuple[list[MetricResult], list[str]]:
-    """Results of one test's metrics, and notes on metrics only base recorded."""
-    base_records = {r.metric: r for r in map(MetricRecord.from_dict, base)}
+Records = Sequence[Mapping[str, Any]]
+
+
+def judge_test(pairs: Sequence[tuple[Records, Records]], policy: AbPolicy
+               ) -> tuple[list[MetricResult], list[str]]:
+    """Results of one test's metrics from the (base, head) records of each pair of workers that
+    measured it (the first pair first), and notes on metrics only base recorded."""
+    by_pair = [({r.metric: r for r in map(MetricRecord.from_dict, base)},
+                {r.metric: r for r in map(MetricRecord.from_dict, head)}) for base, head in pairs]
+    first_base, first_head = by_pair[0]
     results, notes = [], []
-    for record in map(MetricRecord.from_dict, head):
-        other = base_records.pop(record.metric, None)
-        if other is None:
+    for metric, record in first_head.items():
+        if metric not in first_base:
             results.append(head_only(record, "base did not record this metric"))
-        else:
-            results.append(judge_pair(other, record, policy))
-    for metric, record in base_records.items():
-        notes.append(f"{metric} of {record.test_id}: recorded by base only "
-                     f"({format_value(record.value, record.unit)}); head did not record it")
+            continue
+        measured = [(b[metric], h[metric]) for b, h in by_pair if metric in b and metric in h]
+        results.append(judge_pairs(measured, policy))
+    for metric, record in first_base.items():
+        if metric not in first_head:
+            notes.append(f"{metric} of {record.test_id}: recorded by base only "
+                         f"({format_value(record.value, record.unit)}); head did not record it")
     return results, notes
