@@ -38,10 +38,10 @@ from .verdict import (
 DEFAULT_ROUNDS = 20
 """Rounds per measurement (one trial of each side per round); see README, "cpuperf ab"."""
 DEFAULT_MAX_PAIRS = 3
-"""Pairs of worker processes that may measure one test: replayed on 50 stored A/A runs, a
-third pair took A/A false regressions of a fast model from 0.9% to 0.3% of run sequences and
-a 7.5% slower model's detection from 67% to 95%, at 1.2-1.5 pairs per A/A test on average
-(README, "cpuperf ab")."""
+"""Pairs of worker processes that may measure one test. Replayed on the stored quiet runs
+(``benchmarks.ab_replay``), a third pair took a fast model's A/A false regressions from 0.9%
+(two pairs; one pair: 3.3%) to 0.5% of run sequences and a 7.5% slower model's detection from
+53% to 95%, at 1.25-1.5 pairs per A/A test on average (README, "cpuperf ab")."""
 DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
 DEFAULT_ALPHA = BY_NAME["alpha"].default
 INTERRUPTED = 130
