@@ -77,11 +77,6 @@ class AbPolicy:
     process_floor: float = DEFAULT_PROCESS_FLOOR
 
 
-def ab_ratio(head: Sequence[float], base: Sequence[float], process_floor: float) -> Ratio:
-    """head/base from the per-round pairs of one pair of worker processes."""
-    return pooled_ab_ratio([(head, base)], process_floor)
-
-
 def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
                     process_floor: float) -> Ratio:
     """head/base from the per-round (head, base) samples of one or more pairs of worker
@@ -97,13 +92,11 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
 
     from ..judge.stats import Ratio, paired_ratio
 
+    usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
+    if not usable or (len(usable) == 1 and process_floor <= 0):
+        return paired_ratio(*(usable or pairs)[0])
     logs = [np.log(np.asarray(h, dtype=float)) - np.log(np.asarray(b, dtype=float))
-            for h, b in pairs if len(h) == len(b) and len(h) >= 2]
-    if not logs:
-        head, base = pairs[0]
-        return paired_ratio(head, base)
-    if len(logs) == 1 and process_floor <= 0:
-        return paired_ratio(*pairs[0])
+            for h, b in usable]
     means = np.array([d.mean() for d in logs])
     within = np.array([d.var(ddof=1) / d.size for d in logs])
     k = len(logs)
