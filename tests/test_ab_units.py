@@ -127,6 +127,11 @@ def test_every_renderer_labels_an_ab_run_base_and_head_and_a_gate_run_baseline_c
         assert header.split()[2:4] == [ref, cur]
         assert f"| {other} |" not in markdown and f"<th>{other}</th>" not in html
     assert "**base:** abc1234def in src" in renderer_named("markdown").render(ab)
+    # the paired verdict's interval is 95% (1 - alpha, two-sided), and every renderer says so
+    assert result.ci_level == 0.95
+    assert "95% CI" in renderer_named("markdown").render(ab)
+    assert "95% CI" in "\n".join(run_summary_lines(ab))
+    assert "90% CI" not in renderer_named("markdown").render(ab)
     assert "cpuperf ab:" in renderer_named("markdown").render(ab)
 
 

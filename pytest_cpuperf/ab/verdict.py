@@ -78,13 +78,14 @@ class AbPolicy:
 
 
 def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
-                    process_floor: float) -> Ratio:
+                    process_floor: float, confidence: float = 0.95) -> Ratio:
     """head/base from the per-round (head, base) samples of one or more pairs of worker
     processes: the mean of the pairs' mean log ratios. Its standard error adds to the rounds'
     own error the offset between two processes, at least ``process_floor`` (log scale) and, with
     two pairs or more, what the pairs' means spread beyond their rounds' error (a moment
-    estimate; normal approximation for that part, Welch-Satterthwaite degrees of freedom).
-    One pair with ``process_floor`` 0 is the paired t-test on log ratios."""
+    estimate; normal approximation for that part, Welch-Satterthwaite degrees of freedom), at
+    the two-sided ``confidence``. One pair with ``process_floor`` 0 is the paired t-test on log
+    ratios."""
     import math
 
     import numpy as np
@@ -94,7 +95,7 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
 
     usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
     if not usable or (len(usable) == 1 and process_floor <= 0):
-        return paired_ratio(*(usable or pairs)[0])
+        return paired_ratio(*(usable or pairs)[0], confidence=confidence)
     logs = [np.log(np.asarray(h, dtype=float)) - np.log(np.asarray(b, dtype=float))
             for h, b in usable]
     means = np.array([d.mean() for d in logs])
@@ -111,7 +112,7 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
                      0.0 if centre else 1.0, sum(d.size for d in logs))
     dof = se ** 4 / (rounds_var ** 2 / rounds_dof) if rounds_var > 0 else math.inf
     dist = stats.t(dof) if math.isfinite(dof) else stats.norm
-    half = float(dist.ppf(0.975)) * se
+    half = float(dist.ppf(0.5 + confidence / 2)) * se
     p_value = float(2 * dist.sf(abs(centre) / se))
     return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), p_value,
                  sum(d.size for d in logs))
@@ -204,7 +205,8 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPol
                             message=f"{name}: other work spoiled {left_out} of "
                                     f"{left_out + rounds} rounds; nothing to judge. Re-run on a "
                                     f"quieter machine or with more --rounds")
-    ratio = pooled_ab_ratio(usable, policy.process_floor)
+    level = 1.0 - policy.alpha  # the two-sided CI that excludes no change exactly when p < alpha
+    ratio = pooled_ab_ratio(usable, policy.process_floor, level)
     if left_out:
         notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
     if len(measured) > 1:
@@ -218,8 +220,8 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPol
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
     status = relative_verdict(change, policy.tolerance, policy.alpha, head.higher_is_better)
     figures = (f"head {format_value(head.value, head.unit)} vs base "
-               f"{format_value(base.value, base.unit)}: head/base {ratio.describe()}, tolerance "
-               f"{policy.tolerance:.1%}{notes}")
+               f"{format_value(base.value, base.unit)}: head/base {ratio.describe(level)}, "
+               f"tolerance {policy.tolerance:.1%}{notes}")
     message = {
         Status.REGRESSION: f"{name} is slower on head: {figures}",
         Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: "
@@ -230,7 +232,7 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPol
         message += " (a significant change within tolerance)"
     return MetricResult(head, status, message=message, baseline=baseline, change=change.change,
                         ci=(change.low, change.high), p_value=ratio.p_value,
-                        tolerance=policy.tolerance)
+                        tolerance=policy.tolerance, ci_level=round(level, 6))
 
 
 def _exact(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,

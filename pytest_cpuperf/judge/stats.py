@@ -73,10 +73,10 @@ class Ratio:
     p_value: float
     pairs: int
 
-    def describe(self) -> str:
+    def describe(self, confidence: float = 0.95) -> str:
         return (
-            f"x{self.ratio:.3f} (95% CI x{self.low:.3f}-x{self.high:.3f}, p={self.p_value:.3g}, "
-            f"{self.pairs} pairs)"
+            f"x{self.ratio:.3f} ({confidence:.0%} CI x{self.low:.3f}-x{self.high:.3f}, "
+            f"p={self.p_value:.3g}, {self.pairs} pairs)"
         )
 
 
