@@ -175,7 +175,7 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
                                     f"{base.value!r}, head {head.value!r})")
     notes = kernel_note(base, head) + version_note(base, head)
     if head.kind in RELATIVE_KINDS and all(b.samples and h.samples for b, h in measured):
-        return _paired(measured, policy, name, notes)
+        return _paired(measured, head, baseline, policy, name, notes)
     first_base, first_head = measured[0]
     if head.kind in ABSOLUTE_KINDS:
         return _exact(first_base, first_head, policy, name, baseline, notes)
@@ -187,15 +187,11 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
                                 f"informational){notes}")
 
 
-def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPolicy, name: str,
-            notes: str) -> MetricResult:
-    import math
-    import statistics
+def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricRecord,
+            baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str) -> MetricResult:
+    """The paired verdict of ``measured`` (``head`` and ``baseline``: all pairs joined)."""
+    from ..judge.stats import Change, paired_ratio, relative_verdict
 
-    from ..judge.stats import Change, relative_verdict
-
-    base, head = joined([b for b, _ in measured]), joined([h for _, h in measured])
-    baseline = BaselineRecord.from_record(base)
     cleaned = [clean_pairs(b, h) for b, h in measured]
     left_out = sum(spoilt for _, _, spoilt in cleaned)
     usable = [(h, b) for b, h, _ in cleaned if len(b) >= 2]
@@ -210,8 +206,7 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPol
     if left_out:
         notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
     if len(measured) > 1:
-        each = [math.exp(statistics.fmean(math.log(x / y) for x, y in zip(h, b, strict=True)))
-                for h, b in usable]
+        each = [paired_ratio(h, b).ratio for h, b in usable]
         notes += (f"; measured by {len(measured)} pairs of worker processes (head/base "
                   f"{', '.join(f'x{r:.3f}' for r in each)}; the spread between them is in the "
                   f"CI)")
@@ -220,7 +215,7 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], policy: AbPol
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
     status = relative_verdict(change, policy.tolerance, policy.alpha, head.higher_is_better)
     figures = (f"head {format_value(head.value, head.unit)} vs base "
-               f"{format_value(base.value, base.unit)}: head/base {ratio.describe(level)}, "
+               f"{format_value(baseline.value, baseline.unit)}: head/base {ratio.describe(level)}, "
                f"tolerance {policy.tolerance:.1%}{notes}")
     message = {
         Status.REGRESSION: f"{name} is slower on head: {figures}",
