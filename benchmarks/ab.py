@@ -35,11 +35,10 @@ from typing import Any
 
 from pytest_cpuperf.defaults import DEFAULT_SETTLE_S
 
-from .common import load, say
+from .common import load, save_series, say
 from .noisy import hogs
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 FAST_LAYERS = 2
 BASE_LAYERS = 100
 SLOWER = {pct: BASE_LAYERS + pct for pct in (2, 3, 5, 8)}
@@ -229,12 +228,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    """The results so far (after every run, so an interrupted series keeps what it measured)."""
+    """The results so far, after every run."""
     summary = summarize(runs, args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps({"summary": summary, "runs": runs},
-                                                          indent=1))
-    (RESULTS / f"{args.name}.md").write_text(markdown(summary))
+    save_series(args.name, summary, runs, markdown(summary))
 
 
 if __name__ == "__main__":

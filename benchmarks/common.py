@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -98,6 +99,17 @@ FULL = Profile(
     bench_app_time_s=10, fidelity_reps=3, overhead_rounds=8, overhead_trial_s=2.0,
     runs_reference=12, runs_slower=8, stored_trials=8, collect_tests=200, collect_reps=7,
 )
+
+
+def save_series(name: str, summary: dict[str, Any], runs: list[dict[str, Any]],
+                text: str) -> None:
+    """``results/<name>.json`` (the summary and every run) and ``results/<name>.md`` (``text``),
+    rewritten after every run, so an interrupted series keeps what it measured."""
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps({"summary": summary, "runs": runs},
+                                                     indent=1))
+    (results / f"{name}.md").write_text(text)
 
 
 def median(values: Sequence[float]) -> float:

@@ -26,10 +26,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .common import load, say
+from .common import load, save_series, say
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 SEQ = {"same": 64, "slower": 74}
 TEST_FILE = '''
 import os
@@ -109,11 +108,9 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The results so far, after every run."""
     summary = summarize(runs, args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps({"summary": summary, "runs": runs},
-                                                          indent=1))
-    (RESULTS / f"{args.name}.md").write_text(markdown(summary))
+    save_series(args.name, summary, runs, markdown(summary))
 
 
 def main(argv: list[str] | None = None) -> int:
