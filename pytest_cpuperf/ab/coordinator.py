@@ -231,7 +231,7 @@ class Coordinator:
                 for side in SIDES:
                     self.workers[side].stop()
                 pairs.append(self.run_test(test, following))
-                self.again[test] = pairs[1:]
+                self.again[test] = pairs[1:]  # each pair as it ends: Ctrl-C keeps what ran
 
     def run_test(self, test: str, following: str | None) -> dict[str, TestOutcome]:
         outcomes = {side: TestOutcome("not run") for side in SIDES}

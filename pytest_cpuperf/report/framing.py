@@ -46,10 +46,10 @@ def ab_lines(info: Mapping[str, Any]) -> tuple[str, ...]:
     lines = [side_line(name, sides[name]) for name in ("base", "head") if name in sides]
     if info.get("rounds"):
         shard = f", shard {info['shard']}" if info.get("shard") else ""
-        pairs = (f"; up to {info['max_pairs']} pairs of worker processes per test"
+        up_to = (f"; up to {info['max_pairs']} pairs of worker processes per test"
                  if (info.get("max_pairs") or 1) > 1 else "")
         lines.append(f"rounds: {info['rounds']} per measurement, base and head alternating"
-                     f"{shard}{pairs}; tolerance {info.get('tolerance', 0):.1%}")
+                     f"{shard}{up_to}; tolerance {info.get('tolerance', 0):.1%}")
     again = info.get("worker_pairs") or {}
     if again:
         lines.append(f"measured again by fresh pairs of workers, as their first verdict was "
