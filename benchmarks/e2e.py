@@ -1,6 +1,6 @@
 """End to end: A/A false alarms and detection of ``pytest --cpuperf`` itself, run after run.
 
-``python -m benchmarks.e2e [--runs 10] [--recordings 3] [--name e2e-quiet]``
+``python -m benchmarks.e2e [--runs 10] [--recordings 3] [--hog 0|1|2] [--name e2e-quiet]``
 
 A two-test file on the tiny BERT (2 layers x 128, INT8, thousands of samples/s): one test at
 2 streams x 2 threads, one with the latency hint (the fast models and the latency configuration
@@ -10,7 +10,10 @@ process at its own moment), then the identical model runs ``--runs`` times (A/A)
 one (sequence 74 instead of 64, the ``slower`` variant of ``benchmarks.noisy``) ``--runs``
 times, alternating A/A and slower so both see the same mix of machine moments. Every figure is
 the gate's own verdict, read from each run's ``--cpuperf-report`` JSON; nothing is replayed.
-Results go to ``benchmarks/results/<name>.json`` and ``.md`` after every run.
+``--hog N`` runs every judged run (not the recordings, which stay quiet) under the noisy
+neighbour of ``benchmarks.noisy``: a pure-Python busy loop pinned to each of N cores for the
+whole pytest process. Results go to ``benchmarks/results/<name>.json`` and ``.md`` after every
+run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import load, save_series, say
+from .noisy import hogs
 
 ROOT = Path(__file__).resolve().parents[1]
 SEQ = {"same": 64, "slower": 74}
@@ -56,8 +60,10 @@ def test_latency_hint(ov_compile, cpuperf, model):
 '''
 
 
-def pytest_run(directory: Path, variant: str, number: int, update: bool) -> dict[str, Any]:
-    """One fresh ``pytest --cpuperf`` process; its exit status and throughput verdicts."""
+def pytest_run(directory: Path, variant: str, number: int, update: bool, hog: int = 0
+               ) -> dict[str, Any]:
+    """One fresh ``pytest --cpuperf`` process, with ``hog`` cores busy from its start; its exit
+    status and throughput verdicts."""
     report = directory / f"report-{number}.json"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cpuperf",
                "--cpuperf-baseline-dir", str(directory / "baselines"),
@@ -66,7 +72,8 @@ def pytest_run(directory: Path, variant: str, number: int, update: bool) -> dict
         command.append("--cpuperf-update")
     env = dict(os.environ, CPUPERF_E2E_SEQ=str(SEQ[variant]), PYTHONPATH=str(ROOT))
     began, load_before = time.monotonic(), load()
-    done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
+    with hogs(hog, delay_s=0.0):
+        done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
     if not report.exists():
         raise RuntimeError(f"pytest wrote no report (exit {done.returncode}):\n"
                            f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
@@ -76,7 +83,7 @@ def pytest_run(directory: Path, variant: str, number: int, update: bool) -> dict
             name = result["test_id"].split("::")[-1]
             verdicts[name] = {"status": result["status"], "change": result.get("change"),
                               "ci": result.get("ci")}
-    return {"variant": variant, "update": update, "exit": done.returncode,
+    return {"variant": variant, "update": update, "hog": hog, "exit": done.returncode,
             "seconds": round(time.monotonic() - began, 1), "load_before": load_before,
             "verdicts": verdicts}
 
@@ -88,7 +95,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         statuses = Counter(v["status"] for r in judged for v in r["verdicts"].values())
         table[variant] = {"runs": len(judged), "exit_1": sum(r["exit"] == 1 for r in judged),
                           "verdicts": dict(statuses)}
-    return {"recordings": args.recordings, "runs_per_variant": args.runs,
+    return {"recordings": args.recordings, "runs_per_variant": args.runs, "hog": args.hog,
             "seconds_per_run": sorted(r["seconds"] for r in runs)[len(runs) // 2] if runs else 0,
             "load": [r["load_before"][0] for r in runs], "table": table}
 
@@ -97,7 +104,8 @@ def markdown(summary: dict[str, Any]) -> str:
     loads = ", ".join(f"{x:.1f}" for x in summary["load"])
     lines = [f"`pytest --cpuperf` end to end: baseline recorded {summary['recordings']} times, "
              f"then A/A and a slower model (seq 74 vs 64) alternating, "
-             f"{summary['runs_per_variant']} runs each; median {summary['seconds_per_run']} s "
+             f"{summary['runs_per_variant']} runs each, {summary.get('hog') or 'no'} core(s) "
+             f"hogged during them; median {summary['seconds_per_run']} s "
              f"per run; 1-min load before each run: {loads}", "",
              "| head | runs | runs that failed the gate | throughput verdicts (2 tests per run) |",
              "|---|--:|--:|---|"]
@@ -118,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--recordings", type=int, default=3)
+    parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2),
+                        help="cores kept busy by a pure-Python loop during every judged run")
     parser.add_argument("--name", default="e2e")
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
@@ -127,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = [("same", True)] * args.recordings + [
             (variant, False) for _ in range(args.runs) for variant in SEQ]
         for number, (variant, update) in enumerate(plan):
-            runs.append(pytest_run(directory, variant, number, update))
+            runs.append(pytest_run(directory, variant, number, update,
+                                   hog=0 if update else args.hog))
             say(f"{number + 1}/{len(plan)} {'record' if update else variant}: exit "
                 f"{runs[-1]['exit']}, " + ", ".join(
                     f"{k} {v['status']}" for k, v in runs[-1]["verdicts"].items()))

@@ -111,7 +111,34 @@ def _summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
             "median_benchmark_app_fps": rounded(median(app)),
             "median_plugin_fps": rounded(median(ours)),
             "within_target": abs(ratio - 1.0) <= 0.03,
-            "mean_log_ratio_ci95": log_ratio_ci(ratios), "pairs": pairs}
+            "mean_log_ratio_ci95": log_ratio_ci(ratios),
+            "pair_log_ratio_sd": rounded(log_sd(ratios)),
+            "abba_block_ratios": abba_block_ratios(pairs),
+            "abba_block_ci95": log_ratio_ci(abba_block_ratios(pairs)), "pairs": pairs}
+
+
+def log_sd(ratios: list[float]) -> float:
+    """Sample standard deviation of the log ratios (nan below two)."""
+    import statistics
+
+    return statistics.stdev(math.log(r) for r in ratios) if len(ratios) > 1 else math.nan
+
+
+def abba_block_ratios(pairs: list[dict[str, Any]]) -> list[float]:
+    """One ratio per two consecutive pairs run in opposite orders (benchmark_app, plugin, then
+    plugin, benchmark_app: an A-B-B-A block): their geometric mean. A drift of the machine's
+    speed that is linear over a block cancels in it, and blocks share no measurement, so the
+    t-interval over blocks is a valid one; pairs whose neighbour ran in the same order are
+    left out."""
+    blocks, i = [], 0
+    while i + 1 < len(pairs):
+        first, second = pairs[i], pairs[i + 1]
+        if first["order"] != second["order"]:
+            blocks.append(rounded(math.sqrt(first["ratio"] * second["ratio"])))
+            i += 2
+        else:
+            i += 1
+    return blocks
 
 
 def log_ratio_ci(ratios: list[float]) -> dict[str, float]:

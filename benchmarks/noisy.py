@@ -151,14 +151,54 @@ def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any
     return counts
 
 
+def _bases(mine: list[dict[str, Any]]) -> dict[str, list[list[dict[str, Any]]]]:
+    """Baselines of 1 and of 3 quiet runs of the reference model."""
+    quiet_ref = [e for e in mine if e["load"] == "quiet" and e["variant"] == "ref"]
+    return {"k1": [[e] for e in quiet_ref],
+            "k3": [quiet_ref[i:i + 3] for i in range(0, len(quiet_ref) - 2, 3)]}
+
+
+def backend_of(config: str) -> str:
+    """``ov-tput`` -> ``openvino``; ``torch-t2`` -> ``torch``; ``ipex-t1`` -> ``ipex``."""
+    return {"ov": "openvino"}.get(config.split("-")[0], config.split("-")[0])
+
+
+def per_backend(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's two under-load targets counted per *run*, per backend: A/A runs under a hog
+    that any baseline (of 1 or of 3 quiet runs) judged a regression or an improvement (target
+    0 of >= 20), and slower-model runs under a hog that any baseline judged a pass (a miss)."""
+    out: dict[str, Any] = {}
+    for config in sorted({e["config"] for e in entries}):
+        mine = [e for e in entries if e["config"] == config]
+        groups = [g for b in _bases(mine).values() for g in b]
+        row = out.setdefault(backend_of(config), {
+            "configs": [], "aa_runs": 0, "aa_false_regression": 0, "aa_false_improvement": 0,
+            "aa_judgements": 0, "slower_runs": 0, "slower_passed": 0, "slower_caught": 0})
+        row["configs"].append(config)
+        for entry in mine:
+            if entry["load"] == "quiet":
+                continue
+            statuses = [s for g in groups for s, n in _verdicts([g], [entry]).items()
+                        for _ in range(n)]
+            if entry["variant"] == "ref":
+                row["aa_runs"] += 1
+                row["aa_judgements"] += len(statuses)
+                row["aa_false_regression"] += "regression" in statuses
+                row["aa_false_improvement"] += "improvement" in statuses
+            else:
+                row["slower_runs"] += 1
+                row["slower_passed"] += "pass" in statuses
+                row["slower_caught"] += "regression" in statuses
+    return out
+
+
 def analyse(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """Per configuration and load: false alarms, detection, hog loss, budget use."""
     out: dict[str, Any] = {}
     for config in sorted({e["config"] for e in entries}):
         mine = [e for e in entries if e["config"] == config]
         quiet_ref = [e for e in mine if e["load"] == "quiet" and e["variant"] == "ref"]
-        bases = {"k1": [[e] for e in quiet_ref],
-                 "k3": [quiet_ref[i:i + 3] for i in range(0, len(quiet_ref) - 2, 3)]}
+        bases = _bases(mine)
         quiet_fps = _median([e["measurement"]["throughput"] for e in quiet_ref])
         for load in LOADS:
             row: dict[str, Any] = {}
@@ -187,7 +227,8 @@ def _median(values: list[float]) -> float:
     return values[len(values) // 2] if values else float("nan")
 
 
-def markdown(analysis: dict[str, Any], meta: dict[str, Any]) -> str:
+def markdown(analysis: dict[str, Any], meta: dict[str, Any],
+             per_backend_rows: dict[str, Any]) -> str:
     lines = ["# Noisy neighbour (benchmarks/noisy.py)", "",
              f"{meta['cpu']}, {meta['runs']} runs per load and variant, loadavg at start "
              f"{meta['load_start']}, at end {meta['load_end']}; `{meta['command']}`", "",
@@ -211,6 +252,16 @@ def markdown(analysis: dict[str, Any], meta: dict[str, Any]) -> str:
                       f"{ref.get('retry_spent_s', 0) + slow.get('retry_spent_s', 0):.0f}")
             lines.append(f"| {config} | {load} | {cell(ref)} | {verdicts(ref)} | {cell(slow)} | "
                          f"{verdicts(slow)} | {budget} |")
+    lines += ["", "Per backend, runs under a hog (hog1 and hog2); each run judged against every "
+              "baseline of 1 and of 3 quiet reference runs:", "",
+              "| backend | configs | A/A runs | runs with a false regression / improvement | "
+              "slower runs | passed (a miss) | caught as a regression |",
+              "|---|---|--:|--:|--:|--:|--:|"]
+    for backend, row in per_backend_rows.items():
+        lines.append(f"| {backend} | {', '.join(row['configs'])} | {row['aa_runs']} | "
+                     f"{row['aa_false_regression']} / {row['aa_false_improvement']} | "
+                     f"{row['slower_runs']} | {row['slower_passed']} | "
+                     f"{row['slower_caught']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -246,11 +297,11 @@ def main(argv: list[str] | None = None) -> int:
             entries += json.loads(part.read_text())
             part.unlink()
         meta["load_end"] = os.getloadavg()
-    analysis = analyse(entries)
+    analysis, backends = analyse(entries), per_backend(entries)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "analysis": analysis, "runs": entries},
-                                   indent=1))
-    text = markdown(analysis, meta)
+    args.out.write_text(json.dumps({"meta": meta, "analysis": analysis,
+                                    "per_backend": backends, "runs": entries}, indent=1))
+    text = markdown(analysis, meta, backends)
     args.out.with_suffix(".md").write_text(text)
     print(text)
     return 0

@@ -61,3 +61,25 @@ def test_replay_runs_offline_and_writes_the_tables(tmp_path: Path) -> None:
                   if line.startswith(("| 0.0", "| 0.1")) and line.count("|") > 5]
     assert len(sweep_rows) >= len(results["sweep"])
     assert summary in proc.stdout  # printed as well
+
+
+def test_fidelity_blocks_pair_opposite_orders_so_a_linear_drift_cancels() -> None:
+    from benchmarks.fidelity import abba_block_ratios
+
+    drift = [0.96 ** k for k in range(4)]  # the machine slows 4% per measurement; no bias
+    first = {"order": "benchmark_app, plugin", "ratio": drift[1] / drift[0]}
+    second = {"order": "plugin, benchmark_app", "ratio": drift[2] / drift[3]}
+    assert abba_block_ratios([first, second]) == [1.0]
+    assert first["ratio"] < 0.97 and second["ratio"] > 1.04  # each pair alone is biased
+    assert abba_block_ratios([first, first, second]) == abba_block_ratios([first, second])
+
+
+def test_noisy_counts_under_load_verdicts_per_run_and_backend() -> None:
+    from benchmarks.noisy import per_backend
+
+    stored = json.loads((ROOT / "benchmarks" / "results" / "trust-ipex.json").read_text())
+    row = per_backend(stored["runs"])["ipex"]
+    runs_per_load = stored["meta"]["runs"]
+    assert row["aa_runs"] == row["slower_runs"] == 2 * runs_per_load  # hog1 and hog2
+    assert row["aa_judgements"] == row["aa_runs"] * (runs_per_load + runs_per_load // 3)
+    assert row["aa_false_regression"] == 0 and row["slower_passed"] == 0
