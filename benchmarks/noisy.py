@@ -8,7 +8,8 @@ with 1 and 2 threads, run from an environment that has IPEX: ``.tox/ipex/bin/pyt
 benchmarks.noisy --configs ipex-t2``), one fresh
 process measures ``N`` runs of each load and variant, interleaved: loads are *quiet*, *hog1*
 (a pure-Python busy loop pinned to one core, started 0.5 s into the run) and *hog2* (one per
-core); variants are the reference model and a ~15% slower one (sequence 74 instead of 64).
+core); variants are the reference model and a slower one (sequence 74 instead of 64 by default,
+7-11% slower on an AMX Xeon; ``--slower-seq`` sets it).
 Every run is a full ``engine.measure`` at the engine defaults (warm-up until steady, contended
 trials repeated within the budget). The verdicts are the plugin's (``judge.evaluate`` with the
 default Policy): baseline = quiet runs of the reference (1 run, and 3 runs), current = each
@@ -96,11 +97,12 @@ def _compiled(config: str, seq_len: int) -> Any:
                     example_inputs=(1, seq_len))
 
 
-def worker(config: str, runs: int, out: Path) -> None:
+def worker(config: str, runs: int, out: Path, slower_seq: int = VARIANTS["slower"]) -> None:
     """Measure ``runs`` rounds of every (load, variant) in this process; write the runs."""
     from pytest_cpuperf.measure.engine import EngineSettings, measure
 
-    models = {name: _compiled(config, seq) for name, seq in VARIANTS.items()}
+    sequences = dict(VARIANTS, slower=slower_seq)
+    models = {name: _compiled(config, seq) for name, seq in sequences.items()}
     results = []
     for run in range(runs):
         for load in LOADS:
@@ -110,6 +112,7 @@ def worker(config: str, runs: int, out: Path) -> None:
                     m = measure(model, settings=EngineSettings())
                     took = time.perf_counter() - began
                 results.append({"config": config, "load": load, "variant": variant, "run": run,
+                                "seq_len": sequences[variant],
                                 "measurement": m.to_dict(), "seconds": took,
                                 "loadavg": os.getloadavg()[0]})
                 say(f"{config} {load} {variant} run {run}: {m.throughput:.0f}/s busy "
@@ -269,13 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.noisy", description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--slower-seq", type=int, default=VARIANTS["slower"],
+                        help="sequence length of the slower variant (the reference runs 64)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--replay", action="store_true",
                         help="re-analyse the runs stored in --out without measuring")
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], args.runs, Path(args.worker[1]))
+        worker(args.worker[0], args.runs, Path(args.worker[1]), args.slower_seq)
         return 0
     from pytest_cpuperf.isa import detect
 
@@ -293,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs:
             part = args.out.with_suffix(f".{config}.part.json")
             subprocess.run([PYTHON, "-m", "benchmarks.noisy", "--runs", str(args.runs),
-                            "--worker", config, str(part)], check=True)
+                            "--slower-seq", str(args.slower_seq), "--worker", config,
+                            str(part)], check=True)
             entries += json.loads(part.read_text())
             part.unlink()
         meta["load_end"] = os.getloadavg()
