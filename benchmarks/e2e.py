@@ -1,13 +1,14 @@
 """End to end: A/A false alarms and detection of ``pytest --cpuperf`` itself, run after run.
 
-``python -m benchmarks.e2e [--runs 10] [--recordings 3] [--hog 0|1|2] [--name e2e-quiet]``
+``python -m benchmarks.e2e [--runs 10] [--recordings 3] [--hog 0|1|2] [--slower-seq 74]
+[--name e2e-quiet]``
 
 A two-test file on the tiny BERT (2 layers x 128, INT8, thousands of samples/s): one test at
 2 streams x 2 threads, one with the latency hint (the fast models and the latency configuration
 issue #12 asks every false-alarm figure to include). In a temporary directory the baseline is
 recorded ``--recordings`` times (``pytest --cpuperf --cpuperf-update``, each a fresh pytest
 process at its own moment), then the identical model runs ``--runs`` times (A/A), then a slower
-one (sequence 74 instead of 64, the ``slower`` variant of ``benchmarks.noisy``) ``--runs``
+one (sequence 74 instead of 64 unless ``--slower-seq``, as in ``benchmarks.noisy``) ``--runs``
 times, alternating A/A and slower so both see the same mix of machine moments. Every figure is
 the gate's own verdict, read from each run's ``--cpuperf-report`` JSON; nothing is replayed.
 ``--hog N`` runs every judged run (not the recordings, which stay quiet) under the noisy
@@ -60,8 +61,8 @@ def test_latency_hint(ov_compile, cpuperf, model):
 '''
 
 
-def pytest_run(directory: Path, variant: str, number: int, update: bool, hog: int = 0
-               ) -> dict[str, Any]:
+def pytest_run(directory: Path, variant: str, number: int, update: bool, hog: int = 0,
+               seq: int | None = None) -> dict[str, Any]:
     """One fresh ``pytest --cpuperf`` process, with ``hog`` cores busy from its start; its exit
     status and throughput verdicts."""
     report = directory / f"report-{number}.json"
@@ -70,7 +71,7 @@ def pytest_run(directory: Path, variant: str, number: int, update: bool, hog: in
                "--cpuperf-report", str(report), "test_e2e.py"]
     if update:
         command.append("--cpuperf-update")
-    env = dict(os.environ, CPUPERF_E2E_SEQ=str(SEQ[variant]), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, CPUPERF_E2E_SEQ=str(seq or SEQ[variant]), PYTHONPATH=str(ROOT))
     began, load_before = time.monotonic(), load()
     with hogs(hog, delay_s=0.0):
         done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
@@ -96,6 +97,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         table[variant] = {"runs": len(judged), "exit_1": sum(r["exit"] == 1 for r in judged),
                           "verdicts": dict(statuses)}
     return {"recordings": args.recordings, "runs_per_variant": args.runs, "hog": args.hog,
+            "slower_seq": args.slower_seq,
             "seconds_per_run": sorted(r["seconds"] for r in runs)[len(runs) // 2] if runs else 0,
             "load": [r["load_before"][0] for r in runs], "table": table}
 
@@ -103,7 +105,8 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
 def markdown(summary: dict[str, Any]) -> str:
     loads = ", ".join(f"{x:.1f}" for x in summary["load"])
     lines = [f"`pytest --cpuperf` end to end: baseline recorded {summary['recordings']} times, "
-             f"then A/A and a slower model (seq 74 vs 64) alternating, "
+             f"then A/A and a slower model (seq {summary.get('slower_seq', 74)} vs 64) "
+             f"alternating, "
              f"{summary['runs_per_variant']} runs each, {summary.get('hog') or 'no'} core(s) "
              f"hogged during them; median {summary['seconds_per_run']} s "
              f"per run; 1-min load before each run: {loads}", "",
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recordings", type=int, default=3)
     parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2),
                         help="cores kept busy by a pure-Python loop during every judged run")
+    parser.add_argument("--slower-seq", type=int, default=SEQ["slower"],
+                        help="sequence length of the slower model (the A/A model runs 64)")
     parser.add_argument("--name", default="e2e")
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             (variant, False) for _ in range(args.runs) for variant in SEQ]
         for number, (variant, update) in enumerate(plan):
             runs.append(pytest_run(directory, variant, number, update,
-                                   hog=0 if update else args.hog))
+                                   hog=0 if update else args.hog,
+                                   seq=args.slower_seq if variant == "slower" else None))
             say(f"{number + 1}/{len(plan)} {'record' if update else variant}: exit "
                 f"{runs[-1]['exit']}, " + ", ".join(
                     f"{k} {v['status']}" for k, v in runs[-1]["verdicts"].items()))

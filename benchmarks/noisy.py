@@ -1,21 +1,25 @@
 """Noisy neighbour: A/A false alarms and detection of a slower model under a CPU hog.
 
-``python -m benchmarks.noisy [--runs N] [--configs a,b] [--out FILE]``
+``python -m benchmarks.noisy [--runs N] [--configs a,b] [--slower-seq 74] [--reference]
+[--out FILE]``
 
 For every configuration (OpenVINO tiny BERT INT8 2 streams x 2 threads: a fast model; the same
 with the latency hint; stock PyTorch eager fp32 tiny BERT with 1 and 2 threads; IPEX bf16 jit
 with 1 and 2 threads, run from an environment that has IPEX: ``.tox/ipex/bin/python -m
-benchmarks.noisy --configs ipex-t2``), one fresh
-process measures ``N`` runs of each load and variant, interleaved: loads are *quiet*, *hog1*
-(a pure-Python busy loop pinned to one core, started 0.5 s into the run) and *hog2* (one per
-core); variants are the reference model and a slower one (sequence 74 instead of 64 by default,
-7-11% slower on an AMX Xeon; ``--slower-seq`` sets it).
+benchmarks.noisy --configs ipex-t1,ipex-t2``), one fresh process measures ``N`` runs of each
+load and variant, interleaved. Loads are *quiet*, *hog1* (a pure-Python busy loop pinned to one
+core, started 0.5 s into the run) and *hog2* (one per core). Variants are the model (``ref``)
+and a slower one (sequence 74 instead of 64 by default, 7-11% slower on an AMX Xeon;
+``--slower-seq`` sets it).
+
 Every run is a full ``engine.measure`` at the engine defaults (warm-up until steady, contended
-trials repeated within the budget). The verdicts are the plugin's (``judge.evaluate`` with the
-default Policy): baseline = quiet runs of the reference (1 run, and 3 runs), current = each
-loaded run. Reported per configuration and load: A/A false alarms (regressions), detection
-(regression or inconclusive; a pass is a miss), the loss the hog caused (the bound
-``busy.CONTENTION_LOSS_BOUND`` must cover) and where the repeat budget went.
+trials repeated within the budget); with ``--reference`` each runs with the same-run reference,
+as the ``cpuperf`` fixture does by default, and is judged relative to it. The verdicts are the
+plugin's (``judge.evaluate`` with the default Policy): baseline = quiet runs of ``ref`` (1 run,
+and 3 runs), current = each loaded run. Reported per configuration and load: A/A false alarms,
+detection (regression or inconclusive; a pass is a miss), the loss the hog caused (the bound
+``busy.CONTENTION_LOSS_BOUND`` must cover) and where the repeat budget went; and per backend,
+counted per run, the two under-load targets of issue #12.
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ def _burn_on(core: int) -> None:
 
 @contextmanager
 def hogs(count: int, delay_s: float = HOG_DELAY_S) -> Iterator[None]:
-    """``count`` busy loops pinned one per core, started ``delay_s`` into the block."""
+    """``count`` busy loops pinned one per core, started ``delay_s`` into the block (at once,
+    before the block runs, when ``delay_s`` is 0: a hog forked while a subprocess's pipes are
+    open would hold them, and reading that subprocess's output would wait for the hog)."""
     cores = sorted(os.sched_getaffinity(0))[:count]
     procs = [multiprocessing.Process(target=_burn_on, args=(c,), daemon=True) for c in cores]
     def start_all() -> None:
@@ -60,7 +66,9 @@ def hogs(count: int, delay_s: float = HOG_DELAY_S) -> Iterator[None]:
             proc.start()
 
     timer = threading.Timer(delay_s, start_all)
-    if count:
+    if count and delay_s <= 0:
+        start_all()
+    elif count:
         timer.start()
     try:
         yield
@@ -97,19 +105,26 @@ def _compiled(config: str, seq_len: int) -> Any:
                     example_inputs=(1, seq_len))
 
 
-def worker(config: str, runs: int, out: Path, slower_seq: int = VARIANTS["slower"]) -> None:
-    """Measure ``runs`` rounds of every (load, variant) in this process; write the runs."""
+def worker(config: str, runs: int, out: Path, slower_seq: int = VARIANTS["slower"],
+           with_reference: bool = False) -> None:
+    """Measure ``runs`` rounds of every (load, variant) in this process; write the runs.
+    ``with_reference``: each measurement runs with the plugin's same-run reference, as the
+    ``cpuperf`` fixture measures by default."""
     from pytest_cpuperf.measure.engine import EngineSettings, measure
+    from pytest_cpuperf.measure.reference import reference_for
 
     sequences = dict(VARIANTS, slower=slower_seq)
     models = {name: _compiled(config, seq) for name, seq in sequences.items()}
+    references = {name: reference_for(model) if with_reference else None
+                  for name, model in models.items()}
     results = []
     for run in range(runs):
         for load in LOADS:
             for variant, model in models.items():
                 with hogs(LOADS.index(load)):
                     began = time.perf_counter()
-                    m = measure(model, settings=EngineSettings())
+                    m = measure(model, settings=EngineSettings(),
+                                reference=references[variant])
                     took = time.perf_counter() - began
                 results.append({"config": config, "load": load, "variant": variant, "run": run,
                                 "seq_len": sequences[variant],
@@ -132,7 +147,9 @@ def _record(entry: dict[str, Any]) -> Any:
     return MetricRecord(test_id=TEST_ID, metric="throughput", kind="throughput",
                         unit="samples/s", value=m.throughput, samples=list(m.throughputs),
                         busy=m.busy, contention=list(m.contention),
-                        extra={"backend": m.backend, "contended_trials": m.contended_trials})
+                        extra={"backend": m.backend, "contended_trials": m.contended_trials},
+                        reference={"id": m.reference_id, "samples": list(m.reference)}
+                        if m.reference else None)
 
 
 def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any]]
@@ -144,8 +161,7 @@ def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any
     for group in base_runs:
         records = [_record(e) for e in group]
         baseline = BaselineRecord(kind="throughput", unit="samples/s", higher_is_better=True,
-                                  runs=[BaselineRun(r.value, r.samples, r.date, {}, r.busy,
-                                                    r.contention) for r in records])
+                                  runs=[BaselineRun.from_record(r) for r in records])
         for entry in current:
             if entry in group:
                 continue
@@ -274,13 +290,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--slower-seq", type=int, default=VARIANTS["slower"],
                         help="sequence length of the slower variant (the reference runs 64)")
+    parser.add_argument("--reference", action="store_true",
+                        help="measure with the same-run reference (the cpuperf fixture's "
+                             "default) and judge relative to it")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--replay", action="store_true",
                         help="re-analyse the runs stored in --out without measuring")
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], args.runs, Path(args.worker[1]), args.slower_seq)
+        worker(args.worker[0], args.runs, Path(args.worker[1]), args.slower_seq,
+               args.reference)
         return 0
     from pytest_cpuperf.isa import detect
 
@@ -299,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             part = args.out.with_suffix(f".{config}.part.json")
             subprocess.run([PYTHON, "-m", "benchmarks.noisy", "--runs", str(args.runs),
                             "--slower-seq", str(args.slower_seq), "--worker", config,
-                            str(part)], check=True)
+                            str(part), *(["--reference"] if args.reference else [])],
+                           check=True)
             entries += json.loads(part.read_text())
             part.unlink()
         meta["load_end"] = os.getloadavg()
