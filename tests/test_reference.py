@@ -50,6 +50,23 @@ def test_a_faster_machine_does_not_hide_a_slower_model() -> None:
     assert result.status.value == "regression", result.message
 
 
+def test_a_contended_run_is_judged_on_raw_throughput_so_a_slower_model_never_passes() -> None:
+    # a 15% slower model with one core hogged: it lost 40% more, its reference 50%, so the ratio
+    # to the reference reads +2%; only the raw rate is bounded (contention only lowers it)
+    contended = record(0.85 * 0.6, 0.5)
+    contended.busy = 0.5
+    result = evaluate(contended, baseline(record(1.0, 1.0), record(1.0, 1.0)), Policy())
+    assert result.status.value == "inconclusive", result.message
+    assert "judged on the raw change, -49.0% without the contention correction or the " \
+           "reference" in result.message
+    same = record(0.6, 0.5)  # the identical model, its raw rate within the bound: no regression
+    same.busy = 0.5
+    assert evaluate(same, baseline(record(1.0, 1.0)), Policy()).status.value == "inconclusive"
+    unhurt = record(1.0, 0.5)  # raw no lower than the baseline: contention cannot hide a loss
+    unhurt.busy = 0.5
+    assert evaluate(unhurt, baseline(record(1.0, 1.0)), Policy()).status.value == "pass"
+
+
 @pytest.mark.parametrize(("old_id", "why"), [
     (None, "the baseline was recorded without one"),
     ("openvino 2025.4.1 bert 2x768 int8 seq64, 2 streams x 2 threads", "the reference changed"),
