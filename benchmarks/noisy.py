@@ -171,7 +171,7 @@ def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any
 
 
 def _bases(mine: list[dict[str, Any]]) -> dict[str, list[list[dict[str, Any]]]]:
-    """Baselines of 1 and of 3 quiet runs of the reference model."""
+    """Baselines of 1 and of 3 quiet runs of the model (variant ``ref``)."""
     quiet_ref = [e for e in mine if e["load"] == "quiet" and e["variant"] == "ref"]
     return {"k1": [[e] for e in quiet_ref],
             "k3": [quiet_ref[i:i + 3] for i in range(0, len(quiet_ref) - 2, 3)]}
@@ -272,7 +272,7 @@ def markdown(analysis: dict[str, Any], meta: dict[str, Any],
             lines.append(f"| {config} | {load} | {cell(ref)} | {verdicts(ref)} | {cell(slow)} | "
                          f"{verdicts(slow)} | {budget} |")
     lines += ["", "Per backend, runs under a hog (hog1 and hog2); each run judged against every "
-              "baseline of 1 and of 3 quiet reference runs:", "",
+              "baseline of 1 and of 3 quiet runs of the model:", "",
               "| backend | configs | A/A runs | runs with a false regression / improvement | "
               "slower runs | passed (a miss) | caught as a regression |",
               "|---|---|--:|--:|--:|--:|--:|"]
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--slower-seq", type=int, default=VARIANTS["slower"],
-                        help="sequence length of the slower variant (the reference runs 64)")
+                        help="sequence length of the slower variant (the model runs 64)")
     parser.add_argument("--reference", action="store_true",
                         help="measure with the same-run reference (the cpuperf fixture's "
                              "default) and judge relative to it")
