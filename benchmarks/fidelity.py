@@ -7,6 +7,7 @@ import math
 import os
 import re
 import resource
+import statistics
 import subprocess
 import tempfile
 import time
@@ -119,8 +120,6 @@ def _summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def log_sd(ratios: list[float]) -> float:
     """Sample standard deviation of the log ratios (nan below two)."""
-    import statistics
-
     return statistics.stdev(math.log(r) for r in ratios) if len(ratios) > 1 else math.nan
 
 

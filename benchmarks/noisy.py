@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,22 +153,22 @@ def _record(entry: dict[str, Any]) -> Any:
                         if m.reference else None)
 
 
-def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any]]
-              ) -> dict[str, int]:
+def _judge(group: list[dict[str, Any]], entry: dict[str, Any]) -> str:
+    """The plugin's verdict on ``entry`` against a baseline of the runs in ``group``."""
     from pytest_cpuperf.judge.evaluate import Policy, evaluate
     from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun
 
-    counts: dict[str, int] = {}
-    for group in base_runs:
-        records = [_record(e) for e in group]
-        baseline = BaselineRecord(kind="throughput", unit="samples/s", higher_is_better=True,
-                                  runs=[BaselineRun.from_record(r) for r in records])
-        for entry in current:
-            if entry in group:
-                continue
-            status = evaluate(_record(entry), baseline, Policy()).status.value
-            counts[status] = counts.get(status, 0) + 1
-    return counts
+    baseline = BaselineRecord(kind="throughput", unit="samples/s", higher_is_better=True,
+                              runs=[BaselineRun.from_record(_record(e)) for e in group])
+    return evaluate(_record(entry), baseline, Policy()).status.value
+
+
+def _verdicts(base_runs: list[list[dict[str, Any]]], current: list[dict[str, Any]]
+              ) -> dict[str, int]:
+    """How often each verdict came, over every baseline group and every run not in it."""
+    counts = Counter(_judge(group, entry) for group in base_runs for entry in current
+                     if entry not in group)
+    return dict(counts)
 
 
 def _bases(mine: list[dict[str, Any]]) -> dict[str, list[list[dict[str, Any]]]]:
@@ -197,8 +198,7 @@ def per_backend(entries: list[dict[str, Any]]) -> dict[str, Any]:
         for entry in mine:
             if entry["load"] == "quiet":
                 continue
-            statuses = [s for g in groups for s, n in _verdicts([g], [entry]).items()
-                        for _ in range(n)]
+            statuses = [_judge(group, entry) for group in groups]
             if entry["variant"] == "ref":
                 row["aa_runs"] += 1
                 row["aa_judgements"] += len(statuses)

@@ -27,11 +27,10 @@ from .common import BENCHMARK_APP, FULL, QUICK, save_series, say
 from .fidelity import THROUGHPUT_LINE, default_shape
 
 
-def start(ir: Path, seconds: int, core: int) -> subprocess.Popen[str]:
-    """One ``benchmark_app`` of one stream and one thread, pinned to ``core``."""
+def start(ir: Path, shape: str | None, seconds: int, core: int) -> subprocess.Popen[str]:
+    """One ``benchmark_app`` of one stream and one thread at ``shape``, pinned to ``core``."""
     command = [BENCHMARK_APP, "-m", str(ir), "-d", "CPU", "-hint", "none", "-nstreams", "1",
                "-nthreads", "1", "-t", str(seconds)]
-    shape = default_shape(ir)
     if shape:
         command += ["-shape", shape]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -61,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(cores) < 2:
         parser.error("needs two usable cores")
     ir = (FULL if args.model == "bert-base" else QUICK).reference.ir(progress=say)
+    shape = default_shape(ir)
     together: list[tuple[float, float]] = []
     in_turn: list[tuple[float, float]] = []
     for n in range(args.rounds):
         first, second = (cores[0], cores[1]) if n % 2 == 0 else (cores[1], cores[0])
-        a, b = start(ir, args.seconds, first), start(ir, args.seconds, second)
+        a, b = start(ir, shape, args.seconds, first), start(ir, shape, args.seconds, second)
         together.append((fps(a), fps(b)))
-        in_turn.append((fps(start(ir, args.seconds, cores[0])),
-                        fps(start(ir, args.seconds, cores[0]))))
+        in_turn.append((fps(start(ir, shape, args.seconds, cores[0])),
+                        fps(start(ir, shape, args.seconds, cores[0]))))
         say(f"round {n + 1}: side by side {together[-1][0]:.1f} / {together[-1][1]:.1f}, "
             f"in turn {in_turn[-1][0]:.1f} / {in_turn[-1][1]:.1f} FPS")
     summary: dict[str, Any] = {

@@ -307,8 +307,8 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
     if busy_note:
         # Raw throughput even where a reference exists: contention only ever lowers the raw
         # rate, which is what lets a contended pass stand; a rate relative to a reference that
-        # was contended too can move either way (measured: a 15% slower model read -3%, CI
-        # -58% to +126%, relative to its reference with one core hogged, a "pass").
+        # was contended too can move either way (measured: a model 19-21% slower when quiet
+        # read -3%, CI -58% to +126%, relative to its reference with one core hogged, a "pass").
         raw = throughput_change(record.samples, [r.samples for r in baseline.runs],
                                 policy.noise_floor, confidence=confidence)
         status = _contended_status(record, baseline, policy, raw)
