@@ -313,8 +313,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 # --- parser -----------------------------------------------------------------------------------
 
-def _knob_type(knob: Knob) -> Callable[[str], float]:
-    def parse(text: str) -> float:
+def _knob_type(knob: Knob) -> Callable[[str], float | None]:
+    def parse(text: str) -> float | None:
         try:
             return knob.parse(text, "value")
         except CpuperfUsageError as exc:

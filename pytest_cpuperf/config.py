@@ -65,7 +65,7 @@ def add_options(parser: pytest.Parser) -> None:
                   "metric (default: false).", type="bool", default=False)
 
 
-def knob_value(config: pytest.Config, knob: Knob) -> float:
+def knob_value(config: pytest.Config, knob: Knob) -> float | None:
     """A knob's value from its option, else its ini key, else its default; checked."""
     cli = config.getoption(knob.option)
     if cli is not None:
@@ -73,7 +73,7 @@ def knob_value(config: pytest.Config, knob: Knob) -> float:
     ini = config.getini(knob.ini)
     if ini not in (None, "", []):
         return knob.parse(ini, f"ini option {knob.ini}")
-    return knob.default
+    return knob.initial
 
 
 def _baseline_dir(config: pytest.Config) -> Path:
@@ -148,7 +148,8 @@ class Settings:
             warn_only=warn_only,
             profile=_flag(config, "profile"),
             isa_mask=mask,
-            judging={knob.name: values[knob.name] for knob in JUDGE_KNOBS},
+            judging={knob.name: float(value) for knob in JUDGE_KNOBS
+                     if (value := values[knob.name]) is not None},  # none takes auto
             engine=engine,
         )
 

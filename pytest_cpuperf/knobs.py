@@ -32,6 +32,7 @@ class Knob:
     """Python and marker spelling (``noise_floor``); ``--cpuperf-noise-floor`` on the CLI."""
     kind: type
     default: float
+    """The default value; for a knob with :attr:`auto`, what ``auto`` mostly amounts to."""
     low: float
     high: float
     scope: str
@@ -44,6 +45,14 @@ class Knob:
     """Whether ``high`` itself is excluded (``tolerance < 1``)."""
     target: str = ""
     """The field it sets (of Policy or EngineSettings), when its name differs."""
+    auto: str = ""
+    """What ``auto`` does, for a knob that takes it (then its default, and None its value);
+    empty: it takes none."""
+
+    @property
+    def initial(self) -> float | None:
+        """The value when nothing sets it: None (``auto``) or :attr:`default`."""
+        return None if self.auto else self.default
 
     @property
     def field(self) -> str:
@@ -60,7 +69,7 @@ class Knob:
     def range_text(self) -> str:
         """``an integer >= 2``, ``a number > 0``, ``a number in [0, 1)``, ``true or false``."""
         if self.kind is bool:
-            return "true or false"
+            return "true, false or auto" if self.auto else "true or false"
         what = "an integer" if self.kind is int else "a number"
         if math.isinf(self.high):
             return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
@@ -68,8 +77,10 @@ class Knob:
         right = ")" if self.high_open else "]"
         return f"{what} in {left}{self.low:g}, {self.high:g}{right}"
 
-    def parse(self, text: str, where: str) -> float:
+    def parse(self, text: str, where: str) -> float | None:
         """A command-line or ini value (text) checked as :meth:`check` does."""
+        if self.auto and str(text).strip().lower() == "auto":
+            return None
         if self.kind is bool:
             word = str(text).strip().lower()
             if word not in _TRUE + _FALSE:
@@ -84,8 +95,9 @@ class Knob:
             ) from None
         return self.check(value, where)
 
-    def check(self, value: object, where: str) -> float:
-        """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``."""
+    def check(self, value: object, where: str) -> float | None:
+        """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``
+        (a marker keyword: ``auto`` is a session-wide value only)."""
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise CpuperfUsageError(
@@ -104,6 +116,8 @@ class Knob:
         return self.kind(value)  # type: ignore[no-any-return]
 
     def help_text(self) -> str:
+        if self.auto:
+            return f"{self.help} (default: auto, {self.auto})."
         default = str(bool(self.default)).lower() if self.kind is bool else f"{self.default:g}"
         return f"{self.help} (default: {default})."
 
@@ -140,7 +154,9 @@ KNOBS: tuple[Knob, ...] = (
               "trials x trial_time (0: never repeat)"),
     Knob("reference", bool, True, 0.0, 1.0, ENGINE, example="false", high_open=False,
          help="Time a fixed reference model in the same rounds as every measurement and judge "
-              "throughput relative to it, so the machine's moment cancels between runs"),
+              "throughput relative to it, so the machine's moment cancels between runs",
+         auto="on, except for a PyTorch or IPEX model that runs more than 3x the torch "
+              "reference's rate, where it was measured to hurt"),
 )
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
 JUDGE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == JUDGE)
@@ -234,11 +250,12 @@ def thresholds_for(kind: str, metric: str, marker: Mapping[str, Any]
     return floor, ceiling
 
 
-def defaults(knobs: Iterable[Knob] = KNOBS) -> dict[str, float]:
+def defaults(knobs: Iterable[Knob] = KNOBS) -> dict[str, float | None]:
     """``{knob name: default}``."""
-    return {k.name: k.default for k in knobs}
+    return {k.name: k.initial for k in knobs}
 
 
-def fields(values: Mapping[str, float], knobs: Iterable[Knob]) -> dict[str, float]:
+def fields(values: Mapping[str, float | None], knobs: Iterable[Knob]
+           ) -> dict[str, float | None]:
     """``values`` (by knob name; missing ones at their defaults) by the fields they set."""
-    return {k.field: values.get(k.name, k.default) for k in knobs}
+    return {k.field: values.get(k.name, k.initial) for k in knobs}

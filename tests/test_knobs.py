@@ -29,7 +29,7 @@ def test_policy_fields_are_the_judging_knobs() -> None:
 def test_engine_knobs_set_engine_settings_fields() -> None:
     engine = {f.name: f.default for f in dataclasses.fields(EngineSettings)}
     for knob in ENGINE_KNOBS:
-        assert engine[knob.field] == knob.default, knob.name
+        assert engine[knob.field] == knob.initial, knob.name  # None: auto
 
 
 @pytest.mark.parametrize("knob", KNOBS, ids=lambda k: k.name)

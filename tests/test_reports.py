@@ -388,6 +388,7 @@ def test_html_labels_runs_with_time_and_versions_and_names_the_ci() -> None:
     assert "2025-06-01T14:02:33+00:00, openvino 2024.6.0" in text  # hover: date and versions
     assert "change 90% CI" in text and "(corr.)" not in text
     result.record.contention = [1.2] * len(result.record.samples)
+    result.basis = "corrected"  # what evaluate says when the correction decided
     assert result.corrected and "change 90% CI (corr.)" in "".join(_parse(chart(result)).text)
 
 

@@ -27,6 +27,10 @@ from .stats import Change, absolute_verdict, relative_verdict, throughput_change
 __all__ = ["Policy", "evaluate"]
 
 
+REFERENCE_NOTE_KEY = "reference_note"
+"""Key of a throughput record's ``extra``: why ``--cpuperf-reference auto`` measured it without
+the same-run reference (said beside its verdict)."""
+
 @dataclass(frozen=True)
 class Policy:
     """How strictly one metric is judged: the judging knobs of :mod:`pytest_cpuperf.knobs`
@@ -255,10 +259,10 @@ def _per_reference(samples: list[float], reference: Mapping[str, Any] | None
 def _reference_basis(record: MetricRecord, baseline: BaselineRecord
                      ) -> tuple[list[float], list[list[float]], str] | str | None:
     """What to judge relative to the same-run reference: (this run, the baseline runs, a note),
-    or a note why the raw throughput is judged although this run has a reference (None: no
-    reference in this run)."""
+    or a note why the raw throughput is judged although this run has a reference or ``auto``
+    left it out (None: no reference in this run, and nothing to say)."""
     if not record.reference:
-        return None
+        return str(record.extra.get(REFERENCE_NOTE_KEY) or "") or None
     current = _per_reference(record.samples, record.reference)
     ident = str(record.reference.get("id", ""))
     old_ids = {str((r.reference or {}).get("id", "")) for r in baseline.runs}
@@ -269,7 +273,8 @@ def _reference_basis(record: MetricRecord, baseline: BaselineRecord
                f"the reference changed ({', '.join(sorted(i or 'none' for i in old_ids))} -> "
                f"{ident})")
         return (f"judged on raw throughput, not relative to the same-run reference: {why}; "
-                f"record the baseline again with --cpuperf-update (the reference is on by default)")
+                f"record the baseline again with --cpuperf-update, with the reference on as in "
+                f"this run")
     runs = [_per_reference(r.samples, r.reference) for r in baseline.runs]
     if any(run is None for run in runs):
         return "judged on raw throughput: a baseline run's reference rates do not pair with it"
@@ -303,27 +308,35 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
     change = throughput_change(current, runs, policy.noise_floor, confidence=confidence)
     status = relative_verdict(change, policy.tolerance, policy.alpha, record.higher_is_better)
     busy_note = _busy_note(record, baseline, policy)
+    correction_note = "" if isinstance(basis, tuple) else _correction_note(record, baseline)
+    basis_name = "reference" if isinstance(basis, tuple) else \
+        "corrected" if correction_note else "raw"
     raw_note = ""
     if busy_note:
         # Raw throughput even where a reference exists: contention only ever lowers the raw
         # rate, which is what lets a contended pass stand; a rate relative to a reference that
         # was contended too can move either way (measured: a model 19-21% slower when quiet
         # read -3%, CI -58% to +126%, relative to its reference with one core hogged, a "pass").
+        # The raw change decides, so it is the change shown (message, reports, JSON).
         raw = throughput_change(record.samples, [r.samples for r in baseline.runs],
                                 policy.noise_floor, confidence=confidence)
         status = _contended_status(record, baseline, policy, raw)
-        raw_note = (f"; judged on the raw change, {raw.change:+.1%} without the contention "
-                    f"correction{' or the reference' if isinstance(basis, tuple) else ''}, as "
-                    f"contention can cost {record.extra.get('backend') or 'this backend'} up to "
-                    f"{loss_bound(record.extra.get('backend')):.0%}")
+        unused = ("relative to the same-run reference" if isinstance(basis, tuple) else
+                  "corrected for contention" if correction_note else "")
+        raw_note = (f"; judged on the raw change, without the contention correction"
+                    f"{' or the reference' if isinstance(basis, tuple) else ''}, as contention "
+                    f"can cost {record.extra.get('backend') or 'this backend'} up to "
+                    f"{loss_bound(record.extra.get('backend')):.0%}"
+                    + (f" ({unused} it read {change.change:+.1%}, not used)" if unused else ""))
+        change, reference_note, correction_note = raw, "", ""
+        basis_name = "raw"
         if status is not Status.INCONCLUSIVE:
             busy_note = None
     ci_level = round(confidence * 100)
     figures = (f"{_fmt(record.value, record.unit)} vs {_baseline_note(baseline)}: "
                f"{change.change:+.1%} ({ci_level}% CI {change.low:+.1%} to {change.high:+.1%}, "
                f"p={change.p_value:.3g}), tolerance {policy.tolerance:.1%}"
-               f"{'' if isinstance(basis, tuple) else _correction_note(record, baseline)}"
-               f"{reference_note}{raw_note}{_version_note(record, baseline)}")
+               f"{correction_note}{reference_note}{raw_note}{_version_note(record, baseline)}")
     message = {
         Status.REGRESSION: f"{name} regressed: {figures}",
         Status.INCONCLUSIVE: f"{name} changed, but {busy_note}: {figures}. Re-run on a quiet "
@@ -336,7 +349,7 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
     }.get(status, f"{name}: {figures}")
     return MetricResult(record, status, message=message, baseline=baseline, change=change.change,
                         ci=(change.low, change.high), p_value=change.p_value,
-                        tolerance=policy.tolerance, noise=change.noise)
+                        tolerance=policy.tolerance, noise=change.noise, basis=basis_name)
 
 
 def _absolute(record: MetricRecord, baseline: BaselineRecord, policy: Policy,

@@ -32,6 +32,8 @@ COLD_KINDS = ("cold",)
 the processes' values, judged as throughput's trials are (log ratio, same noise model)."""
 SAMPLED_KINDS = (*RELATIVE_KINDS, *COLD_KINDS)
 """Kinds judged by :func:`~pytest_cpuperf.judge.stats.throughput_change` on their samples."""
+BASES = ("raw", "corrected", "reference")
+"""What a throughput change can be computed from (``MetricResult.basis``)."""
 
 
 def now_iso() -> str:
@@ -372,6 +374,10 @@ class MetricResult:
     when the marker set one), so it can be judged again."""
     test_failure: str | None = None
     """Why the test itself failed (an assertion of its own), when it did."""
+    basis: str | None = None
+    """What a throughput change was computed from: ``raw``, ``corrected`` (for contention) or
+    ``reference`` (relative to the same-run reference); None for other metrics and for results
+    written before it was kept."""
 
     @property
     def test_id(self) -> str:
@@ -388,6 +394,8 @@ class MetricResult:
     @property
     def corrected(self) -> bool:
         """Whether the verdict used contention-corrected throughput (by more than 1%)."""
+        if self.basis is not None:
+            return self.basis == "corrected"
         factors = [self.record.correction]
         if self.baseline is not None:
             factors += [run.correction for run in self.baseline.runs]
@@ -406,7 +414,7 @@ class MetricResult:
             "tolerance": self.tolerance,
             "noise": None if self.noise is None else _round(self.noise),
             "ci_level": self.ci_level, "policy": self.policy,
-            "test_failure": self.test_failure,
+            "test_failure": self.test_failure, "basis": self.basis,
         })
 
     @classmethod
@@ -428,6 +436,7 @@ class MetricResult:
             noise=data.get("noise"), ci_level=data.get("ci_level"),
             policy=dict(data["policy"]) if isinstance(data.get("policy"), dict) else None,
             test_failure=data.get("test_failure"),
+            basis=data["basis"] if data.get("basis") in BASES else None,
         )
 
 

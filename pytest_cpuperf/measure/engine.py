@@ -96,10 +96,11 @@ class EngineSettings:
     """Cap of the warm-up when the rate does not get steady (``warmup_s`` is its minimum)."""
     retry_budget: float = DEFAULT_RETRY_BUDGET
     """Extra time for repeating contended trials, as a multiple of trials x trial_time."""
-    reference: bool = True
-    """Whether the ``cpuperf`` fixture measures with a same-run reference (reference.py): the
-    recorder builds it, the engine interleaves the one it is given (a bare
-    :func:`measure` call has none unless given one)."""
+    reference: bool | None = None
+    """Whether the ``cpuperf`` fixture measures with a same-run reference (reference.py; None,
+    ``auto``: all but fast torch models, :func:`~.reference.unlike_reference`): the recorder
+    builds it and decides, the engine interleaves the one it is given (a bare :func:`measure`
+    call has none unless given one)."""
 
     def __post_init__(self) -> None:
         _positive_int("trials", self.trials, minimum=2)

@@ -83,10 +83,11 @@ class Recorder:
         _check_compiled(compiled, "measure")
         settings = self._settings(trials, trial_time, warmup)
         prefix = self._prefix(name, record)
+        reference, why_not = self._reference(compiled, settings, inputs)
         measurement = engine.measure(compiled, inputs, settings, progress=self.progress,
-                                     reference=self._reference(compiled, settings))
+                                     reference=reference)
         if record:
-            self._record_measurement(prefix, measurement, compiled)
+            self._record_measurement(prefix, measurement, compiled, why_not)
         return measurement
 
     def compare(self, a: CompiledModel, b: CompiledModel, *, inputs: Inputs | None = None,
@@ -109,24 +110,26 @@ class Recorder:
                     f"names must be two different metric names such as ('sparse', 'dense'), "
                     f"got {names!r}")
             prefixes = (self._prefix(names[0], True), self._prefix(names[1], True))
+        reference, why_not = self._reference(a, settings, inputs) if prefixes else (None, "")
         result = engine.compare(a, b, inputs, settings, inputs_b=inputs_b,
-                                progress=self.progress,
-                                reference=self._reference(a, settings) if prefixes else None)
+                                progress=self.progress, reference=reference)
         if prefixes is not None:
-            self._record_measurement(prefixes[0], result.a, a)
-            self._record_measurement(prefixes[1], result.b, b)
+            self._record_measurement(prefixes[0], result.a, a, why_not)
+            self._record_measurement(prefixes[1], result.b, b, why_not)
         return result
 
-    def _reference(self, compiled: CompiledModel, settings: EngineSettings) -> Reference | None:
-        """The same-run reference for ``compiled`` when ``--cpuperf-reference`` asks for one."""
+    def _reference(self, compiled: CompiledModel, settings: EngineSettings,
+                   inputs: Inputs | None = None) -> tuple[Reference | None, str]:
+        """The same-run reference for ``compiled`` when ``--cpuperf-reference`` asks for one,
+        and why not where ``auto`` (the default) left it out
+        (:func:`~.reference.unlike_reference`)."""
         from .engine import TRIAL_DRIVER
+        from .reference import reference_for, unlike_reference
 
-        if not settings.reference or TRIAL_DRIVER.get() is not None:
-            return None  # off, or cpuperf ab, whose pairs cancel the machine's moment already
-        from .reference import reference_for
-
+        if settings.reference is False or TRIAL_DRIVER.get() is not None:
+            return None, ""  # off, or cpuperf ab, whose pairs cancel the machine's moment
         try:
-            return reference_for(compiled, self.progress)
+            reference = reference_for(compiled, self.progress)
         except ImportError as exc:  # it needs the model-building extras (torch, nncf...)
             import warnings
 
@@ -136,7 +139,12 @@ class Recorder:
                 f"cpuperf: {self.test_id}: no same-run reference ({exc}); throughput is judged "
                 f"raw. Install the model-building extras (pip install 'pytest-cpuperf[openvino]')"
                 f" or turn it off with --cpuperf-reference false"), stacklevel=2)
-            return None
+            return None, ""
+        if settings.reference is None:
+            why_not = unlike_reference(compiled, inputs, reference, settings)
+            if why_not:
+                return None, why_not
+        return reference, ""
 
     # -- cold start -----------------------------------------------------------------------
 
@@ -289,7 +297,9 @@ class Recorder:
         return prefix
 
     def _record_measurement(self, prefix: str, m: Measurement,
-                            compiled: CompiledModel | None = None) -> None:
+                            compiled: CompiledModel | None = None, why_no_reference: str = ""
+                            ) -> None:
+        from ..judge.evaluate import REFERENCE_NOTE_KEY
         from ..judge.kernels import with_execution
         from .profile import PROFILE_KEY, profile_of
 
@@ -311,6 +321,7 @@ class Recorder:
                         "contended_trials": m.contended_trials,
                         "repeated_trials": len(m.dropped),
                         "retry_spent_s": round(m.retry_spent_s, 2),
+                        **({REFERENCE_NOTE_KEY: why_no_reference} if why_no_reference else {}),
                         **({PROFILE_KEY: profile} if profile else {})})
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,

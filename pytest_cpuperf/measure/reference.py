@@ -45,6 +45,59 @@ def reference_spec() -> Any:
     return BertSpec(layers=2, hidden=768, heads=12, intermediate=3072, seq_len=64)
 
 
+ALIKE_RATE = 3.0
+"""Under ``--cpuperf-reference auto`` (the default) a PyTorch or IPEX model is measured with the
+torch reference only when its rate is at most this many times the reference's. Measured here
+(``python -m benchmarks.reference``, README "A same-run reference"): judging relative to the
+reference cut the between-run noise for bert-base through OpenVINO and through PyTorch (about a
+sixth of the reference's rate) and for a tiny BERT through OpenVINO (7x its rate); for a tiny
+BERT through PyTorch (8-12x) it added noise and missed slower models the raw rate caught."""
+TORCH_FAMILY = ("torch", "ipex")
+"""Backends measured against the torch reference (eager fp32), the one that can be unlike."""
+
+
+def unlike_reference(measured: CompiledModel, inputs: Any, reference: Reference,
+                     settings: Any) -> str:
+    """Why ``measured`` is measured without ``reference`` under ``auto``: a PyTorch or IPEX
+    model whose warm-up rate is more than :data:`ALIKE_RATE` times the torch reference's; ""
+    otherwise (OpenVINO and ONNX Runtime models keep theirs, unprobed). Both are warmed up as a
+    measurement would (the model's warm-up then repeats, quickly); the reference's rate is
+    taken once per process and layout."""
+    if getattr(measured, "backend", "") not in TORCH_FAMILY:
+        return ""
+    if reference.identity not in _RATES:
+        _RATES[reference.identity] = _warm_rate(reference.model, None, settings)
+    model_rate, reference_rate = _warm_rate(measured, inputs, settings), _RATES[reference.identity]
+    if not (model_rate > 0 and reference_rate > 0):
+        return ""
+    ratio = model_rate / reference_rate
+    if ratio <= ALIKE_RATE:
+        return ""
+    return (f"measured without the same-run reference (--cpuperf-reference auto): this model "
+            f"ran {ratio:.1f}x the torch reference's rate, and a torch reference more than "
+            f"{ALIKE_RATE:g}x slower was measured not to share a fast model's moments; "
+            f"--cpuperf-reference true forces it")
+
+
+_RATES: dict[str, float] = {}
+"""The reference's warm-up rate, by its identity (measured once per process)."""
+
+
+def _warm_rate(model: CompiledModel, inputs: Any, settings: Any) -> float:
+    """The median rate of the last steady-state windows of a warm-up (0.0: none)."""
+    import statistics
+    from dataclasses import replace
+
+    from .engine import MIN_WARMUP_WINDOW_S, STEADY_WINDOWS, warm_up
+
+    least = MIN_WARMUP_WINDOW_S * STEADY_WINDOWS
+    probe = replace(settings, warmup_s=max(settings.warmup_s, least),
+                    warmup_max_s=max(settings.warmup_max_s, settings.warmup_s, least))
+    target = model.timing_target(inputs if inputs is not None else model.example_inputs())
+    windows = warm_up(target, probe).rates[-STEADY_WINDOWS:]
+    return float(statistics.median(windows)) if windows else 0.0
+
+
 _CACHE: dict[tuple[str, Any, Any], Reference] = {}
 
 
