@@ -153,10 +153,14 @@ def log_ratio_ci(ratios: list[float]) -> dict[str, float]:
             "pairs": len(ratios), "within_1_5pct": low >= 0.985 and high <= 1.015}
 
 
-def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS)
-        ) -> dict[str, Any]:
+def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS),
+        fresh_compile: bool = True) -> dict[str, Any]:
     """benchmark_app and the plugin for dense and sparse, ``fidelity_reps`` times; the order
-    of the configs and of the two tools alternates between repetitions."""
+    of the configs and of the two tools alternates between repetitions. ``fresh_compile``:
+    the plugin's model is compiled anew for every pair, as benchmark_app compiles for every
+    run, so that one compile's speed cannot bias every pair (measured: compiles of one IR
+    differ by up to 5%, benchmarks/compile_spread.py; one compile for 150 pairs read x0.969,
+    fresh ones x1.019)."""
     seconds = profile.bench_app_time_s
     compiled = {name: _compile(ir, rate) for name, rate in CONFIGS.items() if name in configs}
     kernels = {name: c.kernels().summary() for name, c in compiled.items()}
@@ -166,6 +170,8 @@ def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS)
         for rep in range(profile.fidelity_reps):
             names = list(compiled) if rep % 2 == 0 else list(compiled)[::-1]
             for name in names:
+                if fresh_compile and rep:
+                    compiled[name] = _compile(ir, CONFIGS[name])
                 pairs[name].append(_pair(ir, compiled[name], CONFIGS[name], seconds, Path(tmp),
                                          app_first=count % 2 == 0) | {"rep": rep})
                 count += 1
@@ -179,5 +185,6 @@ def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS)
     if "sparse" in compiled:
         result["sparse_engaged"] = compiled["sparse"].kernels().sparse_layers > 0
     result["seconds_per_measurement"] = seconds
+    result["fresh_compile"] = fresh_compile
     result["shape"] = default_shape(ir)
     return result

@@ -6,15 +6,20 @@ verdict is then replayed twice from the same runs, with the plugin's own ``evalu
 throughput (the record without its reference) and relative to the reference. So both figures
 come from the same machine moments, and the only difference is the rule.
 
-Figures per model (bert-base INT8 or a fast tiny BERT at >= 1000 samples/s) and load (quiet, or
-``--hog 1``: a busy loop pinned to one core for the whole session, the noisy neighbour):
+Figures per backend (``--backend openvino``: bert-base INT8 or a fast tiny BERT at >= 1000
+samples/s, ``ov_compile``'s defaults, with the OpenVINO reference; ``--backend torch``: the same
+BERTs in stock PyTorch, eager fp32 at the default thread count, with the torch reference; ``ipex``:
+bf16 + JIT through ``ipex_optimize``, run from an environment that has IPEX), per model and load
+(quiet, or ``--hog 1``: a busy loop pinned to one core for the whole session, the noisy neighbour):
 between-run sd of log throughput, A/A false alarms against baselines of 1 and 3 earlier runs,
 and detection of the slower variants against 3 earlier runs.
 
     python -m benchmarks.reference --model base --runs 12 --slower-runs 8
     python -m benchmarks.reference --model fast --runs 12 --slower-runs 8 --hog 1
+    python -m benchmarks.reference --backend torch --model fast --runs 12 --slower-runs 8
 
-Results: ``benchmarks/results/reference-<model>-<load>.json`` and ``.md`` (also printed).
+Results: ``benchmarks/results/reference-[<backend>-]<model>-<load>.json`` and ``.md`` (also
+printed; OpenVINO's files keep their first names, without the backend).
 """
 
 from __future__ import annotations
@@ -50,13 +55,37 @@ def spec(model: str, variant: str) -> Any:
     return base if variant == "same" else replace(base, **SLOWER[model][variant])
 
 
-def worker(ir: str, out: str, trials: int) -> None:
-    """Measure ``ir`` (``ov_compile``'s defaults) with the reference; write the rates."""
-    from pytest_cpuperf.backends.openvino import check_options, compile_model
+BACKENDS = ("openvino", "torch", "ipex")
+
+
+def compiled_model(backend: str, model: str, variant: str, ir: str | None) -> Any:
+    """The variant as the backend's fixture would compile it: OpenVINO from its IR with
+    ``ov_compile``'s defaults; torch eager fp32 or IPEX bf16 + JIT at the default threads."""
+    if backend == "openvino":
+        from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+        return compile_model(Path(str(ir)), check_options())
+    from pytest_cpuperf.models.bert import build_torch_bert
+
+    bert = spec(model, variant)
+    if backend == "ipex":
+        from pytest_cpuperf.backends import ipex
+
+        return ipex.optimize(build_torch_bert(bert), dtype="bf16", jit=True,
+                             example_inputs=(1, bert.seq_len))
+    from pytest_cpuperf.backends.torch import optimize
+
+    return optimize(build_torch_bert(bert), example_inputs=(1, bert.seq_len))
+
+
+def worker(backend: str, model: str, variant: str, ir: str | None, out: str, trials: int
+           ) -> None:
+    """Measure the variant with the engine's defaults and its backend's same-run reference;
+    write the rates."""
     from pytest_cpuperf.measure.engine import EngineSettings, measure
     from pytest_cpuperf.measure.reference import reference_for
 
-    compiled = compile_model(Path(ir), check_options())
+    compiled = compiled_model(backend, model, variant, ir)
     reference = reference_for(compiled)
     result = measure(compiled, settings=EngineSettings(trials=trials), reference=reference)
     Path(out).write_text(json.dumps({
@@ -74,15 +103,16 @@ def schedule(runs: int, slower_runs: int, variants: Sequence[str]) -> list[str]:
     return [name for _, _, name in sorted(slots)]
 
 
-def measure_all(model: str, runs: int, slower_runs: int, trials: int, hog: int
+def measure_all(backend: str, model: str, runs: int, slower_runs: int, trials: int, hog: int
                 ) -> list[dict[str, Any]]:
     from pytest_cpuperf.models import build_ir
 
     from .noisy import hogs
 
     variants = list(SLOWER[model])
-    irs = {v: build_ir(spec(model, v), sparsity=SPARSITY if model == "base" else 0.0,
-                       progress=say) for v in ["same", *variants]}
+    irs = {v: str(build_ir(spec(model, v), sparsity=SPARSITY if model == "base" else 0.0,
+                           progress=say)) if backend == "openvino" else "-"
+           for v in ["same", *variants]}
     order = schedule(runs, slower_runs, variants)
     done: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, hogs(hog, delay_s=0.0):
@@ -93,7 +123,9 @@ def measure_all(model: str, runs: int, slower_runs: int, trials: int, hog: int
             out = Path(tmp) / f"run{index}.json"
             began, load_before = time.time(), load()
             proc = subprocess.run([PYTHON, "-m", "benchmarks.reference", "--worker",
-                                   str(irs[variant]), str(out), "--trials", str(trials)],
+                                   irs[variant], str(out), "--trials", str(trials),
+                                   "--backend", backend, "--model", model,
+                                   "--variant", variant],
                                   cwd=ROOT, capture_output=True, text=True, check=False)
             if proc.returncode:
                 raise RuntimeError(f"worker failed: {proc.stderr[-2000:]}")
@@ -174,7 +206,8 @@ def _counts(verdicts: Sequence[str]) -> dict[str, int]:
 
 def markdown(model: str, hog: int, figures: dict[str, Any], meta: dict[str, Any]) -> str:
     load_name = f"{hog} core(s) hogged" if hog else "no hog"
-    lines = [f"# Same-run reference: {model}, {load_name}", "",
+    backend = meta.get("backend", "openvino")
+    lines = [f"# Same-run reference: {model}, {backend}, {load_name}", "",
              f"{figures['runs']} runs, {meta['minutes']:.1f} min; 1-min load "
              f"{meta['load_min']:.1f}-{meta['load_max']:.1f}; CPU {meta['cpu']}", "",
              "slowdown of the variants (median raw throughput): "
@@ -204,6 +237,7 @@ def _cpu() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default="openvino")
     parser.add_argument("--model", choices=("base", "fast"), default="base")
     parser.add_argument("--runs", type=int, default=12, help="runs of the model itself")
     parser.add_argument("--slower-runs", type=int, default=8, help="runs of each slower one")
@@ -211,10 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2))
     parser.add_argument("--replay", type=Path, help="judge the runs stored in this JSON again")
     parser.add_argument("--worker", nargs=2, metavar=("IR", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="same", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         ir, out = args.worker
-        worker(ir, out, trials=args.trials)
+        worker(args.backend, args.model, args.variant, None if ir == "-" else ir, out,
+               trials=args.trials)
         return 0
     if args.replay:
         stored = json.loads(args.replay.read_text())
@@ -222,14 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         began = time.time()
         loads = [load()[0]]
-        runs = measure_all(args.model, args.runs, args.slower_runs, args.trials, args.hog)
+        runs = measure_all(args.backend, args.model, args.runs, args.slower_runs, args.trials,
+                           args.hog)
         loads += [r["load"][0] for r in runs]
         meta = {"minutes": (time.time() - began) / 60, "load_min": min(loads),
                 "load_max": max(loads), "cpu": _cpu(), "model": args.model, "hog": args.hog,
-                "trials": args.trials}
+                "trials": args.trials, "backend": args.backend}
     figures = analyse(runs)
     text = markdown(meta["model"], meta["hog"], figures, meta)
-    name = f"reference-{meta['model']}-{'hog' + str(meta['hog']) if meta['hog'] else 'quiet'}"
+    backend = meta.get("backend", "openvino")
+    name = (f"reference-{'' if backend == 'openvino' else backend + '-'}{meta['model']}-"
+            f"{'hog' + str(meta['hog']) if meta['hog'] else 'quiet'}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(
         {"meta": meta, "figures": figures, "runs": runs}, indent=1) + "\n")

@@ -18,7 +18,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def defaults() -> dict[str, float]:
+def defaults() -> dict[str, float | None]:
     """The judging and engine defaults (the options table) these figures were measured at."""
     from pytest_cpuperf.knobs import defaults as knob_defaults
 
