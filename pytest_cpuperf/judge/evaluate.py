@@ -31,6 +31,7 @@ REFERENCE_NOTE_KEY = "reference_note"
 """Key of a throughput record's ``extra``: why ``--cpuperf-reference auto`` measured it without
 the same-run reference (said beside its verdict)."""
 
+
 @dataclass(frozen=True)
 class Policy:
     """How strictly one metric is judged: the judging knobs of :mod:`pytest_cpuperf.knobs`

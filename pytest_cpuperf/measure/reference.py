@@ -12,7 +12,9 @@ measured model's streams and threads) for OpenVINO and ONNX Runtime models, thro
 PyTorch (eager fp32, the same thread count) for PyTorch and IPEX models. Its identity (runtime,
 version, layout) is stored with every sample; a baseline whose reference differs, for example
 after an OpenVINO upgrade, which would move the reference with the model, is judged on raw
-throughput (see judge/evaluate.py).
+throughput (see judge/evaluate.py). Under ``--cpuperf-reference auto``, the default, a PyTorch or
+IPEX model much faster than the torch reference is measured without it
+(:func:`unlike_reference`).
 """
 
 from __future__ import annotations
