@@ -83,3 +83,17 @@ def test_noisy_counts_under_load_verdicts_per_run_and_backend() -> None:
     assert row["aa_runs"] == row["slower_runs"] == 2 * runs_per_load  # hog1 and hog2
     assert row["aa_judgements"] == row["aa_runs"] * (runs_per_load + runs_per_load // 3)
     assert row["aa_false_regression"] == 0 and row["slower_passed"] == 0
+
+
+def test_compile_spread_renders_its_stored_runs() -> None:
+    """The stored compile-spread runs (why benchmarks.trust compiles afresh per pair) render
+    to the figures the README quotes."""
+    from benchmarks.compile_spread import markdown
+
+    texts = []
+    for run in ("run1", "run2"):
+        stored = json.loads((ROOT / "benchmarks" / "results" /
+                             f"compile-spread-{run}.json").read_text())["summary"]
+        texts.append(markdown(stored, stored["command"]))
+    assert "| 2 | 169.3 | x1.045 (x1.01-x1.081) | 7.3% |" in texts[0]
+    assert "| 4 | 163.41 | x0.9723 (x0.9461-x0.9993) | 5.8% |" in texts[1]
