@@ -75,7 +75,7 @@ def test_new_on_head(cpuperf):
     throughput = results[("test_model", "throughput")]
     assert throughput["status"] == "regression"
     assert throughput["ci"][1] < 0  # head/base - 1: the whole CI is below no change
-    assert "kernels differ: base: 0/" in throughput["message"]  # 2 layers vs 4
+    assert "kernels differ: base: 0/" in throughput["message"]  # 2 layers vs 8
     # a verdict other than a pass is measured again by fresh pairs of worker processes (up to
     # --max-pairs, 3 by default) and judged on all of them
     assert "measured by 3 pairs of worker processes (head/base x" in throughput["message"]
