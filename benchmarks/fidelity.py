@@ -63,6 +63,77 @@ def benchmark_app(ir: Path, seconds: int, sparse_rate: float | None,
     return float(found.group(1)), share
 
 
+MODEL_PROPERTY = re.compile(r"^\[ INFO \]\s{3}([A-Z_]+): (.*)$", re.M)
+"""A compiled-model property as benchmark_app prints it in its step 8 ("Model:")."""
+COMPARED_PROPERTIES = ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
+                       "PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT", "EXECUTION_MODE_HINT",
+                       "ENABLE_CPU_PINNING", "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE",
+                       "CPU_DENORMALS_OPTIMIZATION", "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE",
+                       "DYNAMIC_QUANTIZATION_GROUP_SIZE", "TBB_PARTITIONER")
+
+
+def _normalized(value: object) -> str:
+    """A property value as benchmark_app prints it and as the plugin reads it, made comparable:
+    "<Type: 'bfloat16'>" and "bf16" alike, enum prefixes dropped, case folded."""
+    text = str(value).strip().lower()
+    text = re.sub(r"^<type: '(.*)'>$", r"\1", text).split(".")[-1]
+    return {"bfloat16": "bf16", "float32": "f32", "yes": "true", "no": "false"}.get(text, text)
+
+
+def config_differences(ir: Path, sparse_rate: float | None, compiled: Any,
+                       workdir: Path) -> dict[str, Any]:
+    """The compiled-model properties benchmark_app reports for its compile of ``ir`` (a 1 s run)
+    against the plugin's compile: the keys of :data:`COMPARED_PROPERTIES` that differ (empty when
+    the two compiles are configured alike), and every compared value."""
+    command = [BENCHMARK_APP, "-m", str(ir), "-d", "CPU", "-hint", "throughput", "-t", "1"]
+    shape = default_shape(ir)
+    if shape:
+        command += ["-shape", shape]
+    if sparse_rate is not None:
+        config = workdir / f"sparse_{sparse_rate:g}.json"
+        config.write_text(json.dumps(
+            {"CPU": {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": str(sparse_rate)}}))
+        command += ["-load_config", str(config)]
+    printed = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    step8 = printed.split("[Step 8/11]", 1)[-1].split("[Step 9/11]", 1)[0]
+    app = dict(MODEL_PROPERTY.findall(step8))
+    if not app:
+        raise RuntimeError(f"benchmark_app printed no compiled-model properties: {printed[-2000:]}")
+    ours = compiled.effective_config()
+    values = {key: {"benchmark_app": app.get(key), "plugin": None if key not in ours else
+                    str(ours[key])} for key in COMPARED_PROPERTIES}
+    differ = [key for key, v in values.items()
+              if _normalized(v["benchmark_app"]) != _normalized(v["plugin"])]
+    return {"differ": differ, "values": values}
+
+
+def benchmark_app_in_process(compiled: Any, seconds: int) -> tuple[float, float]:
+    """benchmark_app's own timing code (``openvino.tools.benchmark.benchmark.Benchmark``: its
+    ``first_infer`` and its async inference-only loop, as ``benchmark_app -hint throughput``
+    runs them on a static model) on fresh requests of the plugin's compile, with the plugin's
+    inputs: its "Throughput" figure and the CPU share. The same compile and no process start
+    between the two sides, so what differs is only how each one times."""
+    from openvino.tools.benchmark.benchmark import Benchmark
+
+    target = compiled.timing_target(compiled.example_inputs())
+    bench = Benchmark("CPU", len(target.queue), None, seconds, "async", inference_only=True)
+    cpu, wall = time.process_time(), time.perf_counter()
+    bench.first_infer(target.queue)
+    fps = bench.main_loop(target.queue, _Batches(target.batch_size), [1] * target.batch_size,
+                          50, False)[0]
+    return float(fps), cpu_share(time.process_time() - cpu, time.perf_counter() - wall)
+
+
+class _Batches:
+    """The one method of benchmark_app's input queue its inference-only loop calls."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+
+    def get_next_batch_size(self) -> int:
+        return self.batch_size
+
+
 def plugin_measure(compiled: Any, seconds: int) -> tuple[float, float, float]:
     """The engine's throughput over ``seconds`` of default-length trials: (fps, trial CV,
     CPU share of the measurement)."""
@@ -83,14 +154,17 @@ def _compile(ir: Path, sparse_rate: float | None) -> Any:
 
 
 def _pair(ir: Path, compiled: Any, rate: float | None, seconds: int, workdir: Path,
-          app_first: bool) -> dict[str, Any]:
-    """benchmark_app and the plugin back to back, in the given order."""
+          app_first: bool, in_process: bool = False) -> dict[str, Any]:
+    """benchmark_app and the plugin back to back, in the given order; ``in_process``:
+    benchmark_app's timing code on the plugin's compile (:func:`benchmark_app_in_process`)."""
     out: dict[str, Any] = {"order": "benchmark_app, plugin" if app_first else
                            "plugin, benchmark_app"}
     for step in (("app", "plugin") if app_first else ("plugin", "app")):
         if step == "app":
             out["load_benchmark_app"] = load()
-            fps, out["cpu_share_benchmark_app"] = benchmark_app(ir, seconds, rate, workdir)
+            fps, out["cpu_share_benchmark_app"] = (
+                benchmark_app_in_process(compiled, seconds) if in_process else
+                benchmark_app(ir, seconds, rate, workdir))
             out["benchmark_app_fps"] = rounded(fps)
         else:
             out["load_plugin"] = load()
@@ -154,26 +228,31 @@ def log_ratio_ci(ratios: list[float]) -> dict[str, float]:
 
 
 def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS),
-        fresh_compile: bool = True) -> dict[str, Any]:
+        fresh_compile: bool = True, in_process: bool = False) -> dict[str, Any]:
     """benchmark_app and the plugin for dense and sparse, ``fidelity_reps`` times; the order
     of the configs and of the two tools alternates between repetitions. ``fresh_compile``:
     the plugin's model is compiled anew for every pair, as benchmark_app compiles for every
     run, so that one compile's speed cannot bias every pair (measured: compiles of one IR
     differ by up to 5%, benchmarks/compile_spread.py; one compile for 150 pairs read x0.969,
-    fresh ones x1.019)."""
+    fresh ones x1.019). ``in_process``: benchmark_app's timing code runs in this process on the
+    plugin's compile of the pair (compile luck cancels within a pair), and the compiles'
+    configurations are compared once with the real benchmark_app's."""
     seconds = profile.bench_app_time_s
     compiled = {name: _compile(ir, rate) for name, rate in CONFIGS.items() if name in configs}
     kernels = {name: c.kernels().summary() for name, c in compiled.items()}
     pairs: dict[str, list[dict[str, Any]]] = {name: [] for name in compiled}
     count = 0
     with tempfile.TemporaryDirectory() as tmp:
+        config = {name: config_differences(ir, CONFIGS[name], c, Path(tmp))
+                  for name, c in compiled.items()} if in_process else {}
         for rep in range(profile.fidelity_reps):
             names = list(compiled) if rep % 2 == 0 else list(compiled)[::-1]
             for name in names:
                 if fresh_compile and rep:
                     compiled[name] = _compile(ir, CONFIGS[name])
                 pairs[name].append(_pair(ir, compiled[name], CONFIGS[name], seconds, Path(tmp),
-                                         app_first=count % 2 == 0) | {"rep": rep})
+                                         app_first=count % 2 == 0, in_process=in_process)
+                                   | {"rep": rep})
                 count += 1
                 last = pairs[name][-1]
                 say(f"fidelity {name} rep {rep + 1}: benchmark_app "
@@ -186,5 +265,8 @@ def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS),
         result["sparse_engaged"] = compiled["sparse"].kernels().sparse_layers > 0
     result["seconds_per_measurement"] = seconds
     result["fresh_compile"] = fresh_compile
+    result["in_process"] = in_process
+    for name, differences in config.items():
+        result[name]["config_vs_benchmark_app"] = differences
     result["shape"] = default_shape(ir)
     return result

@@ -1,9 +1,11 @@
 """Fidelity to benchmark_app with enough pairs to see a 1-2% bias (issue #12, item 4).
 
-``python -m benchmarks.trust [--pairs 10] [--seconds 6] [--model bert-base|tiny] [--one-compile]``
+``python -m benchmarks.trust [--pairs 10] [--seconds 6] [--model bert-base|tiny] [--one-compile]
+[--in-process]``
 
 The same bert-base INT8 IR and ``ov_compile`` defaults (2 streams x 2 threads here), measured
-by ``benchmark_app -t S`` and by ``engine.measure`` (pipelined trials, ``S`` trials of 1 s) in
+by ``benchmark_app -t S`` (or, ``--in-process``, by benchmark_app's own timing code on the
+plugin's compile of the pair) and by ``engine.measure`` (pipelined trials, ``S`` trials of 1 s) in
 interleaved pairs whose order alternates, each side with a compile of its own (benchmark_app
 compiles for every run; the plugin's model is compiled anew for every pair, unless
 ``--one-compile``); per pair the ratio plugin / benchmark_app, overall
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="compile the plugin's model once for all pairs (the design before "
                              "2026-11-22; by default it is compiled anew for every pair, as "
                              "benchmark_app compiles for every run)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run benchmark_app's own timing code in this process on the "
+                             "plugin's compile of each pair instead of the benchmark_app "
+                             "command: compile luck cancels within a pair, and the compiles' "
+                             "configurations are compared once with the real benchmark_app's")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     base = FULL if args.model == "bert-base" else QUICK
@@ -42,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                                   bench_app_time_s=args.seconds)
     ir = profile.reference.ir(progress=say)
     load_start = os.getloadavg()
-    result = fidelity.run(profile, ir, configs=("dense",), fresh_compile=not args.one_compile)
+    result = fidelity.run(profile, ir, configs=("dense",), fresh_compile=not args.one_compile,
+                          in_process=args.in_process)
     result["load"] = {"start": load_start, "end": os.getloadavg()}
     result["command"] = "python -m benchmarks.trust " + " ".join(argv or sys.argv[1:])
     args.out.write_text(json.dumps(result, indent=1))
@@ -50,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     ci = dense["mean_log_ratio_ci95"]
     lines = [f"# Fidelity, {args.model}, dense, {args.pairs} pairs of {args.seconds} s"
              + (", one compile of the plugin's model for all pairs" if args.one_compile
-                else ", the plugin's model compiled anew for every pair"), "",
+                else ", the plugin's model compiled anew for every pair")
+             + (", benchmark_app's timing code in process on the pair's compile"
+                if args.in_process else ""), "",
              f"`{result['command']}`; loadavg {load_start} -> {result['load']['end']}", "",
              "| pair | order | benchmark_app FPS | plugin FPS | ratio |", "|---|---|---|---|---|"]
     for i, pair in enumerate(dense["pairs"], 1):
@@ -65,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"linear drift of the machine cancels): x{block['mean']} (95% CI "
                       f"x{block['low']}-x{block['high']}); within +-1.5%: "
                       f"{block['within_1_5pct']}"]
+    config = dense.get("config_vs_benchmark_app")
+    if config is not None:
+        lines += ["", "compiled-model properties, benchmark_app's compile against the plugin's: "
+                  + (f"differ in {', '.join(config['differ'])}" if config["differ"] else
+                     f"alike in all {len(config['values'])} compared")]
     text = "\n".join(lines) + "\n"
     args.out.with_suffix(".md").write_text(text)
     print(text)
