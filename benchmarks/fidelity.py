@@ -39,10 +39,10 @@ def cpu_share(cpu_s: float, wall_s: float) -> float:
     return round(cpu_s / (wall_s * len(os.sched_getaffinity(0))), 3)
 
 
-def benchmark_app(ir: Path, seconds: int, sparse_rate: float | None,
-                  workdir: Path) -> tuple[float, float]:
-    """Run benchmark_app once (throughput hint): its "Throughput: X FPS" and the CPU share of
-    the whole process (startup and compile included)."""
+def benchmark_app_command(ir: Path, seconds: int, sparse_rate: float | None,
+                          workdir: Path) -> list[str]:
+    """``benchmark_app -hint throughput -t seconds`` on ``ir`` at the plugin's static shape,
+    with the sparse rate (if any) in a ``-load_config`` file written to ``workdir``."""
     command = [BENCHMARK_APP, "-m", str(ir), "-d", "CPU", "-hint", "throughput",
                "-t", str(seconds)]
     shape = default_shape(ir)
@@ -53,6 +53,14 @@ def benchmark_app(ir: Path, seconds: int, sparse_rate: float | None,
         config.write_text(json.dumps(
             {"CPU": {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": str(sparse_rate)}}))
         command += ["-load_config", str(config)]
+    return command
+
+
+def benchmark_app(ir: Path, seconds: int, sparse_rate: float | None,
+                  workdir: Path) -> tuple[float, float]:
+    """Run benchmark_app once (throughput hint): its "Throughput: X FPS" and the CPU share of
+    the whole process (startup and compile included)."""
+    command = benchmark_app_command(ir, seconds, sparse_rate, workdir)
     cpu, wall = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     share = cpu_share(_children_cpu() - cpu, time.perf_counter() - wall)
@@ -85,16 +93,8 @@ def config_differences(ir: Path, sparse_rate: float | None, compiled: Any,
     """The compiled-model properties benchmark_app reports for its compile of ``ir`` (a 1 s run)
     against the plugin's compile: the keys of :data:`COMPARED_PROPERTIES` that differ (empty when
     the two compiles are configured alike), and every compared value."""
-    command = [BENCHMARK_APP, "-m", str(ir), "-d", "CPU", "-hint", "throughput", "-t", "1"]
-    shape = default_shape(ir)
-    if shape:
-        command += ["-shape", shape]
-    if sparse_rate is not None:
-        config = workdir / f"sparse_{sparse_rate:g}.json"
-        config.write_text(json.dumps(
-            {"CPU": {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": str(sparse_rate)}}))
-        command += ["-load_config", str(config)]
-    printed = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    printed = subprocess.run(benchmark_app_command(ir, 1, sparse_rate, workdir),
+                             capture_output=True, text=True, check=False).stdout
     step8 = printed.split("[Step 8/11]", 1)[-1].split("[Step 9/11]", 1)[0]
     app = dict(MODEL_PROPERTY.findall(step8))
     if not app:

@@ -1,7 +1,7 @@
 """Fidelity to benchmark_app with enough pairs to see a 1-2% bias (issue #12, item 4).
 
 ``python -m benchmarks.trust [--pairs 10] [--seconds 6] [--model bert-base|tiny] [--one-compile]
-[--in-process]``
+[--in-process]``; ``python -m benchmarks.trust --pool A.json B.json`` pools stored series
 
 The same bert-base INT8 IR and ``ov_compile`` defaults (2 streams x 2 threads here), measured
 by ``benchmark_app -t S`` (or, ``--in-process``, by benchmark_app's own timing code on the
@@ -28,8 +28,28 @@ from .common import FULL, QUICK, say
 OUT = Path(__file__).resolve().parent / "results" / "trust-fidelity.json"
 
 
+def pooled(paths: list[Path]) -> str:
+    """The stored series' pairs pooled: per file and overall, the geometric mean ratio with the
+    95% CI of the mean log ratio (what ``--pool`` prints)."""
+    lines, ratios = [], []
+    for path in paths:
+        pairs = json.loads(path.read_text())["dense"]["pairs"]
+        ratios += [pair["ratio"] for pair in pairs]
+        ci = fidelity.log_ratio_ci([pair["ratio"] for pair in pairs])
+        lines.append(f"{path.name}: x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, "
+                     f"{ci['pairs']} pairs)")
+    ci = fidelity.log_ratio_ci(ratios)
+    lines.append(f"pooled: x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, {ci['pairs']} "
+                 f"pairs; sd of a pair's log ratio {fidelity.log_sd(ratios):.1%}); within "
+                 f"+-1.5%: {ci['within_1_5pct']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trust", description=__doc__)
+    parser.add_argument("--pool", nargs="+", type=Path, metavar="JSON",
+                        help="measure nothing: pool the pairs of stored series (their JSON) "
+                             "and print the CI")
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--model", choices=("bert-base", "tiny"), default="bert-base")
@@ -44,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                              "configurations are compared once with the real benchmark_app's")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.pool:
+        print(pooled(args.pool))
+        return 0
     base = FULL if args.model == "bert-base" else QUICK
     profile = dataclasses.replace(base, fidelity_reps=args.pairs,
                                   bench_app_time_s=args.seconds)

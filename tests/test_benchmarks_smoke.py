@@ -97,3 +97,13 @@ def test_compile_spread_renders_its_stored_runs() -> None:
         texts.append(markdown(stored, stored["command"]))
     assert "| 2 | 169.3 | x1.045 (x1.01-x1.081) | 7.3% |" in texts[0]
     assert "| 4 | 163.41 | x0.9723 (x0.9461-x0.9993) | 5.8% |" in texts[1]
+
+
+def test_trust_pools_stored_fidelity_series_to_the_figure_the_readme_quotes() -> None:
+    from benchmarks.trust import pooled
+
+    results = ROOT / "benchmarks" / "results"
+    text = pooled([results / "trust-fidelity-fresh-compile.json",
+                   results / "trust-fidelity-fresh-compile-2.json"])
+    assert text.splitlines()[-1].startswith("pooled: x1.012 (95% CI x0.9961-x1.028, 190 pairs")
+    assert text.endswith("within +-1.5%: False")
