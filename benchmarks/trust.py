@@ -29,12 +29,15 @@ OUT = Path(__file__).resolve().parent / "results" / "trust-fidelity.json"
 
 
 def pooled(paths: list[Path]) -> str:
-    """The stored series' pairs pooled: per file and overall, the geometric mean ratio with the
-    95% CI of the mean log ratio (what ``--pool`` prints)."""
+    """The stored series' pairs pooled: per file, overall and per order of the two sides, the
+    geometric mean ratio with the 95% CI of the mean log ratio (what ``--pool`` prints)."""
     lines, ratios = [], []
+    by_order: dict[str, list[float]] = {}
     for path in paths:
         pairs = json.loads(path.read_text())["dense"]["pairs"]
         ratios += [pair["ratio"] for pair in pairs]
+        for pair in pairs:
+            by_order.setdefault(pair["order"], []).append(pair["ratio"])
         ci = fidelity.log_ratio_ci([pair["ratio"] for pair in pairs])
         lines.append(f"{path.name}: x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, "
                      f"{ci['pairs']} pairs)")
@@ -42,6 +45,10 @@ def pooled(paths: list[Path]) -> str:
     lines.append(f"pooled: x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, {ci['pairs']} "
                  f"pairs; sd of a pair's log ratio {fidelity.log_sd(ratios):.1%}); within "
                  f"+-1.5%: {ci['within_1_5pct']}")
+    for order, some in sorted(by_order.items()):
+        ci = fidelity.log_ratio_ci(some)
+        lines.append(f"  {order.replace(', ', ' first, then ')}: x{ci['mean']} (95% CI "
+                     f"x{ci['low']}-x{ci['high']}, {ci['pairs']} pairs)")
     return "\n".join(lines)
 
 

@@ -99,11 +99,17 @@ def test_compile_spread_renders_its_stored_runs() -> None:
     assert "| 4 | 163.41 | x0.9723 (x0.9461-x0.9993) | 5.8% |" in texts[1]
 
 
-def test_trust_pools_stored_fidelity_series_to_the_figure_the_readme_quotes() -> None:
+def test_trust_pools_stored_fidelity_series_to_the_figures_the_readme_quotes() -> None:
     from benchmarks.trust import pooled
 
     results = ROOT / "benchmarks" / "results"
-    text = pooled([results / "trust-fidelity-fresh-compile.json",
-                   results / "trust-fidelity-fresh-compile-2.json"])
-    assert text.splitlines()[-1].startswith("pooled: x1.012 (95% CI x0.9961-x1.028, 190 pairs")
-    assert text.endswith("within +-1.5%: False")
+    process = pooled([results / "trust-fidelity-fresh-compile.json",
+                      results / "trust-fidelity-fresh-compile-2.json"]).splitlines()
+    assert process[2].startswith("pooled: x1.012 (95% CI x0.9961-x1.028, 190 pairs")
+    assert process[2].endswith("within +-1.5%: False")
+    in_process = pooled([results / f"trust-fidelity-in-process{suffix}.json"
+                         for suffix in ("", "-2", "-3")]).splitlines()
+    assert in_process[3].startswith("pooled: x1.008 (95% CI x0.9956-x1.021, 300 pairs")
+    assert in_process[4:] == [
+        "  benchmark_app first, then plugin: x1.016 (95% CI x0.9986-x1.033, 150 pairs)",
+        "  plugin first, then benchmark_app: x1.001 (95% CI x0.9821-x1.02, 150 pairs)"]
