@@ -408,6 +408,11 @@ def _rounds(count: int, names: Sequence[str], done: Sequence[Sequence[Trial]]) -
         round_no += 1
 
 
+def timing_target_of(model: CompiledModel, inputs: Inputs | None) -> AsyncTarget | SyncTarget:
+    """``model``'s timing target on ``inputs``, else on its own example inputs."""
+    return model.timing_target(inputs if inputs is not None else model.example_inputs())
+
+
 def measure(compiled: CompiledModel, inputs: Inputs | None = None,
             settings: EngineSettings = EngineSettings(), label: str | None = None,
             progress: Progress | None = None, reference: Reference | None = None
@@ -421,7 +426,7 @@ def measure(compiled: CompiledModel, inputs: Inputs | None = None,
     """
     if reference is not None and TRIAL_DRIVER.get() is None:
         return _with_reference([compiled], [inputs], settings, [label], progress, reference)[0]
-    target = compiled.timing_target(inputs if inputs is not None else compiled.example_inputs())
+    target = timing_target_of(compiled, inputs)
     if not isinstance(target, AsyncTarget) or TRIAL_DRIVER.get() is not None:
         # call by call; or rounds a driver (cpuperf ab) asks for one at a time, each drained
         return _interleaved([compiled], [target], settings, [label], progress)[0]
@@ -470,8 +475,7 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
     (the next trial is another model's). Contended trials are repeated within the budget.
     """
     labels = list(labels) if labels is not None else [None] * len(models)
-    targets = [m.timing_target(i if i is not None else m.example_inputs())
-               for m, i in zip(models, inputs, strict=True)]
+    targets = [timing_target_of(m, i) for m, i in zip(models, inputs, strict=True)]
     return _interleaved(models, targets, settings, labels, progress)
 
 
@@ -482,8 +486,7 @@ def _with_reference(models: Sequence[CompiledModel], inputs: Sequence[Inputs | N
     from .reference import REFERENCE_TRIAL_FRACTION
 
     everything = [*models, reference.model]
-    targets = [m.timing_target(i if i is not None else m.example_inputs())
-               for m, i in zip(everything, [*inputs, None], strict=True)]
+    targets = [timing_target_of(m, i) for m, i in zip(everything, [*inputs, None], strict=True)]
     times = [settings.trial_time_s] * len(models) + [
         settings.trial_time_s * REFERENCE_TRIAL_FRACTION]
     *measured, ref = _interleaved(everything, targets, settings, [*labels, "reference"],

@@ -90,13 +90,12 @@ def _warm_rate(model: CompiledModel, inputs: Any, settings: Any) -> float:
     import statistics
     from dataclasses import replace
 
-    from .engine import MIN_WARMUP_WINDOW_S, STEADY_WINDOWS, warm_up
+    from .engine import MIN_WARMUP_WINDOW_S, STEADY_WINDOWS, timing_target_of, warm_up
 
     least = MIN_WARMUP_WINDOW_S * STEADY_WINDOWS
     probe = replace(settings, warmup_s=max(settings.warmup_s, least),
                     warmup_max_s=max(settings.warmup_max_s, settings.warmup_s, least))
-    target = model.timing_target(inputs if inputs is not None else model.example_inputs())
-    windows = warm_up(target, probe).rates[-STEADY_WINDOWS:]
+    windows = warm_up(timing_target_of(model, inputs), probe).rates[-STEADY_WINDOWS:]
     return float(statistics.median(windows)) if windows else 0.0
 
 
