@@ -134,9 +134,9 @@ class _Batches:
         return self.batch_size
 
 
-def plugin_measure(compiled: Any, seconds: int) -> tuple[float, float, float]:
+def plugin_measure(compiled: Any, seconds: int) -> tuple[float, float, float, float]:
     """The engine's throughput over ``seconds`` of default-length trials: (fps, trial CV,
-    CPU share of the measurement)."""
+    CPU share of the measurement, the median trial: the figure before this round)."""
     from pytest_cpuperf.defaults import DEFAULT_TRIAL_TIME_S
     from pytest_cpuperf.measure.engine import EngineSettings, measure
 
@@ -144,7 +144,7 @@ def plugin_measure(compiled: Any, seconds: int) -> tuple[float, float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     result = measure(compiled, settings=EngineSettings(trials=trials))
     share = cpu_share(time.process_time() - cpu, time.perf_counter() - wall)
-    return result.throughput, result.cv, share
+    return result.throughput, result.cv, share, statistics.median(result.throughputs)
 
 
 def _compile(ir: Path, sparse_rate: float | None) -> Any:
@@ -168,9 +168,11 @@ def _pair(ir: Path, compiled: Any, rate: float | None, seconds: int, workdir: Pa
             out["benchmark_app_fps"] = rounded(fps)
         else:
             out["load_plugin"] = load()
-            fps, cv, out["cpu_share_plugin"] = plugin_measure(compiled, seconds)
+            fps, cv, out["cpu_share_plugin"], median_trial = plugin_measure(compiled, seconds)
             out["plugin_fps"], out["plugin_trial_cv"] = rounded(fps), rounded(cv)
+            out["plugin_median_trial_fps"] = rounded(median_trial)
     out["ratio"] = rounded(out["plugin_fps"] / out["benchmark_app_fps"])
+    out["median_trial_ratio"] = rounded(out["plugin_median_trial_fps"] / out["benchmark_app_fps"])
     return out
 
 
@@ -187,6 +189,8 @@ def _summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
             "median_plugin_fps": rounded(median(ours)),
             "within_target": abs(ratio - 1.0) <= 0.03,
             "mean_log_ratio_ci95": log_ratio_ci(ratios),
+            "median_trial_ci95": log_ratio_ci([p["median_trial_ratio"] for p in pairs
+                                               if "median_trial_ratio" in p]),
             "pair_log_ratio_sd": rounded(log_sd(ratios)),
             "abba_block_ratios": abba_block_ratios(pairs),
             "abba_block_ci95": log_ratio_ci(abba_block_ratios(pairs)), "pairs": pairs}

@@ -39,8 +39,10 @@ def pooled(paths: list[Path]) -> str:
         for pair in pairs:
             by_order.setdefault(pair["order"], []).append(pair["ratio"])
         ci = fidelity.log_ratio_ci([pair["ratio"] for pair in pairs])
+        figure = ("samples over time" if "median_trial_ratio" in pairs[0] else
+                  "the median trial")
         lines.append(f"{path.name}: x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, "
-                     f"{ci['pairs']} pairs)")
+                     f"{ci['pairs']} pairs; the plugin's figure: {figure})")
     ci = fidelity.log_ratio_ci(ratios)
     lines.append(f"pooled: x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, {ci['pairs']} "
                  f"pairs; sd of a pair's log ratio {fidelity.log_sd(ratios):.1%}); within "
@@ -99,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"geometric mean ratio x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']}, "
                   f"over {ci['pairs']} pairs; sd of a pair's log ratio "
                   f"{dense['pair_log_ratio_sd']:.1%}); within +-1.5%: {ci['within_1_5pct']}"]
+    median_trial = dense.get("median_trial_ci95")
+    if median_trial:
+        lines += ["", f"the same pairs with the plugin's median trial (its figure before "
+                      f"2026-11-22) in place of samples over time: x{median_trial['mean']} "
+                      f"(95% CI x{median_trial['low']}-x{median_trial['high']})"]
     block = dense["abba_block_ci95"]
     if block:
         lines += ["", f"over {block['pairs']} A-B-B-A blocks (two pairs in opposite orders; a "

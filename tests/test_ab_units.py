@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pytest_cpuperf.ab.verdict import (
     AbPolicy,
+    joined,
     judge_pair,
     judge_pairs,
     judge_test,
@@ -53,6 +54,19 @@ def throughput(samples: list[float], sparse: int = 0) -> MetricRecord:
 
 BASE = [100.0, 104.0, 98.0, 101.0, 103.0, 99.0, 102.0, 100.0]
 """Base throughput per round; head is derived from it round by round (the pairing)."""
+
+
+def test_pairs_of_workers_join_into_samples_over_time() -> None:
+    """Joined figures weigh each pair of workers by its trials (all of one length), so the
+    value is samples over time, not the median trial."""
+    from dataclasses import replace
+
+    first = replace(throughput([100.0, 100.0, 40.0]), value=80.0)
+    second = replace(throughput([90.0]), value=90.0)
+    both = joined([first, second])
+    assert both.samples == [100.0, 100.0, 40.0, 90.0]
+    assert both.value == 82.5  # (3 x 80 + 1 x 90) / 4; the median trial reads 95
+    assert both.extra["worker_pairs"] == [3, 1]
 
 
 def test_a_consistent_loss_beyond_tolerance_is_a_regression() -> None:

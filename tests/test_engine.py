@@ -59,6 +59,24 @@ def test_measure_reports_trials_latency_kernels(tiny_int8_ir: Path) -> None:
     assert again.throughputs == m.throughputs and again.kernels == m.kernels
 
 
+def test_throughput_is_samples_over_time_as_benchmark_app_counts(tiny_int8_ir: Path) -> None:
+    """The figure is the trials' samples over their time, not the median trial: a dip in one
+    trial lowers it, as it lowers benchmark_app's iterations over duration."""
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+    from pytest_cpuperf.measure.measurement import Measurement, Trial
+
+    compiled = compile_model(tiny_int8_ir, check_options())
+    m = engine.measure(compiled, settings=FAST)
+    seconds = sum(t.duration_s for t in m.trials)
+    assert m.throughput == pytest.approx(m.batch_size * m.iterations / seconds)
+    dipped = Measurement(label="m", backend="openvino", latency=m.latency,
+                         trials=(Trial(100, 1.0, 1), Trial(100, 1.0, 1), Trial(40, 1.0, 1)))
+    assert dipped.throughput == pytest.approx(80.0)  # the median trial reads 100
+    unequal = Measurement(label="m", backend="openvino", latency=m.latency,
+                          trials=(Trial(300, 3.0, 2), Trial(50, 1.0, 2)))
+    assert unequal.throughput == pytest.approx(2 * 350 / 4.0)
+
+
 def test_sync_trial_honours_time_and_min_iterations() -> None:
     target = SyncTarget(call=lambda: time.sleep(0.01), batch_size=4)
     latencies: list[float] = []

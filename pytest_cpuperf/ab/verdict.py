@@ -143,15 +143,16 @@ def version_note(base: MetricRecord, head: MetricRecord) -> str:
 def joined(records: Sequence[MetricRecord]) -> MetricRecord:
     """One record of a metric that several pairs of worker processes measured: the first
     pair's, with every pair's samples in order (their counts in ``extra["worker_pairs"]``) and
-    the median of them as the value."""
+    as the value the pairs' values weighted by their trials (trials are of one length, so this
+    is samples over time, as each pair's value is)."""
     if len(records) == 1:
         return records[0]
-    import statistics
-
     samples = [s for r in records for s in r.samples]
     contention = ([c for r in records for c in r.contention]
                   if all(len(r.contention) == len(r.samples) for r in records) else [])
-    value = statistics.median(samples) if samples else records[0].value
+    counts = [len(r.samples) for r in records]
+    value = (sum(n * r.value for n, r in zip(counts, records, strict=True)) / sum(counts)
+             if all(counts) else records[0].value)
     return replace(records[0], samples=samples, contention=contention, value=value,
                    extra={**records[0].extra, "worker_pairs": [len(r.samples) for r in records]})
 

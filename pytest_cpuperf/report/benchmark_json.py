@@ -3,7 +3,8 @@
 Read by ``pytest-benchmark compare FILE`` and by github-action-benchmark's ``pytest`` tool. One
 benchmark per throughput metric; its times are seconds per sample (1 / throughput of each
 trial), so pytest-benchmark's ``ops`` reads as samples per second: the harmonic mean of the
-trials, where the cpuperf report shows their median. ``extra_info`` says which is which
+trials, where the cpuperf report shows samples over the trials' time (their time-weighted
+mean, benchmark_app's definition). ``extra_info`` says which is which
 (``value`` is the report's figure) and holds the other metrics of the same test.
 """
 
@@ -81,7 +82,8 @@ def _times(result: MetricResult) -> list[float]:
 
 
 OPS_NOTE = ("stats.ops is the harmonic mean of the trials' throughput (pytest-benchmark's "
-            "rounds / total time); value is the cpuperf report's figure, their median")
+            "rounds / total time); value is the cpuperf report's figure, samples over the trials' "
+            "time (benchmark_app's throughput)")
 
 
 def _metric_info(result: MetricResult) -> dict[str, Any]:
@@ -97,7 +99,7 @@ def _entry(result: MetricResult, others: dict[str, Any]) -> dict[str, Any]:
     return {
         "group": metric, "name": f"{short}::{metric}", "fullname": f"{test_id}::{metric}",
         "params": {"cpuperf": param} if param else None, "param": param,
-        "extra_info": {**_metric_info(result), "value_is": "median of trials",
+        "extra_info": {**_metric_info(result), "value_is": "samples over the trials' time",
                        "ops_note": OPS_NOTE, "backend": _backend(result),
                        "config": result.record.config, "metrics": others},
         "options": {"timer": "pytest-cpuperf trials", "min_rounds": len(_times(result)),

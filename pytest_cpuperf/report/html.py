@@ -21,7 +21,7 @@ from ..judge.results import (
     MetricResult,
     RunReport,
 )
-from ..judge.stats import log_mean_ci, median
+from ..judge.stats import log_mean_ci
 from ..status import Status
 from .changes import changes, config_summary, kernel_summary
 from .framing import framing
@@ -185,10 +185,11 @@ def _baseline_line(scale: Scale, value: float, bottom: float) -> str:
 
 
 def _samples_row(scale: Scale, y: float, samples: Sequence[float], colour: str) -> list[str]:
-    """Dots for the trials, a whisker for their 95% CI and a tick at the median."""
+    """Dots for the trials, a whisker for their 95% CI and a tick at their mean (trials are of
+    one length, so the mean is the run's figure: samples over time)."""
     positive = [s for s in samples if s > 0]
-    low, high = log_mean_ci(positive) if len(positive) > 1 else (median(samples),) * 2
-    mid = median(samples)
+    mid = sum(samples) / len(samples) if samples else 0.0
+    low, high = log_mean_ci(positive) if len(positive) > 1 else (mid, mid)
     parts = [f'<line x1="{scale.x(low):.1f}" y1="{y:.1f}" x2="{scale.x(high):.1f}" '
              f'y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>']
     parts += [f'<circle cx="{scale.x(s):.1f}" cy="{y:.1f}" r="3" fill="{colour}" '
@@ -357,7 +358,7 @@ def _section(i: int, result: MetricResult, level: float) -> str:
 
 def legend(level: float) -> str:
     return (f"Throughput: dots are the trials of each run (raw, as measured), the tall tick "
-            f"their median, the line their 95% CI; the dashed line is the baseline, the green "
+            f"their mean, the line their 95% CI; the dashed line is the baseline, the green "
             f"band the tolerance around it. The bottom bar is the verdict's two-sided "
             f"{ci_label(level)} of the change; '(corr.)' marks a change corrected for CPU time "
             f"other processes took, so it may sit apart from the raw dots. Other metrics: each "
