@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,51 @@ def test_measure_reports_trials_latency_kernels(tiny_int8_ir: Path) -> None:
     assert m.kernels is not None and m.kernels.matmul_layers > 0
     again = type(m).from_dict(m.to_dict())
     assert again.throughputs == m.throughputs and again.kernels == m.kernels
+
+
+class RecordingQueue:
+    """A real AsyncInferQueue through the calls the engine makes, noting when each started
+    request's completion is observed."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue, self.started, self.completions = queue, set(), []
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.queue[index]
+
+    def get_idle_request_id(self) -> int:
+        idle = self.queue.get_idle_request_id()
+        if idle in self.started:
+            self.completions.append(time.perf_counter())
+        self.started.add(idle)
+        return idle
+
+    def start_async(self, *args: Any) -> None:
+        self.queue.start_async(*args)
+
+    def wait_all(self) -> None:
+        self.queue.wait_all()
+
+
+def test_pipelined_trials_count_as_many_completions_as_intervals(tiny_int8_ir: Path) -> None:
+    """Windows tile the time from the refill's last completion to the run's last one, and
+    together count one completion per interval between them (the first trial used to count
+    one short)."""
+    from pytest_cpuperf.backends.base import AsyncTarget
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    compiled = compile_model(tiny_int8_ir, check_options())
+    target = compiled.timing_target(compiled.example_inputs())
+    recorder = RecordingQueue(target.queue)
+    trials = engine.pipelined_trials(AsyncTarget(recorder, target.batch_size), 0.1, 3, None)
+    nireq = len(recorder)
+    first, last = nireq - 1, len(recorder.completions) - 1  # the refill's last, the closing
+    assert sum(t.iterations for t in trials) == last - first
+    assert sum(t.duration_s for t in trials) == pytest.approx(
+        recorder.completions[last] - recorder.completions[first], abs=1e-3)
 
 
 def test_throughput_is_samples_over_time_as_benchmark_app_counts(tiny_int8_ir: Path) -> None:
