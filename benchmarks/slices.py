@@ -1,0 +1,235 @@
+"""Fidelity precise enough to see 1%: the plugin's timing and benchmark_app's in short slices.
+
+``python -m benchmarks.slices [--blocks 40] [--slice 0.5] [--cycles 6] [--model bert-base|tiny]``
+
+Why slices. This machine's rate drifts slowly: per-second rates of one bert-base compile had an
+sd of 9.4% and a lag-1 autocorrelation of 0.71. So two 6 s windows run one after the other
+differ by about 8-11% (an A/A cut of a 300 s trace into 12 s pairs; the fidelity pairs of
+``benchmarks.trust`` read 9.7-11.9%), and a 1% bias needs about a thousand such pairs. The
+same trace cut into A-B-B-A slices of 0.25-0.5 s differs by 1.2-4.2% per 12 s: the drift
+cancels when the two sides take turns faster than it moves.
+
+What runs. One compile (``ov_compile`` defaults), two sets of requests on it, both warmed up
+first (benchmark_app's first inference and one untimed slice; the plugin's ``warm_up``), then
+``--blocks`` blocks of ``--cycles`` A-B-B-A cycles:
+
+- A: benchmark_app's own timing code (``Benchmark.main_loop``, its async inference-only loop, as
+  ``benchmark_app -t S`` runs it), its "Throughput" for the slice, with a recorder on its
+  requests noting when each completion is observed;
+- B: the plugin's (``engine.pipelined_trials``, one trial of ``S``), its figure.
+
+Per block:
+
+- **loop ratio**: the plugin's figure over the rate of benchmark_app's completions counted the
+  plugin's way (from its refill's last completion to the last one its loop observed, one
+  completion per interval). Counted alike, what is left is what each side's loop costs the
+  pipeline (a drain and refill, Python work, another thread).
+- **benchmark_app's edges**: its figure counts the time its requests take to fill and drain.
+  Per A slice that is ``δ`` = its duration minus its samples over the counted rate, a time per
+  run, so at ``-t 6`` it weighs ``δ / 6 s``.
+- **at -t 6 on a warm compile**: loop ratio x (1 + δ / 6 s): the plugin's figure over what
+  benchmark_app's timing reads in 6 s on a compile already warm. The first inferences right
+  after a compile (benchmark_app's window starts there) are ``benchmarks.ramp``'s.
+
+The 95% t-interval is over blocks (blocks share no slice). Writes
+``benchmarks/results/slices.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from typing import Any
+
+from .common import FULL, QUICK, rounded, save_series, say
+from .fidelity import log_ratio_ci
+
+TARGET_SECONDS = 6.0
+"""The length of benchmark_app's window the slices' figures are carried to (``-t 6``)."""
+
+
+class RecordingQueue:
+    """A real ``AsyncInferQueue`` through the calls benchmark_app's loop makes, noting when the
+    completion of each request started since :meth:`reset` is observed."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+        self.started: set[int] = set()
+        self.completions: list[float] = []
+
+    def reset(self) -> None:
+        self.started, self.completions = set(), []
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.queue[index]
+
+    def get_idle_request_id(self) -> int:
+        idle = self.queue.get_idle_request_id()
+        if idle in self.started:
+            self.completions.append(time.perf_counter())
+        self.started.add(idle)
+        return int(idle)
+
+    def start_async(self, *args: Any) -> None:
+        self.queue.start_async(*args)
+
+    def wait_all(self) -> None:
+        self.queue.wait_all()
+
+
+def counted(completions: list[float], nireq: int, batch_size: int) -> tuple[int, float]:
+    """Samples and seconds the plugin's way: from the refill's last completion (the
+    ``nireq``-th) to the last one observed, one completion per interval."""
+    first = nireq - 1
+    if len(completions) < first + 2:
+        raise ValueError(f"{len(completions)} completions observed: the slice is too short "
+                         f"for {nireq} requests; lengthen --slice")
+    return (batch_size * (len(completions) - 1 - first),
+            completions[-1] - completions[first])
+
+
+class Sides:
+    """benchmark_app's timing code and the plugin's, each on its own requests of one compile."""
+
+    def __init__(self, compiled: Any, seconds: float) -> None:
+        from openvino.tools.benchmark.benchmark import Benchmark
+
+        from pytest_cpuperf.backends.base import AsyncTarget
+        from pytest_cpuperf.measure.engine import EngineSettings, warm_up
+
+        from .fidelity import _Batches
+
+        self.seconds = seconds
+        app = compiled.timing_target(compiled.example_inputs())
+        self.batch_size = app.batch_size
+        self.app_queue = RecordingQueue(app.queue)
+        self.app_target = AsyncTarget(self.app_queue, app.batch_size)
+        self.batches = _Batches(app.batch_size)
+        self.bench = Benchmark("CPU", len(app.queue), None, seconds, "async",
+                               inference_only=True)
+        self.bench.first_infer(self.app_queue)
+        self.plugin = compiled.timing_target(compiled.example_inputs())
+        warm_up(self.plugin, EngineSettings())
+        self.app_slice()  # benchmark_app's other requests' first inferences, untimed
+
+    def app_slice(self) -> dict[str, float]:
+        """One run of benchmark_app's loop for the slice: its figure, its duration and samples,
+        the rate counted the plugin's way, and ``δ``."""
+        self.app_queue.reset()
+        fps, *_, duration, iterations = self.bench.main_loop(
+            self.app_queue, self.batches, [1] * self.batch_size, 50, False)
+        samples = iterations * self.batch_size
+        counted_samples, counted_s = counted(self.app_queue.completions, len(self.app_queue),
+                                             self.batch_size)
+        return {"fps": float(fps), "duration_s": float(duration), "samples": samples,
+                "counted_samples": counted_samples, "counted_s": counted_s,
+                "edge_s": float(duration) - samples * counted_s / counted_samples}
+
+    def plugin_slice(self) -> dict[str, float]:
+        """One of the plugin's pipelined trials of the slice's length: its figure."""
+        from pytest_cpuperf.measure.engine import pipelined_trials
+
+        trial = pipelined_trials(self.plugin, self.seconds, 1, None)[0]
+        return {"fps": trial.throughput, "duration_s": trial.duration_s,
+                "samples": trial.iterations * trial.batch_size}
+
+
+def one_block(sides: Sides, cycles: int) -> dict[str, Any]:
+    """``cycles`` A-B-B-A cycles; the block's loop ratio, edges and ratio at -t 6."""
+    app: list[dict[str, float]] = []
+    plugin: list[dict[str, float]] = []
+    for _ in range(cycles):
+        app.append(sides.app_slice())
+        plugin += [sides.plugin_slice(), sides.plugin_slice()]
+        app.append(sides.app_slice())
+    plugin_rate = sum(s["samples"] for s in plugin) / sum(s["duration_s"] for s in plugin)
+    app_counted = (sum(s["counted_samples"] for s in app)
+                   / sum(s["counted_s"] for s in app))
+    app_rate = sum(s["samples"] for s in app) / sum(s["duration_s"] for s in app)
+    edge = statistics.fmean(s["edge_s"] for s in app)
+    loop = plugin_rate / app_counted
+    return {"plugin_fps": rounded(plugin_rate), "benchmark_app_fps": rounded(app_rate),
+            "benchmark_app_counted_fps": rounded(app_counted), "loop_ratio": loop,
+            "slice_ratio": plugin_rate / app_rate, "edge_ms": rounded(1000 * edge),
+            "at_t6": loop * (1 + edge / TARGET_SECONDS)}
+
+
+def summary(blocks: list[dict[str, Any]], args: argparse.Namespace, command: str
+            ) -> dict[str, Any]:
+    edges = [b["edge_ms"] for b in blocks]
+    return {"model": args.model, "slice_s": args.slice, "cycles": args.cycles,
+            "command": command,
+            "at_t6_warm": log_ratio_ci([b["at_t6"] for b in blocks]),
+            "loop_ratio": log_ratio_ci([b["loop_ratio"] for b in blocks]),
+            "slice_ratio": log_ratio_ci([b["slice_ratio"] for b in blocks]),
+            "edge_ms": {"mean": rounded(statistics.fmean(edges)),
+                        "sd": rounded(statistics.stdev(edges))},
+            "block_sd_of_log_at_t6": rounded(statistics.stdev(
+                math.log(b["at_t6"]) for b in blocks))}
+
+
+def _ci(ci: dict[str, float]) -> str:
+    return f"x{ci['mean']} (95% CI x{ci['low']}-x{ci['high']})"
+
+
+def markdown(result: dict[str, Any], blocks: list[dict[str, Any]]) -> str:
+    edge = result["edge_ms"]
+    lines = [f"# Fidelity in slices, {result['model']}: {len(blocks)} blocks of "
+             f"{result['cycles']} A-B-B-A cycles of {result['slice_s']} s slices", "",
+             f"`{result['command']}`", "",
+             f"- plugin / benchmark_app at -t 6 on a warm compile: "
+             f"**{_ci(result['at_t6_warm'])}**, within +-1.5%: "
+             f"{result['at_t6_warm']['within_1_5pct']}; sd of a block's log ratio "
+             f"{result['block_sd_of_log_at_t6']:.1%}",
+             f"- loop ratio (both counted the plugin's way): {_ci(result['loop_ratio'])}",
+             f"- benchmark_app's fill and drain per run: {edge['mean']} ms (sd {edge['sd']})",
+             f"- plugin / benchmark_app at the slice length, edges and all: "
+             f"{_ci(result['slice_ratio'])}", "",
+             "| block | plugin FPS | benchmark_app FPS | counted the plugin's way | loop ratio "
+             "| edge (ms) | at -t 6 |", "|--:|--:|--:|--:|--:|--:|--:|"]
+    lines += [f"| {i} | {b['plugin_fps']} | {b['benchmark_app_fps']} | "
+              f"{b['benchmark_app_counted_fps']} | x{b['loop_ratio']:.4f} | {b['edge_ms']} | "
+              f"x{b['at_t6']:.4f} |" for i, b in enumerate(blocks, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.slices",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--slice", type=float, default=0.5, help="seconds per slice")
+    parser.add_argument("--cycles", type=int, default=6, help="A-B-B-A cycles per block")
+    parser.add_argument("--model", choices=("bert-base", "tiny"), default="bert-base")
+    parser.add_argument("--name", default="slices")
+    args = parser.parse_args(argv)
+    if args.blocks < 2 or args.cycles < 1 or not 0.05 <= args.slice <= 6:
+        parser.error("--blocks must be at least 2, --cycles at least 1, and --slice between "
+                     "0.05 and 6 seconds")
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    command = "python -m benchmarks.slices " + " ".join(argv or sys.argv[1:])
+    ir = (FULL if args.model == "bert-base" else QUICK).reference.ir(progress=say)
+    sides = Sides(compile_model(ir, check_options()), args.slice)
+    blocks: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
+    for index in range(args.blocks):
+        blocks.append(one_block(sides, args.cycles))
+        say(f"block {index + 1}/{args.blocks}: plugin {blocks[-1]['plugin_fps']}, "
+            f"benchmark_app {blocks[-1]['benchmark_app_fps']} FPS, loop "
+            f"x{blocks[-1]['loop_ratio']:.4f}, edge {blocks[-1]['edge_ms']} ms, at -t 6 "
+            f"x{blocks[-1]['at_t6']:.4f}")
+        if len(blocks) >= 2:
+            result = summary(blocks, args, command)
+            save_series(args.name, result, blocks, markdown(result, blocks))
+    print(markdown(result, blocks))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
