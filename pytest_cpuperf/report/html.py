@@ -184,11 +184,12 @@ def _baseline_line(scale: Scale, value: float, bottom: float) -> str:
             f'y2="{bottom:.1f}" stroke="{BASE}" stroke-dasharray="4 3"/>')
 
 
-def _samples_row(scale: Scale, y: float, samples: Sequence[float], colour: str) -> list[str]:
-    """Dots for the trials, a whisker for their 95% CI and a tick at their mean (trials are of
-    one length, so the mean is the run's figure: samples over time)."""
+def _samples_row(scale: Scale, y: float, samples: Sequence[float], value: float,
+                 colour: str) -> list[str]:
+    """Dots for the trials, a whisker for their 95% CI and a tick at the run's figure."""
     positive = [s for s in samples if s > 0]
-    mid = sum(samples) / len(samples) if samples else 0.0
+    mid = value if math.isfinite(value) and value > 0 else \
+        (sum(positive) / len(positive) if positive else 0.0)
     low, high = log_mean_ci(positive) if len(positive) > 1 else (mid, mid)
     parts = [f'<line x1="{scale.x(low):.1f}" y1="{y:.1f}" x2="{scale.x(high):.1f}" '
              f'y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>']
@@ -222,11 +223,11 @@ def throughput_chart(result: MetricResult, level: float) -> str:
     for i, run in enumerate(runs):
         y = TOP + ROW * i + ROW / 2
         parts.append(_label(y, run_label(run, i), run_caption(run, i)))
-        parts += _samples_row(scale, y, run.samples, BASE)
+        parts += _samples_row(scale, y, run.samples, run.value, BASE)
     y = TOP + ROW * len(runs) + ROW / 2
     parts.append(_label(y, "current", f"current: {record.date}, "
                                       f"{versions_line(record.versions)}"))
-    parts += _samples_row(scale, y, record.samples, value_colour(result))
+    parts += _samples_row(scale, y, record.samples, record.value, value_colour(result))
     if ci and result.change is not None:
         y += ROW
         parts.append(_label(y, change_label(result, level)))
@@ -358,10 +359,11 @@ def _section(i: int, result: MetricResult, level: float) -> str:
 
 def legend(level: float) -> str:
     return (f"Throughput: dots are the trials of each run (raw, as measured), the tall tick "
-            f"their mean, the line their 95% CI; the dashed line is the baseline, the green "
-            f"band the tolerance around it. The bottom bar is the verdict's two-sided "
-            f"{ci_label(level)} of the change; '(corr.)' marks a change corrected for CPU time "
-            f"other processes took, so it may sit apart from the raw dots. Other metrics: each "
+            f"the run's figure (samples over the trials' time), the line their 95% CI; the "
+            f"dashed line is the baseline, the green band the tolerance around it. The bottom "
+            f"bar is the verdict's two-sided {ci_label(level)} of the change; '(corr.)' marks a "
+            f"change corrected for CPU time other processes took, so it may sit apart from the "
+            f"raw dots. Other metrics: each "
             f"baseline run and the current value on an axis around them; an ungated figure "
             f"that got worse is drawn orange. Hover a run label for its date, time and "
             f"versions.")
