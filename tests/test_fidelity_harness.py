@@ -37,28 +37,49 @@ def test_benchmark_app_timing_code_runs_on_the_plugins_compile(tiny_int8_ir: Pat
     assert fps > 0 and 0 < share <= 1.5
 
 
-def test_slices_count_benchmark_app_the_plugins_way_and_price_its_edges(
+def test_slices_count_both_sides_in_whole_rounds_and_price_benchmark_apps_edges(
         tiny_int8_ir: Path) -> None:
     """benchmarks.slices on a real compile: benchmark_app's loop, seen through the recorder,
-    observes every completion but those of its first round and its drain; counted the plugin's
-    way, its own figure's difference is the time its fill and drain take."""
-    from benchmarks.slices import Sides, counted, one_block
+    observes every completion but those of its first round and its drain, and stops on a whole
+    round; its own figure's difference from that count is the time its fill and drain take."""
+    from benchmarks.slices import Sides, one_block
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
     sides = Sides(compile_model(tiny_int8_ir, check_options()), 0.1)
     app = sides.app_slice()
     nireq, batch = len(sides.app_queue), sides.batch_size
     assert app["samples"] == (len(sides.app_queue.completions) + nireq) * batch
-    assert app["counted_samples"] == app["samples"] - 2 * nireq * batch
-    assert app["duration_s"] == pytest.approx(
-        app["samples"] / app["fps"], rel=1e-6)  # benchmark_app's figure, as it computes it
+    assert app["counted_samples"] == app["samples"] - 2 * nireq * batch  # whole rounds already
+    assert app["duration_s"] == pytest.approx(app["samples"] / app["fps"], rel=1e-6)
     assert abs(app["edge_s"]) < app["duration_s"]
+    plugin = sides.plugin_slice()
+    assert plugin["counted_samples"] % (nireq * batch) == 0
+    rounds = plugin["counted_samples"]
+    assert rounds <= plugin["samples"] < rounds + nireq * batch
     block = one_block(sides, cycles=1)
     assert block["plugin_fps"] > 0 and 0.5 < block["loop_ratio"] < 2
-    assert block["at_t6"] == pytest.approx(
-        block["loop_ratio"] * (1 + block["edge_ms"] / 6000), rel=1e-4)
+    carried = 0.1 / 6
+    assert block["at_t6"] == pytest.approx(block["loop_ratio"] * (
+        1 + (block["plugin_window"] - 1) * carried) * (1 + block["edge_ms"] / 6000), rel=1e-4)
+
+
+def test_a_whole_round_count_is_not_fooled_by_completions_that_come_in_pairs() -> None:
+    """Two requests in step complete 14 ms then 4 ms apart: 18 ms a round. Counting to any
+    completion reads low after a long gap; counting whole rounds reads 2 per 18 ms."""
+    from benchmarks.slices import whole_rounds
+
+    times, t = [], 0.0
+    for _ in range(12):
+        t += 0.014
+        times.append(t)
+        t += 0.004
+        times.append(t)
+    times.append(t + 0.014)  # a window that stops at the first completion after a deadline
+    samples, seconds = whole_rounds(times, 2, 1)
+    assert samples / seconds == pytest.approx(2 / 0.018)
+    assert (len(times) - 2) / (times[-1] - times[1]) < 0.98 * 2 / 0.018  # 2.3% low
     with pytest.raises(ValueError, match="--slice"):
-        counted([1.0], nireq, 1)
+        whole_rounds(times[:3], 2, 1)
 
 
 def test_the_median_trial_and_samples_over_time_come_from_the_same_trials(
