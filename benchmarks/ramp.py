@@ -1,6 +1,7 @@
 """How far below its compile's steady rate does benchmark_app's ``-t 6`` figure read?
 
-``python -m benchmarks.ramp [--compiles 20] [--seconds 6] [--steady 6] [--model bert-base|tiny]``
+``python -m benchmarks.ramp [--compiles 20] [--seconds 6] [--steady 6] [--model bert-base|tiny]``;
+``python -m benchmarks.ramp --stored benchmarks/results/ramp.json`` prints a stored series
 
 The fidelity series (``benchmarks.trust``) read the plugin about 1% above benchmark_app. The
 two differ in what comes before the timed window: benchmark_app's "first inference" runs one
@@ -24,10 +25,12 @@ Writes ``benchmarks/results/ramp.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .common import FULL, QUICK, rounded, save_series, say
@@ -87,6 +90,24 @@ def one_compile(ir: Any, seconds: float, steady: float, control: bool) -> dict[s
     return row
 
 
+def first_inference_excess_ms(row: dict[str, Any]) -> float:
+    """How much longer the requests' first inferences in benchmark_app's window took than the
+    window's mean latency (``nireq`` / FPS), summed over the requests; 0 where none was."""
+    app = row["benchmark_app_style"]
+    typical = 1000 * row["nireq"] / app["fps"]
+    return sum(max(0.0, first - typical) for first in app["first_latency_ms"])
+
+
+def cold_cost(rows: list[dict[str, Any]], seconds: float) -> str:
+    """The first inferences' excess as a share of the window's stream time, mean and max."""
+    shares = [first_inference_excess_ms(r) / (1000 * seconds * r["nireq"]) for r in rows]
+    excess = [first_inference_excess_ms(r) for r in rows]
+    return (f"first inferences in benchmark_app's window, longer than its mean latency by "
+            f"{statistics.fmean(excess):.1f} ms summed over the requests (max "
+            f"{max(excess):.1f}): {statistics.fmean(shares):.3%} of the window's stream time "
+            f"(max {max(shares):.3%})")
+
+
 def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -> str:
     lines = [f"# benchmark_app's ramp, {result['model']}: {len(rows)} fresh compiles, a "
              f"{result['seconds']} s benchmark_app-style window then {result['steady']} s "
@@ -105,6 +126,7 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -
     ci = result["steady_over_app"]
     lines += ["", f"steady / benchmark_app-style: x{ci['mean']} (95% CI x{ci['low']}-"
                   f"x{ci['high']}, {ci['pairs']} compiles)"]
+    lines.append(cold_cost(rows, result["seconds"]))
     if result["control"]:
         ci = result["steady_over_control"]
         lines.append(f"steady / the control window after it: x{ci['mean']} (95% CI "
@@ -122,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", action="store_true",
                         help="a second benchmark_app-style window after the steady one")
     parser.add_argument("--name", default="ramp")
+    parser.add_argument("--stored", type=Path, metavar="JSON",
+                        help="measure nothing: print a stored series' table and figures")
     args = parser.parse_args(argv)
+    if args.stored:
+        stored = json.loads(args.stored.read_text())
+        print(markdown(stored["summary"], stored["runs"], stored["summary"]["command"]))
+        return 0
     if args.compiles < 2 or args.seconds < 1 or args.steady < 1:
         parser.error("--compiles must be at least 2, --seconds and --steady at least 1")
     command = "python -m benchmarks.ramp " + " ".join(argv or sys.argv[1:])
