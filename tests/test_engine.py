@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -60,37 +59,11 @@ def test_measure_reports_trials_latency_kernels(tiny_int8_ir: Path) -> None:
     assert again.throughputs == m.throughputs and again.kernels == m.kernels
 
 
-class RecordingQueue:
-    """A real AsyncInferQueue through the calls the engine makes, noting when each started
-    request's completion is observed."""
-
-    def __init__(self, queue: Any) -> None:
-        self.queue, self.started, self.completions = queue, set(), []
-
-    def __len__(self) -> int:
-        return len(self.queue)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.queue[index]
-
-    def get_idle_request_id(self) -> int:
-        idle = self.queue.get_idle_request_id()
-        if idle in self.started:
-            self.completions.append(time.perf_counter())
-        self.started.add(idle)
-        return idle
-
-    def start_async(self, *args: Any) -> None:
-        self.queue.start_async(*args)
-
-    def wait_all(self) -> None:
-        self.queue.wait_all()
-
-
 def test_pipelined_trials_count_as_many_completions_as_intervals(tiny_int8_ir: Path) -> None:
     """Windows tile the time from the refill's last completion to the run's last one, and
     together count one completion per interval between them (the first trial used to count
     one short)."""
+    from benchmarks.slices import RecordingQueue  # the fidelity harness's recorder
     from pytest_cpuperf.backends.base import AsyncTarget
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
