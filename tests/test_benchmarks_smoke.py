@@ -146,3 +146,20 @@ def test_stored_slices_carry_to_the_fidelity_figure_the_readme_quotes() -> None:
     assert again["at_t6_warm"] == figures["at_t6_warm"] == {
         "mean": 0.9993, "low": 0.9929, "high": 1.006, "pairs": 60, "within_1_5pct": True}
     assert figures["plugin_window"]["high"] < 1  # the single-trial end effect is real
+
+
+def test_drift_slices_cancel_a_slow_drift_that_halves_do_not() -> None:
+    """benchmarks.drift on a made trace: a rate that swings slowly (a 20 s period) splits
+    unevenly into 6 s halves and evenly into A-B-B-A slices of 0.25 s."""
+    import math
+
+    from benchmarks.drift import lag1, pair_sd, per_second
+
+    stamps, t = [], 0.0
+    while t < 120:
+        t += 1 / (100 * (1 + 0.1 * math.sin(2 * math.pi * t / 20)))
+        stamps.append(t)
+    assert min(per_second(stamps)) >= 89 and max(per_second(stamps)) <= 111
+    assert lag1([math.log(r) for r in per_second(stamps)]) > 0.8
+    assert pair_sd(stamps, 6.0, "ABBA") > 0.05
+    assert pair_sd(stamps, 0.25, "ABBA") < 0.01
