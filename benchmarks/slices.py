@@ -3,11 +3,11 @@
 ``python -m benchmarks.slices [--blocks 60] [--slice 0.25] [--cycles 12] [--model bert-base|tiny]``
 
 Why slices. This machine's rate drifts slowly: per-second rates of one bert-base compile had an
-sd of 9.4% and a lag-1 autocorrelation of 0.71. So two 6 s windows run one after the other
-differ by about 8-11% (an A/A cut of a 300 s trace into 12 s pairs; the fidelity pairs of
-``benchmarks.trust`` read 9.7-11.9%), and a 1% bias needs about a thousand such pairs. The
-same trace cut into A-B-B-A slices of 0.25-0.5 s differs by 1.2-4.2% per 12 s: the drift
-cancels when the two sides take turns faster than it moves.
+sd of 9.4-13.1% and a lag-1 autocorrelation of 0.65-0.71 (two 300 s traces, ``benchmarks.drift``).
+So two 6 s windows run one after the other differ by about 8-9.5% (A/A, 12 s pairs cut from
+those traces; the fidelity pairs of ``benchmarks.trust`` read 8.4-11.9%), and a 1% bias needs
+about a thousand such pairs. The same traces cut into slices of 0.25 s differ by 1.2-2.2% per
+12 s: the drift cancels when the two sides take turns faster than it moves.
 
 What runs. One compile (``ov_compile`` defaults), two sets of requests on it, each warmed up
 first by both sides (benchmark_app's first inference and an untimed slice; the plugin's
