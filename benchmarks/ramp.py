@@ -100,8 +100,8 @@ def first_inference_excess_ms(row: dict[str, Any]) -> float:
 
 def cold_cost(rows: list[dict[str, Any]], seconds: float) -> str:
     """The first inferences' excess as a share of the window's stream time, mean and max."""
-    shares = [first_inference_excess_ms(r) / (1000 * seconds * r["nireq"]) for r in rows]
     excess = [first_inference_excess_ms(r) for r in rows]
+    shares = [ms / (1000 * seconds * r["nireq"]) for ms, r in zip(excess, rows, strict=True)]
     return (f"first inferences in benchmark_app's window, longer than its mean latency by "
             f"{statistics.fmean(excess):.1f} ms summed over the requests (max "
             f"{max(excess):.1f}): {statistics.fmean(shares):.3%} of the window's stream time "
