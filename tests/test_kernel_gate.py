@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from pytest_cpuperf.backends.onednn import kernels_note, named_isa, parse_onednn_verbose
 from pytest_cpuperf.cli import main as cpuperf_main
 from pytest_cpuperf.errors import CpuperfUsageError
-from pytest_cpuperf.isa import detect
+from pytest_cpuperf.isa import CpuIsa, detect
 from pytest_cpuperf.judge.kernels import check_kernel_spec, gate, kernel_diff
 from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord, MetricResult
 from pytest_cpuperf.knobs import check_marker_kwargs
+from pytest_cpuperf.measure.measurement import KernelReport
 from pytest_cpuperf.measure.profile import diff_text
 from pytest_cpuperf.status import Status
 from pytest_cpuperf.store.baselines import baseline_path
@@ -295,3 +297,160 @@ def test_profile_requested_without_one_says_so(pytester: pytest.Pytester) -> Non
     asked = pytester.runpytest("--cpuperf", "--cpuperf-profile")
     asked.assert_outcomes(passed=1)
     asked.stdout.fnmatch_lines(["PROFILE: *; no per-layer profile for this backend"])
+
+
+# Every machine class's dominant ISA is a value the rules accept ------------------------------
+
+DATA = Path(__file__).parent / "data"
+AVX2_INT8 = json.loads((DATA / "openvino-exec-types.json").read_text()
+                       )["classes"]["avx2"]["runs"]["int8"]
+AVX2_VERBOSE = (DATA / "onednn-verbose-zen3-avx2.txt").read_text()
+
+
+def machine_class() -> str:
+    """The class INT8 matmuls run on here: ``amx``, ``avx512`` or ``avx2``."""
+    cpu = detect()
+    return "amx" if cpu.has("amx_int8") else ("avx512" if cpu.has("avx512f") else "avx2")
+
+
+def test_every_isa_a_report_can_name_is_a_valid_rule() -> None:
+    for isa in KernelReport.ISAS:
+        assert check_kernel_spec({"dominant_isa": isa}, "k") == {"dominant_isa": isa}
+        assert check_kernel_spec({"dominant_isa": f"!={isa}"}, "k") == {
+            "dominant_isa": f"!={isa}"}
+    assert {"amx", "avx512", "avx2", "ref", "unknown", "none"} <= set(KernelReport.ISAS)
+
+
+@pytest.mark.parametrize("value", ["jit", "gemm", "avx512_vnni", "!=jit"])
+def test_an_isa_no_report_names_is_a_usage_error_naming_the_valid_ones(value: str) -> None:
+    with pytest.raises(CpuperfUsageError) as caught:
+        check_kernel_spec({"dominant_isa": value}, "kernels")
+    message = str(caught.value)
+    assert repr(value) in message
+    assert all(isa in message for isa in KernelReport.ISAS), message
+
+
+def _recorded_result(isa_rule: str) -> MetricResult:
+    from pytest_cpuperf.backends.openvino import summarize_exec_types
+
+    layers = [tuple(key.split(":", 1)) for key, n in AVX2_INT8.items() for _ in range(n)]
+    avx2 = CpuIsa("AMD EPYC", 2, frozenset({"avx", "avx2", "fma", "sse4_1", "sse4_2"}))
+    kernels = summarize_exec_types(layers, avx2).to_dict()  # type: ignore[arg-type]
+    record = MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 100.0,
+                          [100.0, 101.0], kernels=kernels)
+    return gate(MetricResult(record, Status.PASS, "figures", policy={}),
+                {"dominant_isa": isa_rule})
+
+
+def test_avx2_rule_holds_on_recorded_avx2_kernels() -> None:
+    """On any machine: the exec types of an AVX2 machine (``jit_gemm_I8``) pass
+    ``dominant_isa: avx2`` and fail ``avx512``, saying the ISA was inferred from the CPU."""
+    assert _recorded_result("avx2").status is Status.PASS
+    assert _recorded_result("!=ref").status is Status.PASS
+    broken = _recorded_result("avx512")
+    assert broken.status is Status.KERNEL_RULE
+    assert ("kernel rule broken: dominant_isa is avx2, inferred from the CPU (avx2): 14 of 14 "
+            "matmul kernels name no ISA") in broken.message
+    assert "(rule dominant_isa == avx512)" in broken.message
+
+
+def test_this_machines_class_passes_the_isa_rule(pytester: pytest.Pytester,
+                                                 tiny_int8_ir: Path) -> None:
+    """On every class: ``dominant_isa`` set to the machine's class passes; another fails
+    naming the class (and the inference where the exec types name no ISA)."""
+    _setup(pytester, tiny_int8_ir, kernels={"dominant_isa": machine_class()})
+    pytester.runpytest(*FAST).assert_outcomes(passed=1)
+    _setup(pytester, tiny_int8_ir, kernels={"dominant_isa": "ref"})
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*[[]kernel rule[]]*kernel rule broken: dominant_isa is "
+                                 f"{machine_class()}*(rule dominant_isa == ref)*"])
+
+
+# oneDNN verbose (torch, IPEX) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("impl", "isa"), [
+    ("brg_matmul:avx10_1_512_amx", "amx"), ("brgemm:avx512_core_amx", "amx"),
+    ("brg_matmul:avx512_core_amx_fp16", "amx"), ("brg_matmul:avx10_1_512", "avx512"),
+    ("brg_matmul:avx10_2_512", "avx512"), ("brg_matmul:avx512_core_vnni", "avx512"),
+    ("brgemm:avx512_core_bf16", "avx512"), ("jit:avx512_core", "avx512"),
+    ("brg_matmul:avx2_vnni_2", "avx2"), ("brg_matmul:avx2", "avx2"), ("jit:avx2", "avx2"),
+    ("jit:avx", "avx"), ("jit:sse41", "sse41"), ("ref:any", "ref"), ("gemm:jit", None),
+    ("gemm:jit:f32", None), ("jit:uni", None), ("jit_direct_copy:uni", None),
+])
+def test_onednn_implementation_names(impl: str, isa: str | None) -> None:
+    assert named_isa(impl) == isa
+
+
+@pytest.mark.parametrize(("line", "isa"), [
+    ("onednn_verbose,v1,info,cpu,isa:Intel AVX2", "avx2"),
+    ("onednn_verbose,v1,info,cpu,isa:Intel AVX2 with Intel DL Boost", "avx2"),
+    ("onednn_verbose,v1,info,cpu,isa:Intel AVX-512 with Intel AMX", "avx512"),
+    ("onednn_verbose,v1,info,cpu,isa:Intel AVX-512 with Intel DL Boost and bfloat16 support",
+     "avx512"),
+    ("onednn_verbose,v1,info,cpu,isa:Intel AVX10.1/512 with float16, Intel DL Boost and "
+     "bfloat16 support", "avx512"),
+    ("onednn_verbose,v1,info,cpu,isa:Intel AVX", "avx"),
+    ("onednn_verbose,v1,info,cpu,isa:Intel SSE4.1", "sse41"),
+])
+def test_unnamed_onednn_kernels_take_the_isa_onednn_reports(line: str, isa: str) -> None:
+    """``gemm:jit`` names no ISA: it runs the widest vector ISA oneDNN says it dispatches to
+    (its ``isa:`` line, which ONEDNN_MAX_CPU_ISA lowers), never AMX."""
+    text = f"{line}\n" + "\n".join(
+        row for row in AVX2_VERBOSE.splitlines() if "gemm:jit" in row)
+    report = parse_onednn_verbose(text, CpuIsa("any", 2, frozenset({"avx2"})))
+    assert report is not None and report.dominant_isa == isa
+    assert report.isa_inferred.startswith(f"inferred from the CPU ({isa}, oneDNN: "), report
+
+
+def test_recorded_avx2_verbose_names_avx2() -> None:
+    """On any machine: oneDNN's output on an AVX2 machine (int8 ``gemm:jit``, fp32
+    ``brg_matmul:avx2``) reads ``avx2``, the int8 one inferred."""
+    report = parse_onednn_verbose(AVX2_VERBOSE)
+    assert report is not None
+    assert (report.matmul_layers, report.dominant_isa, report.amx_layers) == (2, "avx2", 0)
+    assert report.exec_types["matmul:gemm:jit"] == 1
+    assert report.exec_types["inner_product:brg_matmul:avx2"] == 1
+    assert report.isa_inferred == ("inferred from the CPU (avx2, oneDNN: Intel AVX2): 1 of 2 "
+                                   "matmul kernels name no ISA (matmul:gemm:jit x1)")
+    assert "isa=avx2 (inferred from the CPU)" in kernels_note(report)
+    without_isa_line = "\n".join(row for row in AVX2_VERBOSE.splitlines() if "isa:" not in row)
+    avx512 = CpuIsa("AMD EPYC", 2, frozenset({"avx2", "avx512f", "avx512_vnni"}))
+    report = parse_onednn_verbose(without_isa_line, avx512)
+    assert report is not None and report.dominant_isa in ("avx2", "avx512")
+    int8_only = "\n".join(row for row in without_isa_line.splitlines() if "brg_matmul" not in row)
+    report = parse_onednn_verbose(int8_only, avx512)
+    assert report is not None and report.dominant_isa == "avx512"
+    assert report.isa_inferred.startswith("inferred from the CPU (avx512): 1 of 1 ")
+
+
+def test_torch_int8_and_fp32_matmuls_name_the_machines_class() -> None:
+    """Real oneDNN through torch: an int8 linear (``qlinear_pointwise``, what inductor's int8
+    linears call) and an fp32 one, with verbose on; both name this machine's class."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch.ops.onednn, "qlinear_pointwise"):
+        pytest.skip(f"torch {torch.__version__} has no onednn.qlinear_pointwise")
+    from pytest_cpuperf.backends.onednn import capture_fd_stdout
+
+    x, linear = torch.randn(64, 256), torch.nn.Linear(256, 256)
+    scale, zero = torch.full((256,), 0.01), torch.zeros(256, dtype=torch.long)
+    qx = torch.clamp(torch.round(x / 0.05) + 128, 0, 255).to(torch.uint8)
+    qw = torch.clamp(torch.round(linear.weight.detach() / 0.01), -128, 127).to(torch.int8)
+    with torch.no_grad():
+        packed = torch.ops.onednn.qlinear_prepack(qw, x.shape)
+        with capture_fd_stdout() as int8_box, torch.backends.mkldnn.verbose(
+                torch.backends.mkldnn.VERBOSE_ON):
+            torch.ops.onednn.qlinear_pointwise(qx, 0.05, 128, packed, scale, zero,
+                                               linear.bias, 1.0, 0, torch.float32, "none", [],
+                                               "")
+        with capture_fd_stdout() as fp32_box, torch.backends.mkldnn.verbose(
+                torch.backends.mkldnn.VERBOSE_ON):
+            torch._C._nn.mkldnn_linear(x.to_mkldnn(), linear.weight.to_mkldnn(),
+                                       linear.bias.to_mkldnn())
+    int8, fp32 = parse_onednn_verbose(int8_box[0]), parse_onednn_verbose(fp32_box[0])
+    assert int8 is not None and int8.matmul_layers >= 1, int8_box[0]
+    assert int8.dominant_isa == machine_class(), int8
+    assert fp32 is not None and fp32.matmul_layers >= 1, fp32_box[0]
+    expected = {"avx512", "amx"} if detect().has("amx_int8") else {machine_class()}
+    assert fp32.dominant_isa in expected, fp32

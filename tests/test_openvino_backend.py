@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cpuperf.backends.openvino import check_options, compile_model, parse_shape
+from pytest_cpuperf.backends.onednn import named_isa
+from pytest_cpuperf.backends.openvino import (
+    check_options,
+    compile_model,
+    parse_shape,
+    summarize_exec_types,
+)
 from pytest_cpuperf.errors import CpuperfUsageError
-from pytest_cpuperf.isa import detect
+from pytest_cpuperf.isa import CpuIsa, detect
+from pytest_cpuperf.measure.measurement import KernelReport
 
 
 @pytest.mark.parametrize(("kwargs", "names"), [
@@ -97,13 +104,124 @@ def test_sparse_compile_runs_sparse_kernels_on_amx(tiny_sparse_int8_ir: Path) ->
     assert kernels.amx
 
 
+def machine_class(cpu: CpuIsa) -> str:
+    """The class a test expects INT8 matmuls to run on: ``amx``, ``avx512`` or ``avx2``."""
+    return "amx" if cpu.has("amx_int8") else ("avx512" if cpu.has("avx512f") else "avx2")
+
+
 def test_kernel_report_names_isa(tiny_int8_ir: Path) -> None:
+    """On every class: the INT8 matmuls' ISA is named ``amx``, ``avx512`` or ``avx2``, and
+    where their exec types name no ISA (``jit_gemm_I8`` on AVX2) the report says it inferred
+    it from the CPU, the exec types staying as the plugin spelled them."""
     kernels = compile_model(tiny_int8_ir, check_options()).kernels()
-    cpu = detect()
     assert kernels.matmul_layers >= 12  # 6 per encoder layer at least
-    expected = "amx" if cpu.has("amx_int8") else ("avx512" if cpu.has("avx512f") else "avx2")
-    assert kernels.dominant_isa == expected
-    assert any("FullyConnected" in key for key in kernels.exec_types)
+    assert kernels.dominant_isa == machine_class(detect())
+    fc = [key.partition(":")[2] for key in kernels.exec_types if key.startswith("FullyConnected")]
+    assert fc
+    unnamed = [kernel for kernel in fc if named_isa(kernel) is None]
+    if unnamed:
+        assert kernels.isa_inferred.startswith("inferred from the CPU"), kernels
+        assert unnamed[0] in kernels.isa_inferred
+        assert "inferred from the CPU" in kernels.summary()
+    else:
+        assert kernels.isa_inferred == ""
+
+
+def test_fp32_kernel_report_names_isa() -> None:
+    """FP32 FullyConnected kernels name their ISA (``brgemm_avx2_f32`` on AVX2); on AMX the
+    default inference precision may be bf16, which runs AMX kernels."""
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    ir = build_ir(BertSpec.tiny(), sparsity=0.0, int8=False)
+    kernels = compile_model(ir, check_options()).kernels()
+    cpu = detect()
+    expected = {"amx", "avx512"} if cpu.has("amx_bf16") else {machine_class(cpu)}
+    assert kernels.matmul_layers >= 12
+    assert kernels.dominant_isa in expected, kernels
+
+
+DATA = json.loads((Path(__file__).parent / "data" / "openvino-exec-types.json").read_text())
+CLASSES = DATA["classes"]
+
+
+def class_cpu(name: str) -> CpuIsa:
+    """A CPU of class ``name`` (``avx2``, ``avx512``, ``amx``) from its recorded flags."""
+    return CpuIsa(CLASSES[name]["cpu"], 2, frozenset(CLASSES[name]["flags"].split()))
+
+
+def recorded_layers(name: str, run: str) -> list[tuple[str, str]]:
+    """(layer type, exec type) per executed layer of a recorded run."""
+    return [tuple(key.split(":", 1)) for key, count in CLASSES[name]["runs"][run].items()
+            for _ in range(count)]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("name", "run", "isa", "inferred", "matmuls", "sparse"), [
+    ("avx2", "int8", "avx2", True, 14, 0),
+    ("avx2", "fp32", "avx2", False, 14, 0),
+    ("avx2", "int8 80% sparse, sparse_rate unset", "avx2", True, 14, 0),
+    ("avx512", "int8", "avx512", False, 3, 0),
+    ("amx", "int8", "amx", False, 56, 0),
+    ("amx", "int8 sparse_rate 0.75", "amx", False, 56, 55),
+])
+def test_recorded_exec_types_name_their_class(name: str, run: str, isa: str, inferred: bool,
+                                              matmuls: int, sparse: int) -> None:
+    """On any machine: each class's recorded exec types read as that class, the exec types
+    kept as the plugin spelled them."""
+    report = summarize_exec_types(recorded_layers(name, run), class_cpu(name))
+    assert report.dominant_isa == isa
+    assert bool(report.isa_inferred) is inferred
+    assert (report.matmul_layers, report.sparse_layers) == (matmuls, sparse)
+    assert report.exec_types == CLASSES[name]["runs"][run]
+    assert report.dominant_isa in KernelReport.ISAS
+    assert KernelReport.from_dict(report.to_dict()) == report
+
+
+@pytest.mark.parametrize(("name", "isa"), [("avx2", "avx2"), ("avx512", "avx512"),
+                                           ("amx", "avx512")])
+def test_unnamed_kernels_take_the_cpus_best_vector_isa(name: str, isa: str) -> None:
+    """``jit_gemm_I8`` names no ISA: the plugin runs it with the widest vector ISA the CPU
+    has (never AMX, which only kernels named ``amx`` use)."""
+    report = summarize_exec_types(recorded_layers("avx2", "int8"), class_cpu(name))
+    assert report.dominant_isa == isa
+    assert report.isa_inferred == (
+        f"inferred from the CPU ({isa}): 14 of 14 matmul kernels name no ISA "
+        "(FullyConnected:jit_gemm_I8 x12, FullyConnectedQuantizedLegacy:jit_gemm_i8 x2)")
+
+
+@pytest.mark.parametrize(("kernel", "isa"), [
+    ("brgemm_avx512_amx_I8", "amx"), ("brgemm_avx512_amx_sparse_I8", "amx"),
+    ("brgemm_sparse_avx512_amx_I8", "amx"), ("jit_avx512_amx_1x1_I8", "amx"),
+    ("jit_avx512_I8", "avx512"), ("brgemm_avx512_I8", "avx512"), ("gemm_avx512_FP32", "avx512"),
+    ("jit_avx2_FP32", "avx2"), ("gemm_avx2_I8", "avx2"), ("brgemm_avx2_f32", "avx2"),
+    ("jit_avx2_1x1_f32", "avx2"), ("jit_avx_FP32", "avx"), ("jit_sse42_FP32", "sse42"),
+    ("ref_any_FP32", "ref"), ("ref_f32", "ref"),
+])
+def test_exec_types_that_name_their_isa(kernel: str, isa: str) -> None:
+    assert named_isa(kernel) == isa
+    report = summarize_exec_types([("FullyConnected", kernel)], class_cpu("amx"))
+    assert (report.dominant_isa, report.isa_inferred) == (isa, "")
+
+
+@pytest.mark.parametrize("kernel", ["jit_gemm_I8", "jit_gemm_i8", "jit_uni_FP32", "jit_I8",
+                                    "brgemm_I8", "brgemm_uni_I8", "jit_uni_dw_f32",
+                                    "gemm_mlas_FP32", "gemm_any_FP32"])
+@pytest.mark.parametrize("name", ["avx2", "avx512"])
+def test_exec_types_that_name_no_isa_are_inferred(kernel: str, name: str) -> None:
+    assert named_isa(kernel) is None
+    report = summarize_exec_types([("FullyConnected", kernel)], class_cpu(name))
+    assert report.dominant_isa == name
+    assert report.isa_inferred.startswith(f"inferred from the CPU ({name}): 1 of 1 ")
+    assert report.exec_types == {f"FullyConnected:{kernel}": 1}
+
+
+def test_unrecognised_exec_type_is_unknown_not_a_fragment() -> None:
+    """A kernel name outside the plugin's vocabulary reads ``unknown`` (a value rules accept),
+    never a fragment of the name such as ``jit``."""
+    report = summarize_exec_types([("FullyConnected", "undef"), ("FullyConnected", "undef"),
+                                   ("MVN", "jit_avx2_f32")], class_cpu("avx2"))
+    assert report.dominant_isa == "unknown"
+    assert summarize_exec_types([("MVN", "jit_avx2_f32")], class_cpu("avx2")).dominant_isa == \
+        "none"
 
 
 def test_hugging_face_directory_is_exported_and_cached(tmp_path: Path, monkeypatch) -> None:

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import CpuperfUsageError
+from ..isa import CpuIsa
 from ..measure.measurement import KernelReport
-from .base import AsyncTarget, Inputs, check_input_names, isa_of, predict_in_chunks, token_input
+from .base import AsyncTarget, Inputs, check_input_names, predict_in_chunks, token_input
+from .onednn import dominant_isa, this_cpu, vector_isa
 
 HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}
 PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
@@ -306,18 +308,31 @@ def executed_in_any(runs: list[list[Any]]) -> list[Any]:
     return list(found.values())
 
 
-def summarize_profiling(profile: Any) -> KernelReport:
-    """Turn ``InferRequest.get_profiling_info()`` into a :class:`KernelReport`."""
-    executed = [p for p in profile if _status(p) == "EXECUTED"]
-    counts = Counter(f"{p.node_type}:{p.exec_type}" for p in executed)
-    fc = [p for p in executed if p.node_type.startswith("FullyConnected")]
-    isa_votes = Counter(isa_of(p.exec_type) for p in fc)
+def summarize_profiling(profile: Any, cpu: CpuIsa | None = None) -> KernelReport:
+    """Turn ``InferRequest.get_profiling_info()`` into a :class:`KernelReport` (``cpu``, by
+    default this machine's, supplies the ISA of exec types that name none)."""
+    executed = [(p.node_type, p.exec_type) for p in profile if _status(p) == "EXECUTED"]
+    return summarize_exec_types(executed, cpu or this_cpu())
+
+
+def summarize_exec_types(layers: Iterable[tuple[str, str]], cpu: CpuIsa) -> KernelReport:
+    """The report of executed ``(layer type, exec type)`` pairs, one per layer, on ``cpu``.
+
+    The dominant ISA is the one most FullyConnected exec types name (``brgemm_avx512_amx_I8``
+    -> ``amx``, ``brgemm_avx2_f32`` -> ``avx2``); one that names none (``jit_gemm_I8``, INT8
+    on AVX2 machines; ``jit_uni_...``) runs the widest vector ISA of ``cpu``, and the report
+    says so in ``isa_inferred``."""
+    executed = list(layers)
+    counts = Counter(f"{layer}:{kernel}" for layer, kernel in executed)
+    fc = [(layer, kernel) for layer, kernel in executed if layer.startswith("FullyConnected")]
+    isa, note = dominant_isa([f"{layer}:{kernel}" for layer, kernel in fc], vector_isa(cpu))
     return KernelReport(
         exec_types=dict(counts),
         matmul_layers=len(fc),
-        sparse_layers=sum("sparse" in p.exec_type.lower() for p in fc),
-        amx_layers=sum("amx" in p.exec_type.lower() for p in executed),
-        dominant_isa=isa_votes.most_common(1)[0][0] if isa_votes else "none",
+        sparse_layers=sum("sparse" in kernel.lower() for _, kernel in fc),
+        amx_layers=sum("amx" in kernel.lower() for _, kernel in executed),
+        dominant_isa=isa,
+        isa_inferred=note,
     )
 
 

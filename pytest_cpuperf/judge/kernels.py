@@ -8,7 +8,9 @@ Two spellings:
   brgemm_avx512_amx_I8``. No statistics: the mix is deterministic.
 * ``kernels={"sparse_layers": ">=50", "amx_layers": ">=1", "dominant_isa": "amx"}`` - rules
   that need no baseline. Counts take ``">=N"``, ``"<=N"``, ``"==N"`` or a plain integer (exactly
-  N); ``dominant_isa`` takes an ISA name, or ``"!=NAME"``.
+  N); ``dominant_isa`` takes a name a kernel report can give (``amx``, ``avx512``, ``avx2``,
+  ... see :attr:`KernelReport.ISAS`), or ``"!=NAME"``. Where the exec types name no ISA
+  (``jit_gemm_I8`` on AVX2 machines) the report infers it from the CPU, and says so.
 
 Light: imported at collection to check the marker (no numpy, no backend).
 """
@@ -21,13 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CpuperfUsageError
+from ..measure.measurement import KernelReport
 from ..status import Status
 from .results import MetricResult
 
 SAME = "same"
 COUNT_KEYS = ("matmul_layers", "sparse_layers", "amx_layers")
 ISA_KEY = "dominant_isa"
-ISAS = ("amx", "avx512", "avx2", "avx", "sse42", "sse41", "ref", "none")
+ISAS = KernelReport.ISAS
+"""What a ``dominant_isa`` rule can name: every value a kernel report can hold."""
 EXECUTION_KEYS = ("threads", "streams")
 """What the kernels ran on, kept with the kernel record (a thread count changes no exec type)."""
 GATED_KINDS = ("throughput",)
@@ -165,8 +169,7 @@ def gate(result: MetricResult, spec: object, *, other_machine: bool = False) -> 
     if not isinstance(spec, str):
         broken = [r for r in rules_of(spec) if not kernels or not r.holds(kernels)]
         if broken:
-            seen = ", ".join(f"{r.key} is {(kernels or {}).get(r.key, 'not recorded')}"
-                             for r in broken)
+            seen = ", ".join(_seen(r, kernels) for r in broken)
             _fail(result, Status.KERNEL_RULE,
                   f"{name}: kernel rule broken: {seen} (rule "
                   f"{', '.join(r.text() for r in broken)})")
@@ -191,6 +194,13 @@ def gate(result: MetricResult, spec: object, *, other_machine: bool = False) -> 
               f"{name}: kernels changed since the baseline ({baseline.latest.date[:10]}): "
               f"{diff_text(lines)}")
     return result
+
+
+def _seen(rule: Rule, kernels: Mapping[str, Any] | None) -> str:
+    """``dominant_isa is avx2, inferred from the CPU (...)``: what the report holds."""
+    found = f"{rule.key} is {(kernels or {}).get(rule.key, 'not recorded')}"
+    inferred = (kernels or {}).get("isa_inferred") if rule.key == ISA_KEY else None
+    return f"{found}, {inferred}" if inferred else found
 
 
 def _fail(result: MetricResult, status: Status, reason: str) -> None:

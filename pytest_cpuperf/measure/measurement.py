@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .latency import PercentileBound
@@ -74,6 +74,11 @@ class LatencySummary:
 class KernelReport:
     """Which kernels really ran, from a profiling pass that was never timed."""
 
+    ISAS: ClassVar[tuple[str, ...]] = (
+        "amx", "avx512", "avx2", "avx", "sse42", "sse41", "ref", "unknown", "none")
+    """Every :attr:`dominant_isa` a report can name (``unknown``: no name the backend can
+    classify; ``none``: no matmul ran)."""
+
     exec_types: Mapping[str, int]
     """``"<layer type>:<exec type>" -> count`` over executed layers."""
     matmul_layers: int
@@ -83,7 +88,11 @@ class KernelReport:
     amx_layers: int
     """Layers of any type whose kernel name says AMX."""
     dominant_isa: str
-    """The ISA most matmul kernels used (``amx``, ``avx512``, ``avx2``, ``ref``, ...)."""
+    """The ISA most matmul kernels used: one of :attr:`ISAS`."""
+    isa_inferred: str = ""
+    """Empty when the matmul kernels name their ISA; else how it was inferred, e.g.
+    ``inferred from the CPU (avx2): 14 of 14 matmul kernels name no ISA (...)``: a kernel
+    such as ``jit_gemm_I8`` runs the widest vector ISA the CPU has."""
 
     @property
     def sparse(self) -> bool:
@@ -97,12 +106,15 @@ class KernelReport:
         """Short text such as ``55/56 FC sparse, AMX, isa=amx``."""
         parts = [f"{self.sparse_layers}/{self.matmul_layers} FC sparse"]
         parts.append("AMX" if self.amx else "no AMX")
-        parts.append(f"isa={self.dominant_isa}")
+        parts.append(f"isa={self.dominant_isa}"
+                     + (" (inferred from the CPU)" if self.isa_inferred else ""))
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["exec_types"] = dict(sorted(self.exec_types.items()))
+        if not self.isa_inferred:
+            del data["isa_inferred"]
         return data
 
     @classmethod
@@ -113,6 +125,7 @@ class KernelReport:
             sparse_layers=int(data.get("sparse_layers", 0)),
             amx_layers=int(data.get("amx_layers", 0)),
             dominant_isa=str(data.get("dominant_isa", "unknown")),
+            isa_inferred=str(data.get("isa_inferred", "")),
         )
 
 
@@ -242,6 +255,9 @@ class Measurement:
         if self.busy is not None and self.busy >= 0.05:
             text += f"; machine busy with other work: {self.busy:.0%}"
         return text + self._engine_note()
+
+    def __str__(self) -> str:
+        return self.describe()
 
     def _engine_note(self) -> str:
         """Warm-up length and where the repeat budget went, when there is something to say."""
