@@ -11,7 +11,6 @@ timed*. The two meet in one of two timing targets:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -122,17 +121,6 @@ def generate_inputs(names: Sequence[str], shape: tuple[int, int], vocab: int | N
 
     rng = np.random.default_rng(seed)
     return {name: token_input(name, shape, np.int64, vocab, rng) for name in names}
-
-
-def isa_of(kernel: str) -> str:
-    """The ISA family of a kernel name, OpenVINO's exec type or oneDNN's implementation:
-    ``brgemm_avx512_amx_I8`` / ``brg_matmul:avx10_1_512_amx`` -> ``amx``, ``jit:avx2`` ->
-    ``avx2``, ``ref:any`` -> ``ref``."""
-    name = kernel.lower()
-    for isa in ("amx", "avx512", "avx2", "avx", "sse42", "sse41", "ref"):
-        if isa in name:
-            return isa
-    return re.split(r"[_:]", name)[0] or "unknown"
 
 
 def default_label(backend: str, *parts: object) -> str:
