@@ -4,7 +4,8 @@ BERT-like classifiers are built from a transformers config with seeded weights (
 bert-base for examples), pruned to a target unstructured magnitude sparsity on the encoder's
 Linear layers, exported to OpenVINO IR with ``torch.export`` and quantized to INT8 with NNCF on
 generated calibration data. Results are cached on disk keyed by every parameter and by the
-versions of the libraries that produced them.
+versions of the libraries that produced them, and verified against their manifest before reuse
+(:mod:`pytest_cpuperf.cache`): a damaged entry is rebuilt.
 
 Sparse weight decompression applies only to INT8 FullyConnected layers whose two weight
 dimensions are multiples of 64: :meth:`BertSpec.tiny` is sized so that every encoder layer
@@ -20,13 +21,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..cache import cache_dir, content_key, publish, staging_dir
+from ..cache import NOT_BUILT, cache_dir, content_key, lookup, store
 from ..errors import CpuperfUsageError
 
 RECIPE_VERSION = 2
 """Bump when the build recipe changes, so stale cached models are not reused."""
 
 Progress = Callable[[str], None]
+
+IR_FILES = ("model.xml", "model.bin")
+"""The files an IR cache entry must hold (besides its manifest and ``build.json``)."""
 
 
 @dataclass(frozen=True)
@@ -185,11 +189,13 @@ def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
             f"{'int8' if int8 else 'fp32'}-{content_key(key_data)}")
     target = (directory or cache_dir() / "models") / name
     xml = target / "model.xml"
-    if xml.exists() and (target / "model.bin").exists():
+    state = lookup(target, IR_FILES)
+    if state is None:
         return xml
     import openvino as ov
 
     say = progress or (lambda _msg: None)
+    announce_rebuild(say, target, state)
     say(f"building {name}: seeded weights, {sparsity:.0%} magnitude sparsity")
     model = build_torch_bert(spec)
     if sparsity:
@@ -199,18 +205,30 @@ def build_ir(spec: BertSpec, *, sparsity: float = 0.0, int8: bool = True,
     if int8:
         say(f"quantizing {name} to INT8 with NNCF ({calibration_samples} calibration samples)")
         ov_model = quantize_int8(ov_model, spec, calibration_samples)
-    tmp = staging_dir(target)
-    ov.save_model(ov_model, str(tmp / "model.xml"))
-    (tmp / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
-    publish(tmp, target)
+
+    def write(folder: Path) -> None:
+        ov.save_model(ov_model, str(folder / "model.xml"))
+        (folder / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
+
+    store(target, write, IR_FILES)
     return xml
+
+
+def announce_rebuild(say: Progress, target: Path, state: str) -> None:
+    """Say why an existing cache entry is built again (nothing when it was simply absent)."""
+    if state != NOT_BUILT:
+        say(f"rebuilding the cache entry {target}: it {state}")
 
 
 def torch_to_onnx(model: Any, spec: BertSpec, path: Path, batch: int = 1) -> None:
     """Export a BERT classifier to ONNX at ``path`` (``torch.onnx.export``, dynamo) with dynamic
     batch and sequence dims; vocabulary size and ``[batch, seq_len]`` go into its metadata
     props ``cpuperf_vocab_size`` / ``cpuperf_default_shape``."""
-    import onnx
+    _save_onnx(_onnx_program(model, spec), spec, path, batch)
+
+
+def _onnx_program(model: Any, spec: BertSpec) -> Any:
+    """The ``torch.onnx.export`` (dynamo) program of a BERT classifier, dynamic dims."""
     import torch
 
     # a batch of 2 keeps torch.export from specializing the batch dimension to 1
@@ -220,6 +238,12 @@ def torch_to_onnx(model: Any, spec: BertSpec, path: Path, batch: int = 1) -> Non
                                 output_names=["logits"], dynamic_shapes=dims, dynamo=True,
                                 verbose=False)
     assert program is not None
+    return program
+
+
+def _save_onnx(program: Any, spec: BertSpec, path: Path, batch: int = 1) -> None:
+    import onnx
+
     program.save(str(path))
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {"cpuperf_vocab_size": str(spec.vocab),
@@ -232,7 +256,8 @@ def build_onnx(spec: BertSpec, *, sparsity: float = 0.0, progress: Progress | No
     """Path of an FP32 ONNX export (``model.onnx``) of ``spec`` pruned to ``sparsity``.
 
     Cached like :func:`build_ir`: the key covers every argument, the recipe version and the
-    versions of the exporting libraries; the file appears by an atomic rename.
+    versions of the exporting libraries; the entry appears by an atomic rename and is verified
+    against its manifest before reuse.
     """
     key_data = {"spec": asdict(spec), "sparsity": sparsity, "format": "onnx",
                 "recipe": RECIPE_VERSION,
@@ -241,18 +266,23 @@ def build_onnx(spec: BertSpec, *, sparsity: float = 0.0, progress: Progress | No
             f"fp32-onnx-{content_key(key_data)}")
     target = (directory or cache_dir() / "models") / name
     onnx_file = target / "model.onnx"
-    if onnx_file.exists():
+    state = lookup(target, ("model.onnx",))
+    if state is None:
         return onnx_file
     say = progress or (lambda _msg: None)
+    announce_rebuild(say, target, state)
     say(f"building {name}: seeded weights, {sparsity:.0%} magnitude sparsity")
     model = build_torch_bert(spec)
     if sparsity:
         sparsify_(model, sparsity)
     say(f"exporting {name} to ONNX")
-    tmp = staging_dir(target)
-    torch_to_onnx(model, spec, tmp / "model.onnx")
-    (tmp / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
-    publish(tmp, target)
+    program = _onnx_program(model, spec)
+
+    def write(folder: Path) -> None:
+        _save_onnx(program, spec, folder / "model.onnx")
+        (folder / "build.json").write_text(json.dumps(key_data, indent=2, sort_keys=True))
+
+    store(target, write, ("model.onnx",))
     return onnx_file
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import cache_dir, content_key, publish, staging_dir
+from ..cache import cache_dir, content_key, lookup, store
 from ..errors import CpuperfUsageError
-from .bert import BertSpec
+from .bert import IR_FILES, BertSpec, announce_rebuild
 
 RECIPE_VERSION = 1
 """Bump when the task, the training or the export recipe changes (invalidates the cache)."""
@@ -210,13 +210,15 @@ def trained_weights(spec: BertSpec | None = None, train: TrainSpec | None = None
     key = _key("weights", spec=asdict(spec), train=asdict(train), task=asdict(task))
     target = cache_dir() / "models" / f"synthetic-l{spec.layers}-h{spec.hidden}-weights-{key}"
     path = target / "model.pt"
-    if path.exists():
+    state = lookup(target, ("model.pt",))
+    if state is None:
         return path
-    (progress or (lambda _msg: None))(f"training a tiny BERT on the synthetic task ({key})")
+    say = progress or (lambda _msg: None)
+    announce_rebuild(say, target, state)
+    say(f"training a tiny BERT on the synthetic task ({key})")
     model = train_tiny_classifier(spec, train, task, progress)
-    tmp = staging_dir(target)
-    torch.save(model.state_dict(), tmp / "model.pt")
-    publish(tmp, target)
+    store(target, lambda folder: torch.save(model.state_dict(), folder / "model.pt"),
+          ("model.pt",))
     return path
 
 
@@ -248,7 +250,8 @@ def trained_ir(spec: BertSpec | None = None, *, sparsity: float = 0.0, int8: boo
     ``sparsity`` after training (no fine-tuning) and INT8-quantized if asked (batch 1).
 
     Cached under :func:`~pytest_cpuperf.cache.cache_dir`, keyed by every argument, the recipe
-    version and the library versions; built in a temporary directory and renamed into place.
+    version and the library versions; built in a staging folder, renamed into place and
+    verified against its manifest before reuse.
     """
     from .bert import RECIPE_VERSION as EXPORT_RECIPE
     from .bert import quantize_int8, sparsify_, torch_to_ov
@@ -263,11 +266,13 @@ def trained_ir(spec: BertSpec | None = None, *, sparsity: float = 0.0, int8: boo
             f"{'int8' if int8 else 'fp32'}-{key}")
     target = cache_dir() / "models" / name
     xml = target / "model.xml"
-    if xml.exists() and (target / "model.bin").exists():
+    state = lookup(target, IR_FILES)
+    if state is None:
         return xml
     import openvino as ov
 
     say = progress or (lambda _msg: None)
+    announce_rebuild(say, target, state)
     model = load_trained(spec, train, task, progress)
     achieved = sparsify_(model, sparsity) if sparsity else 0.0
     say(f"exporting {name} ({achieved:.1%} encoder sparsity)")
@@ -277,11 +282,13 @@ def trained_ir(spec: BertSpec | None = None, *, sparsity: float = 0.0, int8: boo
         ov_model = quantize_int8(ov_model, spec,
                                  calibration=calibration_batches(spec, calibration_samples,
                                                                  task=task))
-    tmp = staging_dir(target)
-    ov.save_model(ov_model, str(tmp / "model.xml"))
-    (tmp / "build.json").write_text(json.dumps(
-        {"spec": asdict(spec), "train": asdict(train), "task": asdict(task),
-         "sparsity": sparsity, "achieved_sparsity": achieved, "int8": int8,
-         "calibration_samples": calibration_samples, "recipe": RECIPE_VERSION}, indent=2))
-    publish(tmp, target)
+    build = {"spec": asdict(spec), "train": asdict(train), "task": asdict(task),
+             "sparsity": sparsity, "achieved_sparsity": achieved, "int8": int8,
+             "calibration_samples": calibration_samples, "recipe": RECIPE_VERSION}
+
+    def write(folder: Path) -> None:
+        ov.save_model(ov_model, str(folder / "model.xml"))
+        (folder / "build.json").write_text(json.dumps(build, indent=2))
+
+    store(target, write, IR_FILES)
     return xml
