@@ -2,7 +2,8 @@
 
 Uses docs/screenshots.py (the script that regenerates the README's screenshots): a demo suite
 runs twice under ``pytest --cpuperf`` (record, then a run where one model lost its sparse
-kernels) and its HTML report is laid out at 1400 and 400 px. Skipped where Debian's
+kernels) and its HTML report is laid out at 1400 and 400 px; so is a report built to be wide
+(failed tests, long unbroken ids, units, metric names and messages). Skipped where Debian's
 ``chromium`` is not installed (``apt-get install -y chromium``).
 """
 
@@ -14,6 +15,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from pytest_cpuperf.judge.evaluate import Policy, evaluate
+from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord, RunReport
+from pytest_cpuperf.report.html import to_html
+from pytest_cpuperf.status import Status
 
 SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "screenshots.py"
 
@@ -47,6 +53,50 @@ def test_html_report_fits_the_screen_with_the_verdict_first(
     assert page["firstIssueBottom"] < page["innerHeight"], page  # the failure, first screen
     first = page["firstIssueText"]
     assert "regression" in first and "bert-base-seq64-int8-sparse75" in first
+
+
+def _long_run() -> RunReport:
+    """A report built to push the page wide: failed tests (with and without metrics), long
+    unbroken test ids, units, metric names, messages, versions, config and kernels."""
+    word = "x" * 160
+    test_id = f"tests/perf/models/test_{word}.py::test_throughput[{word}]"
+    unit = f"samples/s-{'u' * 90}"
+    values = [70.0 * f for f in (0.99, 1.01, 1.0, 0.995, 1.005, 1.0)]
+    record = MetricRecord(test_id, f"throughput_{word}", "throughput", unit, 70.0, values,
+                          config={"NUM_STREAMS": 2, f"KEY_{word}": word}, versions={
+                              "openvino": f"2025.1.0-{word}"},
+                          kernels={"exec_types": {f"brgemm_{word}": 56}, "matmul_layers": 56,
+                                   "sparse_layers": 0, "amx_layers": 56,
+                                   "dominant_isa": f"avx512_{word}"},
+                          reference={"id": f"ref-{word}", "samples": [50.0] * 6})
+    baseline = BaselineRecord("throughput", unit, True, [BaselineRun(
+        100.0, [100.0 * f for f in (1.0, 0.99, 1.01, 1.005, 0.995, 1.0)],
+        "2025-06-01T00:00:00", {"openvino": "2024.6.0"},
+        reference={"id": f"ref-{word}", "samples": [50.0] * 6})])
+    regression = evaluate(record, baseline, Policy())
+    regression.message += f" {word * 3}"
+    latency = MetricRecord(f"tests/perf/test_{word}.py::test_latency", f"latency_p90_{word}",
+                           "latency", f"ms-{'m' * 80}", 50.0, [], False)
+    failed = evaluate(latency, BaselineRecord("latency", latency.unit, False, [BaselineRun(
+        12.0, [], "2025-06-01T00:00:00", {})]), Policy())
+    failed.test_failure = f"AssertionError: {word * 4}\n  where {word} = load('{word}')"
+    return RunReport({"cpu": f"CPU {word}", "key": word, "flags": [word] * 20}, [
+        regression, failed], versions={f"lib_{word}": word}, errors=[f"error {word * 2}"],
+        failed_tests={f"tests/perf/test_{word}.py::test_crash[{word}]": f"RuntimeError: {word}",
+                      latency.test_id: "AssertionError: failed"})
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_html_report_of_long_text_and_failed_tests_fits_the_screen(
+        tmp_path: Path, width: int) -> None:
+    report = _long_run()
+    assert {r.status for r in report.results} == {Status.REGRESSION, Status.PASS}
+    path = tmp_path / "long.html"
+    path.write_text(to_html(report), encoding="utf-8")
+    page = screenshots.layout(path, width, 900, tmp_path / "profile")
+    assert page["clientWidth"] == width
+    assert page["scrollWidth"] <= width, page  # no horizontal scroll
+    assert page["verdictBottom"] < page["innerHeight"]
 
 
 def test_screenshot_has_the_asked_width(reports: dict[str, Path], tmp_path: Path) -> None:

@@ -459,8 +459,10 @@ def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
     report = RunReport(dict(MACHINE), [*build_run().results, result])
     md = to_markdown(report)
     assert "1 failed test" in md.splitlines()[0]
-    first = _md_rows(md)[1]
-    assert first[0] == ":x: pass + test failed" and first[1] == "`test_bert.py::test_dense`"
+    rows = _md_rows(md)
+    assert [r[0] for r in rows[1:4]] == [":x: regression", ":x: regression", ":x: below floor"]
+    assert rows[4][0] == ":x: pass + test failed"  # after the failed gates, before the rest
+    assert rows[4][1] == "`test_bert.py::test_dense`"
     assert "**test failed:** AssertionError: assert sparse.kernels().sparse" in md
     text = "".join(_parse(to_html(report)).text)
     assert text.index("test failed") < text.index("Machine")
@@ -479,15 +481,17 @@ def test_a_test_that_failed_before_recording_is_shown_first(run: RunReport) -> N
         "tests/perf/test_bert.py::test_dense": "already has rows: shown beside them"}
     md = to_markdown(report)
     assert md.splitlines()[0] == "## :x: cpuperf: 1 failed test"
-    assert md.splitlines()[2] == (":x: **test failed:** `tests/perf/test_bert.py::"
-                                  "test_sparse_kernels`: AssertionError: sparse kernels did "
-                                  "not run  ")
+    first = _md_rows(md)[1]  # no gate failed: the failed test leads the rows
+    assert first == [":x: test failed", "`test_bert.py::test_sparse_kernels`", *["-"] * 5]
+    assert ("- :x: **test failed:** `tests/perf/test_bert.py::test_sparse_kernels`: "
+            "AssertionError: sparse kernels did not run\n") in md
     text = "".join(_parse(to_html(report)).text)
     assert text.index("test_sparse_kernels") < text.index("Machine")
     assert "assert 0 > 0" in text
     lines = run_summary_lines(report)
     assert lines[0].startswith("cpuperf: 1 failed test without metrics, ")
-    assert lines[1].startswith("TEST FAILED: tests/perf/test_bert.py::test_sparse_kernels: ")
+    messages = lines[3 + len(report.results):]  # after the table
+    assert messages[0].startswith("TEST FAILED: tests/perf/test_bert.py::test_sparse_kernels: ")
     assert not any("already has rows" in line for line in lines)
 
 

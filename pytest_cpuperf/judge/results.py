@@ -30,6 +30,9 @@ INFO_KINDS = ("latency", "info")
 COLD_KINDS = ("cold",)
 """One value per fresh process (cold start, peak memory; measure/coldstart.py): the samples are
 the processes' values, judged as throughput's trials are (log ratio, same noise model)."""
+RATIO_KINDS = ("speedup",)
+"""A same-run ratio of two interleaved measurements (``cpuperf.compare``): judged by its own
+confidence interval against a ``min_speedup`` floor, so it needs no baseline."""
 SAMPLED_KINDS = (*RELATIVE_KINDS, *COLD_KINDS)
 """Kinds judged by :func:`~pytest_cpuperf.judge.stats.throughput_change` on their samples."""
 BASES = ("raw", "corrected", "reference")
@@ -140,7 +143,7 @@ class Fields:
 
     def kind(self, key: str = "kind") -> str:
         value = self.text(key)
-        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS)
+        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS, *RATIO_KINDS)
         if value not in kinds:
             raise self._bad(key, f"one of {', '.join(kinds)}")
         return value
@@ -456,6 +459,25 @@ def _failed_tests(data: Mapping[str, Any]) -> dict[str, str]:
     return dict(failed)
 
 
+def _unmeasured(data: Mapping[str, Any]) -> list[dict[str, str]]:
+    items = data.get("unmeasured") or []
+    keys = {"test_id", "metric", "why"}
+    if not isinstance(items, list) or not all(
+            isinstance(i, dict) and set(i) == keys and all(isinstance(v, str) for v in i.values())
+            for i in items):
+        raise ValueError(f"top level: field 'unmeasured' must be a list of {sorted(keys)} "
+                         f"objects of strings, got {items!r:.200}")
+    return [dict(i) for i in items]
+
+
+def _empty_tests(data: Mapping[str, Any]) -> list[str]:
+    items = data.get("empty_tests") or []
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"top level: field 'empty_tests' must be a list of test ids, got "
+                         f"{items!r:.200}")
+    return list(items)
+
+
 @dataclass
 class RunReport:
     """All results of one session (or several merged), with the machine they ran on."""
@@ -470,6 +492,10 @@ class RunReport:
     """Tests that failed or errored, whether or not they recorded metrics: id -> why."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything a ``pytest_cpuperf_update_report`` hook (or ``cpuperf ab``) adds."""
+    unmeasured: list[dict[str, str]] = field(default_factory=list)
+    """Stored metrics the run did not produce: ``{"test_id", "metric", "why"}`` each."""
+    empty_tests: list[str] = field(default_factory=list)
+    """cpuperf tests that passed without recording any metric."""
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -489,6 +515,7 @@ class RunReport:
             "created": self.created, "machine": self.machine, "versions": self.versions,
             "summary": self.counts(), "errors": list(self.errors),
             "failed_tests": dict(sorted(self.failed_tests.items())), "extra": self.extra,
+            "unmeasured": list(self.unmeasured), "empty_tests": list(self.empty_tests),
             "results": [r.to_dict() for r in sorted(self.results,
                                                     key=lambda r: (r.test_id, r.metric))],
         })
@@ -500,7 +527,8 @@ class RunReport:
                    created=str(data.get("created", "")),
                    versions=Fields(data, "top level").versions(), errors=_errors(data),
                    failed_tests=_failed_tests(data),
-                   extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {})
+                   extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {},
+                   unmeasured=_unmeasured(data), empty_tests=_empty_tests(data))
 
 
 def sorted_results(results: Sequence[MetricResult]) -> list[MetricResult]:

@@ -7,9 +7,10 @@ pytest-benchmark's saved-run format), ``--cpuperf-benchmark-json`` asks for it b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import CpuperfUsageError
 from ..judge.results import RunReport
@@ -24,19 +25,26 @@ class Renderer:
     endings: tuple[str, ...]
     module: str
     function: str
+    points_to_full: bool = False
+    """Whether the renderer may shorten the report, and names the full reports when it does
+    (its function takes ``full_reports``)."""
 
-    def render(self, run: RunReport) -> str:
-        """The report's text (the renderer's module is imported only now)."""
+    def render(self, run: RunReport, others: Sequence[str | Path] = ()) -> str:
+        """The report's text (the renderer's module is imported only now); ``others`` are the
+        other reports the run writes, where a shortened report says the full one is."""
         from importlib import import_module
 
-        renderer: Callable[[RunReport], str] = getattr(
-            import_module(self.module, __name__), self.function)
-        return renderer(run)
+        renderer: Callable[..., str] = getattr(import_module(self.module, __name__),
+                                               self.function)
+        options: dict[str, Any] = {}
+        if self.points_to_full:
+            options["full_reports"] = full_reports(others)
+        return renderer(run, **options)
 
 
 RENDERERS: tuple[Renderer, ...] = (
     Renderer("pytest-benchmark", (".benchmark.json",), ".benchmark_json", "to_benchmark_text"),
-    Renderer("markdown", (".md",), ".markdown", "to_markdown"),
+    Renderer("markdown", (".md",), ".markdown", "to_markdown", points_to_full=True),
     Renderer("html", (".html",), ".html", "to_html"),
     Renderer("json", (".json",), ".json_report", "to_json"),
 )
@@ -88,14 +96,29 @@ def render(path: Path, run: RunReport) -> str:
     return renderer_for(path).render(run)
 
 
-def write_report(path: Path, run: RunReport, name: str | None = None) -> None:
-    """Write ``run`` to ``path`` in the format of its extension (or ``name``), atomically."""
-    atomic_write_text(Path(path), renderer_for(path, name).render(run))
+def full_reports(paths: Iterable[str | Path]) -> list[str]:
+    """The paths among ``paths`` that hold a run's whole report (JSON, HTML)."""
+    found = []
+    for path in paths:
+        try:
+            name = renderer_for(path).name
+        except CpuperfUsageError:
+            continue
+        if name in ("html", "json"):
+            found.append(str(path))
+    return found
+
+
+def write_report(path: Path, run: RunReport, name: str | None = None,
+                 others: Sequence[str | Path] = ()) -> None:
+    """Write ``run`` to ``path`` in the format of its extension (or ``name``), atomically;
+    ``others`` are the run's other reports (a shortened Markdown report names them)."""
+    atomic_write_text(Path(path), renderer_for(path, name).render(run, others))
 
 
 def write_reports(paths: Iterable[str | Path], run: RunReport) -> list[Path]:
     """Write every report ``paths`` ask for; every path is checked before the first is written."""
     checked = [(Path(p), renderer_for(p)) for p in paths]
     for path, renderer in checked:
-        atomic_write_text(path, renderer.render(run))
+        atomic_write_text(path, renderer.render(run, [p for p, _ in checked]))
     return [path for path, _ in checked]

@@ -33,7 +33,8 @@ GATE = Framing("cpuperf", ("baseline", "current"))
 
 def side_line(name: str, side: Mapping[str, Any]) -> str:
     """``base: abc1234 in /src (Python 3.11.9 at .../python; openvino 2025.4, ...)``."""
-    commit = str(side["commit"])[:12] if side.get("commit") else "no git commit"
+    sha, plus, state = str(side.get("commit") or "").partition("+")  # abc...+dirty
+    commit = f"{sha[:12]}{plus}{state}" if sha else "no git commit"
     versions = ", ".join(f"{k} {v}" for k, v in sorted((side.get("versions") or {}).items()))
     return (f"{name}: {commit} in {side.get('cwd', '?')} (Python "
             f"{side.get('python_version', '?')} at {side.get('python', '?')}; "

@@ -26,18 +26,22 @@ from ..status import Status
 from .changes import changes, config_summary, kernel_summary
 from .framing import framing
 from .layout import (
+    basis_label,
     by_severity,
     ci_label,
     confidence,
     default_tolerance,
+    failed_rank,
     failed_without_metrics,
     needs_attention,
+    severity,
     short_ids,
     test_failure,
     worse_ungated,
 )
 from .markdown import headline, machine_line, versions_line
 from .terminal import cells, count_line, headers, verdict_first
+from .text import visible
 
 COLOURS = {"pass": "#1a7f37", "improvement": "#0969da", "inconclusive": "#9a6700"}
 GREY, RED, BASE, WORSE = "#6e7781", "#cf222e", "#57606a", "#bc4c00"
@@ -50,6 +54,7 @@ h3{font-size:1em;margin-bottom:.3em}
 table{border-collapse:collapse;width:100%}th,td{padding:.3em .5em;
 border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
 th{white-space:nowrap}td.n{text-align:right;white-space:nowrap}td.m{white-space:nowrap}
+td.w{white-space:normal;min-width:8em}
 td.t{font-family:ui-monospace,monospace;font-size:.9em;min-width:14em}
 .badge{display:inline-block;padding:0 .6em;border-radius:1em;color:#fff;font-size:.85em;
 white-space:nowrap}.msg{color:#59636e;margin:.2em 0}
@@ -63,17 +68,21 @@ code{font-family:ui-monospace,monospace;font-size:.9em}
 svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#1f2328}
 @media (max-width:720px){
 table.r thead{display:none}table.r tr{display:block;border-bottom:2px solid #d0d7de;
-padding:.3em 0}table.r td{display:flex;gap:1em;justify-content:space-between;border:0;
-padding:.1em .3em;min-width:0;text-align:right;white-space:normal}
+padding:.3em 0}table.r td{display:flex;flex-wrap:wrap;gap:0 1em;justify-content:space-between;
+border:0;padding:.1em .3em;min-width:0;text-align:right;white-space:normal}
 table.r td::before{content:attr(data-label);font-weight:600;text-align:left;flex:none;
 font-family:system-ui,sans-serif;font-size:14px}
 dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4em}}
 """
 WIDTH, LEFT, RIGHT, ROW, TOP = 680, 150, 20, 22, 10
+NOWRAP_LIMIT = 24
+"""Longest figure or metric name a table cell keeps on one line (``1234.5 samples/s`` does)."""
 
 
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """``text`` as HTML text or an attribute value: escaped, every invisible character (a
+    control character, a lone surrogate of an undecodable file name) shown as its escape."""
+    return html.escape(visible(text), quote=True)
 
 
 def colour(status: Status | None) -> str:
@@ -106,7 +115,7 @@ def result_badge(result: MetricResult) -> str:
         parts.append(badge(Status.INVALID, "test failed"))
     if worse_ungated(result):
         parts.append('<span class="changed">worse, not gated</span>')
-    return " ".join(parts)
+    return f'<span class="vs">{" ".join(parts)}</span>'
 
 
 @dataclass(frozen=True)
@@ -200,9 +209,13 @@ def _samples_row(scale: Scale, y: float, samples: Sequence[float], value: float,
     return parts
 
 
+CHART_BASIS = {"corrected": " (corr.)", "vs reference": " (vs ref.)"}
+
+
 def change_label(result: MetricResult, level: float) -> str:
-    """``change 90% CI`` (``corrected`` when the verdict used contention-corrected trials)."""
-    return f"change {ci_label(level)}" + (" (corr.)" if result.corrected else "")
+    """``change 90% CI``, with ``(corr.)`` when the verdict used contention-corrected trials
+    and ``(vs ref.)`` when it judged relative to the same-run reference."""
+    return f"change {ci_label(level)}" + CHART_BASIS.get(basis_label(result), "")
 
 
 def throughput_chart(result: MetricResult, level: float) -> str:
@@ -294,11 +307,17 @@ def _row(result: MetricResult, short: Mapping[str, str], index: int,
     tds = [f'<td data-label="{esc(labels[0])}">{result_badge(result)}</td>',
            f'<td class="t" data-label="{esc(labels[1])}" title="{esc(test)}">'
            f"{esc(short[test])}</td>",
-           f'<td class="m" data-label="{esc(labels[2])}"><a href="#m{index}">{esc(metric)}</a>'
-           f"</td>"]
-    tds += [f'<td class="n" data-label="{esc(label)}">{esc(f)}</td>'
+           f'<td class="{_kept_whole("m", metric)}" data-label="{esc(labels[2])}">'
+           f'<a href="#m{index}">{esc(metric)}</a></td>']
+    tds += [f'<td class="{_kept_whole("n", f)}" data-label="{esc(label)}">{esc(f)}</td>'
             for label, f in zip(labels[3:], figures, strict=True)]
     return f"<tr>{''.join(tds)}</tr>"
+
+
+def _kept_whole(kind: str, text: str) -> str:
+    """The classes of a cell: ``kind``, plus ``w`` (it may wrap) when its text is too long to
+    keep on one line without pushing the table past the page (a long unit or metric name)."""
+    return kind if len(text) <= NOWRAP_LIMIT else f"{kind} w"
 
 
 def _table(rows: Sequence[tuple[int, MetricResult]], short: Mapping[str, str],
@@ -317,6 +336,15 @@ def _summary_item(i: int, result: MetricResult, short: Mapping[str, str]) -> str
     return (f'<div class="{kind}">{result_badge(result)} <a href="#m{i}"><code>'
             f"{esc(short[result.test_id])}</code> {esc(result.metric)}</a> "
             f"<b>{esc(change)}</b><div class=\"msg\">{esc(result.message)}{note}</div></div>")
+
+
+def _summary(loud: Sequence[tuple[int, MetricResult]], failed: Mapping[str, str],
+             short: Mapping[str, str]) -> list[str]:
+    """What to act on, before anything else: the failed gates, then the failed tests (with or
+    without metrics), then the rest to look at."""
+    keyed = [((severity(r), r.test_id, r.metric), _summary_item(i, r, short)) for i, r in loud]
+    keyed += [(failed_rank(test), _failed_test(test, why)) for test, why in failed.items()]
+    return [block for _, block in sorted(keyed, key=lambda pair: pair[0])]
 
 
 def _mapping(data: Mapping[str, Any] | None) -> str:
@@ -362,8 +390,9 @@ def legend(level: float) -> str:
             f"the run's figure (samples over the trials' time), the line their 95% CI; the "
             f"dashed line is the baseline, the green band the tolerance around it. The bottom "
             f"bar is the verdict's two-sided {ci_label(level)} of the change; '(corr.)' marks a "
-            f"change corrected for CPU time other processes took, so it may sit apart from the "
-            f"raw dots. Other metrics: each "
+            f"change corrected for CPU time other processes took, '(vs ref.)' one relative to "
+            f"the same-run reference (the table shows the raw change beside it), so either may "
+            f"sit apart from the raw dots. Other metrics: each "
             f"baseline run and the current value on an axis around them; an ungated figure "
             f"that got worse is drawn orange. Hover a run label for its date, time and "
             f"versions.")
@@ -377,6 +406,11 @@ def _failed_test(test: str, why: str) -> str:
 def _overview(run: RunReport, results: Sequence[MetricResult], text: str,
               status: Status | None) -> str:
     errors = "".join(f"<dt>Error</dt><dd>{esc(error)}</dd>" for error in run.errors)
+    errors += "".join(f"<dt>Not measured</dt><dd><code>{esc(item['test_id'])}</code> "
+                      f"{esc(item['metric'])} is in the baseline file, but {esc(item['why'])}"
+                      f"</dd>" for item in run.unmeasured)
+    errors += "".join(f"<dt>Recorded nothing</dt><dd><code>{esc(test_id)}</code> is a cpuperf "
+                      f"test that recorded no metric</dd>" for test_id in run.empty_tests)
     machine = run.machine
     flags = ", ".join(map(str, machine.get("flags", []))) or "not recorded"
     counts = count_line(results, len(failed_without_metrics(run)))
@@ -404,8 +438,7 @@ def to_html(run: RunReport) -> str:
     if frame.preamble:
         body.append("<ul class=\"ab\">" + "".join(f"<li>{esc(line)}</li>"
                                                  for line in frame.preamble) + "</ul>")
-    body += [_failed_test(test, why) for test, why in failed.items()]
-    body += [_summary_item(i, r, short) for i, r in loud]
+    body += _summary(loud, failed, short)
     body.append(_overview(run, results, text, status))
     if loud:
         body += ["<h2>Results to look at</h2>", _table(loud, short, level, frame.columns)]

@@ -1,15 +1,18 @@
-"""What every report shows first, in one place: severity order, short test ids, the CI level.
+"""What every report shows first, in one place: severity order, short test ids, the CI level,
+and what a change figure is.
 
-Terminal, Markdown and HTML all put the verdict where the eye lands: the failures first, then
-what needs a look (other machine, inconclusive), then improvements, and the unchanged rows last.
+Terminal, Markdown and HTML all put the verdict where the eye lands: the failed gates first
+(regressions...), then the tests that failed, then what needs a look (other machine,
+inconclusive), then improvements, and the unchanged rows last.
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Sequence
 
-from ..judge.results import INFO_KINDS, MetricResult, RunReport
+from ..judge.results import INFO_KINDS, SAMPLED_KINDS, MetricResult, RunReport
 from ..knobs import BY_NAME
 from ..status import Status
 
@@ -41,18 +44,34 @@ def worse_ungated(result: MetricResult) -> bool:
     return (result.change < 0) == result.record.higher_is_better
 
 
-def severity(result: MetricResult) -> int:
-    """Rank of ``result``: 0 is the most severe (a test that failed its own assertion); an
-    ungated figure that got worse ranks with the inconclusive ones."""
-    if test_failure(result):
-        return 0
+GATE_FAILED, TEST_FAILED, OTHERS = 0, 1, 2
+"""The groups every report lists in this order: failed gates (a regression, a floor...), then
+tests that failed their own assertion (with or without metrics), then the rest."""
+
+
+def group(result: MetricResult) -> int:
+    """:data:`GATE_FAILED`, :data:`TEST_FAILED` or :data:`OTHERS`."""
+    if result.status.fails:
+        return GATE_FAILED
+    return TEST_FAILED if test_failure(result) else OTHERS
+
+
+def severity(result: MetricResult) -> tuple[int, int]:
+    """Rank of ``result`` (lowest first): its :func:`group`, then its status in
+    :data:`SEVERITY`; an ungated figure that got worse ranks with the inconclusive ones."""
     status = Status.INCONCLUSIVE if worse_ungated(result) else result.status
-    return 1 + SEVERITY.index(status)
+    return group(result), SEVERITY.index(status)
 
 
 def by_severity(results: Sequence[MetricResult]) -> list[MetricResult]:
     """``results`` most severe first, then by test id and metric."""
     return sorted(results, key=lambda r: (severity(r), r.test_id, r.metric))
+
+
+def failed_rank(test_id: str) -> tuple[tuple[int, int], str, str]:
+    """Where a test that failed without recording a metric sorts among :func:`by_severity`'s
+    rows: first of the failed tests."""
+    return (TEST_FAILED, -1), test_id, ""
 
 
 def needs_attention(result: MetricResult) -> bool:
@@ -107,3 +126,40 @@ def default_tolerance() -> float:
 def ci_label(level: float) -> str:
     """``90% CI``: the name every report gives the change interval."""
     return f"{level * 100:.0f}% CI"
+
+
+BASIS_LABELS = {"reference": "vs reference", "corrected": "corrected"}
+"""What a change computed on another basis than the raw figures says after its figure."""
+
+
+def _log_mean(samples: Sequence[float]) -> float | None:
+    positive = [math.log(s) for s in samples if s > 0 and math.isfinite(s)]
+    return sum(positive) / len(positive) if positive else None
+
+
+def raw_change(result: MetricResult) -> float | None:
+    """The change of the raw figures (what the baseline and current columns show), estimated
+    as the verdict estimates its own (log-mean of the trials against the mean of the baseline
+    runs'); the figures' ratio where there are no trials. None: no change against a
+    baseline's figure (accuracy's is absolute, a same-run ratio's is not against the baseline)."""
+    baseline = result.baseline
+    kinds = (*SAMPLED_KINDS, *INFO_KINDS)
+    if result.change is None or result.record.kind not in kinds or baseline is None:
+        return None
+    current = _log_mean(result.record.samples)
+    runs = [_log_mean(run.samples) for run in baseline.runs]
+    if current is not None and runs and all(r is not None for r in runs):
+        return math.expm1(current - sum(r for r in runs if r is not None) / len(runs))
+    if baseline.value > 0 and math.isfinite(result.record.value):
+        return result.record.value / baseline.value - 1.0
+    return None
+
+
+def basis_label(result: MetricResult) -> str:
+    """``vs reference`` or ``corrected`` when the change is not of the raw figures, else ``""``
+    (a result without a ``basis``, written before it was kept, is corrected when its
+    contention factors say so)."""
+    if result.change is None:
+        return ""
+    basis = result.basis or ("corrected" if result.corrected else "")
+    return BASIS_LABELS.get(basis, "")

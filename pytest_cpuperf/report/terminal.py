@@ -14,16 +14,21 @@ from ..measure.profile import EXPLAINED, NO_PROFILE
 from ..status import Status
 from .framing import GATE, Framing, framing
 from .layout import (
+    GATE_FAILED,
+    basis_label,
     by_severity,
     ci_label,
     confidence,
     failed_without_metrics,
     fails,
+    group,
+    raw_change,
     result_level,
     short_ids,
     test_failure,
     worse_ungated,
 )
+from .text import visible
 
 MAX_TEST_WIDTH = 48
 NOTEWORTHY = (Status.INVALID, Status.KERNELS_CHANGED, Status.KERNEL_RULE, Status.REGRESSION,
@@ -66,6 +71,23 @@ def format_change(result: MetricResult, value: float) -> str:
     return f"{value:+.1%}" if result.relative else f"{value:+.4f}"
 
 
+def change_label(result: MetricResult) -> str:
+    """The verdict's change and what it is relative to: ``+3.2% vs reference``, ``-6.0%
+    corrected`` (for contention), ``+1.0%`` (the raw figures); ``-`` when there is none."""
+    if result.change is None:
+        return "-"
+    label = basis_label(result)
+    return format_change(result, result.change) + (f" {label}" if label else "")
+
+
+def change_cell(result: MetricResult) -> str:
+    """:func:`change_label`, with the raw change beside a change of another basis:
+    ``+3.2% vs reference (raw +8.6%)``, so it never reads as the change of the raw columns."""
+    text = change_label(result)
+    raw = raw_change(result) if basis_label(result) else None
+    return text if raw is None else f"{text} (raw {format_change(result, raw)})"
+
+
 def verdict(result: MetricResult) -> str:
     """The status, with ``test failed`` when the test failed its own assertion."""
     worse = ", worse (not gated)" if worse_ungated(result) else ""
@@ -79,7 +101,7 @@ def cells(result: MetricResult,
     record = result.record
     baseline = format_value(result.baseline.value, result.baseline.unit) if result.baseline \
         else "-"
-    change = "-" if result.change is None else format_change(result, result.change)
+    change = change_cell(result)
     ci = "-"
     if result.ci is not None:
         low, high = (format_change(result, c) for c in result.ci)
@@ -127,30 +149,53 @@ def summary_lines(results: Sequence[MetricResult], level: float | None = None,
     failed_tests = failed_tests or {}
     failures = [f"TEST FAILED: {test}: {why}" for test, why in failed_tests.items()]
     if not results:
-        return [*frame.preamble, count_line(results, len(failed_tests)), *failures]
+        return [visible(line) for line in
+                (*frame.preamble, count_line(results, len(failed_tests)), *failures)]
     ordered = by_severity(results)
     short = short_ids([r.test_id for r in ordered])
     rows = [headers(level, frame.columns), *((shorten(short[c[0]]), *c[1:])
                               for c in (cells(r, level or confidence()) for r in ordered))]
-    lines = [*frame.preamble, count_line(ordered, len(failed_tests)), *failures,
-             *_table(rows)]
-    corrected = [r for r in ordered if r.corrected]
-    if corrected:
-        lines.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
-                     f"took during a run (their CI too); {' and '.join(frame.columns)} columns "
-                     f"show raw values")
-    for result in ordered:
-        failure = test_failure(result)
-        if failure:
-            lines.append(f"TEST FAILED: {result.test_id}: {failure}")
-        if result.status in NOTEWORTHY:
-            lines.append(f"{result.status.value.upper()}: {result.message}")
-        elif result.status is Status.NO_BASELINE and result.baseline is not None:
-            lines.append(f"NO BASELINE: {result.message}")  # a part of it: kernels=
-        elif EXPLAINED in result.message or NO_PROFILE in result.message:  # --cpuperf-profile
-            lines.append(f"PROFILE: {result.message}")
+    rows = [tuple(visible(cell, newlines=False) for cell in row) for row in rows]
+    lines = [*frame.preamble, count_line(ordered, len(failed_tests)), *_table(rows),
+             *_basis_notes(ordered, frame)]
+    for result in ordered:  # the failed gates' messages, then the failed tests, then the rest
+        if failures and group(result) != GATE_FAILED:
+            lines, failures = [*lines, *failures], []
+        lines += _messages(result)
+    lines += failures
     if failed_tests or any(fails(r) for r in ordered):
         lines.append(count_line(ordered, len(failed_tests)))
+    return [visible(line) for line in lines]
+
+
+def _basis_notes(results: Sequence[MetricResult], frame: Framing) -> list[str]:
+    """What a change that is not of the raw figures is relative to (the columns are raw)."""
+    columns = " and ".join(frame.columns)
+    notes = []
+    corrected = [r for r in results if basis_label(r) == "corrected"]
+    if corrected:
+        notes.append(f"note: {len(corrected)} change(s) corrected for CPU time other processes "
+                     f"took during a run (their CI too); {columns} columns show raw values")
+    referenced = [r for r in results if basis_label(r) == "vs reference"]
+    if referenced:
+        notes.append(f"note: {len(referenced)} change(s) relative to the same-run reference "
+                     f"('vs reference', their CI too), the raw change beside; {columns} columns "
+                     f"show raw values")
+    return notes
+
+
+def _messages(result: MetricResult) -> list[str]:
+    """The lines worth reading after the table about one result."""
+    lines = []
+    failure = test_failure(result)
+    if failure:
+        lines.append(f"TEST FAILED: {result.test_id}: {failure}")
+    if result.status in NOTEWORTHY:
+        lines.append(f"{result.status.value.upper()}: {result.message}")
+    elif result.status is Status.NO_BASELINE and result.baseline is not None:
+        lines.append(f"NO BASELINE: {result.message}")  # a part of it: kernels=
+    elif EXPLAINED in result.message or NO_PROFILE in result.message:  # --cpuperf-profile
+        lines.append(f"PROFILE: {result.message}")
     return lines
 
 

@@ -85,18 +85,25 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and one rename (fsynced).
+ENCODING_ERRORS = "backslashreplace"
+"""How a character UTF-8 cannot encode is written: a lone surrogate (a file name decoded with
+``surrogateescape``, ``b"\\xff"`` -> ``"\\udcff"``) becomes the text ``\\udcff``, which still
+tells the byte it stood for, and is valid JSON inside a string."""
 
-    On any failure (disk full, read-only, killed) ``path`` keeps its old content and the
-    temporary file is removed; the ``OSError`` propagates.
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8 through a temporary file and one rename (fsynced).
+
+    A character UTF-8 cannot encode is written escaped (:data:`ENCODING_ERRORS`), never a
+    crash. On any failure (disk full, read-only, killed) ``path`` keeps its old content and
+    the temporary file is removed; the ``OSError`` propagates.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", errors=ENCODING_ERRORS) as handle:
             os.fchmod(fd, _new_file_mode(path))
             handle.write(text)
             handle.flush()
