@@ -32,6 +32,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--cpuperf-update", action="store_true", default=False,
                     help="Store the results of the cpuperf tests that ran as their new baselines, "
                          "leaving other records alone (default: off).")
+    group.addoption("--cpuperf-update-failed", action="append", default=[], metavar="TEST_ID",
+                    help="With --cpuperf-update, also store the figures of this test although it "
+                         "failed; repeatable (default: a failed test's figures are never "
+                         "stored).")
     group.addoption("--cpuperf-report", action="append", default=[], metavar="PATH",
                     help="Write a report; .json, .md or .html by extension; repeatable "
                          "(default: none).")
@@ -104,6 +108,8 @@ class Settings:
     profile: bool = False
     """Show where the time went for every throughput metric (always for regressed ones)."""
     isa_mask: tuple[str, ...] = ()
+    update_failed: tuple[str, ...] = ()
+    """Failed tests whose figures ``--cpuperf-update`` stores all the same."""
     judging: dict[str, float] = field(default_factory=dict)
     """The judging knobs' values by name (see :mod:`pytest_cpuperf.knobs`)."""
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -138,9 +144,20 @@ class Settings:
         if bench:
             outputs.append(("--cpuperf-benchmark-json", Path(bench)))
         check_paths(baseline_dir, outputs)
+        enabled, update = bool(config.getoption("--cpuperf")), bool(
+            config.getoption("--cpuperf-update"))
+        if not enabled:
+            check_needs_cpuperf(config)
+        if update and not hasattr(config, "workerinput"):
+            check_writable(baseline_dir)
+        update_failed = tuple(config.getoption("--cpuperf-update-failed"))
+        if update_failed and not update:
+            raise pytest.UsageError("--cpuperf-update-failed names failed tests whose figures "
+                                    "--cpuperf-update should store; add --cpuperf-update")
         return cls(
-            enabled=bool(config.getoption("--cpuperf")),
-            update=bool(config.getoption("--cpuperf-update")),
+            enabled=enabled,
+            update=update,
+            update_failed=update_failed,
             baseline_dir=baseline_dir,
             reports=reports,
             benchmark_json=Path(bench) if bench else None,
@@ -181,3 +198,41 @@ def check_paths(baseline_dir: Path, outputs: list[tuple[str, Path]]) -> None:
                 f"{option} {output}: it is in the baseline directory {baseline_dir}, "
                 f"where it could overwrite a baseline file and would be committed with them; "
                 f"write reports elsewhere (e.g. reports/)")
+
+
+CPUPERF_ONLY = ("--cpuperf-update", "--cpuperf-update-failed", "--cpuperf-report",
+                "--cpuperf-benchmark-json", "--cpuperf-strict", "--cpuperf-warn-only",
+                "--cpuperf-profile", "--cpuperf-baseline-dir")
+"""Options that only act on a ``--cpuperf`` run (with the knobs' options): given alone, they
+would do nothing, so they are usage errors."""
+
+
+def check_needs_cpuperf(config: pytest.Config) -> None:
+    """A usage error for cpuperf-only options given without ``--cpuperf``."""
+    given = [name for name in (*CPUPERF_ONLY, *(k.option for k in KNOBS))
+             if config.getoption(name) not in (None, False, [])]
+    if given:
+        raise pytest.UsageError(
+            f"{', '.join(given)} only act{'s' if len(given) == 1 else ''} on cpuperf tests, "
+            f"which run only with --cpuperf: add --cpuperf (without it no test is measured, no "
+            f"baseline is written and no report is made)")
+
+
+def check_writable(baseline_dir: Path) -> None:
+    """A usage error, before any measurement, when ``--cpuperf-update`` could not write the
+    baseline directory (read-only file system, permissions)."""
+    import os
+    import tempfile
+
+    existing = next((p for p in (baseline_dir, *baseline_dir.parents) if p.is_dir()), None)
+    if existing is None:
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cpuperf-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--cpuperf-update: cannot write baselines in {baseline_dir}: {existing} is not "
+            f"writable ({exc.strerror or exc}); fix its permissions or choose another directory "
+            f"with --cpuperf-baseline-dir") from None

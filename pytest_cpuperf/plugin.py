@@ -112,8 +112,9 @@ def missing_baseline_note(session: CpuperfSession) -> str | None:
         names = sorted(p.name for p in directory.glob("*.json"))
         found = f"it holds {', '.join(names)}" if names else "it holds no baseline file"
     return (f"no baseline file for this machine: looked for {path.name} in {directory} "
-            f"({found}); every metric reads 'no baseline' and no gate can fail "
-            f"(record baselines with --cpuperf-update, or fail such runs with --cpuperf-strict)")
+            f"({found}); every metric reads 'no baseline' and only same-run claims "
+            f"(min_speedup=...) and floors or ceilings can fail (record baselines with "
+            f"--cpuperf-update, or fail such runs with --cpuperf-strict)")
 
 
 # --- collection --------------------------------------------------------------------------
@@ -228,9 +229,11 @@ def describe_failure(exc: BaseException) -> str:
 
 def _judge(item: pytest.Item, test_failure: str | None) -> None:
     recorder = item.stash.get(RECORDER_KEY, None)
-    if recorder is None or not recorder.records:
-        return
     session = _session(item.config)
+    if recorder is None or not recorder.records:
+        if test_failure is None and session.settings.enabled and is_perf_test(item):
+            _recorded_nothing(item, session)
+        return
     marker = item.get_closest_marker("cpuperf")
     try:
         results = session.judge(recorder.records, marker.kwargs if marker else {},
@@ -245,6 +248,20 @@ def _judge(item: pytest.Item, test_failure: str | None) -> None:
     message = session.failure_message(results)
     if message and test_failure is None:
         pytest.fail(message, pytrace=False)
+
+
+def _recorded_nothing(item: pytest.Item, session: CpuperfSession) -> None:
+    """A cpuperf test whose body passed without recording a metric gated nothing: it warns,
+    and fails under ``--cpuperf-strict``."""
+    session.empty_tests.append(item.nodeid)
+    why = (f"{item.nodeid} is a cpuperf test but recorded no metric, so nothing was gated: "
+           f"call cpuperf.measure(...), cpuperf.compare(...), cpuperf.accuracy(...) or "
+           f"cpuperf.record(...) in it, or drop its cpuperf marker")
+    if session.settings.strict:
+        pytest.fail(f"cpuperf: {why} [--cpuperf-strict]", pytrace=False)
+    import warnings
+
+    warnings.warn(pytest.PytestWarning(f"cpuperf: {why}"), stacklevel=1)
 
 
 def junit_properties(result: MetricResult) -> list[tuple[str, object]]:
@@ -276,12 +293,19 @@ class BoundHooks:
 
 class FailedTests:
     """Every failed test goes into the cpuperf report, so a job's verdict sees it (on the
-    xdist controller, the workers' reports arrive here too)."""
+    xdist controller, the workers' reports arrive here too). Also notes which tests were
+    collected and which ran, to list stored metrics a run did not produce."""
 
     def __init__(self, session: CpuperfSession) -> None:
         self.session = session
 
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        if self.session.settings.enabled:
+            self.session.collected.add(item.nodeid)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and self.session.settings.enabled:
+            self.session.ran.add(report.nodeid)
         if not report.failed:
             return
         crash = getattr(report.longrepr, "reprcrash", None)
@@ -314,6 +338,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     for line in config.stash.get(FINISH_LINES, []):
         terminalreporter.write_line(line)
+    run = cpuperf.final_report
+    for item in run.unmeasured if run else []:
+        terminalreporter.write_line(
+            f"cpuperf: not measured: {item['test_id']} {item['metric']} is in the baseline "
+            f"file, but {item['why']}", yellow=True)
     note = missing_baseline_note(cpuperf)
     if note and any(r.status.value in ("no baseline", "other machine")
                     for r in cpuperf.results) and not cpuperf.settings.update:
@@ -369,14 +398,17 @@ def cpu_isa(pytestconfig: pytest.Config) -> CpuIsa:
 
 
 class SkipUnavailable:
-    """A backend factory whose "cannot run here" errors become skips with the reason."""
+    """A backend factory whose "cannot run here" errors become skips with the reason, and
+    whose misspelled keywords are usage errors naming the valid ones."""
 
-    def __init__(self, factory: Callable[..., Any]) -> None:
+    def __init__(self, factory: Callable[..., Any], name: str = "") -> None:
         self._factory = factory
+        self._name = name or getattr(factory, "__name__", "the fixture")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from .backends.base import BackendUnavailable
 
+        check_keywords(self._factory, kwargs, self._name)
         try:
             return self._factory(*args, **kwargs)
         except BackendUnavailable as exc:
@@ -386,6 +418,28 @@ class SkipUnavailable:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._factory, name)
+
+
+def check_keywords(factory: Callable[..., Any], kwargs: dict[str, Any], name: str) -> None:
+    """A usage error for a keyword ``factory`` does not take, naming the closest valid one."""
+    import difflib
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [n for n, p in params.items() if p.kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for key in kwargs:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CpuperfUsageError(
+                f"{name}() got an unexpected keyword {key!r}: {hint}it takes "
+                f"{', '.join(valid)}")
 
 
 def backend_fixture(backend: Backend) -> Any:
@@ -400,7 +454,7 @@ def backend_fixture(backend: Backend) -> Any:
             make = backend.load()
         except ImportError as exc:
             pytest.skip(f"{backend.name} backend unavailable: {exc}")
-        return SkipUnavailable(make(_progress(pytestconfig)))
+        return SkipUnavailable(make(_progress(pytestconfig)), backend.fixture)
 
     fixture.__name__ = fixture.__qualname__ = backend.fixture
     fixture.__doc__ = backend.doc

@@ -49,6 +49,13 @@ class CpuperfSession:
     """Whether the run has warned that perf tests run without the machine-wide lock."""
     final_report: RunReport | None = None
     """The report :meth:`finish` wrote (the terminal summary shows the same)."""
+    collected: set[str] = field(default_factory=set)
+    """Every test id collected, before any deselection (to tell a renamed test from an
+    unselected one)."""
+    ran: set[str] = field(default_factory=set)
+    """Tests whose body ran (passed or failed), as against skipped or deselected."""
+    empty_tests: list[str] = field(default_factory=list)
+    """cpuperf tests whose body passed without recording any metric."""
 
     @property
     def machine(self) -> dict[str, Any]:
@@ -161,11 +168,44 @@ class CpuperfSession:
         self.results.extend(MetricResult.from_dict(r) for r in data["results"])
         self.unjudged.extend(MetricRecord.from_dict(r) for r in data.get("unjudged", []))
         self.errors.extend(data.get("errors", []))
+        self.collected.update(data.get("collected", []))
+        self.empty_tests.extend(data.get("empty_tests", []))
 
     def worker_payload(self) -> str:
         return json.dumps({"results": [r.to_dict() for r in self.results],
                            "unjudged": [r.to_dict() for r in self.unjudged],
-                           "errors": self.errors}, allow_nan=False)
+                           "errors": self.errors, "collected": sorted(self.collected),
+                           "empty_tests": self.empty_tests}, allow_nan=False)
+
+    def unmeasured(self) -> list[dict[str, str]]:
+        """Stored metrics this run did not produce, each with why: of tests that ran without
+        recording them, and of tests their file no longer has (a renamed test or parametrize
+        id). Tests that were not selected, or skipped, are not listed."""
+        try:
+            baseline = self.baseline()
+        except BaselineFileError:
+            return []
+        produced = {r.record.key for r in self.results} | {r.key for r in self.unjudged}
+        files = {test_id.split("::", 1)[0] for test_id in self.collected}
+        found = []
+        for test_id, metrics in sorted(baseline.records.items()):
+            if test_id in self.ran:
+                why = "the test ran and did not record it"
+            elif test_id not in self.collected and test_id.split("::", 1)[0] in files:
+                why = "its file has no such test any more (renamed test or parametrize id)"
+            else:
+                continue
+            found.extend({"test_id": test_id, "metric": metric, "why": why}
+                         for metric in sorted(metrics) if (test_id, metric) not in produced)
+        return found
+
+    def _check_unmeasured(self) -> None:
+        """Under ``--cpuperf-strict``, a stored metric this run did not produce fails the run."""
+        if not self.settings.strict:
+            return
+        for item in self.unmeasured():
+            self.errors.append(f"not measured: {item['test_id']} {item['metric']} is in the "
+                               f"baseline file, but {item['why']} [--cpuperf-strict]")
 
     def report(self) -> RunReport:
         from .backends.registry import reported_packages
@@ -174,7 +214,9 @@ class CpuperfSession:
         return RunReport(machine=self.machine, results=list(self.results),
                          versions=installed_versions(reported_packages()),
                          errors=list(dict.fromkeys(self.errors)),
-                         failed_tests=dict(self.failed_tests))
+                         failed_tests=dict(self.failed_tests),
+                         unmeasured=self.unmeasured() if self.settings.enabled else [],
+                         empty_tests=sorted(set(self.empty_tests)))
 
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal.
@@ -188,13 +230,15 @@ class CpuperfSession:
             lines.extend(self._update())
         if not (self.results or self.settings.enabled):
             return lines
+        self._check_unmeasured()
         run = self.final_report = self.report()
         if self.hooks is not None:
             self.hooks.pytest_cpuperf_update_report(report=run)
         from .report import write_report
 
         for path in self.settings.reports:
-            lines.extend(self._write("cpuperf report", write_report, path, run))
+            lines.extend(self._write("cpuperf report", lambda path, run: write_report(
+                path, run, others=self.settings.reports), path, run))
         if self.settings.benchmark_json is not None:
             lines.extend(self._write(
                 "pytest-benchmark JSON", lambda path, run: write_report(path, run,
@@ -244,8 +288,12 @@ class CpuperfSession:
         refused = self._refused()
         notes = [f"cpuperf: NOT stored as baseline: {r.metric} of {r.test_id} "
                  f"({r.status.value}; fix the test, then update)" for r in refused]
-        records = self._storable(
-            [r.record for r in self.results if r not in refused] + self.unjudged)
+        candidates = [r.record for r in self.results if r not in refused] + self.unjudged
+        failed = self._failed_unnamed(candidates)
+        notes.extend(f"cpuperf: NOT stored as baseline: the metrics of {test_id}, which failed "
+                     f"({self.failed_tests[test_id]}); fix the test, or store them anyway with "
+                     f"--cpuperf-update-failed {test_id}" for test_id in sorted(failed))
+        records = self._storable([r for r in candidates if r.test_id not in failed])
         if not records:
             return notes
         # runs that agree with the baseline, or cannot be told apart from it, extend its history
@@ -266,6 +314,13 @@ class CpuperfSession:
         tests = len({r.test_id for r in records})
         return [*notes, f"cpuperf: updated {len(records)} baseline metric(s) of {tests} "
                         f"test(s) in {self.baseline_path}"]
+
+    def _failed_unnamed(self, records: list[MetricRecord]) -> set[str]:
+        """Ids of failed tests among ``records`` that ``--cpuperf-update-failed`` does not
+        name: a test that failed its own assertions never sets a baseline by default."""
+        named = set(self.settings.update_failed)
+        return {r.test_id for r in records
+                if r.test_id in self.failed_tests and r.test_id not in named}
 
     def _storable(self, records: list[MetricRecord]) -> list[MetricRecord]:
         """``records`` less those with a NaN or infinite figure, each refused in :attr:`errors`
