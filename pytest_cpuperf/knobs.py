@@ -182,6 +182,7 @@ class Threshold:
 
 THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("min_throughput", "throughput", "floor"),
+    Threshold("min_speedup", "speedup", "floor"),
     Threshold("max_latency_ms", "latency", "ceiling"),
     Threshold("min_accuracy", "accuracy", "floor"),
     Threshold("min_agreement", "top1_agreement", "floor"),

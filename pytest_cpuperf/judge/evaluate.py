@@ -15,6 +15,7 @@ from ..status import Status
 from .percentiles import ceiling_result, percentile_note
 from .results import (
     ABSOLUTE_KINDS,
+    RATIO_KINDS,
     SAMPLED_KINDS,
     BaselineRecord,
     MetricRecord,
@@ -121,6 +122,8 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
                             message=f"{name} is invalid: its value or a sample is NaN or "
                                     f"infinite ({_fmt(record.value, record.unit)}); check the "
                                     f"model's outputs and what the test recorded")
+    if policy.floor is not None and record.kind in RATIO_KINDS:
+        return _claimed_speedup(record, baseline, policy.floor, name)
     if policy.floor is not None and record.value < policy.floor:
         return MetricResult(record, Status.BELOW_FLOOR, baseline=baseline,
                             message=f"{name} is {_fmt(record.value, record.unit)}, below the "
@@ -134,6 +137,8 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
         return MetricResult(record, Status.ABOVE_CEILING, baseline=baseline,
                             message=f"{name} is {_fmt(record.value, record.unit)}, above the "
                                     f"ceiling {_fmt(policy.ceiling, record.unit)}")
+    if baseline is None and (policy.floor is not None or policy.ceiling is not None):
+        return _within_thresholds(record, policy, name)
     if baseline is None:
         return MetricResult(record, Status.NO_BASELINE,
                             message=f"{name}: {_fmt(record.value, record.unit)}, no baseline "
@@ -148,6 +153,42 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     return MetricResult(record, Status.PASS, baseline=baseline, change=change,
                         message=f"{name}: {_fmt(record.value, record.unit)}, "
                                 f"{_baseline_note(baseline)} (informational)")
+
+
+def _within_thresholds(record: MetricRecord, policy: Policy, name: str) -> MetricResult:
+    """A metric with no baseline that holds the floor or ceiling its marker set: that
+    threshold is its gate, and it passed."""
+    held = [f"{side} {_fmt(value, record.unit)}" for side, value in
+            (("floor", policy.floor), ("ceiling", policy.ceiling)) if value is not None]
+    return MetricResult(record, Status.PASS,
+                        message=f"{name}: {_fmt(record.value, record.unit)}, within its "
+                                f"{' and '.join(held)}; no baseline for this machine to "
+                                f"compare with (record one with --cpuperf-update)")
+
+
+def _claimed_speedup(record: MetricRecord, baseline: BaselineRecord | None, floor: float,
+                     name: str) -> MetricResult:
+    """A same-run ratio against its ``min_speedup`` claim, by its own interval: a pass rules
+    the claim's failure out, a failure rules the claim out, anything else is inconclusive."""
+    low = float(record.extra.get("ci_low", record.value))
+    high = float(record.extra.get("ci_high", record.value))
+    level = float(record.extra.get("ci_level", 0.95))
+    a, b = record.extra.get("a", "A"), record.extra.get("b", "B")
+    figures = (f"{a} / {b} = x{record.value:.3f} ({level:.0%} CI x{low:.3f}-x{high:.3f}) in "
+               f"the same run, claim x{floor:g} or more (min_speedup)")
+    if low >= floor:
+        status, verdict = Status.PASS, f"rules out less than x{floor:g}"
+    elif high < floor:
+        status, verdict = Status.BELOW_FLOOR, f"rules out x{floor:g}: the claim fails"
+    else:
+        status, verdict = Status.INCONCLUSIVE, (
+            f"could not rule out less than x{floor:g}; more trials (trials=, trial_time=) "
+            f"would decide it")
+    result = MetricResult(record, status, baseline=baseline, change=record.value - 1.0,
+                          message=f"{name}: {figures}: {verdict}")
+    result.ci = (low - 1.0, high - 1.0)
+    result.ci_level = level
+    return result
 
 
 def _on_other_machine(record: MetricRecord, baseline: BaselineRecord, policy: Policy,

@@ -116,7 +116,21 @@ class Recorder:
         if prefixes is not None:
             self._record_measurement(prefixes[0], result.a, a, why_not)
             self._record_measurement(prefixes[1], result.b, b, why_not)
+            self._record_speedup(names, result)  # type: ignore[arg-type]
         return result
+
+    def _record_speedup(self, names: tuple[str, str], result: Comparison) -> None:
+        """``A_vs_B/speedup``: the same-run ratio with its interval, gated by ``min_speedup``
+        with no baseline needed (the claim holds in this run or it does not)."""
+        ratio = result.ratio
+        samples = [x / y for x, y in zip(result.a.throughputs, result.b.throughputs,
+                                         strict=True) if y > 0]
+        self.record(f"{names[0]}_vs_{names[1]}/speedup", ratio.ratio, kind="speedup", unit="x",
+                    samples=samples,
+                    extra={"ci_low": ratio.low, "ci_high": ratio.high, "ci_level": 0.95,
+                           "p_value": ratio.p_value, "pairs": ratio.pairs,
+                           "a": names[0], "b": names[1],
+                           "a_label": result.a.label, "b_label": result.b.label})
 
     def _reference(self, compiled: CompiledModel, settings: EngineSettings,
                    inputs: Inputs | None = None) -> tuple[Reference | None, str]:
@@ -255,11 +269,12 @@ class Recorder:
             ABSOLUTE_KINDS,
             COLD_KINDS,
             INFO_KINDS,
+            RATIO_KINDS,
             RELATIVE_KINDS,
             SAMPLED_KINDS,
         )
 
-        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS)
+        kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS, *RATIO_KINDS)
         if kind not in kinds:
             raise CpuperfUsageError(f"kind must be one of {', '.join(kinds)}, got {kind!r}")
         if not is_metric_name(metric):
