@@ -191,7 +191,13 @@ def test_real_runs_store_the_reference_and_judge_against_it(pytester: pytest.Pyt
     again = pytester.runpytest_subprocess("--cpuperf", "--cpuperf-report", "r.json",
                                           "-p", "no:randomly")
     said = messages()
-    assert "same-run reference" in said["test_ov"], said  # relative, or why not
+    if "other work took" in said["test_ov"]:
+        # a neighbour took the CPU in this run or the baseline's: the raw change decides, and
+        # the message says so (the contended rule is tested in test_busy.py)
+        assert "judged on the raw change" in said["test_ov"] or "inconclusive" in said[
+            "test_ov"] or "limit" in said["test_ov"], said
+    else:
+        assert "same-run reference" in said["test_ov"], said  # relative, or why not
     assert "measured without the same-run reference (--cpuperf-reference auto): this model " \
            "ran" in said["test_torch"] and "x the torch reference's rate" in said["test_torch"], \
         said

@@ -28,12 +28,14 @@ def compile_both(ort_compile, ov_compile, model: Path, cpu_isa: CpuIsa):
     return ort_fp32, ov_fp32
 
 
-@pytest.mark.cpuperf
-def test_ort_and_openvino_agree(ort_compile, ov_compile, cpu_isa, bert_base_fp32_onnx):
-    """Same file, same inputs, same logits (FP32 both): the comparison compares like with like."""
+@pytest.mark.cpuperf(max_abs_diff=1e-3, min_agreement=0.99, min_cosine=0.9999)
+def test_ort_and_openvino_agree(ort_compile, ov_compile, cpuperf, cpu_isa, bert_base_fp32_onnx):
+    """Same file, same inputs, same logits (FP32 both): the comparison compares like with like.
+    The agreement is recorded and gated by its thresholds on any machine, baseline or not."""
     ort_fp32, ov_fp32 = compile_both(ort_compile, ov_compile, bert_base_fp32_onnx, cpu_isa)
     inputs = ort_fp32.example_inputs(seed=3)
     np.testing.assert_allclose(ort_fp32.predict(inputs), ov_fp32.predict(inputs), atol=1e-3)
+    cpuperf.agreement(ov_fp32, ort_fp32, inputs, name="ov_vs_ort")
     assert ort_fp32.effective_config()["intra_op_num_threads"] == cpu_isa.cores
     assert ov_fp32.property("INFERENCE_PRECISION_HINT") == "f32"
 

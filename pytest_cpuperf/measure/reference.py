@@ -140,6 +140,10 @@ def _openvino_reference(streams: int | None, threads: int | None,
     from ..models import build_ir
     from ..versions import package_version
 
+    if progress is not None:
+        progress("same-run reference: a 2-layer BERT (int8, seq 64) measured beside every "
+                 "model to cancel the machine's drift; built once, then cached "
+                 "(--cpuperf-reference false skips it)")
     path = build_ir(reference_spec(), sparsity=0.0, int8=True, progress=progress)
     options = check_options(streams=streams, threads=threads, label="reference")
     compiled = compile_model(path, options)
