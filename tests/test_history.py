@@ -297,7 +297,8 @@ def test_baseline_from_history_needs_a_history(pytester: pytest.Pytester) -> Non
 
 def test_forward_migration_runs_once_and_a_failing_one_changes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A history of version 1 opened by a version 2 is migrated in the opening transaction."""
+    """A history of this version opened by the next one is migrated in the opening
+    transaction."""
     from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect
 
     from pytest_cpuperf.history import schema
@@ -310,15 +311,16 @@ def test_forward_migration_runs_once_and_a_failing_one_changes_nothing(
         added.create(conn)
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
+    current = SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, current, broken)
     with pytest.raises(RuntimeError, match="migration bug"):
         HistoryStore.open(url)
     with sqlite3.connect(tmp_path / "history.db") as conn:
-        assert conn.execute("select value from cpuperf_meta").fetchone()[0] == "1"
-    monkeypatch.setitem(schema.MIGRATIONS, 1, added.create)
+        assert conn.execute("select value from cpuperf_meta").fetchone()[0] == str(current)
+    monkeypatch.setitem(schema.MIGRATIONS, current, added.create)
     store = HistoryStore.open(url)
     with store.engine.connect() as conn:
-        assert schema.stored_version(conn) == 2
+        assert schema.stored_version(conn) == current + 1
         assert inspect(conn).has_table("cpuperf_v2_extra")
     store.close()

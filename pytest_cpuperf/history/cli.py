@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,17 +26,47 @@ if TYPE_CHECKING:
     from .store import HistoryStore, Point
 
 SPARK = "▁▂▃▄▅▆▇█"
+INVALID_MARK = "\u00d7"  # a multiplication sign
+"""A run whose value is NaN or infinite, or whose verdict is invalid, in a sparkline."""
 EXPORT_SCHEMA = "pytest-cpuperf/history-export"
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (ESC, BEL, C1 CSI...) and bidirectional overrides: text a database holds
+could set the terminal's title, colours or the reading order."""
+SKIPPED = "NaN or infinite, or verdict invalid: see `cpuperf history show`"
 
 
-def sparkline(values: Sequence[float]) -> str:
-    """``▁▃█▅``: the values scaled between their minimum and maximum."""
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    if high == low:
-        return SPARK[3] * len(values)
-    return "".join(SPARK[round((v - low) / (high - low) * (len(SPARK) - 1))] for v in values)
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``), so what the
+    database holds is shown, never obeyed by the terminal."""
+    return UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def say(line: str = "", *, file: Any = None) -> None:
+    """Print one line of output, terminal-safe."""
+    print(terminal_safe(line), file=file or sys.stdout)
+
+
+def _cell(text: str | None, width: int) -> str:
+    """A stored string in a column ``width`` wide: escaped first, then cut and padded."""
+    return f"{terminal_safe(text or '-')[:width]:{width}}"
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """``▁▃█▅``: the values scaled between their minimum and maximum; a None is
+    :data:`INVALID_MARK`."""
+    finite = [v for v in values if v is not None]
+    if not finite:
+        return INVALID_MARK * len(values)
+    low, high = min(finite), max(finite)
+
+    def mark(v: float | None) -> str:
+        if v is None:
+            return INVALID_MARK
+        if high == low:
+            return SPARK[3]
+        return SPARK[round((v - low) / (high - low) * (len(SPARK) - 1))]
+
+    return "".join(map(mark, values))
 
 
 def split_series(text: str) -> tuple[str, str]:
@@ -64,25 +95,21 @@ def _handled(command: Callable[[argparse.Namespace], int]) -> Callable[
         try:
             return command(args)
         except HistoryError as exc:
-            print(f"cpuperf history {args.history_command}: error: {exc}", file=sys.stderr)
+            say(f"cpuperf history {args.history_command}: error: {exc}", file=sys.stderr)
             return 2
 
     return run
-
-
-def _short(commit: str | None) -> str:
-    return (commit or "-")[:12]
 
 
 @_handled
 def cmd_runs(args: argparse.Namespace) -> int:
     rows = _open(args).runs(branch=args.branch, machine=args.machine, since=args.since,
                             until=args.until, limit=args.limit)
-    print(f"{'created':25}  {'commit':12}  {'branch':20}  {'machine':36}  metrics  run id")
+    say(f"{'created':25}  {'commit':12}  {'branch':20}  {'machine':36}  metrics  run id")
     for r in rows:
-        print(f"{r.created:25}  {_short(r.commit):12}  {(r.branch or '-')[:20]:20}  "
-              f"{r.machine_key[:36]:36}  {r.metrics:7}  {r.run_id}")
-    print(f"{len(rows)} run(s)")
+        say(f"{_cell(r.created, 25)}  {_cell(r.commit, 12)}  {_cell(r.branch, 20)}  "
+            f"{_cell(r.machine_key, 36)}  {r.metrics:7}  {terminal_safe(r.run_id)}")
+    say(f"{len(rows)} run(s)")
     return 0
 
 
@@ -101,14 +128,24 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise HistoryError(f"no values of {test} {metric} in the history (check the name with "
                            f"`cpuperf history export`, and --machine/--branch)")
     for machine, group in sorted(_by_machine(points).items()):
-        values = [p.value for p in group]
-        print(f"{machine}  {sparkline(values)}  ({len(values)} runs, "
-              f"{min(values):.4g}..{max(values):.4g} {group[0].unit})")
-    print(f"{'created':25}  {'commit':12}  {'branch':20}  {'machine':36}  {'value':>12}  verdict")
+        say(f"{machine}  {sparkline([p.value if p.valid else None for p in group])}  "
+            f"({_series_summary(group)})")
+    say(f"{'created':25}  {'commit':12}  {'branch':20}  {'machine':36}  {'value':>12}  verdict")
     for p in points:
-        print(f"{p.created:25}  {_short(p.commit):12}  {(p.branch or '-')[:20]:20}  "
-              f"{p.machine_key[:36]:36}  {p.value:12.4f}  {p.status}")
+        value = f"{p.value:12.4f}" if p.value is not None else f"{'-':>12}"
+        say(f"{_cell(p.created, 25)}  {_cell(p.commit, 12)}  {_cell(p.branch, 20)}  "
+            f"{_cell(p.machine_key, 36)}  {value}  {p.status}")
     return 0
+
+
+def _series_summary(group: Sequence[Point]) -> str:
+    """``24 runs, 1 invalid, 97.2..148.3 samples/s``."""
+    valid = [p.value for p in group if p.valid and p.value is not None]
+    invalid = len(group) - len(valid)
+    parts = [f"{len(group)} runs", *([f"{invalid} invalid"] if invalid else [])]
+    parts.append(f"{min(valid):.4g}..{max(valid):.4g} {group[0].unit}" if valid
+                 else "no valid value")
+    return ", ".join(parts)
 
 
 def _detector(args: argparse.Namespace, method: str) -> Detector:
@@ -125,21 +162,23 @@ def _keys(store: HistoryStore, series: Sequence[str]) -> list[tuple[str, str]]:
 
 @_handled
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .detect import change_points
+    from .detect import change_points, invalid_count
 
     detector = _detector(args, args.method or "trailing")
     store = _open(args)
-    found = 0
+    found = skipped = 0
     for test, metric in _keys(store, args.series):
         points = store.series(test, metric, machine=args.machine, branch=args.branch)
         for machine, group in sorted(_by_machine(points).items()):
+            skipped += invalid_count(group)
             for cp in change_points(group, detector):
                 found += 1
-                print(f"{test}::{metric}  {machine}  {cp.shift.change:+.2%} "
-                      f"({cp.shift.before:.4g} -> {cp.shift.after:.4g} {group[0].unit}), "
-                      f"p={cp.shift.p_value:.2g}, commits {cp.commit_range}, first run after: "
-                      f"{cp.first_after.created}")
-    print(f"{found} change point(s)")
+                say(f"{test}::{metric}  {machine}  {cp.shift.change:+.2%} "
+                    f"({cp.shift.before:.4g} -> {cp.shift.after:.4g} {group[0].unit}), "
+                    f"p={cp.shift.p_value:.2g}, commits {cp.commit_range}, first run after: "
+                    f"{cp.first_after.created}")
+    say(f"{found} change point(s)" + (f"; {skipped} invalid value(s) skipped ({SKIPPED})"
+                                      if skipped else ""))
     return 0
 
 
@@ -167,12 +206,28 @@ def cmd_report(args: argparse.Namespace) -> int:
                 chart.change_points[machine] = change_points(group, detector)
         charts.append(chart)
     Path(args.output).write_text(render(charts, note=note), encoding="utf-8")
-    print(f"history report written: {args.output} ({len(charts)} chart(s))")
+    say(f"history report written: {args.output} ({len(charts)} chart(s))")
+    return 0
+
+
+@_handled
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .schema import SCHEMA_VERSION
+
+    store = _open(args)  # opening migrates, in one transaction
+    store.close()
+    if store.found_version == SCHEMA_VERSION:
+        say(f"history {store.url} is at schema version {SCHEMA_VERSION}: nothing to migrate")
+    else:
+        say(f"history {store.url} migrated from schema version {store.found_version} to "
+            f"{SCHEMA_VERSION}")
     return 0
 
 
 @_handled
 def cmd_export(args: argparse.Namespace) -> int:
+    from ..judge.results import json_safe
+
     store = _open(args)
     if args.run:
         reports = list(store.run_reports(args.run))
@@ -183,13 +238,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                                             since=args.since, until=args.until,
                                             limit=args.limit)]
         data = {"schema": EXPORT_SCHEMA, "runs": list(store.run_reports(ids))}
-    text = json.dumps(data, indent=1, sort_keys=True)
+    text = json.dumps(json_safe(data), indent=1, sort_keys=True, allow_nan=False)
     if args.output == "-":
         print(text)
     else:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
         count = 1 if "runs" not in data else len(data["runs"])
-        print(f"history export written: {args.output} ({count} run(s))")
+        say(f"history export written: {args.output} ({count} run(s))")
     return 0
 
 
@@ -266,4 +321,10 @@ def add_history_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="only this run (repeatable); one run gives a plain report JSON")
     _common(export, dates=True)
     export.set_defaults(func=cmd_export)
+    migrate = sub.add_parser("migrate", help="bring a history written by an older "
+                                             "pytest-cpuperf to this one's schema (any write "
+                                             "or read does it too)")
+    migrate.add_argument("--history", default=os.environ.get("CPUPERF_HISTORY"), metavar="URL",
+                         help="the history database (default: $CPUPERF_HISTORY)")
+    migrate.set_defaults(func=cmd_migrate)
     return history

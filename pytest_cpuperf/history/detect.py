@@ -11,6 +11,7 @@ what the trend report marks; without it, it raises :class:`HistoryError` saying 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -102,20 +103,27 @@ def check_thresholds(window: int, max_pvalue: float, min_magnitude: float) -> No
                            f"{min_magnitude}")
 
 
-def shifts(values: Sequence[float], *, window: int = DEFAULT_WINDOW,
+def shifts(values: Sequence[float | None], *, window: int = DEFAULT_WINDOW,
            max_pvalue: float = DEFAULT_MAX_PVALUE,
            min_magnitude: float = DEFAULT_MIN_MAGNITUDE) -> list[Shift]:
     """Change points of ``values`` (oldest first), by Otava's split-and-merge E-Divisive."""
     check_thresholds(window, max_pvalue, min_magnitude)
     analysis = _otava()
-    if len(values) < 3:
+    kept = finite_positions(values)
+    if len(kept) < 3:
         return []
     found, _weak = analysis.compute_change_points(  # type: ignore[attr-defined]
-        [float(v) for v in values], window_len=window, max_pvalue=max_pvalue,
+        [float(values[i]) for i in kept], window_len=window, max_pvalue=max_pvalue,
         min_magnitude=min_magnitude)
-    return [Shift(index=int(cp.index), before=float(cp.stats.mean_1),
+    return [Shift(index=kept[int(cp.index)], before=float(cp.stats.mean_1),
                   after=float(cp.stats.mean_2), p_value=float(cp.stats.pvalue))
-            for cp in found if 0 < cp.index < len(values)]
+            for cp in found if 0 < cp.index < len(kept)]
+
+
+def finite_positions(values: Sequence[float | None]) -> list[int]:
+    """Indexes of the finite values: a NaN, an infinity or None (an invalid run) is skipped
+    by every detector, and a shift's index still counts every value given."""
+    return [i for i, v in enumerate(values) if v is not None and math.isfinite(v)]
 
 
 def trailing_shifts(values: Sequence[float], *, reference: int = trailing.DEFAULT_REFERENCE,
@@ -177,14 +185,22 @@ class Detector:
                                direction=self.direction, higher_is_better=higher_is_better)
 
 
+def invalid_count(points: Sequence[Point]) -> int:
+    """How many runs of a series detection skips: value NaN or infinite, or verdict invalid."""
+    return sum(not p.valid for p in points)
+
+
 def change_points(points: Sequence[Point],
                   detector: Detector | None = None) -> list[ChangePoint]:
     """Change points of one machine's series of runs, with the commits around each; which
-    way is slower comes from the metric's stored ``higher_is_better``."""
+    way is slower comes from the metric's stored ``higher_is_better``. Invalid runs (see
+    :func:`invalid_count`) are skipped: the runs around a change are valid ones."""
     machines = {p.machine_key for p in points}
     if len(machines) > 1:
         raise HistoryError(f"a series mixes machine classes ({', '.join(sorted(machines))}); "
                            f"detect change points per machine (--machine KEY)")
     higher_is_better = points[-1].higher_is_better if points else True
-    found = (detector or Detector()).shifts([p.value for p in points], higher_is_better)
-    return [ChangePoint(s, points[s.index - 1], points[s.index]) for s in found]
+    valid = [p for p in points if p.valid]
+    found = (detector or Detector()).shifts([p.value for p in valid if p.value is not None],
+                                            higher_is_better)
+    return [ChangePoint(s, valid[s.index - 1], valid[s.index]) for s in found]

@@ -141,8 +141,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         appended, run_id = _append(session.config, cpuperf, recorder.store)
     except Exception as exc:  # a database fault must not lose the run's other outputs
+        from .store import first_line
+
         recorder.lines.append(f"cpuperf {'WARNING' if recorder.optional else 'ERROR'}: "
-                              f"history NOT recorded in {recorder.store.url}: {exc}")
+                              f"history NOT recorded in {recorder.store.url}: "
+                              f"{first_line(exc)}")
         if not recorder.optional and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return

@@ -31,8 +31,15 @@ class Chart:
     def unit(self) -> str:
         return self.points[0].unit if self.points else ""
 
+    @property
+    def invalid(self) -> int:
+        """Runs whose value is NaN or infinite, or whose verdict is invalid: not charted."""
+        return sum(not p.valid for p in self.points)
+
 
 def _scale(values: Sequence[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 1.0
     low, high = min(values), max(values)
     margin = (high - low) * 0.08 or abs(high) * 0.05 or 1.0
     return low - margin, high + margin
@@ -41,11 +48,13 @@ def _scale(values: Sequence[float]) -> tuple[float, float]:
 def _svg(chart: Chart) -> str:
     runs = sorted({(p.created, p.run_id) for p in chart.points})
     position = {run_id: i for i, (_, run_id) in enumerate(runs)}
-    low, high = _scale([p.value for p in chart.points])
+    low, high = _scale([p.value for p in chart.points if p.valid and p.value is not None])
     span_x = max(len(runs) - 1, 1)
 
     def xy(point: Point) -> tuple[float, float]:
         x = PAD + (WIDTH - 2 * PAD) * position[point.run_id] / span_x
+        if not point.valid or point.value is None:  # invalid: marked below the axis
+            return round(x, 1), float(HEIGHT - PAD / 2)
         y = HEIGHT - PAD + (2 * PAD - HEIGHT) * (point.value - low) / (high - low)
         return round(x, 1), round(y, 1)
 
@@ -55,15 +64,20 @@ def _svg(chart: Chart) -> str:
              f'<text x="4" y="{HEIGHT - PAD + 4}" font-size="11">{low:.4g} '
              f'{escape(chart.unit)}</text>']
     for color, machine in zip(COLORS * 10, _machines(chart), strict=False):
-        points = [p for p in chart.points if p.machine_key == machine]
+        points = [p for p in chart.points if p.machine_key == machine and p.valid]
         line = " ".join(f"{x},{y}" for x, y in map(xy, points))
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
                      f'points="{line}"><title>{escape(machine)}</title></polyline>')
         for point in points:
             x, y = xy(point)
             parts.append(f'<circle cx="{x}" cy="{y}" r="2" fill="{color}"><title>'
-                         f'{escape(point.commit or "?")[:12]} {escape(point.branch or "")} '
+                         f'{escape((point.commit or "?")[:12])} {escape(point.branch or "")} '
                          f'{point.value:.4g}</title></circle>')
+        for point in (p for p in chart.points if p.machine_key == machine and not p.valid):
+            x, y = xy(point)
+            parts.append(f'<text x="{x}" y="{y}" font-size="12" text-anchor="middle" '
+                         f'fill="#d62728">&#215;<title>{escape((point.commit or "?")[:12])} '
+                         f'{escape(point.branch or "")} invalid ({escape(machine)})</title></text>')
         for cp in chart.change_points.get(machine, []):
             x, y = xy(cp.first_after)
             parts.append(f'<line x1="{x}" x2="{x}" y1="{PAD / 2}" y2="{HEIGHT - PAD / 2}" '
@@ -102,8 +116,10 @@ def render(charts: Sequence[Chart], *, title: str = "pytest-cpuperf history",
     if note:
         body.append(f"<p>{escape(note)}</p>")
     for chart in charts:
+        skipped = (f"<p>{chart.invalid} invalid value(s) skipped (NaN or infinite, or "
+                   f"verdict invalid), marked &#215; below the axis.</p>" if chart.invalid else "")
         body.append(f"<h2>{escape(chart.test_id)} &middot; {escape(chart.metric)}</h2>"
-                    f'<div class="legend">{_legend(chart)}</div>{_svg(chart)}'
+                    f'<div class="legend">{_legend(chart)}</div>{_svg(chart)}{skipped}'
                     f"{_change_table(chart)}")
     if not charts:
         body.append("<p>The history holds no series.</p>")

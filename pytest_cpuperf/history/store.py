@@ -6,7 +6,9 @@ parallel jobs can write); ``postgresql://...`` serves a fleet of runners (psycop
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,11 +75,31 @@ class Point:
     commit: str | None
     branch: str | None
     machine_key: str
-    value: float
+    value: float | None
+    """None when the run's value was NaN or infinite (its status is then ``invalid``)."""
     samples: list[float]
     status: str
     unit: str
     higher_is_better: bool = True
+
+    @property
+    def valid(self) -> bool:
+        """Whether the value can be charted and tested: finite, its verdict not ``invalid``."""
+        return self.value is not None and math.isfinite(self.value) and self.status != INVALID
+
+
+INVALID = "invalid"
+"""The stored status of a metric whose value or a sample is NaN or infinite."""
+PERCENT_ENCODING = ("percent-encode the user name and password: write '@' as %40, ':' as %3A, "
+                    "'/' as %2F and '%' as %25 (Python: urllib.parse.quote(password, safe=''))")
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is NULL, NaN or infinite."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def parse_url(text: str) -> URL:
@@ -85,32 +107,60 @@ def parse_url(text: str) -> URL:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    shown = repr(shown_url(text))
     try:
         url = make_url(text)
     except ArgumentError as exc:
-        raise HistoryError(f"history URL {text!r} is not a database URL; use one of "
+        raise HistoryError(f"history URL {shown} is not a database URL; use one of "
                            f"{URL_FORMS}") from exc
     backend = url.get_backend_name()
     if backend == "postgresql":
+        if "@" in (url.host or ""):
+            raise HistoryError(f"history URL {shown}: its user name or password holds an '@' "
+                               f"that is not percent-encoded, so where the host starts is "
+                               f"unclear; {PERCENT_ENCODING}")
         return url.set(drivername="postgresql+psycopg")
     if backend == "sqlite":
         if not url.database or url.database == ":memory:":
-            raise HistoryError(f"history URL {text!r} names no file; a history must outlive "
+            raise HistoryError(f"history URL {shown} names no file; a history must outlive "
                                f"the run: use {URL_FORMS}")
         parent = Path(url.database).expanduser().resolve().parent
         if not parent.is_dir():
-            raise HistoryError(f"history URL {text!r}: directory {parent} does not exist; "
+            raise HistoryError(f"history URL {shown}: directory {parent} does not exist; "
                                f"create it or fix the URL")
         return url.set(drivername="sqlite+pysqlite")
-    raise HistoryError(f"history URL {text!r}: unsupported database {backend!r}; use one of "
+    raise HistoryError(f"history URL {shown}: unsupported database {backend!r}; use one of "
                        f"{URL_FORMS}")
 
 
-def shown_url(text: str) -> str:
-    """``text`` as the user wrote it, its password hidden."""
-    from sqlalchemy.engine import make_url
+QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd)=)([^&#]*)")
 
-    return make_url(text).render_as_string(hide_password=True)
+
+def shown_url(text: str) -> str:
+    """``text`` as the user wrote it, its password hidden: everything between the first ``:``
+    of the user part and the LAST ``@`` (so an unescaped ``@`` in a password hides its rest
+    too), and a ``password=`` query parameter."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    user_end = rest.rfind("@")
+    if user_end >= 0 and ":" in rest[:user_end]:
+        rest = rest[:rest.index(":")] + ":***" + rest[user_end:]
+    return QUERY_PASSWORD.sub(r"\1***", scheme + sep + rest)
+
+
+def _without_password(message: str, text: str) -> str:
+    """``message`` with every trace of the password in ``text`` hidden (a driver's message may
+    quote what it took for a host)."""
+    from urllib.parse import unquote
+
+    secret = text.partition("://")[2]
+    secret = secret[:secret.rfind("@")].partition(":")[2] if "@" in secret else ""
+    queried = [value for _, value in QUERY_PASSWORD.findall(text)]
+    parts = {secret, unquote(secret), *secret.split("@"), *queried, *map(unquote, queried)}
+    for part in sorted((p for p in parts if len(p) >= 3), key=len, reverse=True):
+        message = message.replace(part, "***")
+    return message
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -145,9 +195,11 @@ def _engine(url: URL) -> Engine:
 class HistoryStore:
     """An opened history: its schema checked (created or migrated) before anything is written."""
 
-    def __init__(self, engine: Engine, shown_url: str) -> None:
+    def __init__(self, engine: Engine, shown_url: str, found_version: int | None = None) -> None:
         self.engine = engine
         self.url = shown_url
+        self.found_version = found_version
+        """The schema version the database had when opened (None: created by this open)."""
 
     @classmethod
     def open(cls, text: str, *, create: bool = True) -> HistoryStore:
@@ -158,34 +210,41 @@ class HistoryStore:
         shown = shown_url(text)
         engine = _engine(url)
         try:
-            cls._prepare(engine, shown, create)
+            found = cls._prepare(engine, shown, create)
         except SQLAlchemyError as exc:
             engine.dispose()
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = _without_password(first_line(exc), text)
             raise HistoryError(f"history database {shown} cannot be used: {reason}; check the "
                                f"URL, that the server runs and accepts this user") from exc
         except HistoryError:
             engine.dispose()
             raise
-        return cls(engine, shown)
+        return cls(engine, shown, found)
 
     @staticmethod
-    def _prepare(engine: Engine, shown: str, create: bool) -> None:
+    def _prepare(engine: Engine, shown: str, create: bool) -> int | None:
+        """Create or migrate the schema; the version found (None: created now)."""
         from sqlalchemy.exc import DBAPIError
 
-        from .schema import ensure_schema, stored_version
+        from .schema import SCHEMA_VERSION, ensure_schema, migrate, stored_version
 
         for attempt in range(3):  # two runners creating the tables at once: one wins, re-read
             try:
                 with engine.begin() as conn:
-                    if not create and stored_version(conn) is None:
+                    found = stored_version(conn)
+                    if not create and found is None:
                         raise HistoryError(f"history {shown} holds no pytest-cpuperf history "
                                            f"(no runs recorded yet?)")
-                    ensure_schema(conn, shown)
-                return
+                    if found is None or found >= SCHEMA_VERSION:
+                        ensure_schema(conn, shown)
+                        return found
+                with engine.begin() as conn:  # older: migrated under a lock, taken first
+                    migrate(conn, shown, found)
+                return found
             except DBAPIError:
                 if attempt == 2:
                     raise
+        return None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -193,9 +252,13 @@ class HistoryStore:
     # -- writing ---------------------------------------------------------------------------
 
     def append(self, run: HistoryRun) -> bool:
-        """Store ``run`` and its metrics in ONE transaction; False if its run id is stored."""
+        """Store ``run`` and its metrics in ONE transaction; False if its run id is stored.
+
+        A metric whose value or a sample is NaN or infinite is stored with the verdict
+        ``invalid`` and its value NULL; the rest of the run is stored as it is."""
         from sqlalchemy.exc import IntegrityError
 
+        check_keys(run)
         try:
             with self.engine.begin() as conn:
                 insert_run_row(conn, run)
@@ -256,9 +319,10 @@ class HistoryStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [Point(run_id=r["run_id"], created=r["created"], commit=r["commit"],
-                      branch=r["branch"], machine_key=r["machine_key"], value=float(r["value"]),
-                      samples=[float(s) for s in r["samples"] or []], status=r["status"],
-                      unit=r["unit"], higher_is_better=bool(r["higher_is_better"]))
+                      branch=r["branch"], machine_key=r["machine_key"],
+                      value=finite_or_none(r["value"]), samples=_floats(r["samples"]),
+                      status=r["status"], unit=r["unit"],
+                      higher_is_better=bool(r["higher_is_better"]))
                 for r in rows]
 
     def series_keys(self) -> list[tuple[str, str]]:
@@ -311,11 +375,30 @@ class HistoryStore:
                                    "policy": run["policy"]}}
 
 
+def first_line(exc: BaseException) -> str:
+    """The driver's own message (first line) of a database error: no SQL, no parameters."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _floats(values: Any) -> list[float]:
+    """A stored JSON list of numbers; ``null`` (a non-finite number) reads as NaN."""
+    return [math.nan if v is None else float(v) for v in values or []]
+
+
+def _usable_baseline(row: Mapping[str, Any]) -> bool:
+    """A baseline refuses NaN: a stored value that is NULL, non-finite or judged invalid (or a
+    non-finite sample) is no baseline."""
+    samples = [*_floats(row["samples"]), *_floats(row["contention"])]
+    return (row["status"] != INVALID and finite_or_none(row["value"]) is not None
+            and all(math.isfinite(s) for s in samples))
+
+
 def _baseline_records(rows: Sequence[Any]) -> dict[str, dict[str, BaselineRecord]]:
     from ..judge.results import BaselineRecord, BaselineRun
 
     records: dict[str, dict[str, BaselineRecord]] = {}
-    for row in rows:
+    for row in filter(_usable_baseline, rows):
         run = BaselineRun(value=float(row["value"]), samples=list(row["samples"] or []),
                           date=row["created"], versions=dict(row["versions"] or {}),
                           contention=list(row["contention"] or []))
@@ -343,29 +426,72 @@ def _filtered(query: Any, runs: Any, *, branch: str | None = None, machine: str 
 
 
 def _result_dict(row: dict[str, Any], created: str) -> dict[str, Any]:
-    """A stored metric as the report JSON's result entry (no baseline: it is not kept)."""
+    """A stored metric as the report JSON's result entry (no baseline: it is not kept); a
+    non-finite number is ``null``, as in the report JSON."""
+    from ..judge.results import json_safe
+
     relative = row["kind"] not in ("accuracy", "agreement")
-    return {"test_id": row["test_id"], "metric": row["metric"], "status": row["status"],
-            "message": "", "baseline": None, "baseline_value": None, "change": row["change"],
-            "change_kind": "relative" if relative else "absolute", "ci": None,
-            "p_value": row["p_value"], "tolerance": None, "noise": None,
-            "current": {"test_id": row["test_id"], "metric": row["metric"], "kind": row["kind"],
-                        "unit": row["unit"], "value": row["value"], "samples": row["samples"],
-                        "contention": row["contention"],
-                        "higher_is_better": row["higher_is_better"], "kernels": row["kernels"],
-                        "date": created}}
+    return json_safe({
+        "test_id": row["test_id"], "metric": row["metric"], "status": row["status"],
+        "message": row.get("message") or "", "baseline": None, "baseline_value": None,
+        "change": row["change"], "change_kind": "relative" if relative else "absolute",
+        "ci": None, "p_value": row["p_value"], "tolerance": None, "noise": None,
+        "current": {"test_id": row["test_id"], "metric": row["metric"], "kind": row["kind"],
+                    "unit": row["unit"], "value": row["value"], "samples": row["samples"],
+                    "contention": row["contention"],
+                    "higher_is_better": row["higher_is_better"], "kernels": row["kernels"],
+                    "date": created}})
+
+
+def check_keys(run: HistoryRun) -> None:
+    """HistoryError before anything is written when the run id or machine key is longer than
+    either store keeps (:data:`~.schema.MAX_KEY_BYTES`, the same on both)."""
+    from .schema import MAX_KEY_BYTES
+
+    for name, value, fix in (
+            ("run id", run.run_id, "set CPUPERF_RUN_ID to a shorter id (on CI the id is made "
+                                   "of the pipeline, the job and the machine key)"),
+            ("machine key", run.machine_key, "a machine key is made of the CPU's model name "
+                                             "and should be far shorter; report this")):
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_KEY_BYTES:
+            raise HistoryError(f"the {name} is {size} bytes long (UTF-8); a history keeps at "
+                               f"most {MAX_KEY_BYTES}: {fix} (nothing was written)")
 
 
 def insert_run_row(conn: Connection, run: HistoryRun) -> None:
     """Insert the run itself first: a second append of its id fails here, before any metric."""
     from sqlalchemy import insert
 
+    from ..judge.results import json_safe
     from .schema import runs
 
     conn.execute(insert(runs).values(
         run_id=run.run_id, created=run.created, commit=run.commit, branch=run.branch,
-        ci_job=run.ci_job, machine_key=run.machine_key, machine=run.machine,
-        versions=run.versions, policy=run.policy))
+        ci_job=run.ci_job, machine_key=run.machine_key, machine=json_safe(run.machine),
+        versions=json_safe(run.versions), policy=json_safe(run.policy)))
+
+
+def metric_row(run_id: str, result: MetricResult) -> dict[str, Any]:
+    """The stored row of ``result``: a non-finite value, sample or factor makes its verdict
+    ``invalid`` (as the gate judges it) with the reason, its value NULL and JSON ``null``s."""
+    from ..judge.results import is_finite, json_safe
+    from .schema import INVALID_REASON
+
+    record = result.record
+    status, message = result.status.value, result.message
+    if not is_finite(record.value, [*record.samples, *record.contention]):
+        if status != INVALID:
+            status, message = INVALID, f"{record.metric} of {record.test_id} is invalid"
+        if INVALID_REASON not in message:
+            message = f"{message}: {INVALID_REASON}" if message else INVALID_REASON
+    return {"run_id": run_id, "test_id": record.test_id, "metric": record.metric,
+            "kind": record.kind, "unit": record.unit, "value": finite_or_none(record.value),
+            "samples": json_safe([float(s) for s in record.samples]),
+            "contention": json_safe([float(c) for c in record.contention]),
+            "higher_is_better": bool(record.higher_is_better),
+            "kernels": json_safe(record.kernels), "status": status, "message": message or None,
+            "change": finite_or_none(result.change), "p_value": finite_or_none(result.p_value)}
 
 
 def insert_metric_rows(conn: Connection, run_id: str, results: Sequence[MetricResult]) -> None:
@@ -373,12 +499,6 @@ def insert_metric_rows(conn: Connection, run_id: str, results: Sequence[MetricRe
 
     from .schema import metrics
 
-    rows = [{"run_id": run_id, "test_id": r.test_id, "metric": r.metric, "kind": r.record.kind,
-             "unit": r.record.unit, "value": float(r.record.value),
-             "samples": [float(s) for s in r.record.samples],
-             "contention": [float(c) for c in r.record.contention],
-             "higher_is_better": bool(r.record.higher_is_better), "kernels": r.record.kernels,
-             "status": r.status.value, "change": r.change, "p_value": r.p_value}
-            for r in results]
+    rows = [metric_row(run_id, r) for r in results]
     if rows:
         conn.execute(insert(metrics), rows)

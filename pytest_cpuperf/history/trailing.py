@@ -69,12 +69,23 @@ def find(values: Sequence[float], *, reference: int = DEFAULT_REFERENCE,
          sign: int = 0) -> list[tuple[int, float, float, float]]:
     """``(index, mean before, mean after, p-value)`` per change found, oldest first, as an
     online detector fed one point at a time would have raised them. ``sign``: 0 watches both
-    ways (two-sided test), -1 only drops, +1 only rises (one-sided, at the same ``alpha``)."""
+    ways (two-sided test), -1 only drops, +1 only rises (one-sided, at the same ``alpha``).
+
+    A NaN or infinite value (an invalid run) is skipped: the test runs on the finite values,
+    and each index still counts every value given."""
+    given = np.asarray(values, dtype=float)
+    kept = np.flatnonzero(np.isfinite(given))
+    return [(int(kept[index]), before, after, p_value) for index, before, after, p_value
+            in _find_finite(given[kept], reference, recent, alpha, min_magnitude, sign)]
+
+
+def _find_finite(x: np.ndarray, reference: int, recent: int, alpha: float,
+                 min_magnitude: float, sign: int) -> list[tuple[int, float, float, float]]:
+    """:func:`find` on finite values only."""
     from scipy.stats import t as student_t
 
     sides = 2 if sign == 0 else 1
     critical = student_t.isf(alpha / sides, np.arange(1, max(reference, MIN_REFERENCE)))
-    x = np.asarray(values, dtype=float)
     total = np.concatenate(([0.0], np.cumsum(x)))
     squares = np.concatenate(([0.0], np.cumsum(x * x)))
     found: list[tuple[int, float, float, float]] = []
