@@ -48,7 +48,8 @@ def write_side(directory: Path, model: Path, extra: str = "") -> Path:
 
 
 def run_ab(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    # TMPDIR: the base worktree and the worker logs a failed run keeps stay in the test's dir
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), TMPDIR=str(cwd))
     return subprocess.run([sys.executable, "-m", "pytest_cpuperf.cli", "ab", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -174,7 +175,8 @@ def test_slow(ov_compile, cpuperf):
     for side in sides:
         text = (side / "test_side.py").read_text()
         (side / "test_side.py").write_text("from pathlib import Path\n" + text)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               TMPDIR=str(tmp_path))
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest_cpuperf.cli", "ab", "--base", str(sides[0]), "--head",
          str(sides[1]), "--rounds", "1000", "--report", "ab.json", "--report", "ab.md",

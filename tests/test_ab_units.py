@@ -186,3 +186,28 @@ def test_a_verdict_of_several_pairs_of_workers_counts_the_spread_between_them() 
     assert needs_another_pair([passed]) is None  # a pass needs no further pair
     faster = judge_pair(throughput(slower), throughput(BASE), AbPolicy())
     assert needs_another_pair([faster]) == "throughput: improvement"
+
+
+def test_no_common_test_is_a_problem_naming_each_sides_ids_and_an_empty_shard_a_note() -> None:
+    from pytest_cpuperf.ab.cli import compared_tests, in_shard
+
+    def hello(base: list[str], head: list[str]) -> dict[str, dict[str, object]]:
+        return {"base": {"tests": base, "rootdir": "/b"}, "head": {"tests": head,
+                                                                  "rootdir": "/h/sub"}}
+
+    tests, problem, note = compared_tests(hello(["sub/t.py::a"], ["t.py::a"]), None)
+    assert tests == [] and note is None and problem is not None
+    assert "base collected 1: sub/t.py::a (rootdir /b)" in problem
+    assert "head collected 1: t.py::a (rootdir /h/sub)" in problem
+    assert "run both sides from the same directory of each checkout" in problem
+    _, problem, _ = compared_tests(hello([], []), None)
+    assert problem is not None and "select tests marked @pytest.mark.cpuperf" in problem
+    many = [f"t.py::test_{i}" for i in range(8)]
+    _, problem, _ = compared_tests(hello(many, []), None)
+    assert problem is not None and "base collected 8: t.py::test_0" in problem
+    assert "and 3 more" in problem and "head collected 0 cpuperf tests" in problem
+    # the tests both sides have all hash to other shards: this shard says so, and passes
+    other = next(s for s in ((1, 2), (2, 2)) if not in_shard("t.py::a", s))
+    tests, problem, note = compared_tests(hello(["t.py::a"], ["t.py::a"]), other)
+    assert tests == [] and problem is None
+    assert note is not None and "holds none of the 1 test(s) both sides have" in note

@@ -5,5 +5,7 @@
   test the coordinator names and asks it before every round of trials.
 * :mod:`.coordinator` - starts both workers, runs the rounds base/head alternately, collects.
 * :mod:`.verdict` - paired verdicts (head / base) -> a :class:`~..judge.results.RunReport`.
+* :mod:`.checkout` - git: the base worktree (with submodules), the sides' commits.
+* :mod:`.signals` - SIGINT and SIGTERM from the run's first step to its last.
 * :mod:`.cli` - the ``cpuperf ab`` sub-command.
 """

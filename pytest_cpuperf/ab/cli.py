@@ -4,7 +4,9 @@
     cpuperf ab --base-python old/bin/python --head-python new/bin/python  # a library upgrade
 
 Exit status: 0 no regression, 1 a regression (or a side's test failed or crashed), 2 a usage
-error or a side that does not start, 130 interrupted (the partial report is written).
+error, a side that does not start, or no test that both sides have; 130 (SIGINT) or 143
+(SIGTERM) interrupted: the partial report is written, the workers and the base worktree are
+gone (see :mod:`.signals`).
 """
 
 from __future__ import annotations
@@ -12,21 +14,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import signal
-import subprocess
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from ..defaults import DEFAULT_SETTLE_S
 from ..errors import CpuperfUsageError
 from ..judge.results import MetricResult, RunReport
 from ..knobs import BY_NAME
+from .checkout import BaseWorktree, git_commit
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
+from .signals import SignalGuard
 from .verdict import (
     DEFAULT_AB_TOLERANCE,
     AbPolicy,
@@ -45,6 +47,11 @@ DEFAULT_MAX_PAIRS = 3
 DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
 DEFAULT_ALPHA = BY_NAME["alpha"].default
 INTERRUPTED = 130
+"""Exit status of a run SIGINT stopped (SIGTERM: 143), as a shell reports either."""
+INTERRUPTED_GRACE_S = 2.0
+"""How long an interrupted run lets each worker end its session before its process group is
+terminated: CI runners kill the job a few seconds after they signal it."""
+USAGE_ERROR = 2
 FAILED_OUTCOMES = ("failed", "crashed", "missing", "not run")
 
 
@@ -177,25 +184,6 @@ def _python(value: str | None, option: str) -> str:
     return str(Path(found).absolute())
 
 
-@contextlib.contextmanager
-def base_worktree(head: Path, ref: str) -> Iterator[Path]:
-    """A detached ``git worktree`` of ``ref`` (of the head checkout's repository), removed at
-    the end."""
-    with tempfile.TemporaryDirectory(prefix="cpuperf-ab-base-") as parent:
-        target = Path(parent) / "base"
-        made = subprocess.run(["git", "-C", str(head), "worktree", "add", "--detach",
-                               str(target), ref], capture_output=True, text=True)
-        if made.returncode != 0:
-            raise CpuperfUsageError(f"--base-ref {ref}: `git worktree add` in {head} failed: "
-                                    f"{made.stderr.strip() or made.stdout.strip()}; name a "
-                                    f"commit, branch or tag of that repository")
-        try:
-            yield target
-        finally:
-            subprocess.run(["git", "-C", str(head), "worktree", "remove", "--force",
-                            str(target)], capture_output=True, text=True)
-
-
 def resolve_sides(args: argparse.Namespace, base_checkout: Path | None) -> dict[str, Side]:
     head = _checkout(args.head, "--head")
     base = base_checkout or (_checkout(args.base, "--base") if args.base else head)
@@ -204,6 +192,67 @@ def resolve_sides(args: argparse.Namespace, base_checkout: Path | None) -> dict[
         "base": Side("base", base, _python(args.base_python or shared, "--base-python")),
         "head": Side("head", head, _python(args.head_python or shared, "--head-python")),
     }
+
+
+class LogDir:
+    """Where the workers' pytest output goes: ``--log-dir``, or a temporary directory that is
+    deleted at the end unless an error message may point into it (:attr:`needed`)."""
+
+    def __init__(self, given: str | None) -> None:
+        self.temporary = given is None
+        self.path = Path(given) if given else Path(tempfile.mkdtemp(prefix="cpuperf-ab-logs-"))
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.needed = False
+        """Set when the run reported an error (a side's failure, crash or start, an
+        interruption)."""
+
+    def finish(self, failed: bool) -> None:
+        """Delete a temporary log directory unless ``failed`` (the run ended by an exception
+        or a signal) or :attr:`needed`, and it holds logs; a second call does nothing."""
+        if not self.temporary:
+            return
+        self.temporary = False
+        if (failed or self.needed) and any(self.path.iterdir()):
+            _say(f"worker logs kept in {self.path}")
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def machine_run_lock() -> Iterator[None]:
+    """Hold the machine-wide run lock, so no other perf run measures meanwhile; say so when
+    another run holds it, and why when it cannot be taken."""
+    from ..store.fileio import run_lock, run_lock_path
+
+    if lock_is_held(run_lock_path()):
+        _say(f"waiting for the machine-wide run lock {run_lock_path()}: another perf run "
+             f"measures on this machine")
+    with run_lock() as problem:
+        if problem:
+            _say(f"warning: {problem}")
+        yield
+
+
+def lock_is_held(path: Path) -> bool:
+    """Whether another open file holds the ``flock`` on ``path`` now."""
+    import fcntl
+    import os
+
+    from ..store.fileio import open_shared_lock_file
+
+    try:
+        fd = open_shared_lock_file(path)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        pass
+    finally:
+        os.close(fd)  # also releases the lock if it was free
+    return False
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -215,81 +264,161 @@ def cmd_ab(args: argparse.Namespace) -> int:
         check_report_path(path)
     if args.base and args.base_ref:
         raise CpuperfUsageError("give --base DIR or --base-ref REF, not both")
-    with contextlib.ExitStack() as stack:
-        made = None
-        if args.base_ref:
-            made = stack.enter_context(base_worktree(_checkout(args.head, "--head"),
-                                                     args.base_ref))
-        sides = resolve_sides(args, made)
-        log_dir = Path(args.log_dir) if args.log_dir else Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="cpuperf-ab-logs-")))
-        log_dir.mkdir(parents=True, exist_ok=True)
-        from ..store.fileio import run_lock
+    with SignalGuard() as guard:
+        return _guarded_ab(args, guard)
 
-        stack.enter_context(run_lock())  # no other perf run measures meanwhile
-        return _run(args, sides, log_dir)
-    return 2  # pragma: no cover - the with block returns
+
+def _guarded_ab(args: argparse.Namespace, guard: SignalGuard) -> int:
+    """The run from its first step to its last, interrupted anywhere by SIGINT or SIGTERM:
+    then the report says so, and the base worktree and the workers are gone all the same."""
+    status: int | None = None
+    logs: LogDir | None = None
+    worktree: BaseWorktree | None = None
+    phase = "starting"
+    try:
+        logs = LogDir(args.log_dir)
+        base = None
+        if args.base_ref:
+            phase = "making the base worktree"
+            _say(f"checking out {args.base_ref} in a temporary git worktree (the base side)")
+            worktree = BaseWorktree(_checkout(args.head, "--head"), args.base_ref)
+            base = worktree.create()
+        sides = resolve_sides(args, base)
+        phase = "waiting for the machine-wide run lock"
+        with machine_run_lock():
+            status = _run(args, sides, logs, guard)
+    except KeyboardInterrupt:
+        guard.shield()
+        status = _interrupted_before_the_run(args, guard, phase)
+    finally:
+        guard.shield()  # cleanup runs to its end; a signal now only sets the exit status
+        if worktree is not None:
+            worktree.remove()
+        if logs is not None:
+            logs.finish(failed=status is None or guard.first is not None)
+    return guard.status or (status if status is not None else USAGE_ERROR)
 
 
 def _say(text: str) -> None:
     print(f"[cpuperf ab] {text}", file=sys.stderr, flush=True)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _interrupted_before_the_run(args: argparse.Namespace, guard: SignalGuard,
+                                phase: str) -> int:
+    _say(f"interrupted by {guard.name} while {phase}: cleaning up")
+    run = build_report(args, {}, [], {})
+    run.errors.append(f"interrupted by {guard.name} before any test ran (while {phase}): no "
+                      f"test was measured")
+    publish(args, run)
+    return guard.status or INTERRUPTED
 
 
-def _run(args: argparse.Namespace, sides: dict[str, Side], log_dir: Path) -> int:
-    workers = {name: Worker(side, args.pytest_args, log_dir / f"{name}.log", args.timeout)
+def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
+         guard: SignalGuard) -> int:
+    workers = {name: Worker(side, args.pytest_args, logs.path / f"{name}.log", args.timeout)
                for name, side in sides.items()}
     plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds)
     coordinator = Coordinator(workers, plan, _say)
-    # SIGINT too: Python leaves it ignored when the parent ignored it (nohup, a background job
-    # of a script), and Ctrl-C must still stop both workers and write the partial report
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,
-                                                                     signal.SIGINT)}
-    interrupted = False
+    # before any worker writes bytecode into its checkout
+    commits = {name: git_commit(side.checkout) for name, side in sides.items()}
     hello: dict[str, dict[str, Any]] = {}
     tests: list[str] = []
+    problem = note = None
+    measured = False
     try:
         for name in SIDES:
             _say(f"starting the {name} worker ({sides[name].python} in {sides[name].checkout})")
             try:
-                hello[name] = workers[name].start()
+                hello[name] = {**workers[name].start(), "commit": commits[name]}
             except SideError as exc:
                 raise CpuperfUsageError(str(exc)) from exc
-        base_ids = set(hello["base"]["tests"])
-        tests = [t for t in hello["head"]["tests"] if t in base_ids and in_shard(t, args.shard)]
-        _say(f"{len(tests)} test(s) on both sides; {args.rounds} rounds per measurement; "
-             f"worker logs in {log_dir}")
-        policy = _policy(args)
-        coordinator.run_tests(tests, lambda test, pairs: needs_another_pair(
-            judge_outcomes(test, pairs, policy)[0]), args.max_pairs)
+        tests, problem, note = compared_tests(hello, args.shard)
+        if problem is None:
+            _say(f"{len(tests)} test(s) on both sides; {args.rounds} rounds per measurement; "
+                 f"worker logs in {logs.path}")
+            policy = _policy(args)
+            coordinator.run_tests(tests, lambda test, pairs: needs_another_pair(
+                judge_outcomes(test, pairs, policy)[0]), args.max_pairs)
+        measured = True
+        guard.shield()
     except KeyboardInterrupt:
-        interrupted = True
-        _say("interrupted: stopping both workers, writing the partial report")
+        guard.shield()
+        _say(f"interrupted by {guard.name}: stopping both workers, writing the partial report")
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        coordinator.abort_all()
+        guard.shield()
+        coordinator.abort_all(grace=5.0 if measured else INTERRUPTED_GRACE_S)
     run = build_report(args, hello, tests, coordinator.outcomes, coordinator.again)
-    if interrupted:
-        run.errors.append(f"interrupted after {len(coordinator.outcomes)} of {len(tests)} "
-                          f"test(s): this report is partial")
+    if note:
+        run.machine[AB_KEY]["notes"].append(note)
+    if problem:
+        _say(problem)
+        run.errors.append(problem)
+    if not measured:
+        run.errors.append(
+            f"interrupted after {len(coordinator.outcomes)} of {len(tests)} test(s) by "
+            f"{guard.name}: this report is partial" if len(hello) == len(SIDES) else
+            f"interrupted by {guard.name} before any test ran (while starting the workers): "
+            f"no test was measured")
+    logs.needed = bool(run.errors)
+    written = publish(args, run)
+    if not measured:
+        return guard.status or INTERRUPTED
+    if problem:
+        return USAGE_ERROR
+    return 1 if run.failed or not written else 0
+
+
+def compared_tests(hello: dict[str, dict[str, Any]], shard: tuple[int, int] | None
+                   ) -> tuple[list[str], str | None, str | None]:
+    """(the tests to measure, why there is nothing to compare, a note on an empty shard)."""
+    base_ids = set(hello["base"]["tests"])
+    common = [t for t in hello["head"]["tests"] if t in base_ids]
+    if not common:
+        return [], nothing_to_compare(hello), None
+    tests = [t for t in common if in_shard(t, shard)]
+    if tests or shard is None:
+        return tests, None, None
+    return [], None, (f"shard {shard[0]}/{shard[1]} holds none of the {len(common)} test(s) "
+                      f"both sides have: nothing to measure here, the other shards measure them")
+
+
+def nothing_to_compare(hello: dict[str, dict[str, Any]]) -> str:
+    """Why no test is compared: what each side collected, and what to change."""
+    collected = "; ".join(f"{name} collected {_listed(hello[name]['tests'])} (rootdir "
+                          f"{hello[name].get('rootdir', '?')})" for name in SIDES)
+    if not any(hello[name]["tests"] for name in SIDES):
+        fix = ("select tests marked @pytest.mark.cpuperf: check the test paths, -k and -m after "
+               "--")
+    else:
+        fix = ("test ids are relative to each side's rootdir, so run both sides from the same "
+               "directory of each checkout, with the same rootdir (pytest.ini, pyproject.toml) "
+               "and the same relative test paths: --base-ref does this; with --base DIR pass "
+               "the base checkout's directory that matches the head's")
+    return f"no test to compare: no cpuperf test id is on both sides; {collected}. Fix: {fix}"
+
+
+def _listed(ids: Sequence[str], shown: int = 5) -> str:
+    if not ids:
+        return "0 cpuperf tests"
+    more = f", and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"{len(ids)}: {', '.join(ids[:shown])}{more}"
+
+
+def publish(args: argparse.Namespace, run: RunReport) -> bool:
+    """Write the reports (first: a report outlives a terminal that went away), then print the
+    summary; whether every report was written."""
     failed_writes, written = [], []
-    for path in args.report:  # first: a report outlives a terminal that went away
+    for path in args.report:
         try:
             write_ab_report(Path(path), run)
             written.append(f"cpuperf ab: report written: {path}")
         except OSError as exc:
             failed_writes.append(f"{path}: {exc.strerror or exc}")
     for line in [*terminal_lines(run), *written]:
-        print(line)
+        print(line, flush=True)
     if failed_writes:
         print(f"cpuperf ab: error: could not write {'; '.join(failed_writes)}", file=sys.stderr)
-    if interrupted:
-        return INTERRUPTED
-    return 1 if run.failed or failed_writes else 0
+    return not failed_writes
 
 
 def _policy(args: argparse.Namespace) -> AbPolicy:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -87,12 +88,13 @@ class Worker:
             log.write(f"\n===== cpuperf ab: {self.side.name} worker start {self.starts} "
                       f"=====\n".encode())
             log.flush()
-            try:
+            try:  # a session of its own: Ctrl-C reaches the coordinator, which stops the
+                # worker, and stop() ends the worker's whole process group, its tests' children too
                 self.process = subprocess.Popen(
                     [self.side.python, "-m", "pytest_cpuperf.ab.worker", *self.pytest_args],
                     cwd=self.side.checkout, env=env, stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
-                    start_new_session=True)  # Ctrl-C reaches the coordinator, which stops us
+                    start_new_session=True)
             except OSError as exc:
                 ours.close()
                 raise SideError(f"the {self.side.name} side's Python {self.side.python} cannot "
@@ -167,25 +169,41 @@ class Worker:
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         return f"the worker process {how}"
 
-    def stop(self) -> None:
-        """Ask the worker to quit; terminate, then kill it if it does not."""
+    def ask_to_quit(self) -> None:
+        """Tell the worker to end its session; a worker mid-test sees the end of its link."""
         if self.channel is not None:
             with contextlib.suppress(ChannelClosed, OSError):
                 self.channel.send({"cmd": "quit"})
-                self.channel.sock.shutdown(socket.SHUT_WR)  # a worker mid-test sees the end
+            with contextlib.suppress(OSError):
+                self.channel.sock.shutdown(socket.SHUT_WR)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Ask the worker to quit; after ``grace`` seconds terminate, then kill, its process
+        group; then kill what its tests left running in that group."""
+        self.ask_to_quit()
         process, self.process = self.process, None
         if process is not None:
-            for action, wait in ((None, 5.0), (process.terminate, 5.0), (process.kill, 5.0)):
-                if action is not None:
-                    action()
-                try:
-                    process.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            end_process_group(process, grace)
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+
+
+def end_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Wait up to ``grace`` s for ``process`` (the leader of its own session), then SIGTERM and
+    SIGKILL its whole group; at the end SIGKILL whatever is left in the group (a hung test's
+    ``sleep 600``)."""
+    from .checkout import kill_group
+
+    for signum, wait in ((None, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if signum is not None:
+            kill_group(process.pid, signum)
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    kill_group(process.pid, signal.SIGKILL)
 
 
 @dataclass
@@ -340,6 +358,9 @@ class Coordinator:
             except WorkerCrashed as exc:
                 self._crashed(side, outcomes[side], str(exc))
 
-    def abort_all(self) -> None:
+    def abort_all(self, grace: float = 5.0) -> None:
+        """Stop every worker: all are asked to quit first, so they end side by side."""
         for worker in self.workers.values():
-            worker.stop()
+            worker.ask_to_quit()
+        for worker in self.workers.values():
+            worker.stop(grace)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,23 +60,11 @@ def side_info(rootdir: str) -> dict[str, Any]:
     """This side's interpreter, library versions and git commit (``None`` outside git)."""
     from ..backends.registry import reported_packages
     from ..versions import installed_versions
+    from .checkout import git_commit
 
     return {"python": sys.executable, "python_version": platform.python_version(),
-            "cwd": os.getcwd(), "rootdir": rootdir, "commit": git_commit(os.getcwd()),
+            "cwd": os.getcwd(), "rootdir": rootdir, "commit": git_commit(Path.cwd()),
             "versions": installed_versions(reported_packages())}
-
-
-def git_commit(directory: str) -> str | None:
-    """``git rev-parse HEAD`` of ``directory`` (with ``+dirty`` for local changes), or None."""
-    try:
-        head = subprocess.run(["git", "-C", directory, "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=30, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", directory, "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               timeout=30, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 class WorkerLoop:
