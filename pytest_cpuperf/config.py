@@ -13,7 +13,7 @@ import pytest
 
 from .errors import CpuperfUsageError
 from .knobs import ENGINE_KNOBS, JUDGE_KNOBS, KNOBS, Knob, fields
-from .measure.engine import EngineSettings
+from .measure.settings import EngineSettings
 
 if TYPE_CHECKING:  # the judge (numpy, scipy) is imported only when a test is judged
     from .judge.evaluate import Policy

@@ -8,6 +8,8 @@ from .knobs import BY_NAME
 DEFAULT_TRIALS = int(BY_NAME["trials"].default)
 DEFAULT_TRIAL_TIME_S = BY_NAME["trial_time"].default
 DEFAULT_WARMUP_S = BY_NAME["warmup"].default
+DEFAULT_WARMUP_MAX_S = BY_NAME["warmup_max"].default
+DEFAULT_RETRY_BUDGET = BY_NAME["retry_budget"].default
 DEFAULT_MIN_ITERATIONS = 3
 DEFAULT_SETTLE_S = 0.3
 """Pause before each trial of an interleaved comparison (thread pools of the other model

@@ -282,7 +282,7 @@ def test_marker_beats_the_command_line(pytester: pytest.Pytester, knob: Knob,
 THRESHOLD_KINDS = {"throughput": "throughput", "latency": "latency", "accuracy": "accuracy",
                    "top1_agreement": "agreement", "max_abs_diff": "info", "cosine": "agreement",
                    "compile_s": "cold", "first_inference_ms": "cold",
-                   "peak_rss_compile_mb": "cold", "model_size_mb": "info"}
+                   "peak_rss_compile_mb": "cold", "model_size_mb": "info", "speedup": "speedup"}
 """The kind of metric each threshold target is recorded as."""
 
 
