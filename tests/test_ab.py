@@ -264,3 +264,40 @@ def test_second(ov_compile, cpuperf):
     ab_info = json.loads((tmp_path / "all.json").read_text())["machine"]["ab"]
     assert sorted(ab_info["worker_pairs"]) == ["test_side.py::test_model",
                                                "test_side.py::test_second"]
+
+
+ENV_SIDE_TEST = '''
+import os
+import pytest
+
+MODELS = {models!r}
+
+
+@pytest.mark.cpuperf
+def test_model(ov_compile, cpuperf):
+    cpuperf.measure(ov_compile(MODELS[os.environ.get("MODEL_VARIANT", "fast")]))
+'''
+
+
+def test_side_env_sets_a_variable_for_one_side_only(tmp_path: Path, tiny_int8_ir: Path,
+                                                    slower_int8_ir: Path) -> None:
+    """``--head-env NAME=VALUE``: one checkout, one environment, the head side's worker with a
+    variable set (a configuration switch): the slower variant is caught, both sides shown."""
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "test_side.py").write_text(ENV_SIDE_TEST.format(
+        models={"fast": str(tiny_int8_ir), "slow": str(slower_int8_ir)}))
+    out = run_ab("--head-env", "MODEL_VARIANT=slow", "--rounds", "6", "--tolerance", "0.1",
+                 "--max-pairs", "1", "--report", "ab.json", "--report", "ab.md", "--", *FAST,
+                 cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert results_of(tmp_path / "ab.json")[("test_model", "throughput")]["status"] == \
+        "regression"
+    sides = json.loads((tmp_path / "ab.json").read_text())["machine"]["ab"]["sides"]
+    assert sides["head"]["env"] == {"MODEL_VARIANT": "slow"} and "env" not in sides["base"]
+    assert "with MODEL_VARIANT=slow in" in (tmp_path / "ab.md").read_text()
+
+
+def test_side_env_refuses_what_is_not_an_assignment(tmp_path: Path) -> None:
+    out = run_ab("--head-env", "MODEL_VARIANT", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "'MODEL_VARIANT' is not NAME=VALUE" in out.stderr

@@ -11,6 +11,8 @@ import socket
 from typing import Any
 
 FD_ENV = "CPUPERF_AB_FD"
+SIDE_ENV = "CPUPERF_AB_SIDE_ENV"
+"""JSON of the variables ``--base-env``/``--head-env`` set for a side (its reports show them)."""
 """Environment variable naming the inherited socket fd of a worker."""
 
 Message = dict[str, Any]

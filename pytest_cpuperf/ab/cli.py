@@ -69,6 +69,12 @@ def add_ab_parser(subparsers: Any) -> None:
     ab.add_argument("--python", metavar="PY", help="Python of both sides (default: this one)")
     ab.add_argument("--base-python", metavar="PY", help="Python of the base side")
     ab.add_argument("--head-python", metavar="PY", help="Python of the head side")
+    ab.add_argument("--base-env", action="append", default=[], type=_assignment,
+                    metavar="NAME=VALUE", help="set an environment variable for the base side "
+                                               "only (repeatable), e.g. OMP_NUM_THREADS=1")
+    ab.add_argument("--head-env", action="append", default=[], type=_assignment,
+                    metavar="NAME=VALUE", help="set an environment variable for the head side "
+                                               "only (repeatable), e.g. ONEDNN_MAX_CPU_ISA=AVX2")
     ab.add_argument("--rounds", type=_count, default=DEFAULT_ROUNDS,
                     help=f"rounds per measurement, one trial per side each (default "
                          f"{DEFAULT_ROUNDS})")
@@ -163,6 +169,16 @@ def in_shard(test_id: str, shard: tuple[int, int] | None) -> bool:
 
 # --- sides ------------------------------------------------------------------------------------
 
+def _assignment(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--base-env``/``--head-env``."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=VALUE (a variable name, '=', its value), e.g. "
+            f"OMP_NUM_THREADS=1")
+    return name, value
+
+
 def _checkout(path: str, option: str) -> Path:
     directory = Path(path).resolve()
     if not directory.is_dir():
@@ -189,8 +205,10 @@ def resolve_sides(args: argparse.Namespace, base_checkout: Path | None) -> dict[
     base = base_checkout or (_checkout(args.base, "--base") if args.base else head)
     shared = args.python
     return {
-        "base": Side("base", base, _python(args.base_python or shared, "--base-python")),
-        "head": Side("head", head, _python(args.head_python or shared, "--head-python")),
+        "base": Side("base", base, _python(args.base_python or shared, "--base-python"),
+                     tuple(args.base_env)),
+        "head": Side("head", head, _python(args.head_python or shared, "--head-python"),
+                     tuple(args.head_env)),
     }
 
 

@@ -12,6 +12,7 @@ all of them together (verdict.judge_pairs).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .channel import FD_ENV, Channel, ChannelClosed, Message
+from .channel import FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
 
 SIDES = ("base", "head")
 Progress = Callable[[str], None]
@@ -43,6 +44,8 @@ class Side:
     name: str
     checkout: Path
     python: str
+    env: tuple[tuple[str, str], ...] = ()
+    """Environment variables set for this side's worker only (``--base-env``/``--head-env``)."""
 
 
 @dataclass
@@ -82,7 +85,9 @@ class Worker:
     def start(self) -> Message:
         """Start the worker and return its hello (test ids, versions, commit)."""
         ours, theirs = socket.socketpair()
-        env = dict(os.environ, **{FD_ENV: str(theirs.fileno())})
+        env = {**os.environ, **dict(self.side.env), FD_ENV: str(theirs.fileno())}
+        if self.side.env:
+            env[SIDE_ENV] = json.dumps(dict(self.side.env))
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== cpuperf ab: {self.side.name} worker start {self.starts} "

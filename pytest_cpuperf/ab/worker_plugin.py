@@ -8,6 +8,7 @@ head take their trials back to back; everything else in the test runs as in a no
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -60,11 +61,15 @@ def side_info(rootdir: str) -> dict[str, Any]:
     """This side's interpreter, library versions and git commit (``None`` outside git)."""
     from ..backends.registry import reported_packages
     from ..versions import installed_versions
+    from .channel import SIDE_ENV
     from .checkout import git_commit
 
-    return {"python": sys.executable, "python_version": platform.python_version(),
+    info = {"python": sys.executable, "python_version": platform.python_version(),
             "cwd": os.getcwd(), "rootdir": rootdir, "commit": git_commit(Path.cwd()),
             "versions": installed_versions(reported_packages())}
+    if os.environ.get(SIDE_ENV):
+        info["env"] = json.loads(os.environ[SIDE_ENV])
+    return info
 
 
 class WorkerLoop:

@@ -36,6 +36,8 @@ def side_line(name: str, side: Mapping[str, Any]) -> str:
     sha, plus, state = str(side.get("commit") or "").partition("+")  # abc...+dirty
     commit = f"{sha[:12]}{plus}{state}" if sha else "no git commit"
     versions = ", ".join(f"{k} {v}" for k, v in sorted((side.get("versions") or {}).items()))
+    env = " ".join(f"{k}={v}" for k, v in sorted((side.get("env") or {}).items()))
+    commit += f" with {env}" if env else ""
     return (f"{name}: {commit} in {side.get('cwd', '?')} (Python "
             f"{side.get('python_version', '?')} at {side.get('python', '?')}; "
             f"{versions or 'versions unknown'})")
