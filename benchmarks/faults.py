@@ -2,6 +2,7 @@
 
     python -m benchmarks.faults                 # 20 kill points, 6 writers x 30 updates, ...
     python -m benchmarks.faults --kills 40 --writers 8 --updates 50
+    python -m benchmarks.faults --reliability   # also the faults of benchmarks.reliability_faults
 
 Every fault runs real processes on real files: ``pytest --cpuperf --cpuperf-update`` on a small
 project that records many metrics (no model), killed, starved of disk space (a 64 KiB tmpfs),
@@ -394,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3,
                         help="trials of the other faults (default: 3)")
     parser.add_argument("--seed", type=int, default=10, help="kill moments (default: 10)")
+    parser.add_argument("--reliability", action="store_true",
+                        help="also run the faults beyond the store (benchmarks.reliability_faults)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cpuperf-faults-") as tmp:
         work = Path(tmp)
@@ -418,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print(row.markdown())
+    if args.reliability:
+        from .reliability_faults import table
+
+        print()
+        print("\n".join(table()))
     return 0
 
 

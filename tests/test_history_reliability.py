@@ -325,3 +325,18 @@ def test_long_names_through_pytest_exit_0(pytester: pytest.Pytester,
     (row,) = store.runs()
     assert row.branch == "feature/" + "x" * 230
     store.close()
+
+
+def test_undecodable_text_is_stored_escaped_on_both_stores(new_url: Callable[[str], str]) -> None:
+    """A surrogate-escaped file name (``os.fsdecode`` of a non-UTF-8 byte) in a unit, a metric
+    and a test id: the run is stored, the text escaped, never a lost row."""
+    url = new_url("undecodable")
+    store = HistoryStore.open(url)
+    odd = b"model-\xff.bin".decode("utf-8", "surrogateescape")
+    assert append(store, 0, [result(1.0, unit=odd, metric=f"m/{odd}",
+                                    test_id=f"t.py::test[{odd}]")])
+    (key,) = store.series_keys()
+    assert key == ("t.py::test[model-\\udcff.bin]", "m/model-\\udcff.bin")
+    (point,) = store.series(*key)
+    assert point.unit == "model-\\udcff.bin"
+    store.close()

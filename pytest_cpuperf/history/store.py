@@ -472,6 +472,12 @@ def insert_run_row(conn: Connection, run: HistoryRun) -> None:
         versions=json_safe(run.versions), policy=json_safe(run.policy)))
 
 
+def storable(text: str) -> str:
+    """``text`` as a database takes it: a lone surrogate (an undecodable file name's
+    ``surrogateescape``) becomes its ``\\udcff`` escape instead of failing the insert."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def metric_row(run_id: str, result: MetricResult) -> dict[str, Any]:
     """The stored row of ``result``: a non-finite value, sample or factor makes its verdict
     ``invalid`` (as the gate judges it) with the reason, its value NULL and JSON ``null``s."""
@@ -485,12 +491,14 @@ def metric_row(run_id: str, result: MetricResult) -> dict[str, Any]:
             status, message = INVALID, f"{record.metric} of {record.test_id} is invalid"
         if INVALID_REASON not in message:
             message = f"{message}: {INVALID_REASON}" if message else INVALID_REASON
-    return {"run_id": run_id, "test_id": record.test_id, "metric": record.metric,
-            "kind": record.kind, "unit": record.unit, "value": finite_or_none(record.value),
+    return {"run_id": run_id, "test_id": storable(record.test_id),
+            "metric": storable(record.metric), "kind": record.kind,
+            "unit": storable(record.unit), "value": finite_or_none(record.value),
             "samples": json_safe([float(s) for s in record.samples]),
             "contention": json_safe([float(c) for c in record.contention]),
             "higher_is_better": bool(record.higher_is_better),
-            "kernels": json_safe(record.kernels), "status": status, "message": message or None,
+            "kernels": json_safe(record.kernels), "status": status,
+            "message": storable(message) or None,
             "change": finite_or_none(result.change), "p_value": finite_or_none(result.p_value)}
 
 
