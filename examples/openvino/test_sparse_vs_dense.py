@@ -62,16 +62,18 @@ def test_int8_throughput(ov_compile, cpuperf, cpu_isa, bert_base_int8_sparse80):
     print(measurement.describe())
 
 
-@pytest.mark.cpuperf(tolerance=0.05)
-@pytest.mark.requires_isa("avx512_vnni")
+@pytest.mark.cpuperf(tolerance=0.05, min_speedup=1.2)
 def test_int8_beats_fp32(ov_compile, cpuperf, cpu_isa, bert_base_int8_sparse80, bert_base_fp32):
-    """VNNI INT8 against FP32 kept in f32 (not the bf16 the CPU plugin would pick by itself)."""
+    """INT8 against FP32 kept in f32 (not the bf16 the CPU plugin would pick by itself),
+    interleaved: x1.2 or more on every x86 CPU, gated in the same run (``min_speedup``, no
+    baseline needed); with AVX-512 VNNI the test also asserts x1.5."""
     common = {"streams": cpu_isa.cores, "threads": cpu_isa.cores}
     int8 = ov_compile(bert_base_int8_sparse80, **common)
     fp32 = ov_compile(bert_base_fp32, precision="f32", **common)
     result = cpuperf.compare(int8, fp32, names=("int8", "fp32"))
     print(result.describe())
-    result.assert_faster(1.5)
+    if cpu_isa.has("avx512_vnni"):
+        result.assert_faster(1.5)
 
 
 @pytest.mark.cpuperf(max_compile_s=60, max_first_inference_ms=2000, max_peak_rss_mb=4000,
