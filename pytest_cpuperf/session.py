@@ -187,7 +187,7 @@ class CpuperfSession:
             return []
         produced = {r.record.key for r in self.results} | {r.key for r in self.unjudged}
         files = {test_id.split("::", 1)[0] for test_id in self.collected}
-        found = []
+        found: list[dict[str, str]] = []
         for test_id, metrics in sorted(baseline.records.items()):
             if test_id in self.ran:
                 why = "the test ran and did not record it"

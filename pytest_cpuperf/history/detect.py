@@ -113,7 +113,7 @@ def shifts(values: Sequence[float | None], *, window: int = DEFAULT_WINDOW,
     if len(kept) < 3:
         return []
     found, _weak = analysis.compute_change_points(  # type: ignore[attr-defined]
-        [float(values[i]) for i in kept], window_len=window, max_pvalue=max_pvalue,
+        [v for i in kept if (v := values[i]) is not None], window_len=window, max_pvalue=max_pvalue,
         min_magnitude=min_magnitude)
     return [Shift(index=kept[int(cp.index)], before=float(cp.stats.mean_1),
                   after=float(cp.stats.mean_2), p_value=float(cp.stats.pvalue))

@@ -224,8 +224,8 @@ def _check_labels(labels: np.ndarray, classes: int) -> None:
     if bad.size:
         raise CpuperfUsageError(
             f"labels must be class indices in [0, {classes}) for a model with {classes} "
-            f"outputs; found {sorted(set(bad.tolist()))[:5]} (unlabelled test splits, such as "
-            f"GLUE's, use -1: evaluate on the validation split)")
+            f"outputs; found {sorted(set(bad.ravel().tolist()))[:5]} (unlabelled test "
+            f"splits, such as GLUE's, use -1: evaluate on the validation split)")
 
 
 # --- reading datasets --------------------------------------------------------------------
