@@ -259,9 +259,13 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
     results = sorted_results([r for _, run in reports for r in run.results])
     errors = [f"{path}: {error}" for path, run in reports for error in run.errors]
     failed = {test: why for _, run in reports for test, why in run.failed_tests.items()}
+    produced = {r.record.key for r in results}
+    unmeasured = [item for _, run in reports for item in run.unmeasured
+                  if (item["test_id"], item["metric"]) not in produced]
     return RunReport(machine=dict(machine), results=results,
                      versions=_merged_versions([run for _, run in reports]), errors=errors,
-                     failed_tests=failed)
+                     failed_tests=failed, unmeasured=unmeasured,
+                     empty_tests=sorted({t for _, run in reports for t in run.empty_tests}))
 
 
 def merge_outputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
@@ -369,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .ab.cli import add_ab_parser  # numpy/scipy only once `ab` judges
 
     add_ab_parser(sub)
+    from .store.merge import add_baseline_merge_parser
+
+    add_baseline_merge_parser(sub)
     return parser
 
 

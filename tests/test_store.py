@@ -21,6 +21,7 @@ from pytest_cpuperf.store.baselines import (
     BaselineFile,
     load,
     machine_key,
+    render,
     save,
     update_file,
     updated,
@@ -141,3 +142,67 @@ def test_written_files_are_readable_by_others(tmp_path: Path) -> None:
     path.chmod(0o664)
     update_file(path, {}, [_record("t::b", 1.0)])
     assert stat.S_IMODE(path.stat().st_mode) == 0o664
+
+
+def _only_insertions(before: str, after: str) -> list[str]:
+    """The lines of ``before`` that ``after`` changed or removed (none: pure insertions)."""
+    return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                                  lineterm="", n=0)
+            if line.startswith("-") and not line.startswith("---")]
+
+
+def test_adding_records_anywhere_touches_no_existing_line(tmp_path: Path) -> None:
+    """Tests added first, between two and last, a metric added to a test, a run appended: each
+    is lines inserted, so changes of different records never share a line."""
+    path = tmp_path / "m.json"
+    update_file(path, {"key": "m"}, [_record(f"t::{n}", 100.0) for n in (2, 5)])
+    steps = [([_record(f"t::{n}", 100.0) for n in (1, 3, 9)], set()),
+             ([_record("t::5", 1.0, metric="accuracy"), _record("t::5", 1.0, metric="zeta")],
+              set()),
+             ([_record("t::2", 101.0)], {("t::2", "throughput")})]
+    for records, consistent in steps:
+        before = path.read_text()
+        update_file(path, {"key": "m"}, records, consistent)
+        assert _only_insertions(before, path.read_text()) == []
+    text = path.read_text()
+    assert json.loads(text) == load(path).to_dict()
+    runs = [line for line in text.splitlines() if line.lstrip().startswith('{"value": ')]
+    assert len(runs) == 8, "one line per recorded run"
+    assert all(json.loads(line)["samples"] for line in runs)
+
+
+def test_files_of_the_indented_layout_load_and_are_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    written = update_file(path, {"key": "m", "flags": ["avx2"]},
+                          [_record(f"t::{n}", 100.0 + n) for n in range(3)])
+    path.write_text(json.dumps(written.to_dict(), indent=2) + "\n")  # an older writer's file
+    old = load(path)
+    assert old.to_dict() == written.to_dict()
+    save(old)
+    assert path.read_text() == render(written)
+    assert path.read_text() != json.dumps(written.to_dict(), indent=2) + "\n"
+
+
+def test_a_file_left_with_git_conflict_markers_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    update_file(path, {"key": "m"}, [_record("t::a", 1.0)])
+    lines = path.read_text().splitlines(keepends=True)
+    conflicted = "".join([*lines[:8], "<<<<<<< HEAD\n", *lines[8:12], "=======\n",
+                          *lines[8:12], ">>>>>>> theirs\n", *lines[12:]])
+    path.write_text(conflicted)
+    for attempt in (lambda: load(path), lambda: update_file(path, {}, [_record("t::b", 2.0)])):
+        with pytest.raises(BaselineFileError, match=rf"{path} holds git conflict markers .* "
+                                                    r"`git checkout -m .*m\.json`"):
+            attempt()
+    assert path.read_text() == conflicted
+
+
+def test_an_update_stores_exactly_the_records_it_is_given(tmp_path: Path) -> None:
+    """What is not passed (a failed test's figures, left out by the caller) keeps its stored
+    baseline, byte for byte."""
+    path = tmp_path / "m.json"
+    update_file(path, {"key": "m"}, [_record("t::failed", 100.0), _record("t::ok", 100.0)])
+    stored = load(path).get("t::failed", "throughput")
+    update_file(path, {"key": "m"}, [_record("t::ok", 100.5)], {("t::ok", "throughput")})
+    assert load(path).get("t::failed", "throughput") == stored
+    assert len(load(path).get("t::ok", "throughput").runs) == 2

@@ -1,7 +1,10 @@
 """Baseline files: one JSON file per machine class under the baseline directory.
 
-Meant to be committed: keys are sorted, floats rounded, one record per test and metric, so a
-change to one test is a small diff. The machine key is the CPU model, generation, ISA class and
+Meant to be committed: records sorted by test and metric, floats rounded, one block per test
+and metric and one line per recorded run (see :func:`render`), so a change to one test is a
+small diff and branches that change different tests merge with plain ``git merge``; the git
+merge driver ``cpuperf baseline-merge`` (:mod:`.merge`) joins the rest record by record. The
+machine key is the CPU model, generation, ISA class and
 usable cores (never the hostname, clock or library versions: those are recorded per run and
 shown in every comparison). Writes go to a temporary file that replaces the old one in one
 rename (see :mod:`fileio`), so a killed run leaves the previous baseline whole. A corrupt,
@@ -138,17 +141,38 @@ def baseline_to_judge(directory: Path, cpu: CpuIsa) -> Path:
     return legacy if not path.exists() and legacy.exists() else path
 
 
+_CONFLICT_MARKER = re.compile(r"^(<{7} |>{7} )", re.MULTILINE)
+
+
+def _has_conflict_markers(path: Path) -> bool:
+    """Whether ``path`` holds the ``<<<<<<< ours`` / ``>>>>>>> theirs`` lines of a git conflict."""
+    try:
+        return _CONFLICT_MARKER.search(path.read_text(encoding="utf-8", errors="replace")) \
+            is not None
+    except OSError:
+        return False
+
+
 def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
     """Read ``path``; a missing file is an empty baseline. Raises :class:`BaselineFileError`."""
     if not path.exists():
         return BaselineFile(path=path, machine=dict(machine or {}))
     untouched = "it was left untouched"
-    data = read_versioned_json(
-        path, what="baseline file", schema=SCHEMA, max_version=SCHEMA_VERSION,
-        unreadable=f"{untouched}. Restore it from version control or delete it to record new "
-                   f"baselines",
-        foreign=f"{untouched}. Move it, or choose another --cpuperf-baseline-dir",
-        newer=f"{untouched}. Upgrade pytest-cpuperf")
+    try:
+        data = read_versioned_json(
+            path, what="baseline file", schema=SCHEMA, max_version=SCHEMA_VERSION,
+            unreadable=f"{untouched}. Restore it from version control or delete it to record "
+                       f"new baselines",
+            foreign=f"{untouched}. Move it, or choose another --cpuperf-baseline-dir",
+            newer=f"{untouched}. Upgrade pytest-cpuperf")
+    except BaselineFileError as exc:
+        if _has_conflict_markers(path):
+            raise BaselineFileError(
+                f"baseline file {path} holds git conflict markers (<<<<<<< ... >>>>>>>) of an "
+                f"unfinished merge and could not be read as JSON; {untouched}. Merge it record "
+                f"by record: install the merge driver (`cpuperf baseline-merge --help`), then "
+                f"run `git checkout -m {path}`") from exc
+        raise
     try:
         records = records_from_dict(data.get("records"))
         stored_machine = machine_from_dict(data.get("machine"), "top level")
@@ -160,10 +184,97 @@ def load(path: Path, machine: dict[str, Any] | None = None) -> BaselineFile:
                         records=records)
 
 
+INDENT = "  "
+SEPARATOR = ","
+"""The line between two blocks of one object or list: it belongs to neither, so a block added
+anywhere (first, last, between two) is a pure insertion that touches no existing line."""
+
+
+def _one_line(value: Any) -> str:
+    """``value`` as compact JSON on one line, in the data model's order; ``ValueError`` on
+    NaN."""
+    return json.dumps(value, allow_nan=False, separators=(", ", ": "))
+
+
+def _key(name: Any) -> str:
+    return _one_line(str(name))
+
+
+def _separated(blocks: Iterable[list[str]], indent: str) -> list[str]:
+    """``blocks`` joined by :data:`SEPARATOR` lines."""
+    lines: list[str] = []
+    for block in blocks:
+        if lines:
+            lines.append(indent + SEPARATOR)
+        lines.extend(block)
+    return lines
+
+
+def _members(data: Mapping[str, Any], indent: str) -> list[str]:
+    """One ``"key": value`` line per member, in the order of ``data``, commas at line ends."""
+    items = [f"{indent}{_key(key)}: {_one_line(value)}" for key, value in data.items()]
+    return [line + ("," if i < len(items) - 1 else "") for i, line in enumerate(items)]
+
+
+def _object(key: str, data: Mapping[str, Any], indent: str, comma: str = ",") -> list[str]:
+    """``"key": {`` with one member per line, closed on its own line (``{}`` when empty)."""
+    if not data:
+        return [f"{indent}{_key(key)}: {{}}{comma}"]
+    return [f"{indent}{_key(key)}: {{", *_members(data, indent + INDENT),
+            f"{indent}}}{comma}"]
+
+
+def _run_line(run: Mapping[str, Any]) -> str:
+    """One recorded run on one line, its fields in the order the data model gives them."""
+    return "{" + ", ".join(f"{_key(k)}: {_one_line(v)}" for k, v in run.items()) + "}"
+
+
+def _metric_block(metric: str, record: Mapping[str, Any], indent: str) -> list[str]:
+    """A metric's record: what stays put between runs first, one field per line; then its
+    runs, one line each, oldest first (an appended run is an appended line)."""
+    inner = indent + INDENT
+    lines = [f"{indent}{_key(metric)}: {{"]
+    for key, value in record.items():
+        if key == "runs":
+            continue
+        if isinstance(value, Mapping):
+            lines.extend(_object(key, value, inner))
+        else:
+            lines.append(f"{inner}{_key(key)}: {_one_line(value)},")
+    runs = [[inner + INDENT + _run_line(run)] for run in record["runs"]]
+    return [*lines, f'{inner}"runs": [', *_separated(runs, inner + INDENT), f"{inner}]",
+            f"{indent}}}"]
+
+
+def _test_block(test: str, metrics: Mapping[str, Any], indent: str) -> list[str]:
+    blocks = [_metric_block(metric, record, indent + INDENT) for metric, record in metrics.items()]
+    return [f"{indent}{_key(test)}: {{", *_separated(blocks, indent + INDENT),
+            f"{indent}}}"]
+
+
+def render(baseline: BaselineFile) -> str:
+    """The text of a baseline file, laid out so that git merges independent changes.
+
+    Records are sorted by test id, then metric; each test, each metric and each recorded run is
+    a block of its own, and blocks are joined by a line holding only the comma. Adding a test,
+    a metric or a run, or re-recording one, changes only lines of its own block, so branches
+    that change different records merge with plain ``git merge`` (as long as their changes are
+    not next to each other; the merge driver of :mod:`.merge` joins the rest). The text is
+    plain JSON: every JSON reader reads it, and files of the older layout load the same.
+    """
+    data = baseline.to_dict()
+    tests = [_test_block(test, metrics, INDENT * 2) for test, metrics in data["records"].items()]
+    lines = ["{", f'{INDENT}"schema": {_one_line(data["schema"])},',
+             f'{INDENT}"schema_version": {_one_line(data["schema_version"])},',
+             *_object("machine", data["machine"], INDENT),
+             f'{INDENT}"records": {{', *_separated(tests, INDENT * 2), f"{INDENT}}}", "}"]
+    return "\n".join(lines) + "\n"
+
+
 def save(baseline: BaselineFile) -> None:
-    """Write ``baseline`` atomically; ``ValueError`` (nothing written) if a figure is NaN."""
-    text = json.dumps(baseline.to_dict(), indent=2, sort_keys=False, allow_nan=False)
-    atomic_write_text(baseline.path, text + "\n")
+    """Write ``baseline`` atomically in the layout of :func:`render`; ``ValueError`` (nothing
+    written) if a figure is NaN."""
+    atomic_write_text(baseline.path, render(baseline))
 
 
 def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
@@ -189,7 +300,11 @@ def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
 
 def update_file(path: Path, machine: dict[str, Any], records: Iterable[MetricRecord],
                 consistent: set[tuple[str, str]] | None = None) -> BaselineFile:
-    """Load, merge ``records`` and save ``path`` under a lock (safe across processes)."""
+    """Load, merge ``records`` and save ``path`` under a lock (safe across processes).
+
+    Exactly ``records`` are stored: the caller leaves out what must not become a baseline (a
+    failed test's figures, say), and those keep what is stored for them.
+    """
     with locked(path):
         remove_orphans(path)  # temporary files of writers killed before their rename
         current = load(path, machine)
@@ -213,7 +328,8 @@ class BaselineStore(Protocol):
 
     def update(self, records: Iterable[MetricRecord],
                consistent: set[tuple[str, str]]) -> BaselineFile:
-        """Store ``records`` (those in ``consistent`` extend their history)."""
+        """Store exactly ``records`` (those in ``consistent`` extend their history); every
+        other stored record is kept as it is."""
         ...
 
 
