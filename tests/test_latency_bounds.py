@@ -78,7 +78,8 @@ def test_ceiling_holds_the_bound_not_the_estimate() -> None:
     assert result.status is Status.ABOVE_CEILING
     assert "upper bound" in result.message and "not the estimate" in result.message
     passed = evaluate(record, None, Policy(ceiling=bound + 0.01))
-    assert passed.status is Status.NO_BASELINE
+    assert passed.status is Status.PASS  # the ceiling is its gate, baseline or not
+    assert "within its ceiling" in passed.message
     assert "p90 <= " in passed.message and "too few samples for p99" in passed.message
 
 
@@ -93,7 +94,7 @@ def test_user_latency_records_keep_the_value_ceiling() -> None:
     record = MetricRecord(test_id="t", metric="latency_p90_ms", kind="latency", unit="ms",
                           value=5.0, higher_is_better=False)
     assert evaluate(record, None, Policy(ceiling=4.0)).status is Status.ABOVE_CEILING
-    assert evaluate(record, None, Policy(ceiling=6.0)).status is Status.NO_BASELINE
+    assert evaluate(record, None, Policy(ceiling=6.0)).status is Status.PASS
 
 
 def test_measurements_stored_with_or_without_bounds_load() -> None:
