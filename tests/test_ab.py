@@ -59,6 +59,7 @@ def results_of(report: Path) -> dict[tuple[str, str], dict]:
     return {(r["test_id"].split("::")[-1], r["metric"]): r for r in data["results"]}
 
 
+@pytest.mark.slow
 def test_slower_head_is_a_regression_and_reports_label_sides(
         tmp_path: Path, tiny_int8_ir: Path, slower_int8_ir: Path) -> None:
     base = write_side(tmp_path / "base", tiny_int8_ir)
@@ -130,6 +131,7 @@ def test_a_side_without_pytest_fails_fast_naming_it(tmp_path: Path) -> None:
     assert "pytest is not installed in the head environment" in out.stderr
 
 
+@pytest.mark.slow
 def test_a_worker_crash_is_an_error_of_that_side_and_the_rest_go_on(
         tmp_path: Path, tiny_int8_ir: Path) -> None:
     crash = '''
@@ -224,6 +226,7 @@ def git(repo: Path, *args: str) -> str:
                           text=True).stdout
 
 
+@pytest.mark.slow
 def test_base_ref_worktree_and_shards_merged(tmp_path: Path, tiny_int8_ir: Path,
                                              slower_int8_ir: Path) -> None:
     """A pull request: base = a worktree of the committed revision, head = the checkout with a
@@ -279,6 +282,7 @@ def test_model(ov_compile, cpuperf):
 '''
 
 
+@pytest.mark.slow
 def test_side_env_sets_a_variable_for_one_side_only(tmp_path: Path, tiny_int8_ir: Path,
                                                     slower_int8_ir: Path) -> None:
     """``--head-env NAME=VALUE``: one checkout, one environment, the head side's worker with a

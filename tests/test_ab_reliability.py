@@ -282,6 +282,7 @@ def test_sigint_and_a_second_signal_keep_the_partial_report_and_clean_up(
 
 # --- 12: a timed-out test's processes ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_timed_out_test_and_its_child_processes_are_killed(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -305,6 +306,7 @@ def test_a_timed_out_test_and_its_child_processes_are_killed(tmp_path: Path) -> 
 
 # --- 13: commits, logs, submodules ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_an_untracked_file_makes_head_dirty_in_every_report(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     commit = make_repo(repo, {"test_side.py": RECORD_TEST})

@@ -242,6 +242,7 @@ def test_cold_torch(cpuperf):
 """
 
 
+@pytest.mark.slow
 def test_torch_cold_start_builds_with_the_factory_and_times_prepare(
         pytester: pytest.Pytester) -> None:
     """A factory defined in the test module, imported by each fresh process from the test's
@@ -272,6 +273,7 @@ def test_torch_cold_start_builds_with_the_factory_and_times_prepare(
     assert 1.0 < size["value"] < 10.0  # tiny BERT's fp32 parameters (exact: the test below)
 
 
+@pytest.mark.slow
 def test_torch_cold_start_with_this_modules_function() -> None:
     pytest.importorskip("transformers")
     request = check_request(tiny_torch_bert, backend="torch", repeats=2,

@@ -217,6 +217,7 @@ def _bulk(path: Path, count: int) -> None:
                      unit="samples/s", value=1.0, samples=[1.0] * 5) for i in range(count)])
 
 
+@pytest.mark.slow
 def test_writers_with_different_tmpdir_lose_no_record(tmp_path: Path) -> None:
     writers, updates, bulk = 6, 30, 1000
     path = tmp_path / ".cpuperf" / "m.json"
@@ -329,6 +330,7 @@ def test_xdist_two_workers_store_every_record(pytester: pytest.Pytester) -> None
 KILL_POINTS = 20
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_of_an_update(pytester: pytest.Pytester) -> None:
     """Kill real ``pytest --cpuperf --cpuperf-update`` runs at 20 moments: half at random in
     the run, half 0-0.5 ms into the baseline write."""

@@ -238,6 +238,7 @@ def test_xdist_loses_no_record_and_serializes(pytester: pytest.Pytester) -> None
     assert not overlaps, f"perf tests overlapped: {overlaps}"
 
 
+@pytest.mark.slow
 def test_genuinely_slower_model_is_caught(pytester: pytest.Pytester, tiny_int8_ir: Path,
                                           slower_int8_ir: Path) -> None:
     """Baseline on the 2-layer model, then the 4-layer one under the same test name."""

@@ -278,6 +278,7 @@ print(xml)
 """
 
 
+@pytest.mark.slow
 def test_concurrent_builders_heal_a_truncated_entry_and_all_get_a_sound_model(
         pristine: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"

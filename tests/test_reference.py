@@ -168,6 +168,7 @@ def test_torch(torch_optimize, cpuperf, request):
 """
 
 
+@pytest.mark.slow
 def test_real_runs_store_the_reference_and_judge_against_it(pytester: pytest.Pytester,
                                                             tiny_int8_ir: Path) -> None:
     pytest.importorskip("openvino")
