@@ -200,3 +200,19 @@ def test_a_measurement_prints_as_one_line() -> None:
     text = str(measurement)
     assert text == measurement.describe()
     assert text.startswith("dense: ") and "\n" not in text and len(text) < 300
+
+
+def test_ov_compile_names_the_keyword_it_takes(pytester: pytest.Pytester,
+                                               tiny_int8_ir: Path) -> None:
+    pytest.importorskip("openvino")
+    pytester.makepyfile(f"""
+        import pytest
+        from pytest_cpuperf.errors import CpuperfUsageError
+
+        def test_typo(ov_compile):
+            with pytest.raises(CpuperfUsageError) as info:
+                ov_compile({str(tiny_int8_ir)!r}, stream=2)
+            assert "ov_compile() got an unexpected keyword 'stream'" in str(info.value)
+            assert "did you mean 'streams'?" in str(info.value)
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
