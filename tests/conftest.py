@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -169,3 +171,14 @@ def postgres_server() -> Iterator[Callable[[str], str]]:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """``new_url(name)``: the URL of a fresh, empty database on a real server of each kind."""
+    if request.param == "sqlite":
+        return lambda name: f"sqlite:///{tmp_path / name}.db"
+    pytest.importorskip("psycopg", reason="the history extra is not installed")
+    server: Callable[[str], str] = request.getfixturevalue("postgres_server")
+    return lambda name: server(f"{re.sub(r'[^a-z0-9_]', '_', name.lower())[:40]}_"
+                               f"{uuid.uuid4().hex[:8]}")

@@ -32,6 +32,7 @@ from benchmarks.faults import (  # the fault scenarios, defined once
 from pytest_cpuperf.isa import detect
 from pytest_cpuperf.store.baselines import baseline_path, load, update_file
 from pytest_cpuperf.store.fileio import run_lock
+from tests.support import tmpfs
 
 
 def _project(pytester: pytest.Pytester) -> Path:
@@ -62,21 +63,6 @@ def _temp_files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.glob(".*.tmp"))
 
 
-@contextlib.contextmanager
-def _tmpfs(path: Path, size: str = "1m") -> Iterator[Path]:
-    """A real tmpfs of ``size`` mounted at ``path``; skips where mounting is not allowed."""
-    mount = shutil.which("mount")
-    if mount is None or os.geteuid() != 0:
-        pytest.skip("needs root and mount(8) to mount a small or read-only tmpfs")
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run([shutil.which("umount") or "umount", "-l", str(path)], check=False)
 
 
 def _remount_read_only(path: Path) -> None:
@@ -89,7 +75,7 @@ def _remount_read_only(path: Path) -> None:
 def test_read_only_baseline_dir_is_reported_and_other_reports_written(
         pytester: pytest.Pytester) -> None:
     _project(pytester)
-    with _tmpfs(pytester.path / "ro") as mount:
+    with tmpfs(pytester.path / "ro") as mount:
         baselines, reports = mount / "baselines", mount / "reports"
         reports.mkdir()
         dir_args = ("--cpuperf-baseline-dir", str(baselines))
@@ -118,7 +104,7 @@ def test_read_only_baseline_dir_is_reported_and_other_reports_written(
 
 def test_disk_full_keeps_the_old_baseline_whole(pytester: pytest.Pytester) -> None:
     _project(pytester)
-    with _tmpfs(pytester.path / "small", size="64k") as mount:
+    with tmpfs(pytester.path / "small", size="64k") as mount:
         dir_args = ("--cpuperf-baseline-dir", str(mount))
         _run(pytester, 1.0, "--cpuperf-update", *dir_args).assert_outcomes(passed=2)
         path = baseline_path(mount, detect())

@@ -130,14 +130,6 @@ def add_column_migration(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_cpuperf_runs_source ON cpuperf_runs (source)"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
-    """``new_url(name)``: the URL of a fresh, empty database on a real server of the kind."""
-    if request.param == "sqlite":
-        return lambda name: f"sqlite:///{tmp_path / name}.db"
-    pytest.importorskip("psycopg", reason="the history extra is not installed")
-    server: Callable[[str], str] = request.getfixturevalue("postgres_server")
-    return lambda name: server(f"migration_{name}_{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(params=["real", "next"])

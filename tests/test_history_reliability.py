@@ -30,14 +30,6 @@ SECRET = ("hunter", "Zq9xKw")
 """The two halves of a password joined by an unescaped ``@``: neither may show anywhere."""
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
-    """``new_url(name)``: the URL of a fresh, empty database on a real server of the kind."""
-    if request.param == "sqlite":
-        return lambda name: f"sqlite:///{tmp_path / name}.db"
-    pytest.importorskip("psycopg", reason="the history extra is not installed")
-    server: Callable[[str], str] = request.getfixturevalue("postgres_server")
-    return lambda name: server(re.sub(r"\W", "_", f"{name}_{tmp_path.name}".lower())[:63])
 
 
 def cpuperf(*args: str) -> subprocess.CompletedProcess[str]:

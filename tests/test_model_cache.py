@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from pytest_cpuperf import cache
+from tests.support import tmpfs
 
 pytest.importorskip("openvino")
 pytest.importorskip("torch")
@@ -313,26 +314,11 @@ def test_concurrent_builders_heal_a_truncated_entry_and_all_get_a_sound_model(
 # --- a full disk ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A real tmpfs of ``size`` mounted at ``path``; skips where mounting is not allowed."""
-    mount = shutil.which("mount")
-    if mount is None or os.geteuid() != 0:
-        pytest.skip("needs root and mount(8) to mount a small tmpfs")
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run([shutil.which("umount") or "umount", "-l", str(path)], check=False)
 
 
 def test_full_disk_fails_naming_the_entry_and_leaves_the_disk_as_it_was(
         pristine: Path, tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "small", "500k") as small:
+    with tmpfs(tmp_path / "small", "500k") as small:
         with pytest.raises(RuntimeError) as caught:  # a CacheEntryError
             _build(small)
         message = str(caught.value)
@@ -344,7 +330,7 @@ def test_full_disk_fails_naming_the_entry_and_leaves_the_disk_as_it_was(
 
 def test_dead_writers_leftovers_no_longer_fill_a_small_disk(
         pristine: Path, tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "small", "2m") as small:  # room for one build, not for two
+    with tmpfs(tmp_path / "small", "2m") as small:  # room for one build, not for two
         leftover = small / f"{pristine.name}.tmp{_dead_pid()}@{_host()}.a1b2"
         leftover.mkdir()
         (leftover / "model.bin").write_bytes(bytes(1 << 20))  # a killed build's partial weights
