@@ -338,11 +338,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     for line in config.stash.get(FINISH_LINES, []):
         terminalreporter.write_line(line)
-    run = cpuperf.final_report
-    for item in run.unmeasured if run else []:
-        terminalreporter.write_line(
-            f"cpuperf: not measured: {item['test_id']} {item['metric']} is in the baseline "
-            f"file, but {item['why']}", yellow=True)
     note = missing_baseline_note(cpuperf)
     if note and any(r.status.value in ("no baseline", "other machine")
                     for r in cpuperf.results) and not cpuperf.settings.update:

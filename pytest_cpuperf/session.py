@@ -199,15 +199,16 @@ class CpuperfSession:
                          for metric in sorted(metrics) if (test_id, metric) not in produced)
         return found
 
-    def _check_unmeasured(self) -> None:
+    def _check_unmeasured(self, unmeasured: list[dict[str, str]]) -> None:
         """Under ``--cpuperf-strict``, a stored metric this run did not produce fails the run."""
         if not self.settings.strict:
             return
-        for item in self.unmeasured():
+        for item in unmeasured:
             self.errors.append(f"not measured: {item['test_id']} {item['metric']} is in the "
                                f"baseline file, but {item['why']} [--cpuperf-strict]")
 
-    def report(self) -> RunReport:
+    def report(self, unmeasured: list[dict[str, str]] | None = None) -> RunReport:
+        """The run's report; ``unmeasured`` when :meth:`finish` has already listed them."""
         from .backends.registry import reported_packages
         from .versions import installed_versions
 
@@ -215,7 +216,8 @@ class CpuperfSession:
                          versions=installed_versions(reported_packages()),
                          errors=list(dict.fromkeys(self.errors)),
                          failed_tests=dict(self.failed_tests),
-                         unmeasured=self.unmeasured() if self.settings.enabled else [],
+                         unmeasured=(unmeasured if unmeasured is not None else
+                                     self.unmeasured() if self.settings.enabled else []),
                          empty_tests=sorted(set(self.empty_tests)))
 
     def finish(self) -> list[str]:
@@ -230,8 +232,9 @@ class CpuperfSession:
             lines.extend(self._update())
         if not (self.results or self.settings.enabled):
             return lines
-        self._check_unmeasured()
-        run = self.final_report = self.report()
+        unmeasured = self.unmeasured()
+        self._check_unmeasured(unmeasured)
+        run = self.final_report = self.report(unmeasured)
         if self.hooks is not None:
             self.hooks.pytest_cpuperf_update_report(report=run)
         from .report import write_report

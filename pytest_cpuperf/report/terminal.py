@@ -201,6 +201,9 @@ def _messages(result: MetricResult) -> list[str]:
 
 def run_summary_lines(run: RunReport) -> list[str]:
     """:func:`summary_lines` of a whole run: its CI level and the tests that failed without
-    recording a metric (what the plugin and ``cpuperf compare`` print)."""
-    return summary_lines(run.results, confidence(run), failed_without_metrics(run),
-                         framing(run))
+    recording a metric and the stored metrics it did not produce (what the plugin and
+    ``cpuperf compare`` print)."""
+    return [*summary_lines(run.results, confidence(run), failed_without_metrics(run),
+                           framing(run)),
+            *(f"cpuperf: not measured: {item['test_id']} {item['metric']} is in the baseline "
+              f"file, but {item['why']}" for item in run.unmeasured)]
