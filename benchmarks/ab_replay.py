@@ -28,7 +28,7 @@ from typing import Any
 
 
 def _record(samples: list[float], contention: list[float]) -> Any:
-    from pytest_cpuperf.judge.results import MetricRecord
+    from pytest_cpuperf.records.results import MetricRecord
 
     return MetricRecord(test_id="replay", metric="throughput", kind="throughput",
                         unit="samples/s", value=statistics.median(samples), samples=samples,

@@ -32,7 +32,7 @@ from typing import Any
 
 from pytest_cpuperf.errors import BaselineFileError
 from pytest_cpuperf.isa import detect
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.baselines import baseline_path, load, update_file
 from pytest_cpuperf.store.fileio import run_lock
 
@@ -58,7 +58,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.baselines import update_file
 
 path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]

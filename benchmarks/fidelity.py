@@ -221,7 +221,7 @@ def abba_block_ratios(pairs: list[dict[str, Any]]) -> list[float]:
 def log_ratio_ci(ratios: list[float]) -> dict[str, float]:
     """Geometric mean of the per-pair ratios with the 95% t-interval of the mean log ratio:
     the bias the fidelity target (within +-1.5% of 1.00) is about."""
-    from pytest_cpuperf.judge.stats import log_mean_ci
+    from pytest_cpuperf.stats.intervals import log_mean_ci
 
     if len(ratios) < 2:
         return {}

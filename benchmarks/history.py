@@ -39,7 +39,7 @@ from typing import Any
 from pytest_cpuperf.history.context import RunContext
 from pytest_cpuperf.history.detect import shifts, trailing_shifts
 from pytest_cpuperf.history.store import HistoryRun, HistoryStore
-from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
 from pytest_cpuperf.status import Status
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"

@@ -141,8 +141,8 @@ def worker(config: str, runs: int, out: Path, slower_seq: int = VARIANTS["slower
 
 
 def _record(entry: dict[str, Any]) -> Any:
-    from pytest_cpuperf.judge.results import MetricRecord
-    from pytest_cpuperf.measure.measurement import Measurement
+    from pytest_cpuperf.records.measurement import Measurement
+    from pytest_cpuperf.records.results import MetricRecord
 
     m = Measurement.from_dict(entry["measurement"])
     return MetricRecord(test_id=TEST_ID, metric="throughput", kind="throughput",
@@ -156,7 +156,7 @@ def _record(entry: dict[str, Any]) -> Any:
 def _judge(group: list[dict[str, Any]], entry: dict[str, Any]) -> str:
     """The plugin's verdict on ``entry`` against a baseline of the runs in ``group``."""
     from pytest_cpuperf.judge.evaluate import Policy, evaluate
-    from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun
+    from pytest_cpuperf.records.results import BaselineRecord, BaselineRun
 
     baseline = BaselineRecord(kind="throughput", unit="samples/s", higher_is_better=True,
                               runs=[BaselineRun.from_record(_record(e)) for e in group])

@@ -26,8 +26,8 @@ def bare_trial(queue: Any, seconds: float) -> float:
 def run(profile: Profile, ir: Path) -> dict[str, Any]:
     """``overhead_rounds`` rounds of (plugin loop, bare loop), order alternating (ABBA)."""
     from pytest_cpuperf.backends.openvino import check_options, compile_model
-    from pytest_cpuperf.judge.stats import paired_ratio
     from pytest_cpuperf.measure.engine import async_first_inference, async_trial
+    from pytest_cpuperf.stats.intervals import paired_ratio
 
     compiled = compile_model(ir, check_options())
     target = compiled.timing_target(compiled.example_inputs())

@@ -144,7 +144,7 @@ def measure_all(backend: str, model: str, runs: int, slower_runs: int, trials: i
 
 
 def _record(run: dict[str, Any], with_reference: bool) -> Any:
-    from pytest_cpuperf.judge.results import MetricRecord
+    from pytest_cpuperf.records.results import MetricRecord
 
     return MetricRecord(
         test_id="bench::test", metric="throughput", kind="throughput", unit="samples/s",
@@ -158,7 +158,7 @@ def _record(run: dict[str, Any], with_reference: bool) -> Any:
 def verdict(current: dict[str, Any], bases: Sequence[dict[str, Any]], with_reference: bool
             ) -> str:
     from pytest_cpuperf.judge.evaluate import Policy, evaluate
-    from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun
+    from pytest_cpuperf.records.results import BaselineRecord, BaselineRun
 
     baseline = BaselineRecord("throughput", "samples/s", True,
                               [BaselineRun.from_record(_record(b, with_reference))

@@ -26,8 +26,8 @@ def _throughput(target: Any, seconds: float, count: int) -> float:
 def run(profile: Profile, ir: Path) -> dict[str, Any]:
     from pytest_cpuperf.backends.openvino import check_options, compile_model
     from pytest_cpuperf.defaults import DEFAULT_TRIAL_TIME_S
-    from pytest_cpuperf.judge.stats import paired_ratio
     from pytest_cpuperf.measure.engine import async_first_inference
+    from pytest_cpuperf.stats.intervals import paired_ratio
 
     compiled = compile_model(ir, check_options())
     target = compiled.timing_target(compiled.example_inputs())

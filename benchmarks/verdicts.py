@@ -16,8 +16,8 @@ from typing import Any
 
 from pytest_cpuperf.defaults import DEFAULT_TRIAL_TIME_S, DEFAULT_TRIALS
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord
-from pytest_cpuperf.judge.stats import throughput_change
+from pytest_cpuperf.records.results import BaselineRecord, BaselineRun, MetricRecord
+from pytest_cpuperf.stats.intervals import throughput_change
 from pytest_cpuperf.status import Status
 
 from .common import TEST_ID, median, rounded

@@ -170,7 +170,7 @@ def fill_history(url: str, seed: int = 15) -> None:
 
     from pytest_cpuperf.history.context import RunContext
     from pytest_cpuperf.history.store import HistoryRun, HistoryStore
-    from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+    from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
     from pytest_cpuperf.status import Status
 
     rng = random.Random(seed)

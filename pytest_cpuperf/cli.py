@@ -18,9 +18,9 @@ from . import isa
 from .errors import BaselineFileError, CpuperfUsageError
 from .judge.evaluate import Policy, evaluate
 from .judge.kernels import gate as kernel_gate
-from .judge.results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
 from .knobs import JUDGE_KNOBS, Knob
-from .measure.profile import explain
+from .records.profile import explain
+from .records.results import REPORT_SCHEMA, BaselineRecord, MetricRecord, RunReport, sorted_results
 from .report import check_report_path, render, write_report
 from .report.json_report import read_report
 from .report.terminal import run_summary_lines

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .judge.results import RunReport
+    from .records.results import RunReport
 
 
 @pytest.hookspec

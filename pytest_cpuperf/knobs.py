@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CpuperfUsageError
+from .kernel_spec import check_kernel_spec
 
 JUDGE = "judge"
 """Knobs of the verdict (they go into a Policy, and are stored with each judged metric)."""
@@ -221,7 +222,6 @@ def check_marker_kwargs(kwargs: Mapping[str, Any], where: str) -> dict[str, Any]
         if key in BY_NAME:
             checked[key] = BY_NAME[key].check(value, label)
         elif key == KERNELS_KEYWORD:
-            from .judge.kernels import check_kernel_spec
 
             checked[key] = check_kernel_spec(value, label)
         else:

@@ -1,7 +1,7 @@
 """pytest-cpuperf's pytest entry point: options, markers, fixtures and hooks.
 
 Thin on purpose: it wires :mod:`config` (options from the :mod:`knobs` table), :mod:`isa`,
-the test's recorder (:mod:`measure.recorder`) and :mod:`session` together, and makes one
+the test's recorder (:mod:`recorder`) and :mod:`session` together, and makes one
 fixture per entry of :mod:`backends.registry`. Nothing heavy (numpy, scipy, openvino, torch)
 is imported until a cpuperf test runs.
 """
@@ -20,8 +20,8 @@ from .isa import CpuIsa, UnknownISAFlagError, detect, validate_flags
 from .knobs import ENGINE_KNOBS, marker_signature
 
 if TYPE_CHECKING:
-    from .judge.results import MetricResult
-    from .measure.recorder import Recorder
+    from .recorder import Recorder
+    from .records.results import MetricResult
     from .session import CpuperfSession
 
 SESSION_KEY = pytest.StashKey["CpuperfSession"]()
@@ -464,7 +464,7 @@ for _backend in BACKENDS:  # one fixture per registry entry
 def cpuperf(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     """The test's recorder: ``measure``, ``compare``, ``accuracy``, ``agreement``, ``record``.
     What it records is held against this machine's baseline when the test ends."""
-    from .measure.recorder import Recorder
+    from .recorder import Recorder
 
     session = _session(request.config)
     marker = request.node.get_closest_marker("cpuperf")

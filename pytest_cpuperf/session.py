@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Settings
 from .errors import BaselineFileError
 from .isa import CpuIsa
-from .judge.results import MetricRecord, MetricResult, RunReport
+from .records.results import MetricRecord, MetricResult, RunReport
 from .status import Status
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class CpuperfSession:
         own failure, when its body failed)."""
         from .judge.evaluate import evaluate
         from .judge.kernels import gate as kernel_gate
-        from .measure.profile import explain
+        from .records.profile import explain
 
         baseline = self.baseline()
         mismatch = self._other_machine(baseline)

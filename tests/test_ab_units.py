@@ -14,8 +14,8 @@ from pytest_cpuperf.ab.verdict import (
     needs_another_pair,
     pooled_ab_ratio,
 )
-from pytest_cpuperf.judge.results import MetricRecord
 from pytest_cpuperf.measure import engine
+from pytest_cpuperf.records.results import MetricRecord
 
 
 def test_a_trial_driver_decides_how_many_rounds_run(tiny_int8_ir: Path) -> None:
@@ -117,7 +117,7 @@ def test_the_worker_plugin_refuses_a_session_not_started_by_cpuperf_ab(pytester)
 
 def test_every_renderer_labels_an_ab_run_base_and_head_and_a_gate_run_baseline_current(
         ) -> None:
-    from pytest_cpuperf.judge.results import RunReport
+    from pytest_cpuperf.records.results import RunReport
     from pytest_cpuperf.report import renderer_named
     from pytest_cpuperf.report.terminal import run_summary_lines
 
@@ -150,7 +150,7 @@ def test_every_renderer_labels_an_ab_run_base_and_head_and_a_gate_run_baseline_c
 
 
 def test_one_pair_of_workers_is_the_paired_test_widened_by_the_process_floor() -> None:
-    from pytest_cpuperf.judge.stats import paired_ratio
+    from pytest_cpuperf.stats.intervals import paired_ratio
 
     slower = [b * 0.96 * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
     plain = paired_ratio(slower, BASE)

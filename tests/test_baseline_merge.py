@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.baselines import BaselineFile, load, update_file
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")

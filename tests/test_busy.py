@@ -9,13 +9,8 @@ import pytest
 
 from pytest_cpuperf.backends.base import SyncTarget
 from pytest_cpuperf.measure import engine
-from pytest_cpuperf.measure.busy import (
-    QUIET_POLL_S,
-    CpuSnapshot,
-    foreign_share,
-    is_contended,
-    snapshot,
-)
+from pytest_cpuperf.measure.busy import QUIET_POLL_S, CpuSnapshot, foreign_share, snapshot
+from pytest_cpuperf.stats.contention import is_contended
 
 
 def test_foreign_share_arithmetic() -> None:
@@ -237,7 +232,7 @@ def test_both_runs_contended_only_the_same_run_passes() -> None:
     """The same run compared with itself is no change (issue #10); two different contended
     runs that read alike prove nothing: alike busy shares do not mean alike losses."""
     from pytest_cpuperf.judge.evaluate import Policy, evaluate
-    from pytest_cpuperf.judge.results import BaselineRecord, MetricRecord
+    from pytest_cpuperf.records.results import BaselineRecord, MetricRecord
 
     def record(busy: float, date: str) -> MetricRecord:
         return MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 60.0,

@@ -14,7 +14,7 @@ import pytest
 from pytest_cpuperf import isa
 from pytest_cpuperf.cli import main
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import MetricRecord, RunReport
+from pytest_cpuperf.records.results import MetricRecord, RunReport
 from pytest_cpuperf.report import write_report
 from pytest_cpuperf.report.json_report import read_report
 from pytest_cpuperf.status import Status

@@ -13,8 +13,8 @@ import pytest
 from pytest_cpuperf.errors import CpuperfUsageError
 from pytest_cpuperf.isa import detect
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import BaselineRecord, MetricRecord
 from pytest_cpuperf.measure.coldstart import ColdStartError, check_request, measure
+from pytest_cpuperf.records.results import BaselineRecord, MetricRecord
 from pytest_cpuperf.status import Status
 from pytest_cpuperf.store.baselines import baseline_path
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pytest_cpuperf.backends.base import SyncTarget
-from pytest_cpuperf.judge.stats import log_mean_ci, paired_ratio
 from pytest_cpuperf.measure import engine
-from pytest_cpuperf.measure.measurement import LatencySummary, nearest_rank
+from pytest_cpuperf.records.measurement import LatencySummary
+from pytest_cpuperf.stats.intervals import log_mean_ci, paired_ratio
+from pytest_cpuperf.stats.percentiles import nearest_rank
 
 FAST = engine.EngineSettings(trials=3, trial_time_s=0.3, warmup_s=0.1)
 
@@ -82,7 +83,7 @@ def test_throughput_is_samples_over_time_as_benchmark_app_counts(tiny_int8_ir: P
     """The figure is the trials' samples over their time, not the median trial: a dip in one
     trial lowers it, as it lowers benchmark_app's iterations over duration."""
     from pytest_cpuperf.backends.openvino import check_options, compile_model
-    from pytest_cpuperf.measure.measurement import Measurement, Trial
+    from pytest_cpuperf.records.measurement import Measurement, Trial
 
     compiled = compile_model(tiny_int8_ir, check_options())
     m = engine.measure(compiled, settings=FAST)

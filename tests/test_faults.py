@@ -196,7 +196,7 @@ def test_orphans_of_dead_writers_go_at_session_start_live_ones_stay(
 
 def _bulk(path: Path, count: int) -> None:
     """A baseline of ``count`` records, so that each update takes long enough to overlap."""
-    from pytest_cpuperf.judge.results import MetricRecord
+    from pytest_cpuperf.records.results import MetricRecord
 
     update_file(path, {"key": "m"}, [
         MetricRecord(test_id=f"bulk::{i}", metric="throughput", kind="throughput",
@@ -357,7 +357,7 @@ def test_update_file_under_a_lock_keeps_records_of_concurrent_threads(tmp_path: 
     """In-process writers share the directory lock as processes do (flock is per open file)."""
     import threading
 
-    from pytest_cpuperf.judge.results import MetricRecord
+    from pytest_cpuperf.records.results import MetricRecord
 
     path = tmp_path / "m.json"
 

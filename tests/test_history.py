@@ -162,7 +162,7 @@ KILLED_WRITER = """
 import sys, time
 from pytest_cpuperf.history.store import HistoryStore, HistoryRun, insert_run_row
 from pytest_cpuperf.history.store import insert_metric_rows
-from pytest_cpuperf.judge.results import MetricRecord, MetricResult
+from pytest_cpuperf.records.results import MetricRecord, MetricResult
 from pytest_cpuperf.status import Status
 
 store = HistoryStore.open(sys.argv[1])
@@ -207,7 +207,7 @@ def test_reading_a_database_without_history_is_an_error(tmp_path: Path) -> None:
 def test_report_json_export_round_trips(tmp_path: Path) -> None:
     from pytest_cpuperf.history.context import RunContext
     from pytest_cpuperf.history.store import HistoryRun
-    from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+    from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
     from pytest_cpuperf.status import Status
 
     record = MetricRecord("t::a", "throughput", "throughput", "samples/s", 50.0, [49.0, 51.0],
@@ -240,7 +240,7 @@ def record_history(url: str, values: list[float], branch: str) -> None:
     from pytest_cpuperf.history.context import RunContext
     from pytest_cpuperf.history.store import HistoryRun
     from pytest_cpuperf.isa import detect
-    from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+    from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
     from pytest_cpuperf.status import Status
     from pytest_cpuperf.store.baselines import machine_info
 

@@ -15,7 +15,7 @@ pytest.importorskip("sqlalchemy", reason="the history extra is not installed")
 from pytest_cpuperf.history import HistoryError
 from pytest_cpuperf.history.context import RunContext
 from pytest_cpuperf.history.store import HistoryRun, HistoryStore
-from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
 from pytest_cpuperf.status import Status
 
 REPO = Path(__file__).resolve().parents[1]

@@ -73,7 +73,7 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from pytest_cpuperf.history.store import HistoryStore, HistoryRun
-from pytest_cpuperf.judge.results import MetricRecord, MetricResult
+from pytest_cpuperf.records.results import MetricRecord, MetricResult
 from pytest_cpuperf.status import Status
 
 url, writer, runs, metrics, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\

@@ -234,7 +234,7 @@ def test_version_1_becomes_text_columns_and_keeps_nan_as_invalid(
         new_url: Callable[[str], str]) -> None:
     from pytest_cpuperf.history.context import RunContext
     from pytest_cpuperf.history.store import HistoryRun
-    from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+    from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
     from pytest_cpuperf.status import Status
 
     url = new_url("v1_to_text")
@@ -299,7 +299,7 @@ OPENER = """
 import sys, time
 from pathlib import Path
 from pytest_cpuperf.history.store import HistoryStore, HistoryRun
-from pytest_cpuperf.judge.results import MetricRecord, MetricResult
+from pytest_cpuperf.records.results import MetricRecord, MetricResult
 from pytest_cpuperf.status import Status
 
 url, writer, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])

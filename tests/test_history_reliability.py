@@ -21,7 +21,7 @@ from pytest_cpuperf.history import HistoryError
 from pytest_cpuperf.history.cli import INVALID_MARK
 from pytest_cpuperf.history.context import RunContext
 from pytest_cpuperf.history.store import HistoryRun, HistoryStore
-from pytest_cpuperf.judge.results import MetricRecord, MetricResult, RunReport
+from pytest_cpuperf.records.results import MetricRecord, MetricResult, RunReport
 from pytest_cpuperf.status import Status
 
 REPO = Path(__file__).resolve().parents[1]

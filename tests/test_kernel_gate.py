@@ -17,11 +17,12 @@ from pytest_cpuperf.backends.onednn import kernels_note, named_isa, parse_onednn
 from pytest_cpuperf.cli import main as cpuperf_main
 from pytest_cpuperf.errors import CpuperfUsageError
 from pytest_cpuperf.isa import CpuIsa, detect
-from pytest_cpuperf.judge.kernels import check_kernel_spec, gate, kernel_diff
-from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord, MetricResult
+from pytest_cpuperf.judge.kernels import gate, kernel_diff
+from pytest_cpuperf.kernel_spec import check_kernel_spec
 from pytest_cpuperf.knobs import check_marker_kwargs
-from pytest_cpuperf.measure.measurement import KernelReport
-from pytest_cpuperf.measure.profile import diff_text
+from pytest_cpuperf.records.kernels import KernelReport
+from pytest_cpuperf.records.profile import diff_text
+from pytest_cpuperf.records.results import BaselineRecord, BaselineRun, MetricRecord, MetricResult
 from pytest_cpuperf.status import Status
 from pytest_cpuperf.store.baselines import baseline_path
 

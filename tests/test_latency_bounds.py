@@ -9,9 +9,9 @@ import pytest
 from scipy.stats import binom
 
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import MetricRecord
-from pytest_cpuperf.measure.latency import bound_rank, min_samples, percentile_bound
-from pytest_cpuperf.measure.measurement import LatencySummary
+from pytest_cpuperf.records.measurement import LatencySummary
+from pytest_cpuperf.records.results import MetricRecord
+from pytest_cpuperf.stats.percentiles import bound_rank, min_samples, percentile_bound
 from pytest_cpuperf.status import Status
 
 
@@ -98,7 +98,7 @@ def test_user_latency_records_keep_the_value_ceiling() -> None:
 
 
 def test_measurements_stored_with_or_without_bounds_load() -> None:
-    from pytest_cpuperf.measure.measurement import Measurement, Trial
+    from pytest_cpuperf.records.measurement import Measurement, Trial
 
     summary = LatencySummary.from_samples([1.0 + v / 1000 for v in range(700)])
     measurement = Measurement(label="m", backend="openvino", trials=(Trial(700, 1.0, 1),),

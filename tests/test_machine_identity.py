@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_cpuperf.isa import CpuIsa, detect, parse_cpu_identity
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.baselines import (
     baseline_path,
     legacy_baseline_path,

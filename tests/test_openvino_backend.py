@@ -16,7 +16,7 @@ from pytest_cpuperf.backends.openvino import (
 )
 from pytest_cpuperf.errors import CpuperfUsageError
 from pytest_cpuperf.isa import CpuIsa, detect
-from pytest_cpuperf.measure.measurement import KernelReport
+from pytest_cpuperf.records.kernels import KernelReport
 
 
 @pytest.mark.parametrize(("kwargs", "names"), [

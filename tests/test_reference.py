@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord, MetricResult
+from pytest_cpuperf.records.results import BaselineRecord, BaselineRun, MetricRecord, MetricResult
 
 REF_ID = "openvino 2026.4.1 bert 2x768 int8 seq64, 2 streams x 2 threads"
 BASE = [100.0, 101.0, 99.0, 100.5, 99.5]

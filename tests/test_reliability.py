@@ -11,7 +11,7 @@ import pytest
 
 from pytest_cpuperf.cli import main
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import MetricRecord, RunReport
+from pytest_cpuperf.records.results import MetricRecord, RunReport
 from pytest_cpuperf.report import write_report
 from pytest_cpuperf.store import baselines as store
 

@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import BaselineRecord, BaselineRun, MetricRecord, RunReport
+from pytest_cpuperf.records.results import BaselineRecord, BaselineRun, MetricRecord, RunReport
 from pytest_cpuperf.report.html import to_html
 from pytest_cpuperf.status import Status
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import (
+from pytest_cpuperf.records.results import (
     BaselineRecord,
     BaselineRun,
     MetricRecord,

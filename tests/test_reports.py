@@ -17,7 +17,7 @@ import pytest
 
 from pytest_cpuperf.errors import BaselineFileError, CpuperfUsageError
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import (
+from pytest_cpuperf.records.results import (
     REPORT_SCHEMA,
     BaselineRecord,
     BaselineRun,
@@ -25,7 +25,6 @@ from pytest_cpuperf.judge.results import (
     MetricResult,
     RunReport,
 )
-from pytest_cpuperf.judge.stats import Status
 from pytest_cpuperf.report import REPORT_FORMATS, check_report_path, write_report
 from pytest_cpuperf.report import html as html_report
 from pytest_cpuperf.report.benchmark_json import (
@@ -37,6 +36,7 @@ from pytest_cpuperf.report.html import chart, to_html
 from pytest_cpuperf.report.json_report import read_report, to_json
 from pytest_cpuperf.report.markdown import to_markdown
 from pytest_cpuperf.report.terminal import run_summary_lines, shorten, summary_lines
+from pytest_cpuperf.stats.intervals import Status
 
 MACHINE = {"key": "intel-xeon--amx--2c", "cpu": "Intel(R) Xeon(R) Processor", "cores": 2,
            "isa_class": "amx", "flags": ["amx_int8", "avx512f"]}

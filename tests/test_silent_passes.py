@@ -193,7 +193,7 @@ def test_a_misspelled_fixture_keyword_names_the_valid_ones(pytester: pytest.Pyte
 
 
 def test_a_measurement_prints_as_one_line() -> None:
-    from pytest_cpuperf.measure.measurement import LatencySummary, Measurement, Trial
+    from pytest_cpuperf.records.measurement import LatencySummary, Measurement, Trial
 
     summary = LatencySummary.from_samples([1.0 + v / 1000 for v in range(700)])
     measurement = Measurement(label="dense", backend="openvino",

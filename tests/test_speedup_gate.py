@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_cpuperf.judge.evaluate import Policy, evaluate
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.status import Status
 
 

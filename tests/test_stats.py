@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from pytest_cpuperf.judge.stats import (
+from pytest_cpuperf.stats.intervals import (
     Status,
     pooled_within_sd,
     relative_verdict,

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_cpuperf.errors import BaselineFileError
 from pytest_cpuperf.isa import CpuIsa
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.baselines import (
     MAX_RUNS,
     BaselineFile,
@@ -81,7 +81,7 @@ def test_no_lock_file_beside_the_baselines(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.fileio import lock_path
 from pytest_cpuperf.store.baselines import update_file
 

@@ -371,7 +371,7 @@ RECORDER_METHODS = ("measure", "compare", "cold_start", "accuracy", "agreement",
 
 
 def gen_recorder() -> str:
-    from pytest_cpuperf.measure.recorder import Recorder
+    from pytest_cpuperf.recorder import Recorder
 
     return "\n\n".join(method_block("cpuperf", Recorder, name) for name in RECORDER_METHODS)
 
@@ -485,7 +485,7 @@ def ast_constant(module: str, name: str) -> Any:
 
 
 def gen_schemas() -> str:
-    from pytest_cpuperf.judge import results
+    from pytest_cpuperf.records import results
     from pytest_cpuperf.store import baselines
 
     rows = [

@@ -4,7 +4,7 @@
 * :mod:`.worker` / :mod:`.worker_plugin` - a long-lived pytest session per side that runs the
   test the coordinator names and asks it before every round of trials.
 * :mod:`.coordinator` - starts both workers, runs the rounds base/head alternately, collects.
-* :mod:`.verdict` - paired verdicts (head / base) -> a :class:`~..judge.results.RunReport`.
+* :mod:`.verdict` - paired verdicts (head / base) -> a :class:`~..records.results.RunReport`.
 * :mod:`.checkout` - git: the base worktree (with submodules), the sides' commits.
 * :mod:`.signals` - SIGINT and SIGTERM from the run's first step to its last.
 * :mod:`.cli` - the ``cpuperf ab`` sub-command.

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..defaults import DEFAULT_SETTLE_S
 from ..errors import CpuperfUsageError
-from ..judge.results import MetricResult, RunReport
 from ..knobs import BY_NAME
+from ..records.results import MetricResult, RunReport
 from .checkout import BaseWorktree, git_commit
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
@@ -485,7 +485,7 @@ def judge_outcomes(test: str, pairs: Sequence[dict[str, TestOutcome]], policy: A
                    ) -> tuple[list[MetricResult], list[str], list[str]]:
     """(results, notes, errors) of one test from what each side did, in each pair of workers
     that measured it (the first pair first)."""
-    from ..judge.results import MetricRecord
+    from ..records.results import MetricRecord
 
     base, head = pairs[0]["base"], pairs[0]["head"]
     errors = [f"{test} [{name}]: {outcome.outcome}" +

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..judge.results import RunReport
+from ..records.results import RunReport
 from ..report import check_report_path, render
 from ..report.framing import AB_KEY
 from ..store.fileio import atomic_write_text

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..judge.results import (
+from ..knobs import BY_NAME
+from ..records.results import (
     ABSOLUTE_KINDS,
     RELATIVE_KINDS,
     BaselineRecord,
@@ -25,11 +26,10 @@ from ..judge.results import (
     format_value,
     is_finite,
 )
-from ..knobs import BY_NAME
 from ..status import Status
 
 if TYPE_CHECKING:
-    from ..judge.stats import Ratio
+    from ..stats.intervals import Ratio
 
 DEFAULT_AB_TOLERANCE = 0.015
 DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
@@ -91,7 +91,7 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
     import numpy as np
     from scipy import stats
 
-    from ..judge.stats import Ratio, paired_ratio
+    from ..stats.intervals import Ratio, paired_ratio
 
     usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
     if not usable or (len(usable) == 1 and process_floor <= 0):
@@ -121,7 +121,7 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
 def kernel_summary(kernels: Mapping[str, Any] | None) -> str | None:
     if not kernels:
         return None
-    from ..measure.measurement import KernelReport
+    from ..records.kernels import KernelReport
 
     return KernelReport.from_dict(kernels).summary()
 
@@ -191,7 +191,7 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
 def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricRecord,
             baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str) -> MetricResult:
     """The paired verdict of ``measured`` (``head`` and ``baseline``: all pairs joined)."""
-    from ..judge.stats import Change, paired_ratio, relative_verdict
+    from ..stats.intervals import Change, paired_ratio, relative_verdict
 
     cleaned = [clean_pairs(b, h) for b, h in measured]
     left_out = sum(spoilt for _, _, spoilt in cleaned)
@@ -233,7 +233,7 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
 
 def _exact(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
            baseline: BaselineRecord, notes: str) -> MetricResult:
-    from ..judge.stats import absolute_verdict
+    from ..stats.intervals import absolute_verdict
 
     status, delta = absolute_verdict(head.value, base.value, policy.accuracy_tolerance,
                                      head.higher_is_better)

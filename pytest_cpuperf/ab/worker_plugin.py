@@ -40,7 +40,7 @@ class CoordinatedTrials:
             self.index += 1
             self.channel.send({"msg": "ready", "index": self.index, "labels": list(labels)})
         else:
-            from ..measure.busy import contention_factor
+            from ..stats.contention import contention_factor
 
             last = [trials[-1] for trials in done]
             self.channel.send({"msg": "trialled", "index": self.index,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import CpuperfUsageError
-from ..measure.measurement import KernelReport
+from ..records.kernels import KernelReport
 
 if TYPE_CHECKING:
     import numpy as np

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 from ..isa import CpuIsa, detect
-from ..measure.measurement import KernelReport
+from ..records.kernels import KernelReport
 from .base import CompiledModel
 
 # An ISA a kernel name spells, most capable first (oneDNN's ``avx512_core_amx``,

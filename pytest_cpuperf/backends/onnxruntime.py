@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CpuperfUsageError
-from ..measure.measurement import KernelReport
+from ..records.kernels import KernelReport
 from .base import Inputs, SyncTarget, check_input_names, predict_in_chunks, token_input
 from .openvino import parse_shape
 

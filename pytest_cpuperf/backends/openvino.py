@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CpuperfUsageError
 from ..isa import CpuIsa
-from ..measure.measurement import KernelReport
+from ..records.kernels import KernelReport
 from .base import AsyncTarget, Inputs, check_input_names, predict_in_chunks, token_input
 from .onednn import dominant_isa, this_cpu, vector_isa
 
@@ -430,7 +430,7 @@ class OVCompiled:
 
     @cached_property
     def _layer_profile(self) -> dict[str, float]:
-        from ..measure.profile import summarize
+        from ..records.profile import summarize
 
         runs = self._profiling_runs[1:]  # the first inference's times include one-off work
         layers = [(p.node_type, p.exec_type, p.real_time.total_seconds() * 1000.0)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import CpuperfUsageError
-from ..measure.measurement import KernelReport
+from ..records.kernels import KernelReport
 from ..versions import package_version
 from .base import (
     Inputs,

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import HistoryError, trailing
+from ..stats import trailing
+from . import HistoryError
 from .detect import (
     DEFAULT_MAX_PVALUE,
     DEFAULT_MIN_MAGNITUDE,
@@ -226,7 +227,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 @_handled
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..judge.results import json_safe
+    from ..records.results import json_safe
 
     store = _open(args)
     if args.run:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import HistoryError, trailing
+from ..stats import trailing
+from . import HistoryError
 
 if TYPE_CHECKING:
     from .store import Point

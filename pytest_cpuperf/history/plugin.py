@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ..judge.results import MetricRecord
+    from ..records.results import MetricRecord
     from ..store.baselines import BaselineFile, BaselineStore
     from .store import HistoryStore
 

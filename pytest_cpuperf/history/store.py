@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
     from sqlalchemy.engine import URL
 
-    from ..judge.results import BaselineRecord, MetricResult, RunReport
+    from ..records.results import BaselineRecord, MetricResult, RunReport
     from .context import RunContext
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -355,7 +355,7 @@ class HistoryStore:
         """Each run as a report dict (the ``--cpuperf-report`` JSON schema) plus its context."""
         from sqlalchemy import select
 
-        from ..judge.results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
+        from ..records.results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
         from .schema import metrics, runs
 
         with self.engine.connect() as conn:
@@ -395,7 +395,7 @@ def _usable_baseline(row: Mapping[str, Any]) -> bool:
 
 
 def _baseline_records(rows: Sequence[Any]) -> dict[str, dict[str, BaselineRecord]]:
-    from ..judge.results import BaselineRecord, BaselineRun
+    from ..records.results import BaselineRecord, BaselineRun
 
     records: dict[str, dict[str, BaselineRecord]] = {}
     for row in filter(_usable_baseline, rows):
@@ -428,7 +428,7 @@ def _filtered(query: Any, runs: Any, *, branch: str | None = None, machine: str 
 def _result_dict(row: dict[str, Any], created: str) -> dict[str, Any]:
     """A stored metric as the report JSON's result entry (no baseline: it is not kept); a
     non-finite number is ``null``, as in the report JSON."""
-    from ..judge.results import json_safe
+    from ..records.results import json_safe
 
     relative = row["kind"] not in ("accuracy", "agreement")
     return json_safe({
@@ -463,7 +463,7 @@ def insert_run_row(conn: Connection, run: HistoryRun) -> None:
     """Insert the run itself first: a second append of its id fails here, before any metric."""
     from sqlalchemy import insert
 
-    from ..judge.results import json_safe
+    from ..records.results import json_safe
     from .schema import runs
 
     conn.execute(insert(runs).values(
@@ -481,7 +481,7 @@ def storable(text: str) -> str:
 def metric_row(run_id: str, result: MetricResult) -> dict[str, Any]:
     """The stored row of ``result``: a non-finite value, sample or factor makes its verdict
     ``invalid`` (as the gate judges it) with the reason, its value NULL and JSON ``null``s."""
-    from ..judge.results import is_finite, json_safe
+    from ..records.results import is_finite, json_safe
     from .schema import INVALID_REASON
 
     record = result.record

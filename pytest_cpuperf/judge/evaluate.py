@@ -10,10 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..knobs import BY_NAME, JUDGE_KNOBS, thresholds_for
-from ..measure.busy import loss_bound
-from ..status import Status
-from .percentiles import ceiling_result, percentile_note
-from .results import (
+from ..records.results import (
     ABSOLUTE_KINDS,
     RATIO_KINDS,
     SAMPLED_KINDS,
@@ -22,8 +19,11 @@ from .results import (
     MetricResult,
     is_finite,
 )
-from .results import format_value as _fmt
-from .stats import Change, absolute_verdict, relative_verdict, throughput_change
+from ..records.results import format_value as _fmt
+from ..stats.contention import loss_bound
+from ..stats.intervals import Change, absolute_verdict, relative_verdict, throughput_change
+from ..status import Status
+from .percentiles import ceiling_result, percentile_note
 
 __all__ = ["Policy", "evaluate"]
 

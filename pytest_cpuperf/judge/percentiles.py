@@ -1,4 +1,4 @@
-"""Judging latency percentiles by their confidence bound (see measure/latency.py).
+"""Judging latency percentiles by their confidence bound (see stats/percentiles.py).
 
 A ``latency_pNN_ms`` metric recorded by ``cpuperf.measure`` carries the 99% upper bound of p90
 and p99 in its ``extra``. A ``max_latency_ms`` ceiling is held against the bound, not the point
@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import re
 
-from ..measure.latency import CONFIDENCE, PercentileBound, min_samples
+from ..records.results import MetricRecord, MetricResult
+from ..stats.percentiles import CONFIDENCE, PercentileBound, min_samples
 from ..status import Status
-from .results import MetricRecord, MetricResult
 
 _PERCENTILE = re.compile(r"^latency_p(\d+(?:\.\d+)?)_ms$")
 BOUND_KEYS = {90.0: "p90_bound", 99.0: "p99_bound"}

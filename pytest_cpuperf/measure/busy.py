@@ -60,19 +60,6 @@ def starved_share(before: tuple[float, float] | None,
     return max(0.0, wait) / (run + max(0.0, wait))
 
 
-BACKGROUND = 0.04
-"""Share of contention taken as background (jiffy rounding, kernel threads): not corrected."""
-
-
-def contention_factor(busy: float | None, starved: float | None, cap: float = 0.9) -> float:
-    """How much faster the trial would have run without other work: ``1/(1-s)`` where ``s`` is
-    the starved share, capped by the busy share, less :data:`BACKGROUND`; 1 when unknown."""
-    if busy is None or starved is None:
-        return 1.0
-    share = min(busy, starved, cap) - BACKGROUND
-    return 1.0 / (1.0 - share) if share > 0 else 1.0
-
-
 @dataclass(frozen=True)
 class CpuSnapshot:
     """Cumulative CPU counters at one moment (seconds)."""
@@ -121,19 +108,9 @@ def foreign_share(before: CpuSnapshot | None, after: CpuSnapshot | None) -> floa
     return min(1.0, max(0.0, foreign / total))
 
 
-CONTENDED = 0.10
-"""A trial is *contended* when other work took more than this share of the CPU our threads
-were waiting for (the starved share, capped by the busy share): the engine repeats it."""
 QUIET = 0.08
 """The machine is *quiet* again when other work takes less than this share of it."""
 QUIET_POLL_S = 0.25
-
-
-def is_contended(busy: float | None, starved: float | None) -> bool:
-    """Whether other work took enough of the CPU our threads wanted to distort a trial."""
-    if busy is None or starved is None:
-        return False
-    return min(busy, starved) > CONTENDED
 
 
 def wait_for_quiet(seconds: float) -> bool:
@@ -150,20 +127,3 @@ def wait_for_quiet(seconds: float) -> bool:
         share = foreign_share(before, snapshot())
         if share is None or share < QUIET:
             return True
-
-
-CONTENTION_LOSS_BOUND: dict[str, float] = {}
-"""The largest throughput loss contention can cause, per backend, where one is known below
-100%. Measured with ``benchmarks/noisy.py`` (tiny BERT; a busy loop pinned to one core, or one
-per core): OpenVINO with 2 streams x 1 thread lost 13-52%, but with the latency hint (one
-stream of 2 threads) a one-core hog cost 91-97%; stock PyTorch with 2 OpenMP threads lost
-92-99%. Threads of one parallel region wait for each other at every barrier, so one
-descheduled thread stalls them all: the loss is far larger than the CPU share taken, no
-``1/(1-s)`` correction can explain it, and no backend gets a bound below 100%."""
-DEFAULT_LOSS_BOUND = 1.0
-"""Any loss: a contended run is never a regression (see judge/evaluate.py)."""
-
-
-def loss_bound(backend: str | None) -> float:
-    """The largest loss contention could explain for ``backend`` (see the table above)."""
-    return CONTENTION_LOSS_BOUND.get(backend or "", DEFAULT_LOSS_BOUND)

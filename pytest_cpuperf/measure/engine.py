@@ -35,20 +35,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from ..backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
-from .busy import (
-    contention_factor,
-    foreign_share,
-    is_contended,
-    snapshot,
-    starved_share,
-    thread_times,
-    wait_for_quiet,
-)
-from .measurement import LatencySummary, Measurement, Trial
+from ..records.measurement import LatencySummary, Measurement, Trial
+from ..stats.contention import contention_factor, is_contended
+from .busy import foreign_share, snapshot, starved_share, thread_times, wait_for_quiet
 from .settings import EngineSettings as EngineSettings  # re-exported: the engine's settings
 
 if TYPE_CHECKING:
-    from ..judge.stats import Ratio
+    from ..stats.intervals import Ratio
     from .reference import Reference
 
 Progress = Callable[[str], None]
@@ -500,7 +493,7 @@ def compare(a: CompiledModel, b: CompiledModel, inputs: Inputs | None = None,
             ) -> Comparison:
     """Interleaved A/B trials; the ratio's interval comes from the paired trials. A
     ``reference`` runs in the same rounds (its rates go with both measurements)."""
-    from ..judge.stats import paired_ratio
+    from ..stats.intervals import paired_ratio
 
     both = [inputs, inputs_b if inputs_b is not None else inputs]
     if reference is not None and TRIAL_DRIVER.get() is None:

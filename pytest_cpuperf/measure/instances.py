@@ -52,7 +52,7 @@ def measure_instances(compiled_factory: Callable[[], CompiledModel], instances: 
     import multiprocessing as mp
 
     from ..isa import usable_cores
-    from .measurement import LatencySummary, Measurement
+    from ..records.measurement import LatencySummary, Measurement
 
     cores = sorted(os.sched_getaffinity(0))
     for name, value in (("instances", instances), ("cores_per_instance", cores_per_instance)):
@@ -93,7 +93,7 @@ def lockstep_trial(trials: Any) -> Any:
     """One lock-step round of every instance as one trial: the samples of all, over the
     longest duration, with the worst instance's contention (other work's share and our
     threads' wait), so a round a neighbour slowed is corrected or distrusted as a whole."""
-    from .measurement import Trial
+    from ..records.measurement import Trial
 
     busy = [t.busy for t in trials if t.busy is not None]
     starved = [t.starved for t in trials if t.starved is not None]

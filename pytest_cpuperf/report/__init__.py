@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CpuperfUsageError
-from ..judge.results import RunReport
+from ..records.results import RunReport
 from ..store.fileio import atomic_write_text
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..judge.results import RELATIVE_KINDS, MetricResult, RunReport, json_safe, sorted_results
+from ..records.results import RELATIVE_KINDS, MetricResult, RunReport, json_safe, sorted_results
 from ..store.fileio import atomic_write_text
 
 FALLBACK_VERSION = "5.1.0"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..judge.results import MetricResult
+from ..records.results import MetricResult
 
 MISSING = "-"
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..judge.results import RunReport
+from ..records.results import RunReport
 
 AB_KEY = "ab"
 """Where ``cpuperf ab`` puts its sides, rounds and notes in ``RunReport.machine``."""

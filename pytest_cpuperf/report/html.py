@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..judge.results import (
+from ..records.results import (
     ABSOLUTE_KINDS,
     INFO_KINDS,
     RELATIVE_KINDS,
@@ -21,7 +21,7 @@ from ..judge.results import (
     MetricResult,
     RunReport,
 )
-from ..judge.stats import log_mean_ci
+from ..stats.intervals import log_mean_ci
 from ..status import Status
 from .changes import changes, config_summary, kernel_summary
 from .framing import framing

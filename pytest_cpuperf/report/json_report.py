@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import BaselineFileError
-from ..judge.results import (
+from ..records.results import (
     REPORT_SCHEMA,
     REPORT_SCHEMA_VERSION,
     MetricResult,

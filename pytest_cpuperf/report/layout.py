@@ -12,8 +12,8 @@ import math
 import posixpath
 from collections.abc import Sequence
 
-from ..judge.results import INFO_KINDS, SAMPLED_KINDS, MetricResult, RunReport
 from ..knobs import BY_NAME
+from ..records.results import INFO_KINDS, SAMPLED_KINDS, MetricResult, RunReport
 from ..status import Status
 
 SEVERITY: tuple[Status, ...] = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..judge.results import MetricResult, RunReport
+from ..records.results import MetricResult, RunReport
 from ..status import Status
 from .changes import Change, changes
 from .framing import framing

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..judge.percentiles import cell_note
-from ..judge.results import MetricResult, RunReport, format_value
-from ..measure.profile import EXPLAINED, NO_PROFILE
+from ..records.profile import EXPLAINED, NO_PROFILE
+from ..records.results import MetricResult, RunReport, format_value
 from ..status import Status
 from .framing import GATE, Framing, framing
 from .layout import (

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from ..errors import BaselineFileError
 from ..isa import CpuIsa
-from ..judge.results import (
+from ..records.results import (
     BaselineRecord,
     BaselineRun,
     MetricRecord,

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BaselineFileError
-from ..judge.results import BaselineRecord
+from ..records.results import BaselineRecord
 from .baselines import COMPARED_FIELDS, BaselineFile, load, save
 
 SIDES = ("ours", "theirs")

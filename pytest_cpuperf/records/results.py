@@ -34,7 +34,7 @@ RATIO_KINDS = ("speedup",)
 """A same-run ratio of two interleaved measurements (``cpuperf.compare``): judged by its own
 confidence interval against a ``min_speedup`` floor, so it needs no baseline."""
 SAMPLED_KINDS = (*RELATIVE_KINDS, *COLD_KINDS)
-"""Kinds judged by :func:`~pytest_cpuperf.judge.stats.throughput_change` on their samples."""
+"""Kinds judged by :func:`~pytest_cpuperf.stats.intervals.throughput_change` on their samples."""
 BASES = ("raw", "corrected", "reference")
 """What a throughput change can be computed from (``MetricResult.basis``)."""
 
@@ -259,7 +259,7 @@ class BaselineRun(_Contended):
     reference: dict[str, Any] | None = None
     """The same-run reference of this run (see :attr:`MetricRecord.reference`)."""
     profile: dict[str, float] | None = None
-    """ms per inference by ``"layer type:exec type"`` (measure/profile.py); None: not recorded."""
+    """ms per inference by ``"layer type:exec type"`` (records/profile.py); None: not recorded."""
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRun:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..judge.results import MetricResult
 from ..status import Status
+from .results import MetricResult
 
 PROFILE_KEY = "profile_ms"
 """Where a record keeps its profile (``MetricRecord.extra``)."""

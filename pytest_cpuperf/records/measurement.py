@@ -9,18 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
-if TYPE_CHECKING:
-    from .latency import PercentileBound
-
-
-def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
-    """Nearest-rank percentile of already sorted values, as benchmark_app computes it."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(len(sorted_values) * percent / 100.0))
-    return float(sorted_values[rank - 1])
+from ..stats.contention import contention_factor
+from ..stats.intervals import coefficient_of_variation, log_mean_ci
+from ..stats.percentiles import (
+    PercentileBound,
+    bound_or_nan,
+    min_samples,
+    nearest_rank,
+    percentile_bound,
+)
+from .kernels import KernelReport
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,6 @@ class LatencySummary:
 
     @classmethod
     def from_samples(cls, latencies_ms: Sequence[float]) -> LatencySummary:
-        from .latency import bound_or_nan, percentile_bound
 
         values = sorted(float(v) for v in latencies_ms)
         if not values:
@@ -61,72 +60,12 @@ class LatencySummary:
 
     def bounds(self) -> tuple[PercentileBound, PercentileBound]:
         """p90 and p99 with their bounds (what reports say about them)."""
-        from .latency import PercentileBound, min_samples
 
         return tuple(  # type: ignore[return-value]
             PercentileBound(percent, self.count, estimate,
                             None if math.isnan(bound) else bound, min_samples(percent))
             for percent, estimate, bound in ((90, self.p90, self.p90_bound),
                                              (99, self.p99, self.p99_bound)))
-
-
-@dataclass(frozen=True)
-class KernelReport:
-    """Which kernels really ran, from a profiling pass that was never timed."""
-
-    ISAS: ClassVar[tuple[str, ...]] = (
-        "amx", "avx512", "avx2", "avx", "sse42", "sse41", "ref", "unknown", "none")
-    """Every :attr:`dominant_isa` a report can name (``unknown``: no name the backend can
-    classify; ``none``: no matmul ran)."""
-
-    exec_types: Mapping[str, int]
-    """``"<layer type>:<exec type>" -> count`` over executed layers."""
-    matmul_layers: int
-    """FullyConnected (MatMul with constant weights) layers that ran."""
-    sparse_layers: int
-    """Of those, layers that ran a sparse weight-decompression kernel."""
-    amx_layers: int
-    """Layers of any type whose kernel name says AMX."""
-    dominant_isa: str
-    """The ISA most matmul kernels used: one of :attr:`ISAS`."""
-    isa_inferred: str = ""
-    """Empty when the matmul kernels name their ISA; else how it was inferred, e.g.
-    ``inferred from the CPU (avx2): 14 of 14 matmul kernels name no ISA (...)``: a kernel
-    such as ``jit_gemm_I8`` runs the widest vector ISA the CPU has."""
-
-    @property
-    def sparse(self) -> bool:
-        return self.sparse_layers > 0
-
-    @property
-    def amx(self) -> bool:
-        return self.amx_layers > 0
-
-    def summary(self) -> str:
-        """Short text such as ``55/56 FC sparse, AMX, isa=amx``."""
-        parts = [f"{self.sparse_layers}/{self.matmul_layers} FC sparse"]
-        parts.append("AMX" if self.amx else "no AMX")
-        parts.append(f"isa={self.dominant_isa}"
-                     + (" (inferred from the CPU)" if self.isa_inferred else ""))
-        return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["exec_types"] = dict(sorted(self.exec_types.items()))
-        if not self.isa_inferred:
-            del data["isa_inferred"]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> KernelReport:
-        return cls(
-            exec_types=dict(data.get("exec_types", {})),
-            matmul_layers=int(data.get("matmul_layers", 0)),
-            sparse_layers=int(data.get("sparse_layers", 0)),
-            amx_layers=int(data.get("amx_layers", 0)),
-            dominant_isa=str(data.get("dominant_isa", "unknown")),
-            isa_inferred=str(data.get("isa_inferred", "")),
-        )
 
 
 @dataclass(frozen=True)
@@ -200,14 +139,12 @@ class Measurement:
     @property
     def ci95(self) -> tuple[float, float]:
         """95% confidence interval of the typical trial throughput (t-interval on logs)."""
-        from ..judge.stats import log_mean_ci
 
         return log_mean_ci(self.throughputs, confidence=0.95)
 
     @property
     def cv(self) -> float:
         """Trial-to-trial coefficient of variation of throughput."""
-        from ..judge.stats import coefficient_of_variation
 
         return coefficient_of_variation(self.throughputs)
 
@@ -218,7 +155,6 @@ class Measurement:
     @property
     def contention(self) -> tuple[float, ...]:
         """Per-trial factor correcting throughput for CPU time other work took (busy.py)."""
-        from .busy import contention_factor
 
         return tuple(contention_factor(t.busy, t.starved) for t in self.trials)
 

@@ -74,6 +74,14 @@ def min_samples(percent: float, confidence: float = CONFIDENCE) -> int:
     return high
 
 
+def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
+    """Nearest-rank percentile of already sorted values, as benchmark_app computes it."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(len(sorted_values) * percent / 100.0))
+    return float(sorted_values[rank - 1])
+
+
 @dataclass(frozen=True)
 class PercentileBound:
     """A latency percentile, its point estimate and its upper confidence bound."""
@@ -105,8 +113,6 @@ class PercentileBound:
 def percentile_bound(sorted_ms: Sequence[float], percent: float,
                      confidence: float = CONFIDENCE) -> PercentileBound:
     """The ``percent``-th percentile of already sorted latencies with its upper bound."""
-    from .measurement import nearest_rank
-
     count = len(sorted_ms)
     rank = bound_rank(count, percent, confidence)
     return PercentileBound(
