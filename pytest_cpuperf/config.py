@@ -1,22 +1,25 @@
 """Command-line and ini options, and the frozen :class:`Settings` read from them.
 
 Help texts follow one rule: what the option does, then its default, in one sentence.
+
+Light on purpose: the plugin imports it at start-up, so it imports neither the judge nor the
+reports (the caller of :meth:`Settings.from_config` checks report paths).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from .errors import CpuperfUsageError
+from .isa import parse_mask, validate_flags
 from .knobs import ENGINE_KNOBS, JUDGE_KNOBS, KNOBS, Knob, fields
 from .measure.settings import EngineSettings
-
-if TYPE_CHECKING:  # the judge (numpy, scipy) is imported only when a test is judged
-    from .judge.evaluate import Policy
 
 DEFAULT_BASELINE_DIR = ".cpuperf"
 BASELINE_DIR_HELP = ("Directory of the baseline files, relative to the rootdir "
@@ -114,24 +117,17 @@ class Settings:
     """The judging knobs' values by name (see :mod:`pytest_cpuperf.knobs`)."""
     engine: EngineSettings = field(default_factory=EngineSettings)
 
-    @property
-    def policy(self) -> Policy:
-        """The session's judging policy, before any marker overrides it."""
-        from .judge.evaluate import Policy
-
-        return Policy.from_values(self.judging)
-
     @classmethod
-    def from_config(cls, config: pytest.Config) -> Settings:
-        from .isa import parse_mask, validate_flags
-        from .report import check_report_path
-
+    def from_config(cls, config: pytest.Config, check_report: Callable[[str], Path]
+                    ) -> Settings:
+        """The settings of ``config``'s options; ``check_report`` turns a ``--cpuperf-report``
+        value into its path, or raises :class:`CpuperfUsageError` for an unknown format."""
         try:
             values = {knob.name: knob_value(config, knob) for knob in KNOBS}
             engine = EngineSettings(**fields(values, ENGINE_KNOBS))  # type: ignore[arg-type]
             mask = validate_flags(parse_mask(config.getoption("--cpuperf-isa-mask")),
                                   "--cpuperf-isa-mask")
-            reports = tuple(check_report_path(p) for p in config.getoption("--cpuperf-report"))
+            reports = tuple(check_report(p) for p in config.getoption("--cpuperf-report"))
         except (CpuperfUsageError, ValueError) as exc:
             raise pytest.UsageError(f"pytest-cpuperf: {exc}") from exc
         baseline_dir = _baseline_dir(config)
@@ -221,9 +217,6 @@ def check_needs_cpuperf(config: pytest.Config) -> None:
 def check_writable(baseline_dir: Path) -> None:
     """A usage error, before any measurement, when ``--cpuperf-update`` could not write the
     baseline directory (read-only file system, permissions)."""
-    import os
-    import tempfile
-
     existing = next((p for p in (baseline_dir, *baseline_dir.parents) if p.is_dir()), None)
     if existing is None:
         return

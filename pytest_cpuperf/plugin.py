@@ -2,13 +2,18 @@
 
 Thin on purpose: it wires :mod:`config` (options from the :mod:`knobs` table), :mod:`isa`,
 the test's recorder (:mod:`recorder`) and :mod:`session` together, and makes one
-fixture per entry of :mod:`backends.registry`. Nothing heavy (numpy, scipy, openvino, torch)
-is imported until a cpuperf test runs.
+fixture per entry of :mod:`backends.registry`.
+
+What it imports at start-up is kept small (tests/test_startup_cost.py lists it): the session,
+the judge, the stores and the reports are imported here, inside the hooks and fixtures, only
+when ``--cpuperf`` is on or a test asks for a cpuperf fixture. A run without ``--cpuperf``
+makes no :class:`~.session.CpuperfSession` unless something needs one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,6 +30,10 @@ if TYPE_CHECKING:
     from .session import CpuperfSession
 
 SESSION_KEY = pytest.StashKey["CpuperfSession"]()
+"""The session, once made: at configure time with ``--cpuperf``, else when first needed."""
+SETTINGS_KEY = pytest.StashKey[Settings]()
+CPU_KEY = pytest.StashKey[CpuIsa]()
+TESTS_KEY = pytest.StashKey["FailedTests"]()
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 FINISH_LINES = pytest.StashKey[list[str]]()
 pytest_plugins = ["pytest_cpuperf.history.plugin"]  # --cpuperf-history (lazy: no SQLAlchemy)
@@ -58,25 +67,47 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    settings = Settings.from_config(config)
-    from .session import CpuperfSession
-
-    cpu = detect().with_mask(settings.isa_mask)
-    config.stash[SESSION_KEY] = CpuperfSession(settings=settings, cpu=cpu,
-                                               hooks=BoundHooks(config))
-    config.pluginmanager.register(FailedTests(config.stash[SESSION_KEY]), "cpuperf-failed-tests")
+    settings = Settings.from_config(config, check_report=_report_path)
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[CPU_KEY] = detect().with_mask(settings.isa_mask)
+    tests = config.stash[TESTS_KEY] = FailedTests(settings)
+    config.pluginmanager.register(tests, "cpuperf-failed-tests")
+    if settings.enabled:
+        cpuperf_session(config)
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(config), "cpuperf-xdist-controller")
 
 
-def _session(config: pytest.Config) -> CpuperfSession:
-    return config.stash[SESSION_KEY]
+def _report_path(path: str) -> Path:
+    """``path`` checked against the report formats (their registry is imported only when a
+    report is asked for)."""
+    from .report import check_report_path
+
+    return check_report_path(path)
+
+
+def cpuperf_session(config: pytest.Config) -> CpuperfSession:
+    """The run's :class:`~.session.CpuperfSession`, made on first use."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        from .session import CpuperfSession
+
+        tests = config.stash[TESTS_KEY]
+        session = config.stash[SESSION_KEY] = CpuperfSession(
+            settings=config.stash[SETTINGS_KEY], cpu=config.stash[CPU_KEY],
+            hooks=BoundHooks(config), failed_tests=tests.failed_tests,
+            collected=tests.collected, ran=tests.ran)
+    return session
+
+
+def _settings(config: pytest.Config) -> Settings:
+    return config.stash[SETTINGS_KEY]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    session = _session(config)
-    lines = [f"cpuperf: {session.cpu.describe()}"]
-    if session.settings.enabled:
+    lines = [f"cpuperf: {config.stash[CPU_KEY].describe()}"]
+    if _settings(config).enabled:
+        session = cpuperf_session(config)
         mode = "update" if session.settings.update else (
             "warn-only" if session.settings.warn_only else "gate")
         lines.append(f"cpuperf: baselines {session.baseline_path} ({mode})")
@@ -129,7 +160,7 @@ def is_perf_test(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from .knobs import check_marker_kwargs
 
-    session = _session(config)
+    enabled, cpu = _settings(config).enabled, config.stash[CPU_KEY]
     skip_off = pytest.mark.skip(
         reason="cpuperf test: run `pytest --cpuperf` to measure it against its baseline")
     for item in items:
@@ -141,17 +172,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         f"{item.nodeid}: @pytest.mark.cpuperf takes keywords only, got "
                         f"positional {marker.args!r}")
                 check_marker_kwargs(marker.kwargs, item.nodeid)
-            missing = _missing_isa(item, session.cpu)
+            missing = _missing_isa(item, cpu)
         except (CpuperfUsageError, UnknownISAFlagError) as exc:
             raise pytest.UsageError(str(exc)) from exc
-        if is_perf_test(item) and not session.settings.enabled:
+        if is_perf_test(item) and not enabled:
             item.add_marker(skip_off)
         elif missing:
-            have = " ".join(session.cpu.known_flags) or "none of the known flags"
-            masked = f" (masked: {' '.join(sorted(session.cpu.masked))})" if session.cpu.masked \
-                else ""
+            have = " ".join(cpu.known_flags) or "none of the known flags"
+            masked = f" (masked: {' '.join(sorted(cpu.masked))})" if cpu.masked else ""
             item.add_marker(pytest.mark.skip(
-                reason=f"requires ISA {', '.join(missing)}: this CPU ({session.cpu.model}) "
+                reason=f"requires ISA {', '.join(missing)}: this CPU ({cpu.model}) "
                        f"lacks {'it' if len(missing) == 1 else 'them'}; it has {have}{masked}"))
 
 
@@ -174,28 +204,28 @@ def _missing_isa(item: pytest.Item, cpu: CpuIsa) -> list[str]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Read and check this machine's baseline file before any test measures."""
-    cpuperf = _session(session.config)
-    if cpuperf.settings.enabled:
-        cpuperf.check_baseline()
+    if _settings(session.config).enabled:
+        cpuperf_session(session.config).check_baseline()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A perf test is not measured when its baseline file is damaged: it fails at once."""
-    session = _session(item.config)
-    if session.settings.enabled and is_perf_test(item) and session.baseline_error:
-        pytest.fail(f"cpuperf: {session.baseline_error}", pytrace=False)
+    if _settings(item.config).enabled and is_perf_test(item):
+        session = cpuperf_session(item.config)
+        if session.baseline_error:
+            pytest.fail(f"cpuperf: {session.baseline_error}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
         None, object, object]:
     """Perf tests never run concurrently, even across xdist workers or pytest processes."""
-    session = _session(item.config)
-    if not (session.settings.enabled and is_perf_test(item)):
+    if not (_settings(item.config).enabled and is_perf_test(item)):
         return (yield)
     from .store.fileio import run_lock
 
+    session = cpuperf_session(item.config)
     with run_lock() as problem:
         if problem is not None and not session.warned_unlocked:
             session.warned_unlocked = True
@@ -229,11 +259,11 @@ def describe_failure(exc: BaseException) -> str:
 
 def _judge(item: pytest.Item, test_failure: str | None) -> None:
     recorder = item.stash.get(RECORDER_KEY, None)
-    session = _session(item.config)
     if recorder is None or not recorder.records:
-        if test_failure is None and session.settings.enabled and is_perf_test(item):
-            _recorded_nothing(item, session)
+        if test_failure is None and _settings(item.config).enabled and is_perf_test(item):
+            _recorded_nothing(item, cpuperf_session(item.config))
         return
+    session = cpuperf_session(item.config)
     marker = item.get_closest_marker("cpuperf")
     try:
         results = session.judge(recorder.records, marker.kwargs if marker else {},
@@ -294,18 +324,22 @@ class BoundHooks:
 class FailedTests:
     """Every failed test goes into the cpuperf report, so a job's verdict sees it (on the
     xdist controller, the workers' reports arrive here too). Also notes which tests were
-    collected and which ran, to list stored metrics a run did not produce."""
+    collected and which ran, to list stored metrics a run did not produce. The session shares
+    these collections, whenever it is made."""
 
-    def __init__(self, session: CpuperfSession) -> None:
-        self.session = session
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.failed_tests: dict[str, str] = {}
+        self.collected: set[str] = set()
+        self.ran: set[str] = set()
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
-        if self.session.settings.enabled:
-            self.session.collected.add(item.nodeid)
+        if self.settings.enabled:
+            self.collected.add(item.nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" and self.session.settings.enabled:
-            self.session.ran.add(report.nodeid)
+        if report.when == "call" and self.settings.enabled:
+            self.ran.add(report.nodeid)
         if not report.failed:
             return
         crash = getattr(report.longrepr, "reprcrash", None)
@@ -313,11 +347,13 @@ class FailedTests:
                                                   or ["failed"])[-1]
         text = " ".join(str(why).split())[:400]
         phase = "" if report.when == "call" else f" (at {report.when})"
-        self.session.failed_tests.setdefault(report.nodeid, text + phase)
+        self.failed_tests.setdefault(report.nodeid, text + phase)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    cpuperf = _session(session.config)
+    cpuperf = session.config.stash.get(SESSION_KEY, None)
+    if cpuperf is None:  # not made: nothing was measured, judged or asked for
+        return
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["cpuperf"] = cpuperf.worker_payload()
@@ -328,8 +364,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    cpuperf = _session(config)
-    if not (cpuperf.results or cpuperf.errors or config.stash.get(FINISH_LINES, None)):
+    cpuperf = config.stash.get(SESSION_KEY, None)
+    if cpuperf is None or not (cpuperf.results or cpuperf.errors
+                               or config.stash.get(FINISH_LINES, None)):
         return
     from .report.terminal import run_summary_lines
 
@@ -356,7 +393,7 @@ class XdistController:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         payload = getattr(node, "workeroutput", {}).get("cpuperf")
         if payload:
-            _session(self.config).add_worker_results(payload)
+            cpuperf_session(self.config).add_worker_results(payload)
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -389,7 +426,7 @@ def cpuperf_progress(pytestconfig: pytest.Config) -> Callable[[str], None]:
 @pytest.fixture(scope="session")
 def cpu_isa(pytestconfig: pytest.Config) -> CpuIsa:
     """The detected CPU (after ``--cpuperf-isa-mask``): model, cores, flags, ``has(name)``."""
-    return _session(pytestconfig).cpu
+    return pytestconfig.stash[CPU_KEY]
 
 
 class SkipUnavailable:
@@ -466,7 +503,7 @@ def cpuperf(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     What it records is held against this machine's baseline when the test ends."""
     from .recorder import Recorder
 
-    session = _session(request.config)
+    session = cpuperf_session(request.config)
     marker = request.node.get_closest_marker("cpuperf")
     kwargs = marker.kwargs if marker else {}
     try:

@@ -7,20 +7,31 @@ sends its results to the controller, which alone writes baselines and reports.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .backends.registry import reported_packages
 from .config import Settings
 from .errors import BaselineFileError
 from .isa import CpuIsa
+from .judge.evaluate import Policy, evaluate
+from .judge.kernels import gate as kernel_gate
+from .records.profile import explain
 from .records.results import MetricRecord, MetricResult, RunReport
+from .report import write_report
 from .status import Status
-
-if TYPE_CHECKING:
-    from .judge.evaluate import Policy
-    from .store.baselines import BaselineFile, BaselineStore
+from .store.baselines import (
+    BaselineFile,
+    BaselineStore,
+    JsonBaselineStore,
+    machine_info,
+    machine_mismatch,
+)
+from .store.fileio import describe_os_error
+from .versions import installed_versions
 
 UNSTORABLE = (Status.BELOW_FLOOR, Status.ABOVE_CEILING, Status.INVALID, Status.KERNEL_RULE)
 """Verdicts whose records ``--cpuperf-update`` refuses to store."""
@@ -62,8 +73,6 @@ class CpuperfSession:
         """This machine's identity, as stored with baselines and reports (computed once; the
         ``pytest_cpuperf_update_machine_info`` hook may add fields, never change the key)."""
         if self._machine is None:
-            from .store.baselines import machine_info
-
             info = machine_info(self.cpu)
             key = info["key"]
             if self.hooks is not None:
@@ -74,8 +83,6 @@ class CpuperfSession:
     @property
     def baseline_store(self) -> BaselineStore:
         if self.store is None:
-            from .store.baselines import JsonBaselineStore
-
             self.store = JsonBaselineStore(self.settings.baseline_dir, self.cpu, self.machine)
         return self.store
 
@@ -101,18 +108,19 @@ class CpuperfSession:
 
     # -- per test -------------------------------------------------------------------------
 
+    @property
+    def policy(self) -> Policy:
+        """The session's judging policy, before any marker overrides it."""
+        return Policy.from_values(self.settings.judging)
+
     def policy_for(self, record: MetricRecord, marker: Mapping[str, Any]) -> Policy:
         """The session's policy with the test's marker keywords applied to ``record``."""
-        return self.settings.policy.for_metric(record.kind, record.metric, marker)
+        return self.policy.for_metric(record.kind, record.metric, marker)
 
     def judge(self, records: list[MetricRecord], marker: Mapping[str, Any],
               test_failure: str | None = None) -> list[MetricResult]:
         """Evaluate one test's records; results are kept for the reports (with the test's
         own failure, when its body failed)."""
-        from .judge.evaluate import evaluate
-        from .judge.kernels import gate as kernel_gate
-        from .records.profile import explain
-
         baseline = self.baseline()
         mismatch = self._other_machine(baseline)
         results = []
@@ -129,8 +137,6 @@ class CpuperfSession:
 
     def _other_machine(self, baseline: Any) -> str | None:
         """How the machine ``baseline`` was recorded on differs from this one (None: same)."""
-        from .store.baselines import machine_mismatch
-
         mismatch = machine_mismatch(baseline.machine, self.machine)
         if mismatch and baseline.path == self.baseline_path:  # copied or renamed by hand
             mismatch += (f", yet it is in this machine's file {baseline.path.name}: move that "
@@ -209,9 +215,6 @@ class CpuperfSession:
 
     def report(self, unmeasured: list[dict[str, str]] | None = None) -> RunReport:
         """The run's report; ``unmeasured`` when :meth:`finish` has already listed them."""
-        from .backends.registry import reported_packages
-        from .versions import installed_versions
-
         return RunReport(machine=self.machine, results=list(self.results),
                          versions=installed_versions(reported_packages()),
                          errors=list(dict.fromkeys(self.errors)),
@@ -237,8 +240,6 @@ class CpuperfSession:
         run = self.final_report = self.report(unmeasured)
         if self.hooks is not None:
             self.hooks.pytest_cpuperf_update_report(report=run)
-        from .report import write_report
-
         for path in self.settings.reports:
             lines.extend(self._write("cpuperf report", lambda path, run: write_report(
                 path, run, others=self.settings.reports), path, run))
@@ -258,8 +259,6 @@ class CpuperfSession:
             return None  # update_file reports the damaged file
         if baseline.path != self.baseline_path or not baseline.path.exists():
             return None  # a legacy file is judged, never written: the new file goes beside it
-        from .store.baselines import machine_mismatch
-
         mismatch = machine_mismatch(baseline.machine, self.machine)
         return None if mismatch is None else (
             f"{baseline.path} holds baselines {mismatch}; it was left untouched. Move it aside "
@@ -271,8 +270,6 @@ class CpuperfSession:
         return [r for r in self.results if r.status in UNSTORABLE]
 
     def _write(self, what: str, write: Any, path: Path, run: RunReport) -> list[str]:
-        from .store.fileio import describe_os_error
-
         try:
             write(path, run)
         except OSError as exc:
@@ -282,8 +279,6 @@ class CpuperfSession:
         return [f"{what} written: {path}"]
 
     def _update(self) -> list[str]:
-        from .store.fileio import describe_os_error
-
         foreign = self._foreign_file()
         if foreign:
             self.errors.append(foreign)
@@ -328,8 +323,6 @@ class CpuperfSession:
     def _storable(self, records: list[MetricRecord]) -> list[MetricRecord]:
         """``records`` less those with a NaN or infinite figure, each refused in :attr:`errors`
         (a baseline of NaN would gate nothing, and is not valid JSON for other tools)."""
-        import math
-
         kept = []
         for record in records:
             if all(math.isfinite(x) for x in (record.value, *record.samples)):

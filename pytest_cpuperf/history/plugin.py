@@ -97,12 +97,12 @@ def _baseline_runs(config: pytest.Config, url: str | None) -> int | None:
 def _use_history_baseline(config: pytest.Config, url: str, last: int) -> None:
     """Replace the session's baseline file by the last runs of the main branch (every xdist
     worker reads them itself: judging happens on the workers)."""
-    from ..plugin import SESSION_KEY
+    from ..plugin import cpuperf_session
     from ..store.baselines import BaselineFile
     from . import HistoryError
     from .store import HistoryStore
 
-    cpuperf = config.stash[SESSION_KEY]
+    cpuperf = cpuperf_session(config)
     machine = cpuperf.machine
     branch = config.getoption("--cpuperf-history-branch")
     try:
@@ -132,9 +132,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     recorder = session.config.stash.get(HISTORY_KEY, None)
     if recorder is None or recorder.store is None:
         return
-    from ..plugin import SESSION_KEY
+    from ..plugin import cpuperf_session
 
-    cpuperf = session.config.stash[SESSION_KEY]
+    cpuperf = cpuperf_session(session.config)
     if not cpuperf.results:
         recorder.lines.append("cpuperf: history: no cpuperf metric in this run, nothing appended")
         return
