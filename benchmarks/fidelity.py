@@ -237,10 +237,10 @@ def run(profile: Profile, ir: Path, configs: tuple[str, ...] = tuple(CONFIGS),
     of the configs and of the two tools alternates between repetitions. ``fresh_compile``:
     the plugin's model is compiled anew for every pair, as benchmark_app compiles for every
     run, so that one compile's speed cannot bias every pair (measured: compiles of one IR
-    differ by up to 5%, benchmarks/compile_spread.py; one compile for 150 pairs read x0.969,
-    fresh ones x1.019). ``in_process``: benchmark_app's timing code runs in this process on the
-    plugin's compile of the pair (compile luck cancels within a pair), and the compiles'
-    configurations are compared once with the real benchmark_app's."""
+    differ by up to 5%, benchmarks/studies/compile_spread.py; one compile for 150 pairs read
+    x0.969, fresh ones x1.019). ``in_process``: benchmark_app's timing code runs in this
+    process on the plugin's compile of the pair (compile luck cancels within a pair), and the
+    compiles' configurations are compared once with the real benchmark_app's."""
     seconds = profile.bench_app_time_s
     compiled = {name: _compile(ir, rate) for name, rate in CONFIGS.items() if name in configs}
     kernels = {name: c.kernels().summary() for name, c in compiled.items()}

@@ -164,25 +164,6 @@ def test_latency_ceiling_is_held_against_the_bound(pytester: pytest.Pytester,
         "ceiling is held against the bound, not the estimate)*"])
 
 
-def test_benchmark_rows_are_the_examples_configurations(tmp_path: Path) -> None:
-    """benchmarks/coldstart.py: each row names an example test that exists, with options its
-    backend accepts; the CPU line reads family and model from /proc/cpuinfo's format."""
-    from benchmarks import coldstart as bench
-    from pytest_cpuperf.measure.coldstart import _check_options
-
-    root = Path(__file__).resolve().parents[1] / "examples"
-    for row in bench.rows():
-        directory, test = row.example.split("/")
-        sources = " ".join(p.read_text() for p in (root / directory).glob("test_*.py"))
-        assert f"def {test}" in sources or (root / directory / f"{test}.py").exists(), row
-        _check_options(row.backend, row.options)
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\ncpu family\t: 6\nmodel\t\t: 167\n"
-                       "model name\t: Intel(R) Xeon(R) Processor\n")
-    assert bench.cpu_line(cpuinfo).startswith(
-        "Intel(R) Xeon(R) Processor (cpu family 6, model 167), ")
-
-
 @pytest.mark.parametrize(("backend", "options"), [
     ("openvino", {"shape": "[1,64]", "threads": 1}),
     ("onnxruntime", {"threads": 1}),

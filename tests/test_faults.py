@@ -23,15 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.faults import (  # the fault scenarios, defined once
-    NOBODY,
-    PROJECT,
-    WRITER,
-    kill_at,
-)
 from pytest_cpuperf.isa import detect
 from pytest_cpuperf.store.baselines import baseline_path, load, update_file
 from pytest_cpuperf.store.fileio import run_lock
+from tests.fault_scenarios import NOBODY, PROJECT, WRITER, kill_at
 from tests.support import tmpfs
 
 

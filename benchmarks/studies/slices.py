@@ -1,11 +1,12 @@
 """Fidelity precise enough to see 1%: the plugin's timing and benchmark_app's in short slices.
 
-``python -m benchmarks.slices [--blocks 60] [--slice 0.25] [--cycles 12] [--model bert-base|tiny]``
+``python -m benchmarks.studies.slices [--blocks 60] [--slice 0.25] [--cycles 12]
+[--model bert-base|tiny]``
 
 Why slices. This machine's rate drifts slowly: per-second rates of one bert-base compile had an
-sd of 9.4-13.1% and a lag-1 autocorrelation of 0.65-0.71 (two 300 s traces, ``benchmarks.drift``).
+sd of 9.4-13.1% and a lag-1 autocorrelation of 0.65-0.71 (two 300 s traces, ``drift``).
 So two 6 s windows run one after the other differ by about 8-9.5% (A/A, 12 s pairs cut from
-those traces; the fidelity pairs of ``benchmarks.trust`` read 8.4-11.9%), and a 1% bias needs
+those traces; the fidelity pairs of ``trust`` read 8.4-11.9%), and a 1% bias needs
 about a thousand such pairs. The same traces cut into slices of 0.25 s differ by 1.2-2.2% per
 12 s: the drift cancels when the two sides take turns faster than it moves.
 
@@ -37,7 +38,7 @@ Per block:
 - **at -t 6 on a warm compile**: the three carried to 6 s: loop ratio x (1 + (window - 1) x
   S / 6 s) x (1 + δ / 6 s), the plugin's figure over what benchmark_app's timing reads in 6 s on
   a compile already warm. The first inferences right after a compile (benchmark_app's window
-  starts there) are ``benchmarks.ramp``'s.
+  starts there) are ``ramp``'s.
 
 The 95% t-interval is over blocks (blocks share no slice); the loop ratio is also given per
 assignment of the sets, which differs if one set of requests is faster. Writes
@@ -53,8 +54,8 @@ import sys
 import time
 from typing import Any
 
-from .common import FULL, QUICK, rounded, save_series, say
-from .fidelity import log_ratio_ci
+from ..common import FULL, QUICK, rounded, save_series, say
+from ..fidelity import _Batches, log_ratio_ci
 
 TARGET_SECONDS = 6.0
 """The length of benchmark_app's window the slices' figures are carried to (``-t 6``)."""
@@ -114,8 +115,6 @@ class Sides:
         from openvino.tools.benchmark.benchmark import Benchmark
 
         from pytest_cpuperf.measure.engine import EngineSettings, warm_up
-
-        from .fidelity import _Batches
 
         self.seconds = seconds
         targets = [compiled.timing_target(compiled.example_inputs()) for _ in range(2)]
@@ -250,7 +249,7 @@ def markdown(result: dict[str, Any], blocks: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.slices",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.slices",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=60)
     parser.add_argument("--slice", type=float, default=0.25, help="seconds per slice")
@@ -263,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                      "0.05 and 6 seconds")
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
-    command = "python -m benchmarks.slices " + " ".join(argv or sys.argv[1:])
+    command = "python -m benchmarks.studies.slices " + " ".join(argv or sys.argv[1:])
     ir = (FULL if args.model == "bert-base" else QUICK).reference.ir(progress=say)
     sides = Sides(compile_model(ir, check_options()), args.slice)
     blocks: list[dict[str, Any]] = []

@@ -1,7 +1,8 @@
 """Fidelity to benchmark_app with enough pairs to see a 1-2% bias (issue #12, item 4).
 
-``python -m benchmarks.trust [--pairs 10] [--seconds 6] [--model bert-base|tiny] [--one-compile]
-[--in-process]``; ``python -m benchmarks.trust --pool A.json B.json`` pools stored series
+``python -m benchmarks.studies.trust [--pairs 10] [--seconds 6] [--model bert-base|tiny]
+[--one-compile] [--in-process]``;
+``python -m benchmarks.studies.trust --pool A.json B.json`` pools stored series
 
 The same bert-base INT8 IR and ``ov_compile`` defaults (2 streams x 2 threads here), measured
 by ``benchmark_app -t S`` (or, ``--in-process``, by benchmark_app's own timing code on the
@@ -22,10 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import fidelity
-from .common import FULL, QUICK, say
+from .. import fidelity
+from ..common import FULL, QUICK, say
 
-OUT = Path(__file__).resolve().parent / "results" / "trust-fidelity.json"
+OUT = Path(__file__).resolve().parents[1] / "results" / "trust-fidelity.json"
 
 
 def pooled(paths: list[Path]) -> str:
@@ -55,7 +56,7 @@ def pooled(paths: list[Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.trust", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.trust", description=__doc__)
     parser.add_argument("--pool", nargs="+", type=Path, metavar="JSON",
                         help="measure nothing: pool the pairs of stored series (their JSON) "
                              "and print the CI")
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     result = fidelity.run(profile, ir, configs=("dense",), fresh_compile=not args.one_compile,
                           in_process=args.in_process)
     result["load"] = {"start": load_start, "end": os.getloadavg()}
-    result["command"] = "python -m benchmarks.trust " + " ".join(argv or sys.argv[1:])
+    result["command"] = "python -m benchmarks.studies.trust " + " ".join(argv or sys.argv[1:])
     args.out.write_text(json.dumps(result, indent=1))
     dense = result["dense"]
     ci = dense["mean_log_ratio_ci95"]

@@ -1,5 +1,6 @@
-"""benchmarks/fidelity.py's in-process mode: benchmark_app's own timing code on the plugin's
-compile, and the check that the real benchmark_app compiles the model alike."""
+"""benchmarks/fidelity.py's in-process mode (benchmark_app's own timing code on the plugin's
+compile, and the check that the real benchmark_app compiles the model alike), and the
+fidelity studies' counting (benchmarks/studies/slices.py, estimator.py)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,10 @@ def test_benchmark_app_timing_code_runs_on_the_plugins_compile(tiny_int8_ir: Pat
 
 def test_slices_count_both_sides_in_whole_rounds_and_price_benchmark_apps_edges(
         tiny_int8_ir: Path) -> None:
-    """benchmarks.slices on a real compile: benchmark_app's loop, seen through the recorder,
+    """benchmarks.studies.slices on a real compile: benchmark_app's loop, seen through the recorder,
     observes every completion but those of its first round and its drain, and stops on a whole
     round; its own figure's difference from that count is the time its fill and drain take."""
-    from benchmarks.slices import Sides, one_block
+    from benchmarks.studies.slices import Sides, one_block
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
     sides = Sides(compile_model(tiny_int8_ir, check_options()), 0.1)
@@ -66,7 +67,7 @@ def test_slices_count_both_sides_in_whole_rounds_and_price_benchmark_apps_edges(
 def test_a_whole_round_count_is_not_fooled_by_completions_that_come_in_pairs() -> None:
     """Two requests in step complete 14 ms then 4 ms apart: 18 ms a round. Counting to any
     completion reads low after a long gap; counting whole rounds reads 2 per 18 ms."""
-    from benchmarks.slices import whole_rounds
+    from benchmarks.studies.slices import whole_rounds
 
     times, t = [], 0.0
     for _ in range(12):
@@ -84,10 +85,10 @@ def test_a_whole_round_count_is_not_fooled_by_completions_that_come_in_pairs() -
 
 def test_the_median_trial_and_samples_over_time_come_from_the_same_trials(
         tiny_int8_ir: Path) -> None:
-    """benchmarks.estimator reads both figures off one measurement's trials."""
+    """benchmarks.studies.estimator reads both figures off one measurement's trials."""
     import statistics
 
-    from benchmarks.estimator import one_measurement, skew
+    from benchmarks.studies.estimator import one_measurement, skew
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
     row = one_measurement(compile_model(tiny_int8_ir, check_options()), trials=3)

@@ -1,14 +1,15 @@
 """How far below its compile's steady rate does benchmark_app's ``-t 6`` figure read?
 
-``python -m benchmarks.ramp [--compiles 20] [--seconds 6] [--steady 6] [--model bert-base|tiny]``;
-``python -m benchmarks.ramp --stored benchmarks/results/ramp.json`` prints a stored series
+``python -m benchmarks.studies.ramp [--compiles 20] [--seconds 6] [--steady 6]
+[--model bert-base|tiny]``;
+``python -m benchmarks.studies.ramp --stored benchmarks/results/ramp.json`` prints a stored series
 
-The fidelity series (``benchmarks.trust``) read the plugin about 1% above benchmark_app. The
+The fidelity series (``trust``) read the plugin about 1% above benchmark_app. The
 two differ in what comes before the timed window: benchmark_app's "first inference" runs one
 request, and its timed loop starts right after it, so the other requests' first inferences and
 whatever else settles after a compile fall inside its 6 s; the plugin runs every request once
 (``async_first_inference``) and then warms up until the rate is steady. This measures the gap
-on one compile at a time, so that compile luck (up to 5%, ``benchmarks.compile_spread``)
+on one compile at a time, so that compile luck (up to 5%, ``compile_spread``)
 cancels: per fresh compile of the bert-base IR (``ov_compile`` defaults, as in the fidelity
 series), benchmark_app's timed loop replayed in Python (its ``first_infer`` and
 ``async_inference_only``: iterations started / wall time to the drained queue), then, on the
@@ -33,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import FULL, QUICK, rounded, save_series, say
-from .fidelity import log_ratio_ci
+from ..common import FULL, QUICK, rounded, save_series, say
+from ..fidelity import log_ratio_ci
 
 
 def benchmark_app_window(queue: Any, seconds: float, batch_size: int) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ramp",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.ramp",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--compiles", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=6.0)
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.compiles < 2 or args.seconds < 1 or args.steady < 1:
         parser.error("--compiles must be at least 2, --seconds and --steady at least 1")
-    command = "python -m benchmarks.ramp " + " ".join(argv or sys.argv[1:])
+    command = "python -m benchmarks.studies.ramp " + " ".join(argv or sys.argv[1:])
     ir = (FULL if args.model == "bert-base" else QUICK).reference.ir(progress=say)
     result: dict[str, Any] = {"model": args.model, "seconds": args.seconds,
                               "steady": args.steady, "control": args.control,

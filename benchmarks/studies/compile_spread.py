@@ -1,8 +1,9 @@
 """Do two compiles of one IR run at the same speed? Interleaved in one process.
 
-``python -m benchmarks.compile_spread [--compiles 4] [--trials 20] [--model bert-base|tiny]``
+``python -m benchmarks.studies.compile_spread [--compiles 4] [--trials 20]
+[--model bert-base|tiny]``
 
-The fidelity check (``benchmarks.trust``) compiles the plugin's model once and measures it in
+The fidelity check (``trust``) compiles the plugin's model once and measures it in
 every pair, while ``benchmark_app`` compiles afresh for each of its runs. If compiles of one IR
 differed in speed (where their weights and buffers land in memory, for example), one compile's
 luck would bias the whole series on the plugin's side and nothing in the per-pair interval would
@@ -21,8 +22,8 @@ import statistics
 import sys
 from typing import Any
 
-from .common import FULL, QUICK, save_series, say
-from .fidelity import log_ratio_ci
+from ..common import FULL, QUICK, save_series, say
+from ..fidelity import log_ratio_ci
 
 
 def run(model: str, compiles: int, trials: int) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.compile_spread",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.compile_spread",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--compiles", type=int, default=4)
     parser.add_argument("--trials", type=int, default=20)
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.compiles < 2 or args.trials < 2:
         parser.error("--compiles and --trials must be at least 2")
-    command = "python -m benchmarks.compile_spread " + " ".join(argv or sys.argv[1:])
+    command = "python -m benchmarks.studies.compile_spread " + " ".join(argv or sys.argv[1:])
     result = run(args.model, args.compiles, args.trials) | {"command": command}
     text = markdown(result, command)
     save_series("compile-spread", result, [], text)

@@ -1,6 +1,6 @@
 """The median trial against samples over time, on the same trials of the same measurements.
 
-``python -m benchmarks.estimator [--measurements 80] [--trials 6] [--model bert-base|tiny]``
+``python -m benchmarks.studies.estimator [--measurements 80] [--trials 6] [--model bert-base|tiny]``
 
 benchmark_app's "Throughput" is iterations over the time they took. Until this round the
 plugin's figure was the median of its trials' rates. The two read alike when the machine's
@@ -21,8 +21,8 @@ import statistics
 import sys
 from typing import Any
 
-from .common import FULL, QUICK, rounded, save_series, say
-from .fidelity import log_ratio_ci
+from ..common import FULL, QUICK, rounded, save_series, say
+from ..fidelity import log_ratio_ci
 
 
 def skew(values: list[float]) -> float:
@@ -73,7 +73,7 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.estimator",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.estimator",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--measurements", type=int, default=80)
     parser.add_argument("--trials", type=int, default=6)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--measurements and --trials must be at least 2")
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
-    command = "python -m benchmarks.estimator " + " ".join(argv or sys.argv[1:])
+    command = "python -m benchmarks.studies.estimator " + " ".join(argv or sys.argv[1:])
     ir = (FULL if args.model == "bert-base" else QUICK).reference.ir(progress=say)
     compiled = compile_model(ir, check_options())
     rows: list[dict[str, Any]] = []

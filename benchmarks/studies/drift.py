@@ -1,12 +1,12 @@
 """How fast does this machine's rate drift, and which interleaving cancels it?
 
-``python -m benchmarks.drift [--seconds 300] [--model bert-base|tiny]``
+``python -m benchmarks.studies.drift [--seconds 300] [--model bert-base|tiny]``
 
-Why ``benchmarks.slices`` takes turns every 0.25 s. One compile (``ov_compile`` defaults) runs
+Why ``slices`` takes turns every 0.25 s. One compile (``ov_compile`` defaults) runs
 pipelined for ``--seconds`` while every completion's time is kept. From that one trace: the sd
 and lag-1 autocorrelation of the per-second rates, and the sd of an A/A "pair" of 12 s (the same
 model on both sides, so any difference is the machine) when the 12 s are split between the two
-sides in halves of 6 s (the design of ``benchmarks.trust``) or in A-B-A-B and A-B-B-A slices of
+sides in halves of 6 s (the design of ``trust``) or in A-B-A-B and A-B-B-A slices of
 0.25-3 s. Writes ``benchmarks/results/drift.json`` and ``.md``.
 """
 
@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from .common import FULL, QUICK, rounded, save_series, say
+from ..common import FULL, QUICK, rounded, save_series, say
 
 PAIR_S = 12.0
 SLICES_S = (0.25, 0.5, 1.0, 2.0, 3.0, 6.0)
@@ -76,7 +76,7 @@ def pair_sd(stamps: list[float], slice_s: float, pattern: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.drift",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.drift",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--model", choices=("bert-base", "tiny"), default="bert-base")
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seconds must be at least {3 * PAIR_S:g}: three pairs of {PAIR_S:g} s")
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
-    command = "python -m benchmarks.drift " + " ".join(argv or sys.argv[1:])
+    command = "python -m benchmarks.studies.drift " + " ".join(argv or sys.argv[1:])
     ir = (FULL if args.model == "bert-base" else QUICK).reference.ir(progress=say)
     stamps = trace(compile_model(ir, check_options()), args.seconds)
     rates = [float(r) for r in per_second(stamps)]
