@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_cpuperf.judge.results import MetricRecord
+from pytest_cpuperf.records.results import MetricRecord
 from pytest_cpuperf.store.baselines import update_file
 
 path, writer, updates, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
