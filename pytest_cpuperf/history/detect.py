@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..knobs import HISTORY_BY_NAME
 from . import HistoryError, trailing
 
 if TYPE_CHECKING:
     from .store import Point
 
-DEFAULT_WINDOW = 30
+DEFAULT_WINDOW = int(HISTORY_BY_NAME["window"].default)
 """Points in each sliding window of Otava's split step."""
-DEFAULT_MAX_PVALUE = 0.0003
+DEFAULT_MAX_PVALUE = HISTORY_BY_NAME["max_pvalue"].default
 """Largest p-value (two-sided t-test of the two sides) a change point may have."""
 DEFAULT_MIN_MAGNITUDE = 0.015
 """Smallest relative change Otava reports. With 2% noise these defaults found 3% shifts within
@@ -94,13 +95,10 @@ def direction_sign(direction: str, higher_is_better: bool = True) -> int:
 
 def check_thresholds(window: int, max_pvalue: float, min_magnitude: float) -> None:
     """A HistoryError naming the bad Otava threshold and its valid range."""
-    if window < 4:
-        raise HistoryError(f"--window must be at least 4 points, got {window}")
-    if not 0.0 < max_pvalue < 1.0:
-        raise HistoryError(f"--max-pvalue must be in (0, 1), e.g. 0.001; got {max_pvalue}")
-    if not 0.0 <= min_magnitude < 1.0:
-        raise HistoryError(f"--min-magnitude must be a fraction in [0, 1), e.g. 0.02; got "
-                           f"{min_magnitude}")
+    problem = trailing.table_problem(window=window, max_pvalue=max_pvalue,
+                                     min_magnitude=min_magnitude)
+    if problem:
+        raise HistoryError(problem)
 
 
 def shifts(values: Sequence[float | None], *, window: int = DEFAULT_WINDOW,

@@ -17,16 +17,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_REFERENCE = 100
+from ..errors import CpuperfUsageError
+from ..knobs import HISTORY_BY_NAME
+
+DEFAULT_REFERENCE = int(HISTORY_BY_NAME["reference"].default)
 """Points before the trailing window that its mean is tested against."""
-DEFAULT_RECENT = 10
+DEFAULT_RECENT = int(HISTORY_BY_NAME["recent"].default)
 """Newest points whose mean is tested (and where the change point is looked for)."""
-DEFAULT_ALPHA = 0.001
+DEFAULT_ALPHA = HISTORY_BY_NAME["alpha"].default
 """Largest p-value of an alarm (two-sided, or one-sided when one direction is watched): a bound
 on the false alarms per new point."""
-DEFAULT_MIN_MAGNITUDE = 0.01
+DEFAULT_MIN_MAGNITUDE = HISTORY_BY_NAME["min_magnitude"].default
 """Smallest relative change reported."""
-MIN_REFERENCE = 10
+MIN_REFERENCE = int(HISTORY_BY_NAME["reference"].low)
 LOCATE = 2
 """An alarm's change point is looked for among the last ``LOCATE * recent`` points: a change
 found late is still placed where it happened."""
@@ -34,15 +37,21 @@ found late is still placed where it happened."""
 
 
 def check(reference: int, recent: int, alpha: float, min_magnitude: float) -> str | None:
-    """The complaint about a bad threshold, naming its option and valid range; None if fine."""
-    if reference < MIN_REFERENCE:
-        return f"--reference must be at least {MIN_REFERENCE} points, got {reference}"
-    if recent < 1:
-        return f"--recent must be at least 1 point, got {recent}"
-    if not 0.0 < alpha < 1.0:
-        return f"--alpha must be in (0, 1), e.g. 0.001; got {alpha}"
-    if not 0.0 <= min_magnitude < 1.0:
-        return f"--min-magnitude must be a fraction in [0, 1), e.g. 0.01; got {min_magnitude}"
+    """The complaint about a bad threshold, naming its option and valid range (the options
+    table's); None if fine."""
+    return table_problem(reference=reference, recent=recent, alpha=alpha,
+                         min_magnitude=min_magnitude)
+
+
+def table_problem(**values: float) -> str | None:
+    """The first of ``values`` (by ``cpuperf history`` option) the options table rejects, as
+    its message; None if all are fine."""
+    for name, value in values.items():
+        knob = HISTORY_BY_NAME[name]
+        try:
+            knob.check(value, knob.flag)
+        except CpuperfUsageError as exc:
+            return str(exc)
     return None
 
 
