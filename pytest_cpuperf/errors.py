@@ -9,3 +9,7 @@ class CpuperfUsageError(ValueError):
 
 class BaselineFileError(RuntimeError):
     """A baseline or report file is corrupt, foreign or of a newer schema; it is left as is."""
+
+
+class CliError(Exception):
+    """A usage error or unreadable input of the ``cpuperf`` command: printed, exit status 2."""

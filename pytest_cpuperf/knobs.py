@@ -4,25 +4,33 @@ Everything that lets a user set one of these is generated from :data:`KNOBS`: th
 ``--cpuperf-NAME`` options and their ``cpuperf_NAME`` ini twins (config.py), the checks of
 ``@pytest.mark.cpuperf(NAME=...)`` keywords, the judging
 :class:`~pytest_cpuperf.judge.evaluate.Policy` and the arguments of ``cpuperf compare``.
-Adding a knob is one row here (plus its use).
+Adding a knob is one row here (plus its use). The options of ``cpuperf ab``
+(:data:`AB_KNOBS`) and ``cpuperf history`` (:data:`HISTORY_KNOBS`) are rows too, and every
+numeric command-line option parses through :func:`argument_type`.
 
 Light on purpose: the plugin imports it at start-up.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import CpuperfUsageError
 from .kernel_spec import check_kernel_spec
+from .stats.trailing import MIN_REFERENCE
 
 JUDGE = "judge"
 """Knobs of the verdict (they go into a Policy, and are stored with each judged metric)."""
 ENGINE = "engine"
 """Knobs of the timing engine."""
+AB = "ab"
+"""Options of ``cpuperf ab`` (no pytest option, ini key or marker keyword)."""
+HISTORY = "history"
+"""Options of ``cpuperf history`` (no pytest option, ini key or marker keyword)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class Knob:
     low: float
     high: float
     scope: str
-    """:data:`JUDGE` or :data:`ENGINE`."""
+    """:data:`JUDGE`, :data:`ENGINE`, :data:`AB` or :data:`HISTORY`."""
     help: str
     example: str
     low_open: bool = False
@@ -62,6 +70,11 @@ class Knob:
     @property
     def option(self) -> str:
         return "--cpuperf-" + self.name.replace("_", "-")
+
+    @property
+    def flag(self) -> str:
+        """The option of a ``cpuperf`` command (``--noise-floor``)."""
+        return "--" + self.name.replace("_", "-")
 
     @property
     def ini(self) -> str:
@@ -159,9 +172,86 @@ KNOBS: tuple[Knob, ...] = (
          auto="on, except for a PyTorch or IPEX model that runs more than 3x the torch "
               "reference's rate, where it was measured to hurt"),
 )
+"""The options of a pytest run (``--cpuperf-NAME``, ``cpuperf_NAME``, marker keywords)."""
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
 JUDGE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == JUDGE)
 ENGINE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == ENGINE)
+
+AB_KNOBS: tuple[Knob, ...] = (
+    Knob("rounds", int, 20, 2, INF, AB, example="20",
+         help="Rounds per measurement, one trial per side each (at least 2 for a CI)"),
+    Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
+         help="Seconds of pause before each trial so the other side's threads are idle (Intel "
+              "OpenMP threads spin-wait ~200 ms after their last parallel region)"),
+    # pairing within one job cancels the between-run noise (1.6-3.2% here) that sets the
+    # baseline gate's 5%; see README, "cpuperf ab"
+    replace(BY_NAME["tolerance"], scope=AB, default=0.015, example="0.015",
+            help="Allowed throughput loss of head against base"),
+    replace(BY_NAME["accuracy_tolerance"], scope=AB,
+            help="Allowed absolute accuracy and agreement loss of head"),
+    replace(BY_NAME["alpha"], scope=AB, help="Significance (two-sided) of a regression"),
+    # replayed on the stored quiet runs (benchmarks.ab_replay), a third pair took a fast
+    # model's A/A false regressions from 0.9% (two pairs; one pair: 3.3%) to 0.5% of run
+    # sequences and a 7.5% slower model's detection from 53% to 95%, at 1.25-1.5 pairs per A/A
+    # test on average (README, "cpuperf ab")
+    Knob("max_pairs", int, 3, 1, INF, AB, example="3",
+         help="Pairs of worker processes that may measure one test: a test whose throughput "
+              "verdict is not a pass is measured again by a fresh pair, up to this many in "
+              "all, and judged on all of them (1: no further pair)"),
+    Knob("timeout", float, 1800.0, 0.0, INF, AB, example="1800",
+         help="Longest wait in seconds for a worker's answer before it counts as crashed"),
+)
+"""The options of ``cpuperf ab``; its judging ones are the pytest rows with their A/B
+defaults and meaning."""
+AB_BY_NAME: dict[str, Knob] = {k.name: k for k in AB_KNOBS}
+
+HISTORY_KNOBS: tuple[Knob, ...] = (
+    Knob("limit", int, 0, 1, INF, HISTORY, example="50", auto="every run",
+         help="Only the newest N runs"),
+    Knob("reference", int, 100, MIN_REFERENCE, INF, HISTORY, example="100",
+         help="trailing: runs before the newest ones that their mean is tested against"),
+    Knob("recent", int, 10, 1, INF, HISTORY, example="10",
+         help="trailing: newest runs whose mean is tested"),
+    Knob("alpha", float, 0.001, 0.0, 1.0, HISTORY, example="0.001", low_open=True,
+         help="trailing: largest p-value of an alarm (two-sided; one-sided with --direction "
+              "slower/faster), a bound on false alarms per new run"),
+    Knob("window", int, 30, 4, INF, HISTORY, example="30",
+         help="otava: points per sliding window"),
+    Knob("max_pvalue", float, 0.0003, 0.0, 1.0, HISTORY, example="0.001", low_open=True,
+         help="otava: largest p-value of a change point"),
+    Knob("min_magnitude", float, 0.01, 0.0, 1.0, HISTORY, example="0.02",
+         auto="trailing 0.01, otava 0.015", help="Smallest relative change reported"),
+)
+"""The numeric options of ``cpuperf history``."""
+HISTORY_BY_NAME: dict[str, Knob] = {k.name: k for k in HISTORY_KNOBS}
+
+
+def argument_type(knob: Knob) -> Callable[[str], float | None]:
+    """An argparse ``type=`` that parses a command-line value as ``knob`` takes it; its error
+    names the option (argparse adds it) and the valid range with an example."""
+
+    def parse(text: str) -> float | None:
+        try:
+            return knob.parse(text, "value")
+        except CpuperfUsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ")) from None
+
+    parse.__name__ = knob.name  # argparse names a failed type by it
+    return parse
+
+
+OWN_DEFAULT: Any = object()
+"""The ``default`` of :func:`add_argument` that stands for the knob's own."""
+
+
+def add_argument(parser: argparse.ArgumentParser, knob: Knob, *, default: Any = OWN_DEFAULT,
+                 help: str | None = None, **options: Any) -> None:
+    """Add ``knob`` to a ``cpuperf`` command as ``--NAME``, parsed by :func:`argument_type`
+    (``default``: the knob's own unless given; ``help``: the knob's with its default)."""
+    parser.add_argument(knob.flag, type=argument_type(knob),
+                        default=knob.initial if default is OWN_DEFAULT else default,
+                        metavar=options.pop("metavar", knob.name.split("_")[-1].upper()),
+                        help=knob.help_text() if help is None else help, **options)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ class CpuperfSession:
     baseline_error: str | None = None
     """Why the baseline file cannot be used (set by :meth:`check_baseline`)."""
     store: BaselineStore | None = None
-    """Where baselines come from; the JSON files of ``settings.baseline_dir`` unless a plugin
-    (the history's ``--cpuperf-baseline-from-history``) set another before the first test."""
+    """Where baselines come from: the ``pytest_cpuperf_make_store`` hook's store (the history's
+    ``--cpuperf-baseline-from-history``), else the JSON files of ``settings.baseline_dir``."""
     _baseline: BaselineFile | None = None
     _machine: dict[str, Any] | None = None
     hooks: Any = None
@@ -83,7 +83,9 @@ class CpuperfSession:
     @property
     def baseline_store(self) -> BaselineStore:
         if self.store is None:
-            self.store = JsonBaselineStore(self.settings.baseline_dir, self.cpu, self.machine)
+            files = JsonBaselineStore(self.settings.baseline_dir, self.cpu, self.machine)
+            made = self.hooks.pytest_cpuperf_make_store(files=files) if self.hooks else None
+            self.store = made or files
         return self.store
 
     @property

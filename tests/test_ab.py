@@ -116,7 +116,7 @@ def test_a_side_whose_python_does_not_exist_is_a_usage_error(tmp_path: Path) -> 
 def test_max_pairs_below_one_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
     out = run_ab("--max-pairs", "0", cwd=tmp_path)
     assert out.returncode == 2
-    assert "--max-pairs: 0: a whole number of pairs of workers, at least 1" in out.stderr
+    assert "argument --max-pairs: must be an integer >= 1, e.g. 3" in out.stderr
 
 
 def test_a_side_without_pytest_fails_fast_naming_it(tmp_path: Path) -> None:

@@ -90,11 +90,12 @@ def test_detect_finds_the_shift_and_its_commits(history: str, method: str) -> No
 def test_detect_rejects_bad_thresholds_and_names(history: str) -> None:
     out = cpuperf("detect", "--history", history, "--max-pvalue", "2")
     assert out.returncode == 2
-    assert "--max-pvalue must be in (0, 1)" in out.stderr
+    assert "argument --max-pvalue: must be a number in (0, 1)" in out.stderr
     out = cpuperf("detect", "--history", history, "--alpha", "0")
-    assert out.returncode == 2 and "--alpha must be in (0, 1), e.g. 0.001" in out.stderr
+    assert out.returncode == 2
+    assert "argument --alpha: must be a number in (0, 1), e.g. 0.001" in out.stderr
     out = cpuperf("detect", "--history", history, "--reference", "3")
-    assert out.returncode == 2 and "--reference must be at least" in out.stderr
+    assert out.returncode == 2 and "argument --reference: must be an integer >= 10" in out.stderr
     out = cpuperf("show", "throughput", "--history", history)
     assert out.returncode == 2 and "must be TEST_ID::METRIC" in out.stderr
 

@@ -7,17 +7,28 @@ import math
 
 import pytest
 
+from pytest_cpuperf.ab.verdict import AbPolicy
 from pytest_cpuperf.cli import build_parser
 from pytest_cpuperf.errors import CpuperfUsageError
+from pytest_cpuperf.history.detect import Detector
 from pytest_cpuperf.judge.evaluate import Policy
 from pytest_cpuperf.knobs import (
+    AB_KNOBS,
     ENGINE_KNOBS,
+    HISTORY_KNOBS,
     JUDGE_KNOBS,
     KNOBS,
     MARKER_KEYWORDS,
+    Knob,
     check_marker_kwargs,
 )
 from pytest_cpuperf.measure.engine import EngineSettings
+
+COMMANDS = [*((["ab"], k) for k in AB_KNOBS),
+            *((["history", "detect"], k) for k in HISTORY_KNOBS if k.name != "limit"),
+            *((["history", "runs"], k) for k in HISTORY_KNOBS if k.name == "limit"),
+            *((["compare", "a", "b"], k) for k in JUDGE_KNOBS)]
+"""Every numeric option of a ``cpuperf`` command, with the command that takes it."""
 
 
 def test_policy_fields_are_the_judging_knobs() -> None:
@@ -30,6 +41,43 @@ def test_engine_knobs_set_engine_settings_fields() -> None:
     engine = {f.name: f.default for f in dataclasses.fields(EngineSettings)}
     for knob in ENGINE_KNOBS:
         assert engine[knob.field] == knob.initial, knob.name  # None: auto
+
+
+@pytest.mark.parametrize("knob", ENGINE_KNOBS, ids=lambda k: k.name)
+def test_engine_settings_check_values_as_the_table_does(knob: Knob) -> None:
+    bad = knob.high + 1 if not math.isinf(knob.high) else knob.low - 1
+    with pytest.raises(CpuperfUsageError, match=rf"^{knob.name} must be .*e\.g\. "):
+        EngineSettings(**{knob.field: knob.kind(bad) if knob.kind is not bool else "yes"})
+
+
+def test_ab_and_history_defaults_are_the_table_rows() -> None:
+    ab = {k.name: k.default for k in AB_KNOBS}
+    policy = AbPolicy()
+    assert (policy.tolerance, policy.accuracy_tolerance, policy.alpha) == (
+        ab["tolerance"], ab["accuracy_tolerance"], ab["alpha"])
+    assert ab["tolerance"] != Policy().tolerance  # paired rounds: its own, tighter default
+    detector = Detector()
+    for knob in HISTORY_KNOBS:
+        if knob.name not in ("limit", "min_magnitude"):
+            assert getattr(detector, knob.name) == knob.default, knob.name
+    ab_args = build_parser().parse_args(["ab"])
+    assert all(getattr(ab_args, k.name) == k.default for k in AB_KNOBS)
+    history_args = build_parser().parse_args(["history", "detect"])
+    assert all(getattr(history_args, k.name) == k.initial for k in HISTORY_KNOBS
+               if k.name != "limit")
+
+
+@pytest.mark.parametrize(("command", "knob"), COMMANDS,
+                         ids=lambda x: x.name if isinstance(x, Knob) else " ".join(x))
+def test_every_numeric_cli_option_parses_through_the_table(
+        command: list[str], knob: Knob, capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args([*command, knob.flag, knob.example])
+    assert getattr(args, knob.name) == pytest.approx(float(knob.example))
+    bad = knob.high + 1 if not math.isinf(knob.high) else knob.low - 1
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, knob.flag, f"{bad:g}"])
+    assert f"argument {knob.flag}: must be {knob.range_text()}, e.g. {knob.example}" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("knob", KNOBS, ids=lambda k: k.name)

@@ -26,6 +26,8 @@ STARTUP_MODULES = frozenset({
     "pytest_cpuperf.kernel_spec",  # the kernels= marker keyword, checked at collection
     "pytest_cpuperf.records",
     "pytest_cpuperf.records.kernels",  # the ISA names a kernels= rule can use
+    "pytest_cpuperf.stats",
+    "pytest_cpuperf.stats.trailing",  # the history knobs' bounds (numpy imported when used)
     "pytest_cpuperf.defaults",
     "pytest_cpuperf.measure",
     "pytest_cpuperf.measure.settings",  # EngineSettings, checked at configure time

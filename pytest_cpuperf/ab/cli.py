@@ -21,31 +21,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..defaults import DEFAULT_SETTLE_S
 from ..errors import CpuperfUsageError
-from ..knobs import BY_NAME
+from ..knobs import AB_BY_NAME, add_argument
 from ..records.results import MetricResult, RunReport
 from .checkout import BaseWorktree, git_commit
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
 from .signals import SignalGuard
 from .verdict import (
-    DEFAULT_AB_TOLERANCE,
     AbPolicy,
     head_only,
     judge_test,
     needs_another_pair,
 )
 
-DEFAULT_ROUNDS = 20
-"""Rounds per measurement (one trial of each side per round); see README, "cpuperf ab"."""
-DEFAULT_MAX_PAIRS = 3
-"""Pairs of worker processes that may measure one test. Replayed on the stored quiet runs
-(``benchmarks.ab_replay``), a third pair took a fast model's A/A false regressions from 0.9%
-(two pairs; one pair: 3.3%) to 0.5% of run sequences and a 7.5% slower model's detection from
-53% to 95%, at 1.25-1.5 pairs per A/A test on average (README, "cpuperf ab")."""
-DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
-DEFAULT_ALPHA = BY_NAME["alpha"].default
 INTERRUPTED = 130
 """Exit status of a run SIGINT stopped (SIGTERM: 143), as a shell reports either."""
 INTERRUPTED_GRACE_S = 2.0
@@ -75,22 +64,10 @@ def add_ab_parser(subparsers: Any) -> None:
     ab.add_argument("--head-env", action="append", default=[], type=_assignment,
                     metavar="NAME=VALUE", help="set an environment variable for the head side "
                                                "only (repeatable), e.g. ONEDNN_MAX_CPU_ISA=AVX2")
-    ab.add_argument("--rounds", type=_count, default=DEFAULT_ROUNDS,
-                    help=f"rounds per measurement, one trial per side each (default "
-                         f"{DEFAULT_ROUNDS})")
-    ab.add_argument("--settle", type=_seconds, default=DEFAULT_SETTLE_S, metavar="S",
-                    help=f"pause before each trial so the other side's threads are idle "
-                         f"(default {DEFAULT_SETTLE_S} s)")
-    ab.add_argument("--tolerance", type=_fraction, default=DEFAULT_AB_TOLERANCE,
-                    help=f"allowed throughput loss of head (default {DEFAULT_AB_TOLERANCE})")
-    ab.add_argument("--accuracy-tolerance", type=_fraction, default=DEFAULT_ACCURACY_TOLERANCE,
-                    help=f"allowed accuracy loss (default {DEFAULT_ACCURACY_TOLERANCE})")
-    ab.add_argument("--alpha", type=_fraction, default=DEFAULT_ALPHA,
-                    help=f"significance (two-sided) of a regression (default {DEFAULT_ALPHA})")
-    ab.add_argument("--max-pairs", type=_pairs, default=DEFAULT_MAX_PAIRS, metavar="K",
-                    help=f"a test whose throughput verdict is not a pass is measured again by "
-                         f"a fresh pair of workers, up to K pairs in all, and judged on all of "
-                         f"them (default {DEFAULT_MAX_PAIRS})")
+    for name, metavar in (("rounds", "N"), ("settle", "S"), ("tolerance", "FRACTION"),
+                          ("accuracy_tolerance", "FRACTION"), ("alpha", "ALPHA"),
+                          ("max_pairs", "K")):  # the options table's rows for cpuperf ab
+        add_argument(ab, AB_BY_NAME[name], metavar=metavar)
     ab.add_argument("--no-confirm", dest="max_pairs", action="store_const", const=1,
                     help="the same as --max-pairs 1: every verdict rests on one pair of worker "
                          "processes")
@@ -100,52 +77,10 @@ def add_ab_parser(subparsers: Any) -> None:
                     help="run only shard I of N of the tests (1-based); join with cpuperf merge")
     ab.add_argument("--log-dir", metavar="DIR", help="where the workers' pytest output goes "
                     "(default: a new temporary directory)")
-    ab.add_argument("--timeout", type=_seconds, default=1800.0, metavar="S",
-                    help="longest wait for a worker's answer before it counts as crashed")
+    add_argument(ab, AB_BY_NAME["timeout"], metavar="S")
     ab.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                     help="test selection and options for both sides' pytest (after --)")
     ab.set_defaults(func=cmd_ab)
-
-
-def _pairs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: a whole number of pairs of workers, at "
-                                         f"least 1 (1: no further pair)")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{text}: at least 2 rounds are needed for a CI")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text}: seconds must be >= 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1), e.g. 0.02")
-    return value
 
 
 def _shard(text: str) -> tuple[int, int]:

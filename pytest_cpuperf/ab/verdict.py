@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..knobs import BY_NAME
+from ..knobs import AB_BY_NAME
 from ..records.results import (
     ABSOLUTE_KINDS,
     RELATIVE_KINDS,
@@ -31,11 +31,10 @@ from ..status import Status
 if TYPE_CHECKING:
     from ..stats.intervals import Ratio
 
-DEFAULT_AB_TOLERANCE = 0.015
-DEFAULT_ACCURACY_TOLERANCE = BY_NAME["accuracy_tolerance"].default
-DEFAULT_ALPHA = BY_NAME["alpha"].default
-"""Allowed throughput loss of head against base. Pairing within one job cancels the
-between-run noise (1.6-3.2% here) that sets the baseline gate's 5%; see README, "cpuperf ab"."""
+DEFAULT_AB_TOLERANCE = AB_BY_NAME["tolerance"].default
+"""Allowed throughput loss of head against base (``cpuperf ab``'s row of the options table)."""
+DEFAULT_ACCURACY_TOLERANCE = AB_BY_NAME["accuracy_tolerance"].default
+DEFAULT_ALPHA = AB_BY_NAME["alpha"].default
 
 
 DEFAULT_PROCESS_FLOOR = 0.01

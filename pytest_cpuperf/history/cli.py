@@ -12,12 +12,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..stats import trailing
+from ..knobs import HISTORY_BY_NAME, add_argument
 from . import HistoryError
 from .detect import (
-    DEFAULT_MAX_PVALUE,
-    DEFAULT_MIN_MAGNITUDE,
-    DEFAULT_WINDOW,
     DIRECTIONS,
     METHODS,
     Detector,
@@ -185,8 +182,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 @_handled
 def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import HISTORY, renderer_named
     from .detect import change_points
-    from .report_html import Chart, render
+    from .report_html import Chart
 
     detector = _detector(args, args.method or "otava")
     store = _open(args)
@@ -206,7 +204,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                 detector = _detector(args, "trailing")
                 chart.change_points[machine] = change_points(group, detector)
         charts.append(chart)
-    Path(args.output).write_text(render(charts, note=note), encoding="utf-8")
+    html = renderer_named("html", HISTORY).render(charts, note=note)
+    Path(args.output).write_text(html, encoding="utf-8")
     say(f"history report written: {args.output} ({len(charts)} chart(s))")
     return 0
 
@@ -259,7 +258,7 @@ def _common(parser: argparse.ArgumentParser, *, dates: bool = False) -> None:
         parser.add_argument("--since", metavar="DATE", help="only runs created at or after "
                                                             "DATE (ISO, e.g. 2026-01-31)")
         parser.add_argument("--until", metavar="DATE", help="only runs created up to DATE")
-        parser.add_argument("--limit", type=int, help="only the newest N runs")
+        add_argument(parser, HISTORY_BY_NAME["limit"], metavar="N")
 
 
 def _detect_options(parser: argparse.ArgumentParser, default_method: str) -> None:
@@ -269,27 +268,13 @@ def _detect_options(parser: argparse.ArgumentParser, default_method: str) -> Non
                         help="trailing: the newest runs against the ones before them, as each "
                              "run arrives; otava: Apache Otava's E-Divisive over the whole "
                              f"series (default: {default_method})")
-    parser.add_argument("--reference", type=int, default=trailing.DEFAULT_REFERENCE,
-                        help="trailing: runs before the newest ones that their mean is tested "
-                             f"against (default: {trailing.DEFAULT_REFERENCE})")
-    parser.add_argument("--recent", type=int, default=trailing.DEFAULT_RECENT,
-                        help="trailing: newest runs whose mean is tested (default: "
-                             f"{trailing.DEFAULT_RECENT})")
-    parser.add_argument("--alpha", type=float, default=trailing.DEFAULT_ALPHA,
-                        help="trailing: largest p-value of an alarm (two-sided; one-sided "
-                             "with --direction slower/faster), a bound on false alarms per new "
-                             f"run (default: {trailing.DEFAULT_ALPHA})")
+    for name in ("reference", "recent", "alpha"):  # the options table's rows
+        add_argument(parser, HISTORY_BY_NAME[name])
     parser.add_argument("--direction", choices=DIRECTIONS, default="both",
                         help="which changes to report: slower (throughput down, latency up: "
                              "each metric's higher_is_better), faster, or both (default: both)")
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
-                        help=f"otava: points per sliding window (default: {DEFAULT_WINDOW})")
-    parser.add_argument("--max-pvalue", type=float, default=DEFAULT_MAX_PVALUE,
-                        help="otava: largest p-value of a change point (default: "
-                             f"{DEFAULT_MAX_PVALUE})")
-    parser.add_argument("--min-magnitude", type=float,
-                        help="smallest relative change reported (default: trailing "
-                             f"{trailing.DEFAULT_MIN_MAGNITUDE}, otava {DEFAULT_MIN_MAGNITUDE})")
+    for name in ("window", "max_pvalue", "min_magnitude"):
+        add_argument(parser, HISTORY_BY_NAME[name])
 
 
 def add_history_parser(subparsers: Any) -> argparse.ArgumentParser:

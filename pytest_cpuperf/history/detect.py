@@ -16,15 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import CpuperfUsageError
+from ..knobs import HISTORY_BY_NAME
 from ..stats import trailing
 from . import HistoryError
 
 if TYPE_CHECKING:
     from .store import Point
 
-DEFAULT_WINDOW = 30
+DEFAULT_WINDOW = int(HISTORY_BY_NAME["window"].default)
 """Points in each sliding window of Otava's split step."""
-DEFAULT_MAX_PVALUE = 0.0003
+DEFAULT_MAX_PVALUE = HISTORY_BY_NAME["max_pvalue"].default
 """Largest p-value (two-sided t-test of the two sides) a change point may have."""
 DEFAULT_MIN_MAGNITUDE = 0.015
 """Smallest relative change Otava reports. With 2% noise these defaults found 3% shifts within
@@ -35,6 +37,36 @@ DIRECTIONS = ("both", "slower", "faster")
 """Which changes to report: ``slower`` is throughput down or latency up (the metric's
 ``higher_is_better``); with one direction the trailing test is one-sided at the same alpha."""
 INSTALL_HINT = "pip install apache-otava (or pytest-cpuperf[detect])"
+
+
+TRAILING_REFERENCE = int(HISTORY_BY_NAME["reference"].default)
+"""Points before the trailing window that its mean is tested against."""
+TRAILING_RECENT = int(HISTORY_BY_NAME["recent"].default)
+"""Newest points whose mean is tested (and where the change point is looked for)."""
+TRAILING_ALPHA = HISTORY_BY_NAME["alpha"].default
+"""Largest p-value of an alarm (two-sided, or one-sided when one direction is watched): a bound
+on the false alarms per new point."""
+TRAILING_MIN_MAGNITUDE = HISTORY_BY_NAME["min_magnitude"].default
+"""Smallest relative change the trailing test reports."""
+
+
+def check_trailing(reference: int, recent: int, alpha: float, min_magnitude: float) -> str | None:
+    """The complaint about a bad trailing threshold, naming its option and valid range (the
+    options table's); None if fine."""
+    return table_problem(reference=reference, recent=recent, alpha=alpha,
+                         min_magnitude=min_magnitude)
+
+
+def table_problem(**values: float) -> str | None:
+    """The first of ``values`` (by ``cpuperf history`` option) the options table rejects, as
+    its message; None if all are fine."""
+    for name, value in values.items():
+        knob = HISTORY_BY_NAME[name]
+        try:
+            knob.check(value, knob.flag)
+        except CpuperfUsageError as exc:
+            return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,13 +127,10 @@ def direction_sign(direction: str, higher_is_better: bool = True) -> int:
 
 def check_thresholds(window: int, max_pvalue: float, min_magnitude: float) -> None:
     """A HistoryError naming the bad Otava threshold and its valid range."""
-    if window < 4:
-        raise HistoryError(f"--window must be at least 4 points, got {window}")
-    if not 0.0 < max_pvalue < 1.0:
-        raise HistoryError(f"--max-pvalue must be in (0, 1), e.g. 0.001; got {max_pvalue}")
-    if not 0.0 <= min_magnitude < 1.0:
-        raise HistoryError(f"--min-magnitude must be a fraction in [0, 1), e.g. 0.02; got "
-                           f"{min_magnitude}")
+    problem = table_problem(window=window, max_pvalue=max_pvalue,
+                                     min_magnitude=min_magnitude)
+    if problem:
+        raise HistoryError(problem)
 
 
 def shifts(values: Sequence[float | None], *, window: int = DEFAULT_WINDOW,
@@ -127,14 +156,14 @@ def finite_positions(values: Sequence[float | None]) -> list[int]:
     return [i for i, v in enumerate(values) if v is not None and math.isfinite(v)]
 
 
-def trailing_shifts(values: Sequence[float], *, reference: int = trailing.DEFAULT_REFERENCE,
-                    recent: int = trailing.DEFAULT_RECENT, alpha: float = trailing.DEFAULT_ALPHA,
-                    min_magnitude: float = trailing.DEFAULT_MIN_MAGNITUDE,
+def trailing_shifts(values: Sequence[float], *, reference: int = TRAILING_REFERENCE,
+                    recent: int = TRAILING_RECENT, alpha: float = TRAILING_ALPHA,
+                    min_magnitude: float = TRAILING_MIN_MAGNITUDE,
                     direction: str = "both", higher_is_better: bool = True) -> list[Shift]:
     """Change points of ``values`` (oldest first) by the trailing-window test; ``direction``
     ``slower``/``faster`` reports only that way (a one-sided test at the same ``alpha``)."""
     sign = direction_sign(direction, higher_is_better)
-    problem = trailing.check(reference, recent, alpha, min_magnitude)
+    problem = check_trailing(reference, recent, alpha, min_magnitude)
     if problem:
         raise HistoryError(problem)
     return [Shift(index, before, after, p_value) for index, before, after, p_value in
@@ -149,9 +178,9 @@ class Detector:
     (its test stays two-sided)."""
 
     method: str = "trailing"
-    reference: int = trailing.DEFAULT_REFERENCE
-    recent: int = trailing.DEFAULT_RECENT
-    alpha: float = trailing.DEFAULT_ALPHA
+    reference: int = TRAILING_REFERENCE
+    recent: int = TRAILING_RECENT
+    alpha: float = TRAILING_ALPHA
     window: int = DEFAULT_WINDOW
     max_pvalue: float = DEFAULT_MAX_PVALUE
     min_magnitude: float | None = None
@@ -164,7 +193,7 @@ class Detector:
                                f"{self.method!r}")
         check_direction(self.direction)
         check_thresholds(self.window, self.max_pvalue, self._min_magnitude)
-        problem = trailing.check(self.reference, self.recent, self.alpha, self._min_magnitude)
+        problem = check_trailing(self.reference, self.recent, self.alpha, self._min_magnitude)
         if problem:
             raise HistoryError(problem)
 
@@ -172,7 +201,7 @@ class Detector:
     def _min_magnitude(self) -> float:
         if self.min_magnitude is not None:
             return self.min_magnitude
-        return DEFAULT_MIN_MAGNITUDE if self.method == "otava" else trailing.DEFAULT_MIN_MAGNITUDE
+        return DEFAULT_MIN_MAGNITUDE if self.method == "otava" else TRAILING_MIN_MAGNITUDE
 
     def shifts(self, values: Sequence[float], higher_is_better: bool = True) -> list[Shift]:
         """The change points of ``values`` (oldest first) by this method, in its direction."""

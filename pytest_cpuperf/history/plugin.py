@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .store import HistoryStore
 
 HISTORY_KEY = pytest.StashKey["HistoryRecorder"]()
+BASELINE_RECORDS_KEY = pytest.StashKey["dict[str, dict[str, BaselineRecord]]"]()
+"""The baselines ``--cpuperf-baseline-from-history`` read (the records of a BaselineFile)."""
 DEFAULT_MAIN_BRANCH = "main"
 
 
@@ -95,15 +97,14 @@ def _baseline_runs(config: pytest.Config, url: str | None) -> int | None:
 
 
 def _use_history_baseline(config: pytest.Config, url: str, last: int) -> None:
-    """Replace the session's baseline file by the last runs of the main branch (every xdist
-    worker reads them itself: judging happens on the workers)."""
+    """Read the last runs of the main branch as the session's baselines (every xdist worker
+    reads them itself: judging happens on the workers); :func:`pytest_cpuperf_make_store`
+    serves them."""
     from ..plugin import cpuperf_session
-    from ..store.baselines import BaselineFile
     from . import HistoryError
     from .store import HistoryStore
 
-    cpuperf = cpuperf_session(config)
-    machine = cpuperf.machine
+    machine = cpuperf_session(config).machine
     branch = config.getoption("--cpuperf-history-branch")
     try:
         store = HistoryStore.open(url, create=False)
@@ -113,9 +114,22 @@ def _use_history_baseline(config: pytest.Config, url: str, last: int) -> None:
             store.close()
     except (HistoryError, ImportError) as exc:
         raise pytest.UsageError(f"--cpuperf-baseline-from-history: {exc}") from exc
-    cpuperf.store = HistoryBaselineStore(
-        BaselineFile(path=cpuperf.baseline_path, machine=machine, records=records),
-        cpuperf.baseline_store)
+    config.stash[BASELINE_RECORDS_KEY] = records
+
+
+def pytest_cpuperf_make_store(config: pytest.Config, files: BaselineStore
+                              ) -> BaselineStore | None:
+    """Under ``--cpuperf-baseline-from-history``: the baselines read from the history, with
+    updates still written to ``files``."""
+    records = config.stash.get(BASELINE_RECORDS_KEY, None)
+    if records is None:
+        return None
+    from ..plugin import SESSION_KEY
+    from ..store.baselines import BaselineFile
+
+    machine = config.stash[SESSION_KEY].machine
+    return HistoryBaselineStore(BaselineFile(path=files.path, machine=machine, records=records),
+                                files)
 
 
 def _unusable(config: pytest.Config, recorder: HistoryRecorder, message: str) -> None:

@@ -14,6 +14,7 @@ from ..defaults import (
     DEFAULT_WARMUP_MAX_S,
     DEFAULT_WARMUP_S,
 )
+from ..knobs import ENGINE_KNOBS
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,11 @@ class EngineSettings:
     call has none unless given one)."""
 
     def __post_init__(self) -> None:
-        _positive_int("trials", self.trials, minimum=2)
-        _positive_number("trial_time", self.trial_time_s)
-        _non_negative("warmup", self.warmup_s)
+        for knob in ENGINE_KNOBS:  # checked as the options table says, named as there
+            value = getattr(self, knob.field)
+            if not (knob.auto and value is None):
+                knob.check(value, knob.name)
         _positive_int("min_iterations", self.min_iterations, minimum=1)
-        _non_negative("warmup_max", self.warmup_max_s)
-        _non_negative("retry_budget", self.retry_budget, "a multiple of the trial time")
         if self.warmup_max_s < self.warmup_s:
             raise ValueError(f"warmup_max ({self.warmup_max_s!r} s) must be >= warmup "
                              f"({self.warmup_s!r} s): it caps the warm-up that warmup starts")
@@ -62,13 +62,3 @@ class EngineSettings:
 def _positive_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _non_negative(name: str, value: object, what: str = "a number of seconds") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be {what} >= 0, got {value!r}")
-
-
-def _positive_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")

@@ -1,8 +1,10 @@
 """Reports of a session's results: terminal summary, JSON, Markdown, HTML, pytest-benchmark JSON.
 
-Every file format is a :class:`Renderer` in one registry, found by name or by the end of the
-path: ``--cpuperf-report PATH`` picks the format from the extension (``.benchmark.json`` is
-pytest-benchmark's saved-run format), ``--cpuperf-benchmark-json`` asks for it by name.
+Every report is a :class:`Renderer` in one registry, of a kind: :data:`REPORT` (a run's report
+files, found by name or by the end of the path: ``--cpuperf-report PATH`` picks the format
+from the extension, ``.benchmark.json`` being pytest-benchmark's saved-run format,
+``--cpuperf-benchmark-json`` asks for it by name), :data:`TERMINAL` (a run's summary as a
+command prints it) and :data:`HISTORY` (the trend charts of ``cpuperf history report``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from ..errors import CpuperfUsageError
 from ..records.results import RunReport
 from ..store.fileio import atomic_write_text
 
+REPORT = "report"
+"""A report file of a run (a :class:`RunReport`), chosen by its path's ending."""
+TERMINAL = "terminal"
+"""A run's summary as text, as the ``cpuperf`` commands print it."""
+HISTORY = "history"
+"""A report of the history's series (``cpuperf history report``: a list of charts)."""
+
 
 @dataclass(frozen=True)
 class Renderer:
@@ -28,18 +37,21 @@ class Renderer:
     points_to_full: bool = False
     """Whether the renderer may shorten the report, and names the full reports when it does
     (its function takes ``full_reports``)."""
+    kind: str = REPORT
+    """What it renders: :data:`REPORT`, :data:`TERMINAL` or :data:`HISTORY`."""
 
-    def render(self, run: RunReport, others: Sequence[str | Path] = ()) -> str:
-        """The report's text (the renderer's module is imported only now); ``others`` are the
-        other reports the run writes, where a shortened report says the full one is."""
+    def render(self, subject: Any, others: Sequence[str | Path] = (), **options: Any) -> str:
+        """The report's text of ``subject`` (a run, or the charts of a :data:`HISTORY`
+        renderer; the renderer's module is imported only now); ``others`` are the other
+        reports the run writes, where a shortened report says the full one is; ``options``
+        go to the renderer's function."""
         from importlib import import_module
 
         renderer: Callable[..., str] = getattr(import_module(self.module, __name__),
                                                self.function)
-        options: dict[str, Any] = {}
         if self.points_to_full:
             options["full_reports"] = full_reports(others)
-        return renderer(run, **options)
+        return renderer(subject, **options)
 
 
 RENDERERS: tuple[Renderer, ...] = (
@@ -48,7 +60,14 @@ RENDERERS: tuple[Renderer, ...] = (
     Renderer("html", (".html",), ".html", "to_html"),
     Renderer("json", (".json",), ".json_report", "to_json"),
 )
-"""Most specific ending first: ``x.benchmark.json`` is pytest-benchmark, ``x.json`` the report."""
+"""The report files of a run. Most specific ending first: ``x.benchmark.json`` is
+pytest-benchmark, ``x.json`` the report."""
+REGISTRY: tuple[Renderer, ...] = (
+    *RENDERERS,
+    Renderer("summary", (), ".terminal", "summary_text", kind=TERMINAL),
+    Renderer("html", (".html",), "..history.report_html", "render", kind=HISTORY),
+)
+"""Every renderer, of every kind."""
 
 REPORT_FORMATS = {".json", ".md", ".html"}
 """The plain extensions ``--cpuperf-report`` accepts (plus ``.benchmark.json``)."""
@@ -58,12 +77,13 @@ def _accepted() -> str:
     return ", ".join(ending for r in RENDERERS for ending in r.endings)
 
 
-def renderer_named(name: str) -> Renderer:
-    """The renderer called ``name``; a usage error lists the names there are."""
-    for renderer in RENDERERS:
+def renderer_named(name: str, kind: str = REPORT) -> Renderer:
+    """The renderer of ``kind`` called ``name``; a usage error lists the names there are."""
+    of_kind = [r for r in REGISTRY if r.kind == kind]
+    for renderer in of_kind:
         if renderer.name == name:
             return renderer
-    names = ", ".join(r.name for r in RENDERERS)
+    names = ", ".join(r.name for r in of_kind)
     raise CpuperfUsageError(f"unknown report format {name!r}; one of {names}")
 
 

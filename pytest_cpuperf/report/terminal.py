@@ -207,3 +207,8 @@ def run_summary_lines(run: RunReport) -> list[str]:
                            framing(run)),
             *(f"cpuperf: not measured: {item['test_id']} {item['metric']} is in the baseline "
               f"file, but {item['why']}" for item in run.unmeasured)]
+
+
+def summary_text(run: RunReport) -> str:
+    """:func:`run_summary_lines` as text, one line each (the :data:`~.TERMINAL` renderer)."""
+    return "\n".join(run_summary_lines(run)) + "\n"

@@ -14,42 +14,24 @@ gives one alarm). Needs numpy and scipy only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-DEFAULT_REFERENCE = 100
-"""Points before the trailing window that its mean is tested against."""
-DEFAULT_RECENT = 10
-"""Newest points whose mean is tested (and where the change point is looked for)."""
-DEFAULT_ALPHA = 0.001
-"""Largest p-value of an alarm (two-sided, or one-sided when one direction is watched): a bound
-on the false alarms per new point."""
-DEFAULT_MIN_MAGNITUDE = 0.01
-"""Smallest relative change reported."""
 MIN_REFERENCE = 10
+"""Fewest points a reference may have (after the series starts or a change is found)."""
 LOCATE = 2
 """An alarm's change point is looked for among the last ``LOCATE * recent`` points: a change
 found late is still placed where it happened."""
-"""Fewest points a reference may have (after the series starts or a change is found)."""
-
-
-def check(reference: int, recent: int, alpha: float, min_magnitude: float) -> str | None:
-    """The complaint about a bad threshold, naming its option and valid range; None if fine."""
-    if reference < MIN_REFERENCE:
-        return f"--reference must be at least {MIN_REFERENCE} points, got {reference}"
-    if recent < 1:
-        return f"--recent must be at least 1 point, got {recent}"
-    if not 0.0 < alpha < 1.0:
-        return f"--alpha must be in (0, 1), e.g. 0.001; got {alpha}"
-    if not 0.0 <= min_magnitude < 1.0:
-        return f"--min-magnitude must be a fraction in [0, 1), e.g. 0.01; got {min_magnitude}"
-    return None
 
 
 def _t_statistics(total: np.ndarray, squares: np.ndarray, start: int, splits: np.ndarray,
                   end: int, reference: int, sign: int) -> tuple[np.ndarray, ...]:
     """For each split ``j``: mean of ``x[first..j)``, mean of ``x[j..end)``, t (``|t|`` when
     ``sign`` is 0, else ``sign * t``: large when the mean moved the watched way), reference size."""
+    import numpy as np
+
     first = np.maximum(start, splits - reference)
     n_ref = splits - first
     mean_ref = (total[splits] - total[first]) / n_ref
@@ -63,16 +45,16 @@ def _t_statistics(total: np.ndarray, squares: np.ndarray, start: int, splits: np
     return mean_ref, mean_new, np.abs(stat) if sign == 0 else sign * stat, n_ref
 
 
-def find(values: Sequence[float], *, reference: int = DEFAULT_REFERENCE,
-         recent: int = DEFAULT_RECENT, alpha: float = DEFAULT_ALPHA,
-         min_magnitude: float = DEFAULT_MIN_MAGNITUDE,
-         sign: int = 0) -> list[tuple[int, float, float, float]]:
+def find(values: Sequence[float], *, reference: int, recent: int, alpha: float,
+         min_magnitude: float, sign: int = 0) -> list[tuple[int, float, float, float]]:
     """``(index, mean before, mean after, p-value)`` per change found, oldest first, as an
     online detector fed one point at a time would have raised them. ``sign``: 0 watches both
     ways (two-sided test), -1 only drops, +1 only rises (one-sided, at the same ``alpha``).
 
     A NaN or infinite value (an invalid run) is skipped: the test runs on the finite values,
     and each index still counts every value given."""
+    import numpy as np
+
     given = np.asarray(values, dtype=float)
     kept = np.flatnonzero(np.isfinite(given))
     return [(int(kept[index]), before, after, p_value) for index, before, after, p_value
@@ -82,6 +64,7 @@ def find(values: Sequence[float], *, reference: int = DEFAULT_REFERENCE,
 def _find_finite(x: np.ndarray, reference: int, recent: int, alpha: float,
                  min_magnitude: float, sign: int) -> list[tuple[int, float, float, float]]:
     """:func:`find` on finite values only."""
+    import numpy as np
     from scipy.stats import t as student_t
 
     sides = 2 if sign == 0 else 1
