@@ -14,7 +14,7 @@ a neighbour a test starts on purpose is one.
 
 The process's own threads tell the other half: ``/proc/self/task/*/schedstat`` counts the time
 each thread ran and the time it was runnable but waited for a CPU. ``starved`` is the waited
-share. Throughput is proportional to the CPU time received (measured here: slope 1.0), so a
+share. Throughput is proportional to the CPU time received, so a
 starved trial is corrected by ``1 / (1 - starved)``, capped by ``1 / (1 - busy)`` so that
 waiting our own threads cause (more threads than cores: a real regression) is never corrected
 away. See :func:`contention_factor`.
@@ -154,12 +154,10 @@ def wait_for_quiet(seconds: float) -> bool:
 
 CONTENTION_LOSS_BOUND: dict[str, float] = {}
 """The largest throughput loss contention can cause, per backend, where one is known below
-100%. Measured with ``benchmarks/noisy.py`` (tiny BERT; a busy loop pinned to one core, or one
-per core): OpenVINO with 2 streams x 1 thread lost 13-52%, but with the latency hint (one
-stream of 2 threads) a one-core hog cost 91-97%; stock PyTorch with 2 OpenMP threads lost
-92-99%. Threads of one parallel region wait for each other at every barrier, so one
-descheduled thread stalls them all: the loss is far larger than the CPU share taken, no
-``1/(1-s)`` correction can explain it, and no backend gets a bound below 100%."""
+100% (``benchmarks/noisy.py`` measures it). Threads of one parallel region wait for each other
+at every barrier, so one descheduled thread stalls them all: the loss is far larger than the
+CPU share taken, no ``1/(1-s)`` correction can explain it, and no backend has a bound below
+100%."""
 DEFAULT_LOSS_BOUND = 1.0
 """Any loss: a contended run is never a regression (see judge/evaluate.py)."""
 

@@ -6,13 +6,14 @@ Every figure recorded here is held against its baseline when the test ends (see 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
 from ..judge.results import MetricRecord
+from ..progress import Progress
 
 if TYPE_CHECKING:
     from ..backends.base import CompiledModel, Inputs
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from .measurement import Measurement
     from .reference import Reference
 
-Progress = Callable[[str], None]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
