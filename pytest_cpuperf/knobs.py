@@ -183,17 +183,15 @@ AB_KNOBS: tuple[Knob, ...] = (
     Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
          help="Seconds of pause before each trial so the other side's threads are idle (Intel "
               "OpenMP threads spin-wait ~200 ms after their last parallel region)"),
-    # pairing within one job cancels the between-run noise (1.6-3.2% here) that sets the
-    # baseline gate's 5%; see README, "cpuperf ab"
+    # pairing within one job cancels the between-run noise that sets the baseline gate's 5%
+    # (docs/evidence/ab-calibration.md)
     replace(BY_NAME["tolerance"], scope=AB, default=0.015, example="0.015",
             help="Allowed throughput loss of head against base"),
     replace(BY_NAME["accuracy_tolerance"], scope=AB,
             help="Allowed absolute accuracy and agreement loss of head"),
     replace(BY_NAME["alpha"], scope=AB, help="Significance (two-sided) of a regression"),
-    # replayed on the stored quiet runs (benchmarks.ab_replay), a third pair took a fast
-    # model's A/A false regressions from 0.9% (two pairs; one pair: 3.3%) to 0.5% of run
-    # sequences and a 7.5% slower model's detection from 53% to 95%, at 1.25-1.5 pairs per A/A
-    # test on average (README, "cpuperf ab")
+    # a further pair averages out a per-process offset that more rounds cannot
+    # (benchmarks.ab_replay; docs/evidence/ab-calibration.md)
     Knob("max_pairs", int, 3, 1, INF, AB, example="3",
          help="Pairs of worker processes that may measure one test: a test whose throughput "
               "verdict is not a pass is measured again by a fresh pair, up to this many in "

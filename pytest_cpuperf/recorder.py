@@ -6,12 +6,13 @@ Every figure recorded here is held against its baseline when the test ends (see 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CpuperfUsageError
+from .progress import Progress
 from .records.results import MetricRecord
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from .measure.reference import Reference
     from .records.measurement import Measurement
 
-Progress = Callable[[str], None]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 

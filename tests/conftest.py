@@ -87,9 +87,9 @@ def tiny_sparse_int8_ir() -> Path:
 def slower_int8_ir() -> Path:
     """The tiny BERT with four times the layers: genuinely slower under the same test name.
 
-    Twice the layers read 20-50% slower, and one disturbed trial out of four could widen the
-    CI of a 4-trial run past that (CI once read "inconclusive, -20.6%, CI -52% to +32%"); eight
-    layers read 67-74% slower in 8 of 8 runs, the CI's high end at -50% or below."""
+    Four times the layers, not two: the slowdown then stays far beyond the CI of a 4-trial run
+    even when one of its trials is disturbed, so the verdict is a regression, never
+    inconclusive."""
     from pytest_cpuperf.models import BertSpec, build_ir
 
     return build_ir(BertSpec.tiny(layers=8), sparsity=0.0)

@@ -290,7 +290,7 @@ def test_bad_torch_requests_are_usage_errors(model: object, options: dict,
 
 def test_torch_choices_match_the_backend() -> None:
     torch_backend = pytest.importorskip("pytest_cpuperf.backends.torch")
-    from pytest_cpuperf.measure import coldstart
+    from pytest_cpuperf.backends import registry
 
-    assert coldstart.TORCH_MODES == torch_backend.MODES
-    assert coldstart.TORCH_DTYPES == torch_backend.DTYPES
+    assert registry.TORCH_MODES == torch_backend.MODES
+    assert registry.TORCH_DTYPES == torch_backend.DTYPES

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
 from .channel import FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
 
 SIDES = ("base", "head")
-Progress = Callable[[str], None]
 Again = Callable[[str, list[dict[str, "TestOutcome"]]], str | None]
 """(test, what each side did in each pair of workers so far) -> why a fresh pair should measure
 it again (e.g. "throughput: regression"), or None."""

@@ -7,6 +7,10 @@ timed*. The two meet in one of two timing targets:
   ``AsyncInferQueue``), timed with benchmark_app's loop;
 * :class:`SyncTarget` - a call that runs one inference and returns when it is done
   (PyTorch, IPEX), timed call by call.
+
+The rest of the plugin reaches a backend through its registry row (registry.py) and the
+functions its module defines (:class:`BackendModule`): a cold start's compile and first
+inference, the layout of its same-run reference; nothing outside the backends names one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import CpuperfUsageError
+from ..progress import Progress
 from ..records.kernels import KernelReport
 
 if TYPE_CHECKING:
@@ -190,4 +195,107 @@ class CompiledModel(Protocol):
 
     def input_names(self) -> tuple[str, ...]:
         """Names of the model's inputs, as the user passes them."""
+        ...
+
+
+def positive_int_or_none(value: object) -> int | None:
+    """``value`` as an integer when it reads as one above zero (a runtime property), else None."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A keyword that takes one of ``values`` (``default`` when it is not given)."""
+
+    name: str
+    default: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FactoryOptions:
+    """The keywords a cold start passes to a factory backend's fixture (``torch_optimize``...),
+    checked as the fixture checks them without importing its runtime."""
+
+    keywords: tuple[str, ...]
+    choices: tuple[Choice, ...] = ()
+    flags: tuple[tuple[str, bool], ...] = ()
+    """Keywords that take True or False, with their defaults."""
+
+    def check(self, backend: str, fixture: str, options: Mapping[str, Any]) -> None:
+        """Raise :class:`CpuperfUsageError` naming the first keyword ``fixture`` rejects."""
+        unknown = sorted(set(options) - set(self.keywords))
+        if unknown:
+            raise CpuperfUsageError(
+                f"cold_start options for backend {backend!r} are {fixture}'s keywords "
+                f"({', '.join(self.keywords)}), got {', '.join(unknown)}")
+        for choice in self.choices:
+            check_choice(choice.name, options.get(choice.name, choice.default), choice.values)
+        for name, default in self.flags:
+            value = options.get(name, default)
+            if not isinstance(value, bool):
+                raise CpuperfUsageError(f"{name} must be True or False, got {value!r}")
+        check_threads(options.get("threads"))
+        check_label(options.get("label"))
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A file that must sit beside a model file of one ending (an IR's ``.bin`` weights)."""
+
+    ending: str
+    sibling: str
+    what: str
+
+
+class BackendModule(Protocol):
+    """The functions every backend module defines, reached through its registry row.
+
+    A cold start runs :func:`cold_compile` then :func:`first_inference` in a fresh process; the
+    same-run reference is built by the module of the backend's reference family, in the
+    layout :func:`reference_layout` reads from the measured model.
+    """
+
+    def cold_compile(self, model: Any, options: dict[str, Any]) -> CompiledModel:
+        """Read and compile ``model`` (a file path, or a factory backend's built module) as the
+        fixture would with ``options``: timed as ``compile_s``."""
+        ...
+
+    def first_inference(self, compiled: Any) -> Callable[[], Any]:
+        """Bind example inputs and a request (untimed); the returned call is the timed first
+        inference."""
+        ...
+
+    def reference_layout(self, measured: CompiledModel) -> tuple[Any, ...]:
+        """The thread layout of ``measured`` that its same-run reference copies."""
+        ...
+
+
+class FileModule(BackendModule, Protocol):
+    """A backend whose model is a file (OpenVINO, ONNX Runtime)."""
+
+    def check_cold_options(self, options: Mapping[str, Any]) -> None:
+        """The fixture's keyword checks for a cold start (imports no runtime)."""
+        ...
+
+
+class FactoryModule(BackendModule, Protocol):
+    """A backend whose model is a factory of a ``torch.nn.Module`` (PyTorch, IPEX)."""
+
+    def cold_build(self, factory: str) -> tuple[Any, float]:
+        """The module ``"package.module:function"`` returns, and its parameters' MiB."""
+        ...
+
+
+class ReferenceModule(BackendModule, Protocol):
+    """A backend that runs a same-run reference family."""
+
+    def build_reference(self, spec: Any, layout: tuple[Any, ...],
+                        progress: Progress | None) -> tuple[CompiledModel, str]:
+        """The reference model ``spec`` compiled in ``layout``, and its identity (runtime,
+        version, layout)."""
         ...

@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
+from ..progress import Progress
 from ..versions import package_version
 from .base import (
     BackendUnavailable,
+    CompiledModel,
     check_choice,
     check_label,
     check_threads,
@@ -24,7 +26,8 @@ from .base import (
     to_array,
 )
 
-__all__ = ["BackendUnavailable", "ipex_status", "optimize"]
+__all__ = ["BackendUnavailable", "cold_build", "cold_compile", "first_inference", "ipex_status",
+           "optimize", "reference_layout"]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,7 +96,7 @@ def _check_calibration(calibration: object, names: Sequence[str]) -> list[dict[s
     return batches
 
 
-def make_optimizer(progress: Callable[[str], None]) -> Callable[..., TorchCompiled]:
+def make_optimizer(progress: Progress) -> Callable[..., TorchCompiled]:
     """The ``ipex_optimize`` fixture's value (the registry's factory)."""
     return optimize
 
@@ -187,3 +190,29 @@ def _quantize(ipex: Any, tb: Any, wrapped: Any, examples: dict[str, np.ndarray],
             prepared(*tensors(batch))
         converted = convert(prepared)
     return tb.trace_and_freeze(converted, examples, "int8")
+
+
+# --- the registry's seams: cold start, same-run reference (base.BackendModule) --------------
+# IPEX prepares a PyTorch module: it builds, runs and lays out its reference as torch does.
+
+
+def cold_build(factory: str) -> tuple[Any, float]:
+    from . import torch as tb
+
+    return tb.cold_build(factory)
+
+
+def cold_compile(model: Any, options: dict[str, Any]) -> TorchCompiled:
+    return optimize(model, **options)
+
+
+def first_inference(compiled: TorchCompiled) -> Callable[[], Any]:
+    from . import torch as tb
+
+    return tb.first_inference(compiled)
+
+
+def reference_layout(measured: CompiledModel) -> tuple[int]:
+    from . import torch as tb
+
+    return tb.reference_layout(measured)

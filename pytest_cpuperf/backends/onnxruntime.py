@@ -21,8 +21,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import CpuperfUsageError
+from ..progress import Progress
 from ..records.kernels import KernelReport
-from .base import Inputs, SyncTarget, check_input_names, predict_in_chunks, token_input
+from .base import (
+    CompiledModel,
+    Inputs,
+    SyncTarget,
+    check_input_names,
+    positive_int_or_none,
+    predict_in_chunks,
+    token_input,
+)
 from .openvino import parse_shape
 
 GRAPH_OPTIMIZATIONS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
@@ -346,8 +355,8 @@ class ORTCompiled:
     def timing_target(self, inputs: Inputs) -> SyncTarget:
         """One ``session.run`` per call on arrays checked and made contiguous once.
 
-        IOBinding (inputs bound once as OrtValues) read no faster here: iobinding/run 0.94 to
-        1.04 on bert-base and the tiny BERT, within the noise of a 2-core machine.
+        IOBinding (inputs bound once as OrtValues) is not used: on CPU it runs no faster than
+        ``run`` on contiguous arrays.
         """
         run, feeds = self.session.run, self.check_inputs(inputs)
         return SyncTarget(call=lambda: run(None, feeds), batch_size=self.batch_size,
@@ -375,7 +384,7 @@ def compile_model(model: object, options: ORTOptions) -> ORTCompiled:
 class ORTCompiler:
     """``ort_compile(model, **options)``: an ORT CPU session; equal calls share one session."""
 
-    def __init__(self, progress: Callable[[str], None]) -> None:
+    def __init__(self, progress: Progress) -> None:
         self._cache: dict[tuple[Any, ...], ORTCompiled] = {}
         self._progress = progress
 
@@ -401,3 +410,29 @@ class ORTCompiler:
                            f"[{options.describe()}]")
             self._cache[key] = compile_model(model, options)
         return self._cache[key]
+
+
+# --- the registry's seams: cold start, same-run reference (base.BackendModule) --------------
+
+
+def check_cold_options(options: Mapping[str, Any]) -> None:
+    check_options(**options)
+
+
+def cold_compile(model: Any, options: dict[str, Any]) -> ORTCompiled:
+    return compile_model(model, check_options(**options))
+
+
+def first_inference(compiled: ORTCompiled) -> Callable[[], Any]:
+    feeds = compiled.check_inputs(compiled.example_inputs())
+    return lambda: compiled.session.run(None, feeds)
+
+
+def reference_layout(measured: CompiledModel) -> tuple[int | None, int | None]:
+    """``(streams, threads)`` of the OpenVINO reference: one stream, the session's intra-op
+    threads."""
+    config = measured.effective_config()
+    streams = positive_int_or_none(config.get("NUM_STREAMS"))
+    threads = positive_int_or_none(config.get("INFERENCE_NUM_THREADS"))
+    threads = positive_int_or_none(config.get("intra_op_num_threads")) or threads
+    return streams or 1, threads

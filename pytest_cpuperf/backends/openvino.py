@@ -20,8 +20,19 @@ import numpy as np
 
 from ..errors import CpuperfUsageError
 from ..isa import CpuIsa
+from ..models import build_ir
+from ..progress import Progress
 from ..records.kernels import KernelReport
-from .base import AsyncTarget, Inputs, check_input_names, predict_in_chunks, token_input
+from ..versions import package_version
+from .base import (
+    AsyncTarget,
+    CompiledModel,
+    Inputs,
+    check_input_names,
+    positive_int_or_none,
+    predict_in_chunks,
+    token_input,
+)
 from .onednn import dominant_isa, this_cpu, vector_isa
 
 HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}
@@ -538,7 +549,7 @@ class OVCompiler:
     """``ov_compile(model, **options)``: compile for CPU; equal calls share one compile (one
     ``openvino.Core`` per session)."""
 
-    def __init__(self, progress: Callable[[str], None]) -> None:
+    def __init__(self, progress: Progress) -> None:
         self._cache: dict[tuple[Any, ...], OVCompiled] = {}
         self._progress = progress
         self._core: Any = None
@@ -565,3 +576,44 @@ class OVCompiler:
             compiled.source_object = model  # keeps id(model) unique while cached
             self._cache[key] = compiled
         return self._cache[key]
+
+
+# --- the registry's seams: cold start, same-run reference (base.BackendModule) --------------
+
+
+def check_cold_options(options: Mapping[str, Any]) -> None:
+    check_options(**options)
+
+
+def cold_compile(model: Any, options: dict[str, Any]) -> OVCompiled:
+    return compile_model(model, check_options(**options))
+
+
+def first_inference(compiled: OVCompiled) -> Callable[[], Any]:
+    inputs = compiled.example_inputs()
+    request = compiled.compiled_model.create_infer_request()
+    return lambda: request.infer(inputs)
+
+
+def reference_layout(measured: CompiledModel) -> tuple[int | None, int | None]:
+    """``(streams, threads)`` the runtime chose for ``measured``."""
+    config = measured.effective_config()
+    return (positive_int_or_none(config.get("NUM_STREAMS")),
+            positive_int_or_none(config.get("INFERENCE_NUM_THREADS")))
+
+
+def build_reference(spec: Any, layout: tuple[Any, ...],
+                    progress: Progress | None) -> tuple[OVCompiled, str]:
+    """The reference BERT as a dense INT8 IR, compiled in ``(streams, threads)``."""
+    streams, threads = layout
+    if progress is not None:
+        progress("same-run reference: a 2-layer BERT (int8, seq 64) measured beside every "
+                 "model to cancel the machine's drift; built once, then cached "
+                 "(--cpuperf-reference false skips it)")
+    path = build_ir(spec, sparsity=0.0, int8=True, progress=progress)
+    compiled = compile_model(path, check_options(streams=streams, threads=threads,
+                                                 label="reference"))
+    layout_text = (f"{compiled.property('NUM_STREAMS')} streams x "
+                   f"{compiled.property('INFERENCE_NUM_THREADS')} threads")
+    return compiled, (f"openvino {package_version('openvino')} bert 2x768 int8 seq64, "
+                      f"{layout_text}")

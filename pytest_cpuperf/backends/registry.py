@@ -1,19 +1,41 @@
 """The backends the plugin knows: one entry each, from which the plugin makes its fixtures.
 
 An entry names the fixture users request, where its factory lives (imported only when a test
-uses the fixture), the distributions whose versions every report shows, and a check, from
-package metadata alone, that says why the backend cannot run here. Adding a backend is one
+uses the fixture), the distributions whose versions every report shows, a check, from
+package metadata alone, that says why the backend cannot run here, and what the rest of the
+plugin needs to know without importing the runtime: the files a cold start reads or the
+keywords it passes, the same-run reference family. The rest is the functions of the backend's
+module (:class:`~.base.BackendModule`), imported when they run. Adding a backend is one
 module in this package and one :class:`Backend` row in :data:`BACKENDS`.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ..progress import Progress
 from ..versions import package_version
+from .base import (
+    BackendModule,
+    BackendUnavailable,
+    Choice,
+    Companion,
+    FactoryOptions,
+    FileModule,
+)
+from .ipex import DTYPES as IPEX_DTYPES  # imports neither torch nor IPEX
+from .ipex import ipex_status
+
+if TYPE_CHECKING:  # each row's module implements its seams: checked by mypy, never run
+    from . import ipex, onnxruntime, openvino, torch
+    from .base import FactoryModule, ReferenceModule
+
+    _FILE_MODULES: tuple[FileModule, ...] = (openvino, onnxruntime)
+    _FACTORY_MODULES: tuple[FactoryModule, ...] = (torch, ipex)
+    _REFERENCE_MODULES: tuple[ReferenceModule, ...] = (openvino, torch)
 
 Availability = Callable[[], tuple[bool, str]]
 Factory = Callable[..., Any]
@@ -37,6 +59,26 @@ class Backend:
     """Distributions that must be installed (checked from metadata, never imported)."""
     check: Availability | None = None
     """A finer check than ``requires`` (IPEX: the torch of its own major.minor)."""
+    runtime: str = ""
+    """The module a cold start imports first, timed apart (``import_s``)."""
+    model_files: tuple[str, ...] = ()
+    """Endings of the model files a cold start reads; none: its model is a factory of a
+    ``torch.nn.Module``, built in each fresh process."""
+    companions: tuple[Companion, ...] = ()
+    """Files that must sit beside a model file (and count in its size)."""
+    factory_options: FactoryOptions | None = None
+    """A factory backend's cold-start keywords, checked without importing its runtime."""
+    preflight: bool = False
+    """Whether :attr:`check` runs before any cold-start process (IPEX exits a process whose
+    torch does not match)."""
+    reference: str = ""
+    """The backend whose module builds the same-run reference this one is measured against."""
+    probe_reference: bool = False
+    """On a reference family's row: under ``--cpuperf-reference auto`` its models are probed
+    and measured without the reference when much faster than it."""
+    extends: str = ""
+    """The backend whose runtime this one extends (its runs record that runtime's version
+    too, and this backend's name in their config or versions)."""
 
     def available(self) -> tuple[bool, str]:
         """``(usable, reason)`` without importing the runtime."""
@@ -48,16 +90,34 @@ class Backend:
             return self.check()
         return True, f"{self.name} backend available"
 
-    def load(self) -> Callable[[Callable[[str], None]], Factory]:
+    def load(self) -> Callable[[Progress], Factory]:
         """The factory's maker, imported now."""
         module, _, attribute = self.factory.partition(":")
         return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
 
+    @property
+    def module(self) -> str:
+        """The backend's module (where its factory lives)."""
+        return self.factory.partition(":")[0]
 
-def _ipex_check() -> tuple[bool, str]:
-    from .ipex import ipex_status
+    def hooks(self) -> BackendModule:
+        """The backend's module, imported now (and its runtime with it, for some)."""
+        return cast(BackendModule, importlib.import_module(self.module))
 
-    return ipex_status()
+    def check_cold_options(self, options: Mapping[str, Any]) -> None:
+        """The fixture's checks of a cold start's keywords, without importing the runtime."""
+        if self.factory_options is not None:
+            self.factory_options.check(self.name, self.fixture, options)
+        else:
+            cast(FileModule, self.hooks()).check_cold_options(options)
+
+    def require(self) -> None:
+        """Raise :class:`~.base.BackendUnavailable` when :attr:`preflight` finds the backend
+        unusable here."""
+        if self.preflight and self.check is not None:
+            usable, reason = self.check()
+            if not usable:
+                raise BackendUnavailable(reason)
 
 
 def _ort_check() -> tuple[bool, str]:
@@ -66,26 +126,43 @@ def _ort_check() -> tuple[bool, str]:
     return ort_status()
 
 
+TORCH_MODES = ("eager", "jit", "compile")
+TORCH_DTYPES = ("fp32", "bf16")
+"""``backends.torch``'s ``MODES`` and ``DTYPES``, here so that cold-start checks import no torch
+(an in-process pytester run must not import it: it cannot be imported twice); a test holds
+them equal."""
+
 BACKENDS: tuple[Backend, ...] = (
     Backend("openvino", "ov_compile", "pytest_cpuperf.backends.openvino:OVCompiler",
             packages=("openvino", "nncf", "optimum-intel"), extra="openvino",
-            requires=("openvino",),
+            requires=("openvino",), runtime="openvino", model_files=(".xml", ".onnx"),
+            companions=(Companion(".xml", ".bin", "IR weights"),), reference="openvino",
             doc="Compile an OpenVINO model (IR or ONNX path, ``openvino.Model`` or Hugging Face "
                 "directory) for CPU in a named configuration: ``ov_compile(model, "
                 "sparse_rate=0.75, streams=2, hint='throughput')``; equal calls share one "
                 "compile."),
     Backend("torch", "torch_optimize", "pytest_cpuperf.backends.torch:make_optimizer",
             packages=("torch", "transformers"), extra="torch", requires=("torch",),
+            runtime="torch", reference="torch", probe_reference=True,
+            factory_options=FactoryOptions(
+                keywords=("mode", "dtype", "example_inputs", "threads", "label"),
+                choices=(Choice("mode", "eager", TORCH_MODES),
+                         Choice("dtype", "fp32", TORCH_DTYPES))),
             doc="Stock PyTorch twin of ``ipex_optimize``: ``torch_optimize(model, "
                 "mode='eager'|'jit'|'compile', dtype='fp32'|'bf16', threads=None)``."),
     Backend("ipex", "ipex_optimize", "pytest_cpuperf.backends.ipex:make_optimizer",
             packages=("intel-extension-for-pytorch",), extra="ipex",
-            requires=("torch",), check=_ipex_check,
+            requires=("torch",), check=ipex_status, preflight=True,
+            runtime="intel_extension_for_pytorch", reference="torch", extends="torch",
+            factory_options=FactoryOptions(
+                keywords=("dtype", "jit", "example_inputs", "calibration", "threads", "label"),
+                choices=(Choice("dtype", "fp32", IPEX_DTYPES),), flags=(("jit", True),)),
             doc="Optimize a PyTorch model with IPEX: ``ipex_optimize(model, dtype='bf16', "
                 "jit=True, example_inputs=...)``; skips with the reason when IPEX and torch "
                 "do not match."),
     Backend("onnxruntime", "ort_compile", "pytest_cpuperf.backends.onnxruntime:ORTCompiler",
             packages=("onnxruntime",), extra="onnxruntime", check=_ort_check,
+            runtime="onnxruntime", model_files=(".onnx",), reference="openvino",
             doc="Open an ONNX model in ONNX Runtime (CPU execution provider): "
                 "``ort_compile(path, threads=2, graph_optimization='all')``; equal calls share "
                 "one session."),
@@ -94,6 +171,30 @@ BACKENDS: tuple[Backend, ...] = (
 
 def by_fixture(name: str) -> Backend:
     return next(b for b in BACKENDS if b.fixture == name)
+
+
+def by_name(name: str) -> Backend:
+    """The row of backend ``name``; :class:`LookupError` for a name no row has."""
+    for backend in BACKENDS:
+        if backend.name == name:
+            return backend
+    raise LookupError(f"no backend {name!r} (known: {', '.join(b.name for b in BACKENDS)})")
+
+
+def cold_start_backends() -> tuple[Backend, ...]:
+    """Backends a cold start runs for: those reading a model file, then factory backends."""
+    cold = [b for b in BACKENDS if b.runtime]
+    return (*(b for b in cold if b.model_files), *(b for b in cold if not b.model_files))
+
+
+def recorded_backend(config: Mapping[str, Any], versions: Mapping[str, str]) -> str:
+    """The backend that ran, from a measurement's config and versions ("unknown" if none):
+    a backend that extends another first, by its name in either; the others by their
+    runtime's version."""
+    for backend in (*(b for b in BACKENDS if b.extends), *(b for b in BACKENDS if not b.extends)):
+        if backend.name in versions or (backend.extends and backend.name in config):
+            return backend.name
+    return "unknown"
 
 
 def reported_packages() -> tuple[str, ...]:

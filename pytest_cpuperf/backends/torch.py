@@ -24,9 +24,12 @@ import numpy as np
 import torch
 
 from ..errors import CpuperfUsageError
+from ..models.bert import build_torch_bert
+from ..progress import Progress
 from ..records.kernels import KernelReport
 from ..versions import package_version
 from .base import (
+    CompiledModel,
     Inputs,
     SyncTarget,
     check_choice,
@@ -302,7 +305,7 @@ class TorchCompiled:
             lambda chunk: first_tensor(self._run(self._tensors(chunk))).float().numpy())
 
 
-def make_optimizer(progress: Callable[[str], None]) -> Callable[..., TorchCompiled]:
+def make_optimizer(progress: Progress) -> Callable[..., TorchCompiled]:
     """The ``torch_optimize`` fixture's value (the registry's factory)."""
     return optimize
 
@@ -344,3 +347,45 @@ def _build_runner(module: torch.nn.Module, mode: str, dtype: str,
                 compiled(**tensors)
         return lambda tensors: compiled(**tensors)
     return lambda tensors: module(**tensors)
+
+
+# --- the registry's seams: cold start, same-run reference (base.BackendModule) --------------
+
+
+def cold_build(factory: str) -> tuple[torch.nn.Module, float]:
+    """The module a factory ``"package.module:function"`` returns, and its parameters' MiB."""
+    import importlib
+
+    module_name, _, function = factory.partition(":")
+    built = getattr(importlib.import_module(module_name), function)()
+    if not isinstance(built, torch.nn.Module):
+        raise TypeError(f"factory {factory!r} returned {type(built).__name__}, not a "
+                        f"torch.nn.Module")
+    return built, parameter_mb(built)
+
+
+def parameter_mb(module: torch.nn.Module) -> float:
+    return sum(p.numel() * p.element_size() for p in module.parameters()) / (1024.0 * 1024.0)
+
+
+def cold_compile(model: Any, options: dict[str, Any]) -> TorchCompiled:
+    return optimize(model, **options)
+
+
+def first_inference(compiled: TorchCompiled) -> Callable[[], Any]:
+    return compiled.timing_target(compiled.example_inputs()).call
+
+
+def reference_layout(measured: CompiledModel) -> tuple[int]:
+    """``(threads,)``: the model's thread count, torch's default for ``threads=None``."""
+    return (getattr(measured, "threads", None) or default_threads(),)
+
+
+def build_reference(spec: Any, layout: tuple[Any, ...],
+                    progress: Progress | None) -> tuple[TorchCompiled, str]:
+    """The reference BERT in eager fp32 on ``(threads,)``."""
+    (threads,) = layout
+    compiled = optimize(build_torch_bert(spec), mode="eager", dtype="fp32", threads=threads,
+                        label="reference")
+    return compiled, (f"torch {package_version('torch')} bert 2x768 fp32 eager seq64, "
+                      f"{threads} threads")

@@ -257,14 +257,14 @@ def _contended_status(record: MetricRecord, baseline: BaselineRecord, policy: Po
     """The verdict of a contended comparison, from the *raw* (uncorrected) change.
 
     Contention only ever slows a run down, by at most the loss bound measured for the backend
-    (:func:`~pytest_cpuperf.measure.busy.loss_bound`: for every backend measured so far any
-    loss, far more than the CPU share taken, so no ``1/(1-s)`` correction is trusted here). So,
+    (:func:`~pytest_cpuperf.measure.busy.loss_bound`: for every backend any loss, far more
+    than the CPU share taken, so no ``1/(1-s)`` correction is trusted here). So,
     when this run was contended, a raw pass or improvement stands, and a raw loss is a
     regression only when even its CI's best end is below ``(1 - tolerance) x (1 - bound)``; when
     the baseline's run was contended, a raw regression stands, and a gain is an improvement only
     beyond ``(1 + tolerance) / (1 - bound)``. When both were contended nothing but the same run
-    compared with itself passes (alike busy shares do not mean alike losses: measured, an
-    OpenMP team lost 54-88% at one busy share). Everything else is inconclusive: a slower
+    compared with itself passes (alike busy shares do not mean alike losses: an OpenMP team's
+    loss at one busy share varies widely). Everything else is inconclusive: a slower
     model never passes on a contended run, and an identical one never fails.
     """
     bound = loss_bound(record.extra.get("backend"))
@@ -357,8 +357,8 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
     if busy_note:
         # Raw throughput even where a reference exists: contention only ever lowers the raw
         # rate, which is what lets a contended pass stand; a rate relative to a reference that
-        # was contended too can move either way (measured: a model 19-21% slower when quiet
-        # read -3%, CI -58% to +126%, relative to its reference with one core hogged, a "pass").
+        # was contended too can move either way (a slower model can read as a pass relative
+        # to its reference with one core hogged).
         # The raw change decides, so it is the change shown (message, reports, JSON).
         raw = throughput_change(record.samples, [r.samples for r in baseline.runs],
                                 policy.noise_floor, confidence=confidence)

@@ -14,7 +14,7 @@ a neighbour a test starts on purpose is one.
 
 The process's own threads tell the other half: ``/proc/self/task/*/schedstat`` counts the time
 each thread ran and the time it was runnable but waited for a CPU. ``starved`` is the waited
-share. Throughput is proportional to the CPU time received (measured here: slope 1.0), so a
+share. Throughput is proportional to the CPU time received, so a
 starved trial is corrected by ``1 / (1 - starved)``, capped by ``1 / (1 - busy)`` so that
 waiting our own threads cause (more threads than cores: a real regression) is never corrected
 away. See :func:`contention_factor`.

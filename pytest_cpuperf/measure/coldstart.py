@@ -8,12 +8,13 @@ process (see there for what it measures and how it resets ``VmHWM``), run ``repe
 per-process values are the samples the verdict compares with the baseline's, as throughput's
 trials are.
 
-Backends: OpenVINO (IR ``.xml`` with its ``.bin``, or ``.onnx``) and ONNX Runtime (``.onnx``)
-read a model file. PyTorch and IPEX have none: their model is a *factory*, an importable
+Each backend's registry row says what its cold start takes: a file backend (OpenVINO: IR
+``.xml`` with its ``.bin``, or ``.onnx``; ONNX Runtime: ``.onnx``) reads a model file. A factory
+backend (PyTorch, IPEX) has none: its model is a *factory*, an importable
 ``"package.module:function"`` (or a module-level function, turned into that string) returning a
 ``torch.nn.Module``; each process builds the module with it (``build_s``, informational) and
 times ``torch_optimize``/``ipex_optimize`` on it (jit trace + freeze included) as ``compile_s``.
-Their model size is the bytes of the built module's parameters, not a file.
+Its model size is the bytes of the built module's parameters, not a file.
 """
 
 from __future__ import annotations
@@ -25,26 +26,17 @@ import signal
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends.base import Companion
+from ..backends.registry import Backend, by_name, cold_start_backends
 from ..errors import CpuperfUsageError
+from ..progress import Progress
 
-FILE_BACKENDS = {"openvino": (".xml", ".onnx"), "onnxruntime": (".onnx",)}
-"""Backends that read a model file, and the files each reads."""
-FACTORY_BACKENDS = {
-    "torch": ("mode", "dtype", "example_inputs", "threads", "label"),
-    "ipex": ("dtype", "jit", "example_inputs", "calibration", "threads", "label"),
-}
-"""Backends whose model is a factory of a ``torch.nn.Module``, and the keywords of their
-``torch_optimize`` / ``ipex_optimize``."""
-TORCH_MODES = ("eager", "jit", "compile")
-TORCH_DTYPES = ("fp32", "bf16")
-"""``backends.torch``'s ``MODES`` and ``DTYPES``, here so that the checks import no torch (an
-in-process pytester run must not import it: it cannot be imported twice)."""
-BACKENDS = (*FILE_BACKENDS, *FACTORY_BACKENDS)
+BACKENDS = tuple(b.name for b in cold_start_backends())
 """Backends a cold start runs for."""
 _FACTORY = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 DEFAULT_REPEATS = 5
@@ -63,7 +55,7 @@ class ColdRequest:
 
     backend: str
     model: Path | str
-    """A model file, or for torch/IPEX a factory ``"package.module:function"``."""
+    """A model file, or for a factory backend a factory ``"package.module:function"``."""
     options: Mapping[str, Any]
     repeats: int
     timeout_s: float
@@ -73,7 +65,7 @@ class ColdRequest:
     @property
     def label(self) -> str:
         """The model's file name, or its directory's for the generic ``model.xml``; the
-        factory for torch/IPEX."""
+        factory for a factory backend."""
         if isinstance(self.model, str):
             return self.model
         generic = self.model.stem in ("model", "openvino_model")
@@ -93,9 +85,9 @@ class ColdSample:
     peak_reset: bool
     """Whether ``VmHWM`` was reset after compiling (else the inference peak includes it)."""
     build_s: float | None = None
-    """torch/IPEX: the factory's call (building the module), before ``compile_s``."""
+    """A factory backend: the factory's call (building the module), before ``compile_s``."""
     parameter_mb: float | None = None
-    """torch/IPEX: bytes of the built module's parameters (MiB)."""
+    """A factory backend: bytes of the built module's parameters (MiB)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +97,7 @@ class ColdStart:
     request: ColdRequest
     samples: tuple[ColdSample, ...]
     model_size_mb: float
-    """Bytes on disk of the model file; for torch/IPEX, of the built module's parameters."""
+    """Bytes on disk of the model file; for a factory backend, of the built module's parameters."""
     versions: Mapping[str, str]
 
     def values(self, field: str) -> list[float]:
@@ -150,26 +142,34 @@ class ColdStart:
         return text
 
 
-def _model_path(model: object, backend: str) -> Path:
+def _model_path(model: object, row: Backend) -> Path:
+    backend = row.name
     if callable(model):
         model = model()
     if not isinstance(model, (str, Path)):
         raise CpuperfUsageError(
             f"cold_start(model=...) takes the path of a model file "
-            f"({', '.join(FILE_BACKENDS[backend])}"
+            f"({', '.join(row.model_files)}"
             f" for {backend}) or a function returning one, e.g. cold_start(build_ir(spec)); got "
             f"{type(model).__name__}. An in-memory model has no cold start to measure: save it")
     path = Path(model)
-    if path.suffix.lower() not in FILE_BACKENDS[backend]:
+    if path.suffix.lower() not in row.model_files:
         raise CpuperfUsageError(
             f"cold_start(model=...) for backend {backend!r} takes a "
-            f"{' or '.join(FILE_BACKENDS[backend])} file, got {str(path)!r}")
+            f"{' or '.join(row.model_files)} file, got {str(path)!r}")
     if not path.is_file():
         raise CpuperfUsageError(f"cold_start(model=...): model file {str(path)!r} does not exist")
-    if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").is_file():
+    companion = _companion(path, row.companions)
+    if companion is not None and not path.with_suffix(companion.sibling).is_file():
         raise CpuperfUsageError(
-            f"cold_start(model=...): IR weights {str(path.with_suffix('.bin'))!r} are missing")
+            f"cold_start(model=...): {companion.what} "
+            f"{str(path.with_suffix(companion.sibling))!r} are missing")
     return path
+
+
+def _companion(path: Path, companions: Sequence[Companion]) -> Companion | None:
+    """The file that must sit beside ``path``, by its ending."""
+    return next((c for c in companions if path.suffix.lower() == c.ending), None)
 
 
 def _factory_name(model: object, backend: str) -> str:
@@ -230,42 +230,9 @@ def _factory(model: object, backend: str) -> tuple[str, tuple[str, ...]]:
     return name, _import_root(module, module_name)
 
 
-def _check_factory_options(backend: str, options: Mapping[str, Any]) -> None:
-    """``torch_optimize`` / ``ipex_optimize`` keywords, checked as they check them."""
-    from ..backends.base import check_choice, check_label, check_threads
-
-    fixture = "torch_optimize" if backend == "torch" else "ipex_optimize"
-    unknown = sorted(set(options) - set(FACTORY_BACKENDS[backend]))
-    if unknown:
-        raise CpuperfUsageError(
-            f"cold_start options for backend {backend!r} are {fixture}'s keywords "
-            f"({', '.join(FACTORY_BACKENDS[backend])}), got {', '.join(unknown)}")
-    if backend == "torch":
-        check_choice("mode", options.get("mode", "eager"), TORCH_MODES)
-        check_choice("dtype", options.get("dtype", "fp32"), TORCH_DTYPES)
-    else:
-        from ..backends.ipex import DTYPES  # imports neither torch nor IPEX
-
-        check_choice("dtype", options.get("dtype", "fp32"), DTYPES)
-        jit = options.get("jit", True)
-        if not isinstance(jit, bool):
-            raise CpuperfUsageError(f"jit must be True or False, got {jit!r}")
-    check_threads(options.get("threads"))
-    check_label(options.get("label"))
-
-
 def _check_options(backend: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The backend's own checks of its compile keywords (no runtime imported)."""
-    if backend in FACTORY_BACKENDS:
-        _check_factory_options(backend, options)
-    elif backend == "openvino":
-        from ..backends.openvino import check_options as check_ov
-
-        check_ov(**options)
-    else:
-        from ..backends.onnxruntime import check_options as check_ort
-
-        check_ort(**options)
+    by_name(backend).check_cold_options(options)
     try:
         json.dumps(dict(options))
     except (TypeError, ValueError):
@@ -292,24 +259,23 @@ def check_request(model: object, *, backend: object = "openvino", repeats: objec
             f"cold_start(timeout=...) must be a number of seconds > 0 per process, e.g. 600; "
             f"got {timeout!r}")
     checked = _check_options(str(backend), options or {})
-    if backend in FACTORY_BACKENDS:
-        if backend == "ipex":
-            from ..backends.ipex import require_ipex
-
-            require_ipex()  # BackendUnavailable, with the versions, before any process
+    row = by_name(str(backend))
+    if not row.model_files:
+        row.require()  # BackendUnavailable, with the reason, before any process
         factory, search_path = _factory(model, str(backend))
         return ColdRequest(backend=str(backend), model=factory, options=checked,
                            repeats=repeats, timeout_s=float(timeout), search_path=search_path)
-    return ColdRequest(backend=str(backend), model=_model_path(model, str(backend)),
+    return ColdRequest(backend=str(backend), model=_model_path(model, row),
                        options=checked, repeats=repeats, timeout_s=float(timeout))
 
 
-def model_size_mb(path: Path) -> float:
-    """Bytes on disk of the model: the IR's ``.xml`` and ``.bin``, or the ONNX file and its
-    external data files (siblings named after it)."""
+def model_size_mb(path: Path, companions: Sequence[Companion] = ()) -> float:
+    """Bytes on disk of the model: the file and its companion (an IR's ``.bin``), or the file
+    and its external data files (siblings named after it: ONNX)."""
     files = [path]
-    if path.suffix.lower() == ".xml":
-        files.append(path.with_suffix(".bin"))
+    companion = _companion(path, companions)
+    if companion is not None:
+        files.append(path.with_suffix(companion.sibling))
     else:
         files += [p for p in path.parent.iterdir()
                   if p != path and p.name.startswith(path.name)]
@@ -357,7 +323,7 @@ def run_once(request: ColdRequest, index: int = 0) -> tuple[ColdSample, dict[str
     return ColdSample(**{k: data.get(k) for k in ColdSample.__dataclass_fields__}), versions
 
 
-def measure(request: ColdRequest, progress: Callable[[str], None] | None = None) -> ColdStart:
+def measure(request: ColdRequest, progress: Progress | None = None) -> ColdStart:
     """``request.repeats`` fresh processes, one after the other."""
     samples: list[ColdSample] = []
     versions: dict[str, str] = {}
@@ -371,7 +337,7 @@ def measure(request: ColdRequest, progress: Callable[[str], None] | None = None)
         sizes = [s.parameter_mb for s in samples if s.parameter_mb is not None]
         size = statistics.median(sizes) if sizes else float("nan")
     else:
-        size = model_size_mb(request.model)
+        size = model_size_mb(request.model, by_name(request.backend).companions)
     return ColdStart(request=request, samples=tuple(samples), model_size_mb=size,
                      versions=versions)
 
@@ -384,5 +350,5 @@ METRICS: Sequence[tuple[str, str, str]] = (
 )
 """(metric name, :class:`ColdSample` field, unit) of the sampled, gated cold-start metrics."""
 SIZE_METRIC = "model_size_mb"
-"""Bytes on disk (torch/IPEX: of the module's parameters): one deterministic figure
+"""Bytes on disk (a factory backend: of the module's parameters): one deterministic figure
 (informational; gated by ``max_model_size_mb``)."""

@@ -6,21 +6,27 @@ resets that peak by writing ``5`` to /proc/self/clear_refs (Linux 4.0+), creates
 runs one timed first inference on example inputs, and reads the peak again. Prints one JSON
 object on stdout. Errors go to stderr with a non-zero exit code.
 
-PyTorch and IPEX (model = a factory ``"package.module:function"``): after the import, the
-factory builds the module (timed apart as ``build_s``, not counted); ``compile_s`` is
-``torch_optimize`` / ``ipex_optimize`` on it (for ``jit``, trace + freeze and their two settling
-runs included), so the compile peak includes the build. ``parameter_mb`` is the bytes of the
-built module's parameters.
+What runs is the backend's (registry row and module, :class:`~..backends.base.BackendModule`):
+the import of its runtime, timed apart (``import_s``); its ``cold_compile``; its
+``first_inference``. A factory backend (PyTorch, IPEX; model = ``"package.module:function"``)
+builds the module after the import (``cold_build``, timed apart as ``build_s``, not counted),
+so the compile peak includes the build; ``compile_s`` is ``torch_optimize`` /
+``ipex_optimize`` on it (for ``jit``, trace + freeze and their two settling runs included), and
+``parameter_mb`` is the bytes of the built module's parameters.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from ..backends.base import FactoryModule
+from ..backends.registry import by_name
+from ..telemetry import disable_openvino_telemetry
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -58,101 +64,28 @@ def _peak() -> float | None:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _openvino(path: str, options: dict[str, Any]) -> Any:
-    from ..backends.openvino import check_options, compile_model
-
-    return compile_model(path, check_options(**options))
-
-
-def _openvino_first(compiled: Any) -> Callable[[], Any]:
-    inputs = compiled.example_inputs()
-    request = compiled.compiled_model.create_infer_request()
-    return lambda: request.infer(inputs)
-
-
-def _onnxruntime(path: str, options: dict[str, Any]) -> Any:
-    from ..backends.onnxruntime import check_options, compile_model
-
-    return compile_model(path, check_options(**options))
-
-
-def _onnxruntime_first(compiled: Any) -> Callable[[], Any]:
-    feeds = compiled.check_inputs(compiled.example_inputs())
-    return lambda: compiled.session.run(None, feeds)
-
-
-def build(factory: str) -> Any:
-    """The module a factory ``"package.module:function"`` returns."""
-    import importlib
-
-    module_name, _, function = factory.partition(":")
-    built = getattr(importlib.import_module(module_name), function)()
-    import torch
-
-    if not isinstance(built, torch.nn.Module):
-        raise TypeError(f"factory {factory!r} returned {type(built).__name__}, not a "
-                        f"torch.nn.Module")
-    return built
-
-
-def parameter_mb(module: Any) -> float:
-    return sum(p.numel() * p.element_size() for p in module.parameters()) / (1024.0 * 1024.0)
-
-
-def _torch(module: Any, options: dict[str, Any]) -> Any:
-    from ..backends.torch import optimize
-
-    return optimize(module, **options)
-
-
-def _ipex(module: Any, options: dict[str, Any]) -> Any:
-    from ..backends.ipex import optimize
-
-    return optimize(module, **options)
-
-
-def _torch_first(compiled: Any) -> Callable[[], Any]:
-    return compiled.timing_target(compiled.example_inputs()).call  # type: ignore[no-any-return]
-
-
-IMPORTS = {"openvino": "openvino", "onnxruntime": "onnxruntime", "torch": "torch",
-           "ipex": "intel_extension_for_pytorch"}
-"""The module whose import is timed apart (``import_s``), not counted in ``compile_s``."""
-COMPILERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
-    "openvino": _openvino, "onnxruntime": _onnxruntime, "torch": _torch, "ipex": _ipex}
-"""Read and compile (timed): the backend's own ``compile_model``; for torch/IPEX, prepare the
-built module (``torch_optimize`` / ``ipex_optimize``)."""
-FIRST: dict[str, Callable[[Any], Callable[[], Any]]] = {
-    "openvino": _openvino_first, "onnxruntime": _onnxruntime_first, "torch": _torch_first,
-    "ipex": _torch_first}
-"""Inputs and a request (untimed, after the peak reset), then the timed first inference."""
-
-
 def cold_start(backend: str, path: str, options: dict[str, Any]) -> dict[str, Any]:
     """Import, (build,) compile and first-infer once; the figures as plain data."""
-    import importlib
-
-    from ..telemetry import disable_openvino_telemetry
-
+    row = by_name(backend)
     disable_openvino_telemetry()
     rss_start = status_mb("VmRSS")
     start = time.perf_counter()
-    importlib.import_module(IMPORTS[backend])
+    importlib.import_module(row.runtime)
     import_s = time.perf_counter() - start
     rss_import = status_mb("VmRSS")
     model: Any = path
     build_s = parameters = None
-    if backend in ("torch", "ipex"):
+    if not row.model_files:
         start = time.perf_counter()
-        model = build(path)
+        model, parameters = cast(FactoryModule, row.hooks()).cold_build(path)
         build_s = time.perf_counter() - start
-        parameters = parameter_mb(model)
     start = time.perf_counter()
-    compiled = COMPILERS[backend](model, options)
+    hooks = row.hooks()  # a file backend's module is imported in the compile's time
+    compiled = hooks.cold_compile(model, options)
     compile_s = time.perf_counter() - start
     peak_compile = _peak()
     reset = reset_peak() and status_mb("VmHWM") is not None
-    infer = FIRST[backend](compiled)
+    infer = hooks.first_inference(compiled)
     start = time.perf_counter()
     infer()
     first_ms = (time.perf_counter() - start) * 1000.0

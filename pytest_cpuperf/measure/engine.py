@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from ..backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
+from ..progress import Progress
 from ..records.measurement import LatencySummary, Measurement, Trial
 from ..stats.contention import contention_factor, is_contended
 from .busy import foreign_share, snapshot, starved_share, thread_times, wait_for_quiet
@@ -42,15 +43,24 @@ from .settings import EngineSettings as EngineSettings  # re-exported: the engin
 
 if TYPE_CHECKING:
     from ..stats.intervals import Ratio
-    from .reference import Reference
-
-Progress = Callable[[str], None]
 
 STEADY_WINDOWS = 3
 """Consecutive warm-up windows whose rates must agree before the warm-up ends."""
 STEADY_SPREAD = 0.15
 """Largest relative spread (max/min - 1) of those window rates that counts as steady."""
 MIN_WARMUP_WINDOW_S = 0.2
+REFERENCE_TRIAL_FRACTION = 0.5
+"""A same-run reference's trial lasts this share of the measured trial (it measures the
+moment, not the model: half the time costs a third more measuring time)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A same-run reference (reference.py): a fixed model timed between a measurement's trials,
+    and what identifies it (stored with its samples)."""
+
+    model: CompiledModel
+    identity: str
 
 
 class TrialDriver(Protocol):
@@ -417,8 +427,6 @@ def _with_reference(models: Sequence[CompiledModel], inputs: Sequence[Inputs | N
                     settings: EngineSettings, labels: Sequence[str | None],
                     progress: Progress | None, reference: Reference) -> list[Measurement]:
     """``models`` interleaved with the reference, whose trial rates each measurement keeps."""
-    from .reference import REFERENCE_TRIAL_FRACTION
-
     everything = [*models, reference.model]
     targets = [timing_target_of(m, i) for m, i in zip(everything, [*inputs, None], strict=True)]
     times = [settings.trial_time_s] * len(models) + [

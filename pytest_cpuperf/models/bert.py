@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..cache import NOT_BUILT, cache_dir, content_key, lookup, store
 from ..errors import CpuperfUsageError
+from ..progress import Progress
 
 RECIPE_VERSION = 2
 """Bump when the build recipe changes, so stale cached models are not reused."""
 
-Progress = Callable[[str], None]
 
 IR_FILES = ("model.xml", "model.bin")
 """The files an IR cache entry must hold (besides its manifest and ``build.json``)."""

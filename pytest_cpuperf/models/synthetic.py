@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..cache import cache_dir, content_key, lookup, store
 from ..errors import CpuperfUsageError
+from ..progress import Progress
 from .bert import IR_FILES, BertSpec, announce_rebuild
 
 RECIPE_VERSION = 1
@@ -34,7 +34,6 @@ PAD, CLS, SEP = 0, 1, 2
 FIRST_WORD = 8
 """First id of the positive words; ids 3..7 are unused special tokens."""
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

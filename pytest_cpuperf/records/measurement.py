@@ -129,9 +129,8 @@ class Measurement:
     def throughput(self) -> float:
         """Samples per second over the kept trials: their samples summed over their wall time
         summed, benchmark_app's definition of throughput. Not the median trial, which leaves a
-        dip out: where the machine's rate dips now and then, the median of six 1 s trials read
-        above this by 0.72% and 0.09% in two runs of 80 bert-base measurements (0.41%, 95% CI
-        0.03-0.78%, pooled; ``benchmarks/studies/estimator.py``)."""
+        dip out and reads high where the machine's rate dips now and then (the fidelity
+        evidence page; ``benchmarks/studies/estimator.py``)."""
         seconds = sum(t.duration_s for t in self.trials)
         samples = sum(t.batch_size * t.iterations for t in self.trials)
         return samples / seconds if seconds > 0 else 0.0

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..backends.registry import recorded_backend
 from ..records.results import RELATIVE_KINDS, MetricResult, RunReport, json_safe, sorted_results
 from ..store.fileio import atomic_write_text
 
@@ -109,11 +110,8 @@ def _entry(result: MetricResult, others: dict[str, Any]) -> dict[str, Any]:
 
 
 def _backend(result: MetricResult) -> str:
-    """The runtime that ran (openvino, torch, ipex, onnxruntime), from the versions recorded."""
-    if "ipex" in result.record.config or "ipex" in result.record.versions:
-        return "ipex"
-    known = ("openvino", "onnxruntime", "torch")
-    return next((name for name in known if name in result.record.versions), "unknown")
+    """The backend that ran, from the config and versions recorded (registry.py)."""
+    return recorded_backend(result.record.config, result.record.versions)
 
 
 def _machine_info(run: RunReport) -> dict[str, Any]:

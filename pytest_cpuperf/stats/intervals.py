@@ -102,8 +102,8 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], confidence: float = 0.9
 
 WITHIN_SCALE = 1.0
 """The between-run noise a verdict assumes is at least this multiple of the pooled within-run
-standard deviation of log throughput. bert-base's trials scatter 1-2.4% (under the 2% floor,
-so its verdicts are unchanged); a fast model's scatter more, and its runs move as much."""
+standard deviation of log throughput: a model whose trials scatter widely moves as much
+between runs."""
 
 
 def pooled_within_sd(runs: Sequence[Sequence[float]]) -> float:
