@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from . import isa
+from .ab.cli import add_ab_parser
 from .compare import compare_sources, load_source, records_of
 from .errors import BaselineFileError, CliError, CpuperfUsageError
+from .history.cli import add_history_parser
 from .knobs import JUDGE_KNOBS, add_argument
 from .records.results import RunReport
 from .report import REPORT, TERMINAL, check_report_path, renderer_named, write_report
@@ -26,6 +28,7 @@ from .report.merge import merge_reports
 from .report.terminal import run_summary_lines
 from .store import baselines as store
 from .store.fileio import atomic_write_text
+from .store.merge import add_baseline_merge_parser
 from .versions import package_version
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -189,13 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--skip-missing", action="store_true",
                        help="treat every input as --optional")
     merge.set_defaults(func=cmd_merge)
-    from .history.cli import add_history_parser  # stdlib only until a history command runs
 
     add_history_parser(sub)
-    from .ab.cli import add_ab_parser  # numpy/scipy only once `ab` judges
 
     add_ab_parser(sub)
-    from .store.merge import add_baseline_merge_parser
 
     add_baseline_merge_parser(sub)
     return parser

@@ -9,20 +9,29 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .backends.base import BackendUnavailable, CompiledModel, Inputs
 from .errors import CpuperfUsageError
+from .judge.evaluate import REFERENCE_NOTE_KEY
+from .judge.kernels import with_execution
+from .measure import coldstart, engine
+from .measure.accuracy import AccuracyResult, AgreementResult, agreement, evaluate_accuracy
+from .measure.coldstart import ColdStart
+from .measure.engine import TRIAL_DRIVER, Comparison, EngineSettings
+from .measure.reference import Reference, reference_for, unlike_reference
 from .progress import Progress
-from .records.results import MetricRecord
-
-if TYPE_CHECKING:
-    from .backends.base import CompiledModel, Inputs
-    from .measure.accuracy import AccuracyResult, AgreementResult
-    from .measure.coldstart import ColdStart
-    from .measure.engine import Comparison, EngineSettings
-    from .measure.reference import Reference
-    from .records.measurement import Measurement
-
+from .records.measurement import Measurement
+from .records.profile import PROFILE_KEY, profile_of
+from .records.results import (
+    ABSOLUTE_KINDS,
+    COLD_KINDS,
+    INFO_KINDS,
+    RATIO_KINDS,
+    RELATIVE_KINDS,
+    SAMPLED_KINDS,
+    MetricRecord,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -78,7 +87,6 @@ class Recorder:
                 warmup: float | None = None, record: bool = True) -> Measurement:
         """Time ``compiled`` (trials after an excluded warm-up) and record its throughput and
         p90 latency as metrics ``[name/]throughput`` and ``[name/]latency_p90_ms``."""
-        from .measure import engine
 
         _check_compiled(compiled, "measure")
         settings = self._settings(trials, trial_time, warmup)
@@ -97,7 +105,6 @@ class Recorder:
         """Interleaved A/B trials (ABAB..., alternating who goes first). Returns the ratio A/B
         with its CI and p-value. With ``names=("sparse", "dense")`` both measurements are also
         recorded as metrics and gated against their baselines."""
-        from .measure import engine
 
         _check_compiled(a, "compare")
         _check_compiled(b, "compare")
@@ -137,8 +144,6 @@ class Recorder:
         """The same-run reference for ``compiled`` when ``--cpuperf-reference`` asks for one,
         and why not where ``auto`` (the default) left it out
         (:func:`~.reference.unlike_reference`)."""
-        from .measure.engine import TRIAL_DRIVER
-        from .measure.reference import reference_for, unlike_reference
 
         if settings.reference is False or TRIAL_DRIVER.get() is not None:
             return None, ""  # off, or cpuperf ab, whose pairs cancel the machine's moment
@@ -173,8 +178,6 @@ class Recorder:
         Records ``name/compile_s``, ``name/first_inference_ms``, ``name/peak_rss_compile_mb``,
         ``name/peak_rss_infer_mb`` (medians; the per-process values are the samples judged
         against the baseline, lower is better) and ``name/model_size_mb``."""
-        from .backends.base import BackendUnavailable
-        from .measure import coldstart
 
         try:
             request = coldstart.check_request(model, backend=backend, repeats=repeats,
@@ -216,7 +219,6 @@ class Recorder:
     def accuracy(self, compiled: CompiledModel, dataset: Any, *, metric: str = "accuracy",
                  batch_size: int | None = None, name: str = "") -> AccuracyResult:
         """Score ``compiled`` on a labelled dataset (untimed) and record ``[name/]<metric>``."""
-        from .measure.accuracy import evaluate_accuracy
 
         _check_compiled(compiled, "accuracy")
         prefix = self._prefix(name, True)
@@ -233,7 +235,6 @@ class Recorder:
         """Compare an optimized model's outputs with a reference's on real inputs; records
         ``name/top1_agreement`` and ``name/cosine`` (gated against the baseline) and
         ``name/max_abs_diff``, ``name/mean_abs_diff`` (shown; gated by ``max_abs_diff=``)."""
-        from .measure.accuracy import agreement
 
         _check_compiled(candidate, "agreement")
         _check_compiled(reference, "agreement")
@@ -265,14 +266,6 @@ class Recorder:
                reference: Mapping[str, Any] | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
-        from .records.results import (
-            ABSOLUTE_KINDS,
-            COLD_KINDS,
-            INFO_KINDS,
-            RATIO_KINDS,
-            RELATIVE_KINDS,
-            SAMPLED_KINDS,
-        )
 
         kinds = (*RELATIVE_KINDS, *ABSOLUTE_KINDS, *INFO_KINDS, *COLD_KINDS, *RATIO_KINDS)
         if kind not in kinds:
@@ -314,9 +307,6 @@ class Recorder:
     def _record_measurement(self, prefix: str, m: Measurement,
                             compiled: CompiledModel | None = None, why_no_reference: str = ""
                             ) -> None:
-        from .judge.evaluate import REFERENCE_NOTE_KEY
-        from .judge.kernels import with_execution
-        from .records.profile import PROFILE_KEY, profile_of
 
         config = {k: v for k, v in m.config.items()}
         kernels = with_execution(m.kernels.to_dict(), config) if m.kernels else None

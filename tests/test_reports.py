@@ -136,7 +136,7 @@ def test_summary_lines_table_counts_and_messages(run: RunReport) -> None:
 
 
 def test_severity_order_is_shared_by_every_format(run: RunReport) -> None:
-    from pytest_cpuperf.report.layout import SEVERITY, by_severity
+    from pytest_cpuperf.report.conventions import SEVERITY, by_severity
 
     assert set(SEVERITY) == set(Status)
     assert SEVERITY.index(Status.REGRESSION) < SEVERITY.index(Status.OTHER_MACHINE) \
@@ -154,7 +154,7 @@ def test_severity_order_is_shared_by_every_format(run: RunReport) -> None:
 
 
 def test_short_ids_keep_what_distinguishes() -> None:
-    from pytest_cpuperf.report.layout import short_ids
+    from pytest_cpuperf.report.conventions import short_ids
 
     same_module = short_ids(["tests/perf/test_a.py::test_x", "tests/perf/test_a.py::test_y[2]"])
     assert same_module == {"tests/perf/test_a.py::test_x": "test_a.py::test_x",

@@ -21,9 +21,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import isa
 from ..errors import CpuperfUsageError
 from ..knobs import AB_BY_NAME, add_argument
-from ..records.results import MetricResult, RunReport
+from ..records.results import MetricRecord, MetricResult, RunReport
+from ..report import check_report_path
+from ..store.baselines import machine_info
+from ..store.fileio import open_shared_lock_file, run_lock, run_lock_path
 from .checkout import BaseWorktree, git_commit
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
@@ -175,7 +179,6 @@ class LogDir:
 def machine_run_lock() -> Iterator[None]:
     """Hold the machine-wide run lock, so no other perf run measures meanwhile; say so when
     another run holds it, and why when it cannot be taken."""
-    from ..store.fileio import run_lock, run_lock_path
 
     if lock_is_held(run_lock_path()):
         _say(f"waiting for the machine-wide run lock {run_lock_path()}: another perf run "
@@ -191,7 +194,6 @@ def lock_is_held(path: Path) -> bool:
     import fcntl
     import os
 
-    from ..store.fileio import open_shared_lock_file
 
     try:
         fd = open_shared_lock_file(path)
@@ -212,7 +214,6 @@ def lock_is_held(path: Path) -> bool:
 
 def cmd_ab(args: argparse.Namespace) -> int:
     for path in args.report:
-        from ..report import check_report_path
 
         check_report_path(path)
     if args.base and args.base_ref:
@@ -381,8 +382,6 @@ def _policy(args: argparse.Namespace) -> AbPolicy:
 def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
                  tests: Sequence[str], outcomes: dict[str, dict[str, TestOutcome]],
                  again: dict[str, list[dict[str, TestOutcome]]] | None = None) -> RunReport:
-    from .. import isa
-    from ..store.baselines import machine_info
 
     policy = _policy(args)
     results: list[MetricResult] = []
@@ -420,7 +419,6 @@ def judge_outcomes(test: str, pairs: Sequence[dict[str, TestOutcome]], policy: A
                    ) -> tuple[list[MetricResult], list[str], list[str]]:
     """(results, notes, errors) of one test from what each side did, in each pair of workers
     that measured it (the first pair first)."""
-    from ..records.results import MetricRecord
 
     base, head = pairs[0]["base"], pairs[0]["head"]
     errors = [f"{test} [{name}]: {outcome.outcome}" +

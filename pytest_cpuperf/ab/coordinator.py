@@ -26,6 +26,8 @@ from typing import Any
 
 from ..progress import Progress
 from .channel import FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
+from .checkout import kill_group
+from .verdict import spoiled
 
 SIDES = ("base", "head")
 Again = Callable[[str, list[dict[str, "TestOutcome"]]], str | None]
@@ -198,7 +200,6 @@ def end_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
     """Wait up to ``grace`` s for ``process`` (the leader of its own session), then SIGTERM and
     SIGKILL its whole group; at the end SIGKILL whatever is left in the group (a hung test's
     ``sleep 600``)."""
-    from .checkout import kill_group
 
     for signum, wait in ((None, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         if signum is not None:
@@ -322,7 +323,6 @@ class Coordinator:
     def _measure(self, sides: list[str], index: int,
                  outcomes: dict[str, TestOutcome]) -> None:
         """Run the rounds of measurement ``index`` on ``sides`` (both: interleaved)."""
-        from .verdict import spoiled
 
         active = list(sides)
         clean = round_no = 0

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..knobs import AB_BY_NAME
+from ..records.kernels import KernelReport
 from ..records.results import (
     ABSOLUTE_KINDS,
     RELATIVE_KINDS,
@@ -26,10 +27,8 @@ from ..records.results import (
     format_value,
     is_finite,
 )
+from ..stats.intervals import Change, Ratio, absolute_verdict, paired_ratio, relative_verdict
 from ..status import Status
-
-if TYPE_CHECKING:
-    from ..stats.intervals import Ratio
 
 DEFAULT_AB_TOLERANCE = AB_BY_NAME["tolerance"].default
 """Allowed throughput loss of head against base (``cpuperf ab``'s row of the options table)."""
@@ -90,7 +89,6 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
     import numpy as np
     from scipy import stats
 
-    from ..stats.intervals import Ratio, paired_ratio
 
     usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
     if not usable or (len(usable) == 1 and process_floor <= 0):
@@ -120,7 +118,6 @@ def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
 def kernel_summary(kernels: Mapping[str, Any] | None) -> str | None:
     if not kernels:
         return None
-    from ..records.kernels import KernelReport
 
     return KernelReport.from_dict(kernels).summary()
 
@@ -190,7 +187,6 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
 def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricRecord,
             baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str) -> MetricResult:
     """The paired verdict of ``measured`` (``head`` and ``baseline``: all pairs joined)."""
-    from ..stats.intervals import Change, paired_ratio, relative_verdict
 
     cleaned = [clean_pairs(b, h) for b, h in measured]
     left_out = sum(spoilt for _, _, spoilt in cleaned)
@@ -232,7 +228,6 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
 
 def _exact(base: MetricRecord, head: MetricRecord, policy: AbPolicy, name: str,
            baseline: BaselineRecord, notes: str) -> MetricResult:
-    from ..stats.intervals import absolute_verdict
 
     status, delta = absolute_verdict(head.value, base.value, policy.accuracy_tolerance,
                                      head.higher_is_better)

@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from .channel import Channel, ChannelClosed, Message
+from ..backends.registry import reported_packages
+from ..measure.engine import TRIAL_DRIVER
+from ..plugin import RECORDER_KEY, is_perf_test
+from ..stats.contention import contention_factor
+from ..versions import installed_versions
+from .channel import SIDE_ENV, Channel, ChannelClosed, Message
+from .checkout import git_commit
 
 CHANNEL: Channel | None = None
 """Set by :func:`pytest_cpuperf.ab.worker.main` before the session starts."""
@@ -40,7 +46,6 @@ class CoordinatedTrials:
             self.index += 1
             self.channel.send({"msg": "ready", "index": self.index, "labels": list(labels)})
         else:
-            from ..stats.contention import contention_factor
 
             last = [trials[-1] for trials in done]
             self.channel.send({"msg": "trialled", "index": self.index,
@@ -59,10 +64,6 @@ class CoordinatedTrials:
 
 def side_info(rootdir: str) -> dict[str, Any]:
     """This side's interpreter, library versions and git commit (``None`` outside git)."""
-    from ..backends.registry import reported_packages
-    from ..versions import installed_versions
-    from .channel import SIDE_ENV
-    from .checkout import git_commit
 
     info = {"python": sys.executable, "python_version": platform.python_version(),
             "cwd": os.getcwd(), "rootdir": rootdir, "commit": git_commit(Path.cwd()),
@@ -76,7 +77,6 @@ class WorkerLoop:
     """Runs named tests of one session and reports what each recorded."""
 
     def __init__(self, session: pytest.Session, channel: Channel) -> None:
-        from ..plugin import is_perf_test
 
         self.session, self.channel = session, channel
         self.items = {item.nodeid: item for item in session.items if is_perf_test(item)}
@@ -95,8 +95,6 @@ class WorkerLoop:
             self.channel.send(self.run(message))
 
     def run(self, message: Message) -> Message:
-        from ..measure.engine import TRIAL_DRIVER
-        from ..plugin import RECORDER_KEY
 
         item = self.items.get(message.get("test", ""))
         if item is None:

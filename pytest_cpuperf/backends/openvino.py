@@ -23,6 +23,7 @@ from ..isa import CpuIsa
 from ..models import build_ir
 from ..progress import Progress
 from ..records.kernels import KernelReport
+from ..records.profile import summarize
 from ..versions import package_version
 from .base import (
     AsyncTarget,
@@ -33,6 +34,7 @@ from .base import (
     predict_in_chunks,
     token_input,
 )
+from .hf_export import export_hf_directory
 from .onednn import dominant_isa, this_cpu, vector_isa
 
 HINTS = {"throughput": "THROUGHPUT", "latency": "LATENCY", "none": None}
@@ -250,7 +252,6 @@ def _read_model(core: Any, model: object, path: Path | None) -> Any:
     if path.is_dir():
         if (path / "openvino_model.xml").exists():
             return core.read_model(str(path / "openvino_model.xml"))
-        from .hf_export import export_hf_directory
 
         return core.read_model(str(export_hf_directory(path)))
     return core.read_model(str(path))
@@ -441,7 +442,6 @@ class OVCompiled:
 
     @cached_property
     def _layer_profile(self) -> dict[str, float]:
-        from ..records.profile import summarize
 
         runs = self._profiling_runs[1:]  # the first inference's times include one-off work
         layers = [(p.node_type, p.exec_type, p.real_time.total_seconds() * 1000.0)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import CpuperfUsageError
+from ..isa import usable_cores
 from ..models.bert import build_torch_bert
 from ..progress import Progress
 from ..records.kernels import KernelReport
@@ -56,7 +57,6 @@ _TORCH_DEFAULT_THREADS = torch.get_num_threads()
 def default_threads() -> int:
     """The thread count of a ``threads=None`` model: torch's own default when this backend was
     imported, never more than the cores this process may run on (a pinned instance)."""
-    from ..isa import usable_cores
 
     return max(1, min(_TORCH_DEFAULT_THREADS, usable_cores()))
 

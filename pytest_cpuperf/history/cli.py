@@ -10,18 +10,21 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..knobs import HISTORY_BY_NAME, add_argument
+from ..records.results import json_safe
+from ..report import HISTORY, renderer_named
 from . import HistoryError
 from .detect import (
     DIRECTIONS,
     METHODS,
     Detector,
+    change_points,
+    invalid_count,
 )
-
-if TYPE_CHECKING:
-    from .store import HistoryStore, Point
+from .report_html import Chart
+from .store import HistoryStore, Point
 
 SPARK = "▁▂▃▄▅▆▇█"
 INVALID_MARK = "\u00d7"  # a multiplication sign
@@ -78,7 +81,6 @@ def split_series(text: str) -> tuple[str, str]:
 
 
 def _open(args: argparse.Namespace) -> HistoryStore:
-    from .store import HistoryStore
 
     if not args.history:
         raise HistoryError("no history given: pass --history URL (sqlite:///path or "
@@ -160,7 +162,6 @@ def _keys(store: HistoryStore, series: Sequence[str]) -> list[tuple[str, str]]:
 
 @_handled
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .detect import change_points, invalid_count
 
     detector = _detector(args, args.method or "trailing")
     store = _open(args)
@@ -182,9 +183,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 @_handled
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..report import HISTORY, renderer_named
-    from .detect import change_points
-    from .report_html import Chart
 
     detector = _detector(args, args.method or "otava")
     store = _open(args)
@@ -226,7 +224,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 @_handled
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..records.results import json_safe
 
     store = _open(args)
     if args.run:

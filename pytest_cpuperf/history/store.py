@@ -13,14 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..records.results import (
+    REPORT_SCHEMA,
+    REPORT_SCHEMA_VERSION,
+    BaselineRecord,
+    BaselineRun,
+    MetricResult,
+    RunReport,
+    is_finite,
+    json_safe,
+)
 from . import HistoryError
+from .context import RunContext
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
     from sqlalchemy.engine import URL
-
-    from ..records.results import BaselineRecord, MetricResult, RunReport
-    from .context import RunContext
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 10
@@ -355,7 +363,6 @@ class HistoryStore:
         """Each run as a report dict (the ``--cpuperf-report`` JSON schema) plus its context."""
         from sqlalchemy import select
 
-        from ..records.results import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
         from .schema import metrics, runs
 
         with self.engine.connect() as conn:
@@ -395,7 +402,6 @@ def _usable_baseline(row: Mapping[str, Any]) -> bool:
 
 
 def _baseline_records(rows: Sequence[Any]) -> dict[str, dict[str, BaselineRecord]]:
-    from ..records.results import BaselineRecord, BaselineRun
 
     records: dict[str, dict[str, BaselineRecord]] = {}
     for row in filter(_usable_baseline, rows):
@@ -428,7 +434,6 @@ def _filtered(query: Any, runs: Any, *, branch: str | None = None, machine: str 
 def _result_dict(row: dict[str, Any], created: str) -> dict[str, Any]:
     """A stored metric as the report JSON's result entry (no baseline: it is not kept); a
     non-finite number is ``null``, as in the report JSON."""
-    from ..records.results import json_safe
 
     relative = row["kind"] not in ("accuracy", "agreement")
     return json_safe({
@@ -463,7 +468,6 @@ def insert_run_row(conn: Connection, run: HistoryRun) -> None:
     """Insert the run itself first: a second append of its id fails here, before any metric."""
     from sqlalchemy import insert
 
-    from ..records.results import json_safe
     from .schema import runs
 
     conn.execute(insert(runs).values(
@@ -481,7 +485,6 @@ def storable(text: str) -> str:
 def metric_row(run_id: str, result: MetricResult) -> dict[str, Any]:
     """The stored row of ``result``: a non-finite value, sample or factor makes its verdict
     ``invalid`` (as the gate judges it) with the reason, its value NULL and JSON ``null``s."""
-    from ..records.results import is_finite, json_safe
     from .schema import INVALID_REASON
 
     record = result.record

@@ -32,17 +32,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ..backends.base import AsyncTarget, CompiledModel, Inputs, SyncTarget
 from ..progress import Progress
 from ..records.measurement import LatencySummary, Measurement, Trial
 from ..stats.contention import contention_factor, is_contended
+from ..stats.intervals import Ratio, paired_ratio
 from .busy import foreign_share, snapshot, starved_share, thread_times, wait_for_quiet
 from .settings import EngineSettings as EngineSettings  # re-exported: the engine's settings
-
-if TYPE_CHECKING:
-    from ..stats.intervals import Ratio
 
 STEADY_WINDOWS = 3
 """Consecutive warm-up windows whose rates must agree before the warm-up ends."""
@@ -501,7 +499,6 @@ def compare(a: CompiledModel, b: CompiledModel, inputs: Inputs | None = None,
             ) -> Comparison:
     """Interleaved A/B trials; the ratio's interval comes from the paired trials. A
     ``reference`` runs in the same rounds (its rates go with both measurements)."""
-    from ..stats.intervals import paired_ratio
 
     both = [inputs, inputs_b if inputs_b is not None else inputs]
     if reference is not None and TRIAL_DRIVER.get() is None:

@@ -14,6 +14,9 @@ from typing import Any
 
 from ..backends.base import CompiledModel, SyncTarget
 from ..errors import CpuperfUsageError
+from ..isa import usable_cores
+from ..records.measurement import LatencySummary, Measurement, Trial
+from .engine import sync_trial
 
 
 def _instance_main(factory: Callable[[], CompiledModel], cores: list[int], settings: Any,
@@ -21,7 +24,6 @@ def _instance_main(factory: Callable[[], CompiledModel], cores: list[int], setti
     """One pinned instance: build, warm up, then one trial per barrier round."""
     import torch  # the synchronous backends are torch ones (stock PyTorch, IPEX)
 
-    from .engine import sync_trial
 
     os.sched_setaffinity(0, cores)
     torch.set_num_threads(len(cores))
@@ -51,8 +53,6 @@ def measure_instances(compiled_factory: Callable[[], CompiledModel], instances: 
     """
     import multiprocessing as mp
 
-    from ..isa import usable_cores
-    from ..records.measurement import LatencySummary, Measurement
 
     cores = sorted(os.sched_getaffinity(0))
     for name, value in (("instances", instances), ("cores_per_instance", cores_per_instance)):
@@ -93,7 +93,6 @@ def lockstep_trial(trials: Any) -> Any:
     """One lock-step round of every instance as one trial: the samples of all, over the
     longest duration, with the worst instance's contention (other work's share and our
     threads' wait), so a round a neighbour slowed is corrected or distrusted as a whole."""
-    from ..records.measurement import Trial
 
     busy = [t.busy for t in trials if t.busy is not None]
     starved = [t.starved for t in trials if t.starved is not None]

@@ -23,6 +23,7 @@ from typing import Any
 from ..cache import NOT_BUILT, cache_dir, content_key, lookup, store
 from ..errors import CpuperfUsageError
 from ..progress import Progress
+from ..versions import package_version
 
 RECIPE_VERSION = 2
 """Bump when the build recipe changes, so stale cached models are not reused."""
@@ -168,7 +169,6 @@ def quantize_int8(ov_model: Any, spec: BertSpec, samples: int = 32,
 def _library_versions(packages: tuple[str, ...] = ("openvino", "nncf", "torch", "transformers")
                       ) -> dict[str, str]:
     """Versions of the libraries a build depends on (part of its cache key)."""
-    from ..versions import package_version
 
     return {package: package_version(package) or "absent" for package in packages}
 

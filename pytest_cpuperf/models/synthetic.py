@@ -25,7 +25,17 @@ import numpy as np
 from ..cache import cache_dir, content_key, lookup, store
 from ..errors import CpuperfUsageError
 from ..progress import Progress
-from .bert import IR_FILES, BertSpec, announce_rebuild
+from .bert import (
+    IR_FILES,
+    BertSpec,
+    _library_versions,
+    announce_rebuild,
+    build_torch_bert,
+    quantize_int8,
+    sparsify_,
+    torch_to_ov,
+)
+from .bert import RECIPE_VERSION as EXPORT_RECIPE
 
 RECIPE_VERSION = 1
 """Bump when the task, the training or the export recipe changes (invalidates the cache)."""
@@ -132,7 +142,6 @@ def train_tiny_classifier(spec: BertSpec | None = None, train: TrainSpec | None 
     """A ``BertForSequenceClassification`` trained on the synthetic task, in eval mode."""
     import torch
 
-    from .bert import build_torch_bert
 
     spec = spec or BertSpec.tiny()
     train = train or TrainSpec()
@@ -192,7 +201,6 @@ def torch_accuracy(model: Any, data: dict[str, np.ndarray], batch: int = 256) ->
 
 
 def _key(kind: str, **parts: Any) -> str:
-    from .bert import _library_versions
 
     return content_key({"kind": kind, "recipe": RECIPE_VERSION,
                         "versions": _library_versions(), **parts})
@@ -226,7 +234,6 @@ def load_trained(spec: BertSpec | None = None, train: TrainSpec | None = None,
     """The trained torch classifier (from the cache, training it first if needed)."""
     import torch
 
-    from .bert import build_torch_bert
 
     spec = spec or BertSpec.tiny()
     model = build_torch_bert(spec)
@@ -252,8 +259,6 @@ def trained_ir(spec: BertSpec | None = None, *, sparsity: float = 0.0, int8: boo
     version and the library versions; built in a staging folder, renamed into place and
     verified against its manifest before reuse.
     """
-    from .bert import RECIPE_VERSION as EXPORT_RECIPE
-    from .bert import quantize_int8, sparsify_, torch_to_ov
 
     spec = spec or BertSpec.tiny()
     train = train or TrainSpec()

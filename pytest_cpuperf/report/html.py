@@ -24,8 +24,7 @@ from ..records.results import (
 from ..stats.intervals import log_mean_ci
 from ..status import Status
 from .changes import changes, config_summary, kernel_summary
-from .framing import framing
-from .layout import (
+from .conventions import (
     basis_label,
     by_severity,
     ci_label,
@@ -39,6 +38,7 @@ from .layout import (
     test_failure,
     worse_ungated,
 )
+from .framing import framing
 from .markdown import headline, machine_line, versions_line
 from .terminal import cells, count_line, headers, verdict_first
 from .text import visible

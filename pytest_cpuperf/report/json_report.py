@@ -15,7 +15,7 @@ from ..records.results import (
     sorted_results,
 )
 from ..store.fileio import read_versioned_json
-from .layout import ci_label, confidence, raw_change
+from .conventions import ci_label, confidence, raw_change
 from .terminal import change_label
 
 

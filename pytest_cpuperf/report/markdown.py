@@ -17,8 +17,7 @@ from typing import Any
 from ..records.results import MetricResult, RunReport
 from ..status import Status
 from .changes import Change, changes
-from .framing import framing
-from .layout import (
+from .conventions import (
     QUIET,
     basis_label,
     by_severity,
@@ -32,6 +31,7 @@ from .layout import (
     test_failure,
     worse_ungated,
 )
+from .framing import framing
 from .terminal import NOTEWORTHY, cells, count_line, headers, verdict_first
 from .text import clip, code_span, markdown_code, markdown_text
 

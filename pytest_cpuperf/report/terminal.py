@@ -1,7 +1,7 @@
 """Plain-text summary of the results, for the pytest terminal and ``cpuperf compare``.
 
 The cell formatters here are shared by the Markdown and HTML reports, so all formats show the
-same figures in the same order: the verdict first, rows most severe first (layout.py).
+same figures in the same order: the verdict first, rows most severe first (conventions.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from ..judge.percentiles import cell_note
 from ..records.profile import EXPLAINED, NO_PROFILE
 from ..records.results import MetricResult, RunReport, format_value
 from ..status import Status
-from .framing import GATE, Framing, framing
-from .layout import (
+from .conventions import (
     GATE_FAILED,
+    SEVERITY,
     basis_label,
     by_severity,
     ci_label,
@@ -28,6 +28,7 @@ from .layout import (
     test_failure,
     worse_ungated,
 )
+from .framing import GATE, Framing, framing
 from .text import visible
 
 MAX_TEST_WIDTH = 48
@@ -116,7 +117,6 @@ def cells(result: MetricResult,
 def count_line(results: Sequence[MetricResult], failed_tests: int = 0) -> str:
     """``cpuperf: 1 regression, 4 pass``: counts per status, most severe first;
     ``failed_tests`` counts the tests that failed without recording a metric."""
-    from .layout import SEVERITY
 
     counts = {status: sum(r.status is status for r in results) for status in SEVERITY}
     parts = [f"{n} {status.value}" for status, n in counts.items() if n]

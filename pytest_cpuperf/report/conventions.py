@@ -1,4 +1,4 @@
-"""What every report shows first, in one place: severity order, short test ids, the CI level,
+"""What every report shows the same way: severity order, short test ids, the CI level,
 and what a change figure is.
 
 Terminal, Markdown and HTML all put the verdict where the eye lands: the failed gates first
