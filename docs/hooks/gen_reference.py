@@ -234,7 +234,7 @@ def gen_isa_flags() -> str:
 
 
 def gen_kernel_rules() -> str:
-    from pytest_cpuperf.judge.kernels import COUNT_KEYS, ISA_KEY, ISAS, SAME
+    from pytest_cpuperf.kernel_spec import COUNT_KEYS, ISA_KEY, ISAS, SAME
 
     rows = [[code(key), '`">=N"`, `"<=N"`, `"==N"` or an integer N (exactly N)']
             for key in COUNT_KEYS]
