@@ -105,9 +105,18 @@ class Knob:
             value = self.kind(str(text).strip())
         except ValueError:
             raise CpuperfUsageError(
-                f"{where} must be {self.range_text()}, e.g. {self.example}; got {text!r}"
-            ) from None
-        return self.check(value, where)
+                f"{where} must be {self.range_text()}, e.g. {self.example}{self._or_auto()}; "
+                f"got {text!r}") from None
+        try:
+            return self.check(value, where)
+        except CpuperfUsageError as exc:
+            if not self.auto:
+                raise
+            raise CpuperfUsageError(f"{exc}".replace("; got", f"{self._or_auto()}; got", 1)
+                                    ) from None
+
+    def _or_auto(self) -> str:
+        return ", or auto" if self.auto and self.kind is not bool else ""
 
     def check(self, value: object, where: str) -> float | None:
         """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``
@@ -179,7 +188,14 @@ ENGINE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == ENGINE)
 
 AB_KNOBS: tuple[Knob, ...] = (
     Knob("rounds", int, 20, 2, INF, AB, example="20",
-         help="Rounds per measurement, one trial per side each (at least 2 for a CI)"),
+         help="Rounds per measurement, one trial per side each (at least 2 for a CI)",
+         auto="measure until the paired interval of head/base throughput rules a regression "
+              "beyond the tolerance in or out, looking after 6, 9, 13, 19, 28, ... rounds, each "
+              "look and the verdict at the level alpha / looks, or until --budget runs out"),
+    Knob("budget", float, 120.0, 0.0, INF, AB, example="120", low_open=True,
+         help="With --rounds auto: seconds one pair of worker processes may spend on one test, "
+              "its warm-up included; when they run out the test is judged on the rounds "
+              "measured so far, and is inconclusive if they did not decide"),
     Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
          help="Seconds of pause before each trial so the other side's threads are idle (Intel "
               "OpenMP threads spin-wait ~200 ms after their last parallel region)"),

@@ -305,3 +305,64 @@ def test_side_env_refuses_what_is_not_an_assignment(tmp_path: Path) -> None:
     out = run_ab("--head-env", "MODEL_VARIANT", cwd=tmp_path)
     assert out.returncode == 2
     assert "'MODEL_VARIANT' is not NAME=VALUE" in out.stderr
+
+
+def test_same_model_with_rounds_auto_stops_when_decided(tmp_path: Path,
+                                                        tiny_int8_ir: Path) -> None:
+    """An A/A run with ``--rounds auto`` (the default): the rule rules out a regression beyond
+    the tolerance and stops before the budget runs out; the report says after how many
+    rounds."""
+    base = write_side(tmp_path / "base", tiny_int8_ir)
+    head = write_side(tmp_path / "head", tiny_int8_ir)
+    out = run_ab("--base", str(base), "--head", str(head), "--tolerance", "0.1", "--max-pairs",
+                 "1", "--report", "ab.json", "--", *FAST, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads((tmp_path / "ab.json").read_text())
+    throughput = results_of(tmp_path / "ab.json")[("test_model", "throughput")]
+    assert throughput["status"] != "regression"
+    assert "rounds: decided after" in throughput["message"]
+    [note] = [n for n in data["machine"]["ab"]["notes"] if "test_model" in n]
+    assert "decided after" in note and "(no regression beyond the tolerance)" in note
+    looks = int(note.split("; ")[1].split(" look")[0])
+    assert 0.95 < throughput["ci_level"] == pytest.approx(1 - 0.05 / looks)
+    assert data["machine"]["ab"]["rounds"] == "auto"
+
+
+@pytest.mark.slow
+def test_a_slower_head_with_rounds_auto_is_a_regression(tmp_path: Path, tiny_int8_ir: Path,
+                                                        slower_int8_ir: Path) -> None:
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "test_side.py").write_text(ENV_SIDE_TEST.format(
+        models={"fast": str(tiny_int8_ir), "slow": str(slower_int8_ir)}))
+    out = run_ab("--head-env", "MODEL_VARIANT=slow", "--rounds", "auto", "--tolerance", "0.1",
+                 "--max-pairs", "1", "--report", "ab.json", "--", *FAST, cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    throughput = results_of(tmp_path / "ab.json")[("test_model", "throughput")]
+    assert throughput["status"] == "regression"
+    assert "(a regression beyond the tolerance)" in throughput["message"]
+
+
+def test_a_budget_too_small_to_decide_is_inconclusive_and_says_so(
+        tmp_path: Path, tiny_int8_ir: Path) -> None:
+    base = write_side(tmp_path / "base", tiny_int8_ir)
+    head = write_side(tmp_path / "head", tiny_int8_ir)
+    out = run_ab("--base", str(base), "--head", str(head), "--budget", "0.5", "--max-pairs",
+                 "1", "--report", "ab.json", "--", *FAST, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr  # inconclusive does not fail the run
+    throughput = results_of(tmp_path / "ab.json")[("test_model", "throughput")]
+    assert throughput["status"] == "inconclusive"
+    assert "budget of 0.5 s ran out after 2 rounds" in throughput["message"]
+    assert len(throughput["current"]["samples"]) == 2
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    (["--rounds", "0"], "argument --rounds: must be an integer >= 2, e.g. 20, or auto"),
+    (["--rounds", "abc"], "argument --rounds: must be an integer >= 2, e.g. 20, or auto"),
+    (["--budget", "-1"], "argument --budget: must be a number > 0, e.g. 120"),
+])
+def test_bad_rounds_and_budget_are_usage_errors_naming_the_option(
+        tmp_path: Path, given: list[str], said: str) -> None:
+    out = run_ab(*given, cwd=tmp_path)
+    assert out.returncode == 2
+    assert said in out.stderr
+    assert "starting the" not in out.stderr  # before any worker starts

@@ -61,7 +61,7 @@ def test_ab_and_history_defaults_are_the_table_rows() -> None:
         if knob.name not in ("limit", "min_magnitude"):
             assert getattr(detector, knob.name) == knob.default, knob.name
     ab_args = build_parser().parse_args(["ab"])
-    assert all(getattr(ab_args, k.name) == k.default for k in AB_KNOBS)
+    assert all(getattr(ab_args, k.name) == k.initial for k in AB_KNOBS)
     history_args = build_parser().parse_args(["history", "detect"])
     assert all(getattr(history_args, k.name) == k.initial for k in HISTORY_KNOBS
                if k.name != "limit")

@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .checkout import BaseWorktree, git_commit
 from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
 from .report import AB_KEY, terminal_lines, write_ab_report
 from .signals import SignalGuard
+from .stopping import stop_notes, verdict_looks, with_stops
 from .verdict import (
     AbPolicy,
     head_only,
@@ -68,7 +70,8 @@ def add_ab_parser(subparsers: Any) -> None:
     ab.add_argument("--head-env", action="append", default=[], type=_assignment,
                     metavar="NAME=VALUE", help="set an environment variable for the head side "
                                                "only (repeatable), e.g. ONEDNN_MAX_CPU_ISA=AVX2")
-    for name, metavar in (("rounds", "N"), ("settle", "S"), ("tolerance", "FRACTION"),
+    for name, metavar in (("rounds", "N"), ("budget", "S"), ("settle", "S"),
+                          ("tolerance", "FRACTION"),
                           ("accuracy_tolerance", "FRACTION"), ("alpha", "ALPHA"),
                           ("max_pairs", "K")):  # the options table's rows for cpuperf ab
         add_argument(ab, AB_BY_NAME[name], metavar=metavar)
@@ -271,7 +274,8 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
          guard: SignalGuard) -> int:
     workers = {name: Worker(side, args.pytest_args, logs.path / f"{name}.log", args.timeout)
                for name, side in sides.items()}
-    plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds)
+    plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds or 0,
+                budget_s=args.budget, tolerance=args.tolerance, alpha=args.alpha)
     coordinator = Coordinator(workers, plan, _say)
     # before any worker writes bytecode into its checkout
     commits = {name: git_commit(side.checkout) for name, side in sides.items()}
@@ -288,7 +292,7 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
                 raise CpuperfUsageError(str(exc)) from exc
         tests, problem, note = compared_tests(hello, args.shard)
         if problem is None:
-            _say(f"{len(tests)} test(s) on both sides; {args.rounds} rounds per measurement; "
+            _say(f"{len(tests)} test(s) on both sides; {rounds_text(args)} per measurement; "
                  f"worker logs in {logs.path}")
             policy = _policy(args)
             coordinator.run_tests(tests, lambda test, pairs: needs_another_pair(
@@ -320,6 +324,13 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
     if problem:
         return USAGE_ERROR
     return 1 if run.failed or not written else 0
+
+
+def rounds_text(args: argparse.Namespace) -> str:
+    """``20 rounds`` or ``rounds until decided (budget 120 s a test and pair of workers)``."""
+    if args.rounds is not None:
+        return f"{args.rounds} rounds"
+    return f"rounds until decided (budget {args.budget:g} s a test and pair of workers)"
 
 
 def compared_tests(hello: dict[str, dict[str, Any]], shard: tuple[int, int] | None
@@ -404,7 +415,8 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
              for name, info in hello.items()}
     machine = machine_info(isa.detect())
     machine[AB_KEY] = {
-        "sides": sides, "rounds": args.rounds, "tolerance": args.tolerance,
+        "sides": sides, "rounds": args.rounds or "auto", "tolerance": args.tolerance,
+        "budget_s": args.budget if args.rounds is None else None,
         "max_pairs": args.max_pairs,
         "worker_pairs": {test: 1 + len(more) for test, more in sorted((again or {}).items())},
         "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
@@ -421,6 +433,8 @@ def judge_outcomes(test: str, pairs: Sequence[dict[str, TestOutcome]], policy: A
     that measured it (the first pair first)."""
 
     base, head = pairs[0]["base"], pairs[0]["head"]
+    stops = head.stops or base.stops
+    policy = replace(policy, looks=verdict_looks(stops.values()))
     errors = [f"{test} [{name}]: {outcome.outcome}" +
               (": " + "; ".join(outcome.errors) if outcome.errors else "") +
               (f" (in fresh pair {number + 1})" if number else "")
@@ -428,10 +442,12 @@ def judge_outcomes(test: str, pairs: Sequence[dict[str, TestOutcome]], policy: A
               if outcome.outcome in FAILED_OUTCOMES]
     notes = [f"{test}: measurement {i + 1} ran on {name} only (the other side did not reach "
              f"it)" for name, outcome in pairs[0].items() for i in sorted(outcome.alone)]
+    notes += stop_notes(test, stops, policy.alpha)
     if base.records:
         measured = [(sides["base"].records, sides["head"].records) for sides in pairs
                     if sides["base"].records and sides["head"].records]
         results, base_only = judge_test(measured or [(base.records, head.records)], policy)
+        results = with_stops(results, stops)
         notes += base_only
     else:
         why = f"base {base.outcome}, nothing to compare with"

@@ -1,12 +1,14 @@
 """The coordinator of ``cpuperf ab``: one worker per side, rounds interleaved per test.
 
-For each test both workers are told to run it; whenever both wait at the same measurement,
-round r asks base then head (r even) or head then base (r odd) for one trial each, ``rounds``
-times, then both are told "done". A side that reaches a measurement alone runs it alone (its
-figures are reported as one-sided). A worker that dies makes its test an error for that side
-and is started again for the next test. A test whose throughput verdict is anything but a pass
-is measured again by a fresh pair of workers, up to ``max_pairs`` pairs in all, and judged on
-all of them together (verdict.judge_pairs).
+For each test both workers are told to run it; whenever both wait at the same measurement, round
+r asks base then head (r even) or head then base (r odd) for one trial each, ``rounds`` times
+(or, with ``--rounds auto``, until the sequential rule of :mod:`.stopping` decides or the test's
+budget runs out), then both are told "done". A side that reaches a measurement alone runs it
+alone (its figures are reported as one-sided). A worker that dies makes its test an error for
+that side and is started again for the next test. A test whose throughput verdict is anything
+but a pass is measured again by a fresh pair of workers, up to ``max_pairs`` pairs in all, and
+judged on all of them together (verdict.judge_pairs); with ``--rounds auto`` a fresh pair
+measures as many rounds as the first pair did.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from ..progress import Progress
+from ..stats.sequential import MIN_ROUNDS
 from .channel import FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
 from .checkout import kill_group
+from .stopping import RoundRule, Stop
 from .verdict import spoiled
 
 SIDES = ("base", "head")
@@ -61,6 +65,8 @@ class TestOutcome:
     rounds: dict[int, int] = field(default_factory=dict)
     """Measurement index -> rounds run; paired with the other side or alone."""
     alone: set[int] = field(default_factory=set)
+    stops: dict[int, Stop] = field(default_factory=dict)
+    """Measurement index -> how its rounds ended (clean rounds, why)."""
 
 
 class WorkerCrashed(Exception):
@@ -216,10 +222,20 @@ def end_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
 class Plan:
     """How the rounds run."""
 
-    rounds: int
+    rounds: int | None
+    """Rounds per measurement; None: ``--rounds auto``, the sequential rule."""
     settle_s: float
     extra_rounds: int = 0
     """At most this many rounds more, in place of rounds a burst of other work spoiled."""
+    budget_s: float = 120.0
+    """With ``--rounds auto``: seconds one pair of workers may spend on one test."""
+    tolerance: float = 0.015
+    alpha: float = 0.05
+
+    def rule(self, deadline: float, paired: bool, repeat: int | None = None) -> RoundRule:
+        """The rule of one measurement's rounds."""
+        return RoundRule(self.rounds, deadline, self.budget_s, self.tolerance, self.alpha,
+                         self.extra_rounds, paired, repeat)
 
 
 class Coordinator:
@@ -246,6 +262,8 @@ class Coordinator:
             self.say(f"[{number + 1}/{len(tests)}] {test}")
             self.outcomes[test] = self.run_test(test, following)
             pairs = [self.outcomes[test]]
+            repeat = {index: stop.rounds for index, stop in
+                      self.outcomes[test]["head"].stops.items()}
             while again is not None and len(pairs) < max_pairs:
                 why = again(test, pairs)
                 if not why:
@@ -254,10 +272,14 @@ class Coordinator:
                          f"({len(pairs) + 1} of at most {max_pairs})")
                 for side in SIDES:
                     self.workers[side].stop()
-                pairs.append(self.run_test(test, following))
+                pairs.append(self.run_test(test, following, repeat))
                 self.again[test] = pairs[1:]  # each pair as it ends: Ctrl-C keeps what ran
 
-    def run_test(self, test: str, following: str | None) -> dict[str, TestOutcome]:
+    def run_test(self, test: str, following: str | None,
+                 repeat: dict[int, int] | None = None) -> dict[str, TestOutcome]:
+        """Run ``test`` on both sides; ``repeat``: a fresh pair's rounds per measurement (the
+        first pair's), with ``--rounds auto``."""
+        deadline = time.monotonic() + self.plan.budget_s
         outcomes = {side: TestOutcome("not run") for side in SIDES}
         events: dict[str, Message] = {}
         for side in SIDES:
@@ -276,7 +298,9 @@ class Coordinator:
                 break
             index = min(e["index"] for e in ready.values())
             together = [s for s in SIDES if s in ready and ready[s]["index"] == index]
-            self._measure(together, index, outcomes)
+            rule = self.plan.rule(deadline, len(together) == 2,
+                                  None if repeat is None else repeat.get(index, MIN_ROUNDS))
+            self._measure(together, index, outcomes, rule)
             for side in together:
                 if outcomes[side].outcome == "crashed":
                     events.pop(side, None)
@@ -320,15 +344,18 @@ class Coordinator:
                               f"{worker.log_path}:\n{worker.log_tail(8)}")
         worker.stop()
 
-    def _measure(self, sides: list[str], index: int,
-                 outcomes: dict[str, TestOutcome]) -> None:
-        """Run the rounds of measurement ``index`` on ``sides`` (both: interleaved)."""
+    def _measure(self, sides: list[str], index: int, outcomes: dict[str, TestOutcome],
+                 rule: RoundRule) -> None:
+        """Run the rounds of measurement ``index`` on ``sides`` (both: interleaved) while
+        ``rule`` wants another."""
 
         active = list(sides)
-        clean = round_no = 0
-        while clean < self.plan.rounds and round_no < self.plan.rounds + self.plan.extra_rounds:
+        round_no = 0
+        while rule.another(time.monotonic()):
+            began = time.monotonic()
             order = active if round_no % 2 == 0 else active[::-1]
             factors: list[float] = []
+            rates: dict[str, list[float]] = {}
             for side in order:
                 if side not in active:
                     continue
@@ -346,15 +373,24 @@ class Coordinator:
                     active.remove(side)
                     continue
                 outcomes[side].rounds[index] = round_no + 1
-                factors += [float(f) for f in reply.get("contention") or []]
+                own = [float(f) for f in reply.get("contention") or []]
+                factors += own
+                throughput = [float(t) for t in reply.get("throughput") or []]
+                rates[side] = [t * f for t, f in zip(throughput, own or [1.0] * len(throughput),
+                                                     strict=False)]
             if not active:
                 return
             round_no += 1
-            if len(active) == 2 and spoiled(factors):
+            bad = len(active) == 2 and spoiled(factors)
+            if bad:
                 self.say(f"round {round_no} spoiled by other work (contention "
                          f"{', '.join(f'x{f:.2f}' for f in factors)}): one more")
-            else:
-                clean += 1
+            rule.paired = rule.paired and len(active) == 2
+            now = time.monotonic()
+            rule.record(now - began, bad, rates.get("base", []), rates.get("head", []), now)
+        if rule.stop is not None:
+            for side in sides:
+                outcomes[side].stops[index] = rule.stop
         for side in active:
             if len(sides) == 1:
                 outcomes[side].alone.add(index)

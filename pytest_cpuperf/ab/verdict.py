@@ -5,6 +5,8 @@ with its 95% CI and p-value, over every pair of worker processes that measured t
 (:func:`pooled_ab_ratio`: the spread between the pairs counts); "regression" only when beyond
 the tolerance *and* significant (two-sided p below alpha: the 95% CI excludes no change at the
 default 0.05), "inconclusive" when beyond the tolerance but not significant, as for baselines.
+With ``--rounds auto`` the level is ``alpha / looks`` (:attr:`AbPolicy.looks`), as at each look of
+the sequential rule that stopped the rounds.
 Accuracy and agreement: the exact difference against the accuracy tolerance (first pair).
 Latency and info figures: shown, not gated. The results carry
 base as their baseline and head as their record, so every report renderer works unchanged.
@@ -28,6 +30,7 @@ from ..records.results import (
     is_finite,
 )
 from ..stats.intervals import Change, Ratio, absolute_verdict, paired_ratio, relative_verdict
+from ..stats.sequential import look_alpha
 from ..status import Status
 
 DEFAULT_AB_TOLERANCE = AB_BY_NAME["tolerance"].default
@@ -73,6 +76,14 @@ class AbPolicy:
     accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE
     alpha: float = DEFAULT_ALPHA
     process_floor: float = DEFAULT_PROCESS_FLOOR
+    looks: int = 1
+    """Looks of ``--rounds auto``'s sequential rule (stats/sequential.py): the verdict's level
+    is ``alpha / looks``, the same as each look's."""
+
+    @property
+    def level_alpha(self) -> float:
+        """The significance the verdict uses: ``alpha``, Bonferroni-adjusted for the looks."""
+        return look_alpha(self.alpha, self.looks)
 
 
 def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
@@ -197,7 +208,8 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
                             message=f"{name}: other work spoiled {left_out} of "
                                     f"{left_out + rounds} rounds; nothing to judge. Re-run on a "
                                     f"quieter machine or with more --rounds")
-    level = 1.0 - policy.alpha  # the two-sided CI that excludes no change exactly when p < alpha
+    alpha = policy.level_alpha
+    level = 1.0 - alpha  # the two-sided CI that excludes no change exactly when p < alpha
     ratio = pooled_ab_ratio(usable, policy.process_floor, level)
     if left_out:
         notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
@@ -209,7 +221,7 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
     worse = ratio.ratio < 1.0 if head.higher_is_better else ratio.ratio > 1.0
     # two-sided p at alpha: a regression's 95% CI (alpha 0.05) lies wholly below no change
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
-    status = relative_verdict(change, policy.tolerance, policy.alpha, head.higher_is_better)
+    status = relative_verdict(change, policy.tolerance, alpha, head.higher_is_better)
     figures = (f"head {format_value(head.value, head.unit)} vs base "
                f"{format_value(baseline.value, baseline.unit)}: head/base {ratio.describe(level)}, "
                f"tolerance {policy.tolerance:.1%}{notes}")

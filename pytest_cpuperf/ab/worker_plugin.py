@@ -35,7 +35,9 @@ class AbortMeasurement(Exception):
 
 
 class CoordinatedTrials:
-    """The :class:`~pytest_cpuperf.measure.engine.TrialDriver` of one test in a worker."""
+    """The :class:`~pytest_cpuperf.measure.engine.TrialDriver` of one test in a worker: after
+    each trial it sends each label's contention factor and throughput (samples/s), and the
+    coordinator says whether another round runs."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -46,11 +48,11 @@ class CoordinatedTrials:
             self.index += 1
             self.channel.send({"msg": "ready", "index": self.index, "labels": list(labels)})
         else:
-
             last = [trials[-1] for trials in done]
             self.channel.send({"msg": "trialled", "index": self.index,
                                "contention": [contention_factor(t.busy, t.starved)
-                                              for t in last]})
+                                              for t in last],
+                               "throughput": [t.throughput for t in last]})
         reply = self.channel.receive()
         command = reply.get("cmd")
         if command == "trial":
