@@ -4,7 +4,8 @@ Throughput: the ratio head/base of the per-round pairs (base and head trial r ra
 with its 95% CI and p-value, over every pair of worker processes that measured the test
 (:func:`pooled_ab_ratio`: the spread between the pairs counts); "regression" only when beyond
 the tolerance *and* significant (two-sided p below alpha: the 95% CI excludes no change at the
-default 0.05), "inconclusive" when beyond the tolerance but not significant, as for baselines.
+default 0.05), "pass" only when the CI rules out a loss beyond the tolerance, "inconclusive"
+otherwise, as for baselines (:func:`~pytest_cpuperf.stats.intervals.relative_verdict`).
 Accuracy and agreement: the exact difference against the accuracy tolerance (first pair).
 Latency and info figures: shown, not gated. The results carry
 base as their baseline and head as their record, so every report renderer works unchanged.
@@ -26,8 +27,16 @@ from ..records.results import (
     MetricResult,
     format_value,
     is_finite,
+    rules_out_phrase,
 )
-from ..stats.intervals import Change, Ratio, absolute_verdict, paired_ratio, relative_verdict
+from ..stats.intervals import (
+    Change,
+    Ratio,
+    absolute_verdict,
+    paired_ratio,
+    relative_verdict,
+    ruled_out,
+)
 from ..status import Status
 
 DEFAULT_AB_TOLERANCE = AB_BY_NAME["tolerance"].default
@@ -184,6 +193,10 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
                                 f"informational){notes}")
 
 
+DECIDE_AB = "To decide it, more rounds (--rounds) or worker pairs (--max-pairs)"
+"""What would decide an inconclusive paired verdict (said in its message)."""
+
+
 def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricRecord,
             baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str) -> MetricResult:
     """The paired verdict of ``measured`` (``head`` and ``baseline``: all pairs joined)."""
@@ -213,12 +226,14 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
     figures = (f"head {format_value(head.value, head.unit)} vs base "
                f"{format_value(baseline.value, baseline.unit)}: head/base {ratio.describe(level)}, "
                f"tolerance {policy.tolerance:.1%}{notes}")
+    seen = rules_out_phrase(ruled_out(change.low, change.high, head.higher_is_better),
+                            policy.tolerance, level)
     message = {
         Status.REGRESSION: f"{name} is slower on head: {figures}",
-        Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: "
-                             f"{figures}. Hint: more --rounds or --max-pairs",
+        Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: it "
+                             f"{seen}: {figures}. {DECIDE_AB}",
         Status.IMPROVEMENT: f"{name} is faster on head: {figures}",
-    }.get(status, f"{name}: {figures}")
+    }.get(status, f"{name}: {figures}; {seen}")
     if status is Status.PASS and worse and ratio.high < 1.0:
         message += " (a significant change within tolerance)"
     return MetricResult(head, status, message=message, baseline=baseline, change=change.change,
