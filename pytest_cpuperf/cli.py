@@ -3,8 +3,8 @@
 Argument parsing and dispatch: comparing is :mod:`pytest_cpuperf.compare`, merging
 :mod:`pytest_cpuperf.report.merge`.
 
-Exit status: 0 all good, 1 a metric failed (regression, floor, ceiling), 2 usage error or an
-unreadable file.
+Exit status: 0 all good, 1 a metric failed (regression, floor, ceiling; an inconclusive verdict
+with ``compare --inconclusive fail``), 2 usage error or an unreadable file.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .ab.cli import add_ab_parser
 from .compare import compare_sources, load_source, records_of
 from .errors import BaselineFileError, CliError, CpuperfUsageError
 from .history.cli import add_history_parser
-from .knobs import JUDGE_KNOBS, add_argument
+from .knobs import INCONCLUSIVE, JUDGE_KNOBS, add_argument
 from .records.results import RunReport
 from .report import REPORT, TERMINAL, check_report_path, renderer_named, write_report
 from .report.json_report import read_report
@@ -47,6 +47,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     overrides = {k.name: getattr(args, k.name) for k in JUDGE_KNOBS
                  if getattr(args, k.name) is not None}
     run = compare_sources(old, new, overrides)
+    run.inconclusive = args.inconclusive or INCONCLUSIVE.default
     old_key, new_key = old.machine.get("key"), new.machine.get("key")
     if old_key and new_key and old_key != new_key:
         print(f"cpuperf: note: comparing runs of different machines ({old_key} -> {new_key})",
@@ -172,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_argument(compare, knob, default=None,
                      help=f"{knob.help}; replaces the value each metric was judged with "
                           f"(default: as judged, else {knob.default:g})")
+    add_argument(compare, INCONCLUSIVE, default=None, metavar="{warn,fail}",
+                 help="What an inconclusive verdict does to the exit status: warn (0) or fail "
+                      "(1, as a regression does) (default: warn)")
     compare.set_defaults(func=cmd_compare)
     machine = sub.add_parser("machine", help="show this CPU's capabilities and baseline key")
     machine.add_argument("--json", action="store_true", help="print JSON")

@@ -18,7 +18,7 @@ import pytest
 
 from .errors import CpuperfUsageError
 from .isa import parse_mask, validate_flags
-from .knobs import ENGINE_KNOBS, JUDGE_KNOBS, KNOBS, Knob, fields
+from .knobs import ENGINE_KNOBS, INCONCLUSIVE, JUDGE_KNOBS, KNOBS, Knob, fields
 from .measure.settings import EngineSettings
 
 DEFAULT_BASELINE_DIR = ".cpuperf"
@@ -72,7 +72,7 @@ def add_options(parser: pytest.Parser) -> None:
                   "metric (default: false).", type="bool", default=False)
 
 
-def knob_value(config: pytest.Config, knob: Knob) -> float | None:
+def knob_value(config: pytest.Config, knob: Knob) -> float | str | None:
     """A knob's value from its option, else its ini key, else its default; checked."""
     cli = config.getoption(knob.option)
     if cli is not None:
@@ -115,6 +115,9 @@ class Settings:
     """Failed tests whose figures ``--cpuperf-update`` stores all the same."""
     judging: dict[str, float] = field(default_factory=dict)
     """The judging knobs' values by name (see :mod:`pytest_cpuperf.knobs`)."""
+    inconclusive: str = INCONCLUSIVE.default
+    """``warn`` or ``fail``: what an inconclusive verdict does to its test (``--cpuperf-strict``
+    does not change it: it fails what gated nothing, not what the noise left undecided)."""
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     @classmethod
@@ -163,6 +166,7 @@ class Settings:
             isa_mask=mask,
             judging={knob.name: float(value) for knob in JUDGE_KNOBS
                      if (value := values[knob.name]) is not None},  # none takes auto
+            inconclusive=str(values[INCONCLUSIVE.name]),
             engine=engine,
         )
 

@@ -31,6 +31,8 @@ AB = "ab"
 """Options of ``cpuperf ab`` (no pytest option, ini key or marker keyword)."""
 HISTORY = "history"
 """Options of ``cpuperf history`` (no pytest option, ini key or marker keyword)."""
+GATE = "gate"
+"""Knobs of what a verdict does to its test (``inconclusive``: warn or fail)."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,13 @@ class Knob:
     name: str
     """Python and marker spelling (``noise_floor``); ``--cpuperf-noise-floor`` on the CLI."""
     kind: type
-    default: float
-    """The default value; for a knob with :attr:`auto`, what ``auto`` mostly amounts to."""
+    default: Any
+    """The default value (a number, or one of :attr:`choices`); for a knob with :attr:`auto`,
+    what ``auto`` mostly amounts to."""
     low: float
     high: float
     scope: str
-    """:data:`JUDGE`, :data:`ENGINE`, :data:`AB` or :data:`HISTORY`."""
+    """:data:`JUDGE`, :data:`ENGINE`, :data:`GATE`, :data:`AB` or :data:`HISTORY`."""
     help: str
     example: str
     low_open: bool = False
@@ -57,9 +60,11 @@ class Knob:
     auto: str = ""
     """What ``auto`` does, for a knob that takes it (then its default, and None its value);
     empty: it takes none."""
+    choices: tuple[str, ...] = ()
+    """The words a knob of ``kind`` ``str`` takes (``warn``, ``fail``)."""
 
     @property
-    def initial(self) -> float | None:
+    def initial(self) -> float | str | None:
         """The value when nothing sets it: None (``auto``) or :attr:`default`."""
         return None if self.auto else self.default
 
@@ -81,7 +86,11 @@ class Knob:
         return "cpuperf_" + self.name
 
     def range_text(self) -> str:
-        """``an integer >= 2``, ``a number > 0``, ``a number in [0, 1)``, ``true or false``."""
+        """``an integer >= 2``, ``a number > 0``, ``a number in [0, 1)``, ``true or false``,
+        ``warn or fail``."""
+        if self.choices:
+            words = [*self.choices, *(["auto"] if self.auto else [])]
+            return f"{', '.join(words[:-1])} or {words[-1]}"
         if self.kind is bool:
             return "true, false or auto" if self.auto else "true or false"
         what = "an integer" if self.kind is int else "a number"
@@ -91,10 +100,12 @@ class Knob:
         right = ")" if self.high_open else "]"
         return f"{what} in {left}{self.low:g}, {self.high:g}{right}"
 
-    def parse(self, text: str, where: str) -> float | None:
+    def parse(self, text: str, where: str) -> float | str | None:
         """A command-line or ini value (text) checked as :meth:`check` does."""
         if self.auto and str(text).strip().lower() == "auto":
             return None
+        if self.choices:
+            return self.check(str(text).strip().lower(), where)
         if self.kind is bool:
             word = str(text).strip().lower()
             if word not in _TRUE + _FALSE:
@@ -118,9 +129,15 @@ class Knob:
     def _or_auto(self) -> str:
         return ", or auto" if self.auto and self.kind is not bool else ""
 
-    def check(self, value: object, where: str) -> float | None:
+    def check(self, value: object, where: str) -> float | str | None:
         """``value`` as this knob's type, or a :class:`CpuperfUsageError` naming ``where``
         (a marker keyword: ``auto`` is a session-wide value only)."""
+        if self.choices:
+            if value not in self.choices:
+                raise CpuperfUsageError(
+                    f"{where} must be {' or '.join(self.choices)}, e.g. {self.example}; got "
+                    f"{value!r}")
+            return str(value)
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise CpuperfUsageError(
@@ -141,7 +158,8 @@ class Knob:
     def help_text(self) -> str:
         if self.auto:
             return f"{self.help} (default: auto, {self.auto})."
-        default = str(bool(self.default)).lower() if self.kind is bool else f"{self.default:g}"
+        default = (self.default if self.choices else str(bool(self.default)).lower()
+                   if self.kind is bool else f"{self.default:g}")
         return f"{self.help} (default: {default})."
 
 
@@ -180,11 +198,17 @@ KNOBS: tuple[Knob, ...] = (
               "throughput relative to it, so the machine's moment cancels between runs",
          auto="on, except for a PyTorch or IPEX model that runs more than 3x the torch "
               "reference's rate, where it was measured to hurt"),
+    Knob("inconclusive", str, "warn", 0.0, 0.0, GATE, example="fail", choices=("warn", "fail"),
+         help="What an inconclusive verdict does to its test: warn (the test passes, the "
+              "summary counts it) or fail (the test fails, as on a regression); "
+              "--cpuperf-strict leaves it alone"),
 )
 """The options of a pytest run (``--cpuperf-NAME``, ``cpuperf_NAME``, marker keywords)."""
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
 JUDGE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == JUDGE)
 ENGINE_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.scope == ENGINE)
+INCONCLUSIVE = BY_NAME["inconclusive"]
+"""warn or fail: what an inconclusive verdict does to its test (``cpuperf compare`` too)."""
 
 AB_KNOBS: tuple[Knob, ...] = (
     Knob("rounds", int, 20, 2, INF, AB, example="20",
@@ -240,11 +264,11 @@ HISTORY_KNOBS: tuple[Knob, ...] = (
 HISTORY_BY_NAME: dict[str, Knob] = {k.name: k for k in HISTORY_KNOBS}
 
 
-def argument_type(knob: Knob) -> Callable[[str], float | None]:
+def argument_type(knob: Knob) -> Callable[[str], float | str | None]:
     """An argparse ``type=`` that parses a command-line value as ``knob`` takes it; its error
     names the option (argparse adds it) and the valid range with an example."""
 
-    def parse(text: str) -> float | None:
+    def parse(text: str) -> float | str | None:
         try:
             return knob.parse(text, "value")
         except CpuperfUsageError as exc:
@@ -355,12 +379,11 @@ def thresholds_for(kind: str, metric: str, marker: Mapping[str, Any]
     return floor, ceiling
 
 
-def defaults(knobs: Iterable[Knob] = KNOBS) -> dict[str, float | None]:
+def defaults(knobs: Iterable[Knob] = KNOBS) -> dict[str, float | str | None]:
     """``{knob name: default}``."""
     return {k.name: k.initial for k in knobs}
 
 
-def fields(values: Mapping[str, float | None], knobs: Iterable[Knob]
-           ) -> dict[str, float | None]:
+def fields(values: Mapping[str, Any], knobs: Iterable[Knob]) -> dict[str, Any]:
     """``values`` (by knob name; missing ones at their defaults) by the fields they set."""
     return {k.field: values.get(k.name, k.initial) for k in knobs}

@@ -275,7 +275,7 @@ def _judge(item: pytest.Item, test_failure: str | None) -> None:
         return
     for result in results:
         item.user_properties.extend(junit_properties(result))
-    message = session.failure_message(results)
+    message = session.failure_message(results, marker.kwargs if marker else {})
     if message and test_failure is None:
         pytest.fail(message, pytrace=False)
 

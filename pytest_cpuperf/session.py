@@ -145,20 +145,29 @@ class CpuperfSession:
                          f"file aside first")
         return mismatch
 
-    def failure_message(self, results: list[MetricResult]) -> str | None:
+    def inconclusive_for(self, marker: Mapping[str, Any] | None = None) -> str:
+        """``warn`` or ``fail``: what an inconclusive verdict does to a test with these marker
+        keywords (its ``inconclusive=`` beats the session's)."""
+        return str((marker or {}).get("inconclusive") or self.settings.inconclusive)
+
+    def failure_message(self, results: list[MetricResult],
+                        marker: Mapping[str, Any] | None = None) -> str | None:
         """Why the test fails, or ``None``.
 
         Warn-only never fails. An update never fails on a comparison with the old baseline, but
         a figure that cannot become a baseline (below its floor, above its ceiling, not a
-        number) fails it: it is not stored, and the run must say so.
+        number) fails it: it is not stored, and the run must say so. An inconclusive verdict
+        fails the test as a regression does when ``inconclusive`` is ``fail``.
         """
         if self.settings.warn_only:
             return None
+        fail_inconclusive = self.inconclusive_for(marker) == "fail"
         if self.settings.update:
             failing = [r for r in results if r.status in UNSTORABLE]
         else:
             failing = [r for r in results if r.status.fails
-                       or (self.settings.strict and r.status is Status.NO_BASELINE)]
+                       or (self.settings.strict and r.status is Status.NO_BASELINE)
+                       or (fail_inconclusive and r.status is Status.INCONCLUSIVE)]
         if not failing:
             return None
         lines = [f"cpuperf: {len(failing)} metric(s) failed the gate"]
@@ -166,6 +175,8 @@ class CpuperfSession:
             reason = result.message
             if result.status is Status.NO_BASELINE:
                 reason += " [--cpuperf-strict]"
+            if result.status is Status.INCONCLUSIVE:
+                reason += " [--cpuperf-inconclusive=fail]"
             lines.append(f"  [{result.status.value}] {reason}")
         return "\n".join(lines)
 
@@ -223,7 +234,8 @@ class CpuperfSession:
                          failed_tests=dict(self.failed_tests),
                          unmeasured=(unmeasured if unmeasured is not None else
                                      self.unmeasured() if self.settings.enabled else []),
-                         empty_tests=sorted(set(self.empty_tests)))
+                         empty_tests=sorted(set(self.empty_tests)),
+                         inconclusive=self.settings.inconclusive)
 
     def finish(self) -> list[str]:
         """Update baselines and write reports; returns lines for the terminal.

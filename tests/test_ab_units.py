@@ -78,8 +78,17 @@ def test_a_consistent_loss_beyond_tolerance_is_a_regression() -> None:
 
 
 def test_the_same_figures_are_no_regression_and_noise_is_inconclusive() -> None:
-    same = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    # one pair of workers: the offset between two processes (1%, the process floor) alone
+    # keeps the 95% CI from ruling out a 1.5% loss; the pass says what it does rule out
+    one = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    assert one.status.value == "pass" and one.rules_out is not None
+    assert one.rules_out > AbPolicy().tolerance
+    assert "rules out a regression above 1.9% (95% CI)" in one.message
+    # two pairs rule out the tolerance itself
+    same = judge_pairs([(throughput(BASE), throughput(list(BASE)))] * 2, AbPolicy())
     assert same.status.value == "pass"
+    assert same.rules_out is not None and same.rules_out <= AbPolicy().tolerance
+    assert "rules out a regression above 1.4% (95% CI)" in same.message
     noisy = [b * f for b, f in zip(BASE, [0.80, 1.15, 0.85, 1.1, 0.9, 1.05, 0.83, 1.0],
                                     strict=True)]
     assert judge_pair(throughput(BASE), throughput(noisy), AbPolicy()).status.value \
@@ -103,7 +112,7 @@ def test_a_round_a_burst_of_other_work_hit_on_one_side_is_left_out() -> None:
     base, head = throughput(BASE), throughput([b * 0.99 for b in BASE])
     base.contention, head.contention = [1.0] * 8, [1.0] * 8
     head.samples[3], head.contention[3] = 5.0, 7.0  # starved: a noisy neighbour's burst
-    result = judge_pair(base, head, AbPolicy())
+    result = judge_pair(base, head, AbPolicy(process_floor=0.0))  # the rounds' CI alone
     assert result.status.value == "pass"
     assert "1 round(s) left out" in result.message
 
@@ -182,7 +191,7 @@ def test_a_verdict_of_several_pairs_of_workers_counts_the_spread_between_them() 
     assert disagree.status.value == "inconclusive"
     assert disagree.ci is not None and disagree.ci[0] < 0 < disagree.ci[1]
     assert needs_another_pair([disagree]) == "throughput: inconclusive"
-    passed = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    passed = judge_pairs([(throughput(BASE), throughput(list(BASE)))] * 2, AbPolicy())
     assert needs_another_pair([passed]) is None  # a pass needs no further pair
     faster = judge_pair(throughput(slower), throughput(BASE), AbPolicy())
     assert needs_another_pair([faster]) == "throughput: improvement"

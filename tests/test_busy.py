@@ -235,9 +235,10 @@ def test_both_runs_contended_only_the_same_run_passes() -> None:
     from pytest_cpuperf.records.results import BaselineRecord, MetricRecord
 
     def record(busy: float, date: str) -> MetricRecord:
+        # trials tight enough for the interval to rule out a 5% loss (a pass needs that)
         return MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 60.0,
-                            [60.0, 61.0, 59.0], busy=busy, extra={"backend": "openvino"},
-                            date=date)
+                            [60.0, 60.3, 59.7, 60.1, 59.9], busy=busy,
+                            extra={"backend": "openvino"}, date=date)
 
     baseline = BaselineRecord.from_record(record(0.40, "2026-11-20T10:00:00"))
     assert evaluate(record(0.40, "2026-11-20T10:00:00"), baseline, Policy()).status.value \

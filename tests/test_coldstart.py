@@ -118,14 +118,17 @@ def _cold_record(samples: list[float]) -> MetricRecord:
 
 
 def test_cold_metrics_are_judged_lower_is_better_with_the_throughput_statistics() -> None:
-    baseline = BaselineRecord.from_record(_cold_record([1.00, 1.02, 0.98, 1.01, 0.99]))
+    # trials tight enough for the interval to rule out a 5% rise (a pass needs that)
+    baseline = BaselineRecord.from_record(_cold_record([1.00, 1.005, 0.995, 1.002, 0.998]))
     slower = evaluate(_cold_record([1.50, 1.52, 1.49, 1.51, 1.48]), baseline, Policy())
     assert slower.status is Status.REGRESSION and "95% CI" not in slower.message
     assert "regressed" in slower.message and "+50" in slower.message
     faster = evaluate(_cold_record([0.70, 0.71, 0.69, 0.70, 0.72]), baseline, Policy())
     assert faster.status is Status.IMPROVEMENT
-    same = evaluate(_cold_record([1.01, 0.99, 1.00, 1.02, 0.98]), baseline, Policy())
+    same = evaluate(_cold_record([1.002, 0.998, 1.00, 1.005, 0.995]), baseline, Policy())
     assert same.status is Status.PASS
+    assert same.rules_out is not None and 0 < same.rules_out <= 0.05  # its high end: a rise
+    assert same.ci is not None and same.rules_out == same.ci[1]
 
 
 LATENCY_TEST = """

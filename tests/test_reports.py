@@ -118,8 +118,12 @@ def test_summary_lines_table_counts_and_messages(run: RunReport) -> None:
     rows = lines[3:3 + len(run.results)]
     assert len(rows) == len(run.results)
     verdicts = [r.rsplit("  ", 1)[-1].strip() for r in rows]
-    assert verdicts[:3] == ["regression", "regression", "below floor"]  # failures first
-    assert verdicts[-1] == "pass" and verdicts.index("inconclusive") < verdicts.index("pass")
+    statuses = [v.split(", ")[0] for v in verdicts]
+    assert statuses[:3] == ["regression", "regression", "below floor"]  # failures first
+    assert statuses[-1] == "pass" and statuses.index("inconclusive") < statuses.index("pass")
+    # what each interval could see: a pass rules out a loss, an inconclusive names its reach
+    assert re.fullmatch(r"pass, rules out >\d+\.\d%", verdicts[-1])
+    assert re.fullmatch(r"inconclusive, up to \d+\.\d%", verdicts[statuses.index("inconclusive")])
     slow = next(r for r in rows if "test_slow" in r)
     assert re.search(r"-\d+\.\d%", slow) and slow.endswith("regression")
     assert "tests/perf" not in slow  # the shared module path is dropped
@@ -146,7 +150,8 @@ def test_severity_order_is_shared_by_every_format(run: RunReport) -> None:
     ranks = [SEVERITY.index(r.status) for r in ordered]
     assert ranks == sorted(ranks)
     md_rows = [r for r in _md_rows(to_markdown(run)) if r[0] != "verdict"]
-    assert [r[0].split(" ", 1)[1] for r in md_rows] == [r.status.value for r in ordered]
+    assert [r[0].split(" ", 1)[1].split(", ")[0] for r in md_rows] == [
+        r.status.value for r in ordered]
     checker = Checker()
     checker.feed(to_html(run))
     html_ids = [a["title"] for t, a in checker.tags if t == "td" and a.get("class") == "t"]
@@ -461,7 +466,8 @@ def test_a_failed_test_is_rendered_beside_its_metric(run: RunReport) -> None:
     assert "1 failed test" in md.splitlines()[0]
     rows = _md_rows(md)
     assert [r[0] for r in rows[1:4]] == [":x: regression", ":x: regression", ":x: below floor"]
-    assert rows[4][0] == ":x: pass + test failed"  # after the failed gates, before the rest
+    # after the failed gates, before the rest
+    assert re.fullmatch(r":x: pass, rules out &gt;\d+\.\d% \+ test failed", rows[4][0])
     assert rows[4][1] == "`test_bert.py::test_dense`"
     assert "**test failed:** AssertionError: assert sparse.kernels().sparse" in md
     text = "".join(_parse(to_html(report)).text)

@@ -8,9 +8,11 @@ import pytest
 from scipy import stats as sps
 
 from pytest_cpuperf.stats.intervals import (
+    Change,
     Status,
     pooled_within_sd,
     relative_verdict,
+    ruled_out,
     throughput_change,
 )
 
@@ -41,15 +43,40 @@ def test_floor_wins_over_a_smaller_learned_noise() -> None:
     assert change.noise == pytest.approx(0.03 * math.sqrt(1 + 1 / 3))
 
 
-@pytest.mark.parametrize(("current", "expected"), [
-    (99.0, Status.PASS),            # within tolerance
-    (80.0, Status.REGRESSION),      # beyond tolerance and significant
-    (94.0, Status.INCONCLUSIVE),    # beyond 5% but not significant at 1% with 2.8% noise
-    (120.0, Status.IMPROVEMENT),
+@pytest.mark.parametrize(("current", "noise_floor", "expected"), [
+    (99.0, 0.01, Status.PASS),          # within tolerance, and the CI rules out more than 5%
+    (99.0, 0.02, Status.INCONCLUSIVE),  # within tolerance, but the CI reaches -6.3%
+    (80.0, 0.02, Status.REGRESSION),    # beyond tolerance and significant
+    (94.0, 0.02, Status.INCONCLUSIVE),  # beyond 5% but not significant at 1% with 2.8% noise
+    (120.0, 0.02, Status.IMPROVEMENT),
 ])
-def test_verdicts(current: float, expected: Status) -> None:
-    change = throughput_change([current] * 3, [FLAT], noise_floor=0.02)
+def test_verdicts(current: float, noise_floor: float, expected: Status) -> None:
+    change = throughput_change([current] * 3, [FLAT], noise_floor=noise_floor)
     assert relative_verdict(change, tolerance=0.05, alpha=0.01) is expected
+
+
+@pytest.mark.parametrize(("low", "high", "higher_is_better", "expected"), [
+    (-0.018, 0.03, True, 0.018),    # throughput: the loss its low end reaches
+    (0.01, 0.04, True, 0.0),        # wholly a gain: any loss ruled out
+    (-0.03, 0.018, False, 0.018),   # a time: the rise its high end reaches
+    (-0.04, -0.01, False, 0.0),
+])
+def test_ruled_out_is_the_worst_end_in_the_bad_direction(
+        low: float, high: float, higher_is_better: bool, expected: float) -> None:
+    assert ruled_out(low, high, higher_is_better) == pytest.approx(expected)
+
+
+def test_a_pass_needs_its_interval_to_rule_out_the_tolerance() -> None:
+    """The same +-0 change passes or not by the width of its interval alone (issue #29), and
+    the boundary is the tolerance itself, for either direction of "better"."""
+    narrow, wide = Change(0.0, -0.049, 0.049, 1.0, 0.0), Change(0.0, -0.051, 0.051, 1.0, 0.0)
+    for higher_is_better in (True, False):
+        assert relative_verdict(narrow, 0.05, 0.05, higher_is_better) is Status.PASS
+        assert relative_verdict(wide, 0.05, 0.05, higher_is_better) is Status.INCONCLUSIVE
+    # a gain beyond tolerance that is not significant passes only if its CI rules out a loss
+    unsure_gain = Change(0.08, -0.06, 0.22, 0.2, 0.0)
+    assert relative_verdict(unsure_gain, 0.05, 0.05) is Status.INCONCLUSIVE
+    assert relative_verdict(Change(0.08, -0.01, 0.17, 0.2, 0.0), 0.05, 0.05) is Status.PASS
 
 
 def test_lower_is_better_flips_direction() -> None:

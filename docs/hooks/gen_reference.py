@@ -185,6 +185,8 @@ def gen_knobs() -> str:
             default = "`auto`"
         elif knob.kind is bool:
             default = code(str(bool(knob.default)).lower())
+        elif knob.choices:
+            default = code(str(knob.default))
         else:
             default = code(f"{knob.default:g}")
         rows.append([code(knob.name), code(knob.option), code(knob.ini), knob.scope,

@@ -4,9 +4,11 @@ Throughput: the ratio head/base of the per-round pairs (base and head trial r ra
 with its 95% CI and p-value, over every pair of worker processes that measured the test
 (:func:`pooled_ab_ratio`: the spread between the pairs counts); "regression" only when beyond
 the tolerance *and* significant (two-sided p below alpha: the 95% CI excludes no change at the
-default 0.05), "inconclusive" when beyond the tolerance but not significant, as for baselines.
-With ``--rounds auto`` the level is ``alpha / looks`` (:attr:`AbPolicy.looks`), as at each look of
-the sequential rule that stopped the rounds.
+default 0.05), "inconclusive" when beyond the tolerance but not significant. Unlike a
+stored baseline's, a pass does not need its CI to rule out a loss beyond the tolerance (one pair
+of worker processes cannot: the process floor alone keeps its CI wider); every verdict says
+which loss its CI rules out. With ``--rounds auto`` the level is ``alpha / looks``
+(:attr:`AbPolicy.looks`), as at each look of the sequential rule that stopped the rounds.
 Accuracy and agreement: the exact difference against the accuracy tolerance (first pair).
 Latency and info figures: shown, not gated. The results carry
 base as their baseline and head as their record, so every report renderer works unchanged.
@@ -28,8 +30,16 @@ from ..records.results import (
     MetricResult,
     format_value,
     is_finite,
+    rules_out_phrase,
 )
-from ..stats.intervals import Change, Ratio, absolute_verdict, paired_ratio, relative_verdict
+from ..stats.intervals import (
+    Change,
+    Ratio,
+    absolute_verdict,
+    paired_ratio,
+    relative_verdict,
+    ruled_out,
+)
 from ..stats.sequential import look_alpha
 from ..status import Status
 
@@ -195,6 +205,10 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
                                 f"informational){notes}")
 
 
+DECIDE_AB = "To decide it, more rounds (--rounds) or worker pairs (--max-pairs)"
+"""What would decide an inconclusive paired verdict (said in its message)."""
+
+
 def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricRecord,
             baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str) -> MetricResult:
     """The paired verdict of ``measured`` (``head`` and ``baseline``: all pairs joined)."""
@@ -221,16 +235,19 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
     worse = ratio.ratio < 1.0 if head.higher_is_better else ratio.ratio > 1.0
     # two-sided p at alpha: a regression's 95% CI (alpha 0.05) lies wholly below no change
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
-    status = relative_verdict(change, policy.tolerance, alpha, head.higher_is_better)
+    status = relative_verdict(change, policy.tolerance, alpha, head.higher_is_better,
+                              require_ruled_out=False)
     figures = (f"head {format_value(head.value, head.unit)} vs base "
                f"{format_value(baseline.value, baseline.unit)}: head/base {ratio.describe(level)}, "
                f"tolerance {policy.tolerance:.1%}{notes}")
+    seen = rules_out_phrase(ruled_out(change.low, change.high, head.higher_is_better),
+                            policy.tolerance if status is Status.INCONCLUSIVE else None, level)
     message = {
         Status.REGRESSION: f"{name} is slower on head: {figures}",
-        Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: "
-                             f"{figures}. Hint: more --rounds or --max-pairs",
+        Status.INCONCLUSIVE: f"{name} may be slower on head, but the rounds cannot tell: it "
+                             f"{seen}: {figures}. {DECIDE_AB}",
         Status.IMPROVEMENT: f"{name} is faster on head: {figures}",
-    }.get(status, f"{name}: {figures}")
+    }.get(status, f"{name}: {figures}; {seen}")
     if status is Status.PASS and worse and ratio.high < 1.0:
         message += " (a significant change within tolerance)"
     return MetricResult(head, status, message=message, baseline=baseline, change=change.change,

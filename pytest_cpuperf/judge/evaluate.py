@@ -18,10 +18,17 @@ from ..records.results import (
     MetricRecord,
     MetricResult,
     is_finite,
+    rules_out_phrase,
 )
 from ..records.results import format_value as _fmt
 from ..stats.contention import loss_bound
-from ..stats.intervals import Change, absolute_verdict, relative_verdict, throughput_change
+from ..stats.intervals import (
+    Change,
+    absolute_verdict,
+    relative_verdict,
+    ruled_out,
+    throughput_change,
+)
 from ..status import Status
 from .percentiles import ceiling_result, percentile_note
 
@@ -335,6 +342,24 @@ def _reference_note(record: MetricRecord, baseline: BaselineRecord, ident: str,
             f"{raw.change:+.1%}, reference {ref.change:+.1%}")
 
 
+DECIDE_STORED = ("To decide it, measure base and head side by side with `cpuperf ab`, or record "
+                 "more baseline runs (--cpuperf-update again, so the verdict learns the "
+                 "run-to-run noise); more --cpuperf-trials or --cpuperf-trial-time narrow only "
+                 "this run's part of the interval")
+"""What would decide an inconclusive stored-baseline verdict (said in its message)."""
+
+
+def _undecided(change: Change, policy: Policy, higher_is_better: bool, name: str) -> str:
+    """The head of an inconclusive message: a change beyond tolerance the noise cannot
+    confirm, or one within tolerance whose interval reaches beyond it."""
+    signed = change.change if higher_is_better else -change.change
+    if signed < -policy.tolerance:
+        return f"{name} may have regressed, but the noise is too large to tell"
+    if signed > policy.tolerance:
+        return f"{name} may have improved, but its interval is too wide to pass"
+    return f"{name} is within tolerance, but its interval is too wide to pass"
+
+
 def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
               name: str) -> MetricResult:
     confidence = 1.0 - 2 * policy.alpha
@@ -379,16 +404,16 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
                f"{change.change:+.1%} ({ci_level}% CI {change.low:+.1%} to {change.high:+.1%}, "
                f"p={change.p_value:.3g}), tolerance {policy.tolerance:.1%}"
                f"{correction_note}{reference_note}{raw_note}{_version_note(record, baseline)}")
+    seen = rules_out_phrase(ruled_out(change.low, change.high, record.higher_is_better),
+                            policy.tolerance, confidence)
     message = {
         Status.REGRESSION: f"{name} regressed: {figures}",
-        Status.INCONCLUSIVE: f"{name} changed, but {busy_note}: {figures}. Re-run on a quiet "
-                             f"machine" if busy_note else
-                             f"{name} may have regressed, but the noise is too large to tell: "
-                             f"{figures}. Hint: more --cpuperf-trials or --cpuperf-trial-time, or "
-                             f"record the baseline several times (--cpuperf-update) to learn "
-                             f"the run-to-run noise",
+        Status.INCONCLUSIVE: f"{name} changed, but {busy_note}: {figures}; {seen}. Re-run on a "
+                             f"quiet machine" if busy_note else
+                             f"{_undecided(change, policy, record.higher_is_better, name)}: "
+                             f"it {seen}: {figures}. {DECIDE_STORED}",
         Status.IMPROVEMENT: f"{name} improved: {figures}; run with --cpuperf-update to keep it",
-    }.get(status, f"{name}: {figures}")
+    }.get(status, f"{name}: {figures}; {seen}")
     return MetricResult(record, status, message=message, baseline=baseline, change=change.change,
                         ci=(change.low, change.high), p_value=change.p_value,
                         tolerance=policy.tolerance, noise=change.noise, basis=basis_name)

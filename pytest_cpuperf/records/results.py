@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..stats.resolution import ruled_out
 from ..status import Status
 
 REPORT_SCHEMA = "pytest-cpuperf/report"
@@ -37,6 +38,8 @@ SAMPLED_KINDS = (*RELATIVE_KINDS, *COLD_KINDS)
 """Kinds judged by :func:`~pytest_cpuperf.stats.intervals.throughput_change` on their samples."""
 BASES = ("raw", "corrected", "reference")
 """What a throughput change can be computed from (``MetricResult.basis``)."""
+INCONCLUSIVE_MODES = ("warn", "fail")
+"""What an inconclusive verdict does to its test (``--cpuperf-inconclusive``)."""
 
 
 def now_iso() -> str:
@@ -52,6 +55,18 @@ def format_value(value: float, unit: str) -> str:
     if unit in ("s", "MB"):
         return f"{value:.{3 if unit == 's' else 1}f} {unit}"
     return f"{value:.4f}" + (f" {unit}" if unit else "")
+
+
+def rules_out_phrase(rules_out: float, tolerance: float | None, level: float | None) -> str:
+    """``rules out a regression above 1.8% (90% CI)``, or ``could not rule out a regression up
+    to 31% (90% CI)`` when ``rules_out`` is beyond ``tolerance`` (None: a verdict that stands
+    whatever its interval): what a verdict could have seen (:attr:`MetricResult.rules_out`)."""
+    ci = f" ({level:.0%} CI)" if level else ""
+    if tolerance is not None and rules_out > tolerance:
+        return f"could not rule out a regression up to {rules_out:.1%}{ci}"
+    if rules_out <= 0.0:
+        return f"rules out any regression{ci}"
+    return f"rules out a regression above {rules_out:.1%}{ci}"
 
 
 def _corrected(samples: list[float], contention: list[float]) -> list[float]:
@@ -395,6 +410,25 @@ class MetricResult:
         return self.record.kind not in ABSOLUTE_KINDS
 
     @property
+    def rules_out(self) -> float | None:
+        """The largest regression the change interval rules out at its level, as a positive
+        fraction in the metric's bad direction (0: any regression ruled out), for a metric
+        judged relatively on its samples against a baseline (throughput, cold start; also
+        ``cpuperf ab``'s base); None for others."""
+        if self.ci is None or self.baseline is None or self.record.kind not in SAMPLED_KINDS:
+            return None
+        return ruled_out(self.ci[0], self.ci[1], self.record.higher_is_better)
+
+    def rules_out_phrase(self) -> str | None:
+        """:func:`rules_out_phrase` of this result (None: no such figure, or a regression,
+        which its interval already establishes)."""
+        if self.rules_out is None or self.status not in (Status.PASS, Status.IMPROVEMENT,
+                                                         Status.INCONCLUSIVE):
+            return None
+        undecided = self.tolerance if self.status is Status.INCONCLUSIVE else None
+        return rules_out_phrase(self.rules_out, undecided, self.ci_level)
+
+    @property
     def corrected(self) -> bool:
         """Whether the verdict used contention-corrected throughput (by more than 1%)."""
         if self.basis is not None:
@@ -413,6 +447,7 @@ class MetricResult:
             "change": None if self.change is None else _round(self.change),
             "change_kind": "relative" if self.relative else "absolute",
             "ci": None if self.ci is None else [_round(self.ci[0]), _round(self.ci[1])],
+            "rules_out": None if self.rules_out is None else _round(self.rules_out),
             "p_value": None if self.p_value is None else _round(self.p_value),
             "tolerance": self.tolerance,
             "noise": None if self.noise is None else _round(self.noise),
@@ -422,8 +457,15 @@ class MetricResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricResult:
+        """Read a result; ``rules_out`` is checked (a number >= 0 or null, absent in files
+        written before it was kept) and derived again from ``ci``."""
         ci = data.get("ci")
         record = MetricRecord.from_dict(Fields(data, "result").mapping("current"))
+        where = f"result {record.test_id} / {record.metric}"
+        rules_out = Fields(data, where).optional_number("rules_out")
+        if rules_out is not None and rules_out < 0:
+            raise ValueError(f"{where}: field 'rules_out' must be a number >= 0 or null, got "
+                             f"{rules_out!r}")
         try:
             status = Status(data.get("status"))
         except ValueError:
@@ -470,6 +512,14 @@ def _unmeasured(data: Mapping[str, Any]) -> list[dict[str, str]]:
     return [dict(i) for i in items]
 
 
+def _inconclusive(data: Mapping[str, Any]) -> str | None:
+    mode = data.get("inconclusive")
+    if mode is not None and mode not in INCONCLUSIVE_MODES:
+        raise ValueError(f"top level: field 'inconclusive' must be one of "
+                         f"{', '.join(INCONCLUSIVE_MODES)} or null, got {mode!r:.200}")
+    return mode
+
+
 def _empty_tests(data: Mapping[str, Any]) -> list[str]:
     items = data.get("empty_tests") or []
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
@@ -496,6 +546,9 @@ class RunReport:
     """Stored metrics the run did not produce: ``{"test_id", "metric", "why"}`` each."""
     empty_tests: list[str] = field(default_factory=list)
     """cpuperf tests that passed without recording any metric."""
+    inconclusive: str | None = None
+    """What an inconclusive verdict did to its test: ``warn`` or ``fail``
+    (``--cpuperf-inconclusive``); None: not said (files written before it was kept)."""
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -505,9 +558,11 @@ class RunReport:
 
     @property
     def failed(self) -> bool:
-        """A gate failed, the run could not judge or store, or a test failed."""
+        """A gate failed (an inconclusive verdict too, under ``inconclusive`` ``fail``), the
+        run could not judge or store, or a test failed."""
         return bool(self.errors or self.failed_tests) or any(
-            r.status.fails for r in self.results)
+            r.status.fails or (r.status is Status.INCONCLUSIVE and self.inconclusive == "fail")
+            for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({
@@ -516,6 +571,7 @@ class RunReport:
             "summary": self.counts(), "errors": list(self.errors),
             "failed_tests": dict(sorted(self.failed_tests.items())), "extra": self.extra,
             "unmeasured": list(self.unmeasured), "empty_tests": list(self.empty_tests),
+            "inconclusive": self.inconclusive,
             "results": [r.to_dict() for r in sorted(self.results,
                                                     key=lambda r: (r.test_id, r.metric))],
         })
@@ -528,7 +584,8 @@ class RunReport:
                    versions=Fields(data, "top level").versions(), errors=_errors(data),
                    failed_tests=_failed_tests(data),
                    extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {},
-                   unmeasured=_unmeasured(data), empty_tests=_empty_tests(data))
+                   unmeasured=_unmeasured(data), empty_tests=_empty_tests(data),
+                   inconclusive=_inconclusive(data))
 
 
 def sorted_results(results: Sequence[MetricResult]) -> list[MetricResult]:

@@ -94,6 +94,19 @@ def short_ids(test_ids: Sequence[str]) -> dict[str, str]:
     return {t: t[cut:] for t in unique}
 
 
+def rules_out_cell(result: MetricResult) -> str | None:
+    """What the verdict's interval could see, for a table cell: ``rules out >1.8%``, ``rules
+    out any loss``, ``up to 31%`` (a regression it could not rule out); None: no such figure
+    (:meth:`MetricResult.rules_out_phrase`)."""
+    if result.rules_out_phrase() is None or result.rules_out is None:
+        return None
+    if result.tolerance is not None and result.rules_out > result.tolerance:
+        return f"up to {result.rules_out:.1%}"
+    if result.rules_out <= 0.0:
+        return "rules out any loss"
+    return f"rules out >{result.rules_out:.1%}"
+
+
 def result_level(result: MetricResult) -> float | None:
     """The level of this result's change interval, when the verdict recorded it."""
     return None if result.ci_level is None else float(result.ci_level)

@@ -33,6 +33,7 @@ from .conventions import (
     failed_rank,
     failed_without_metrics,
     needs_attention,
+    rules_out_cell,
     severity,
     short_ids,
     test_failure,
@@ -60,7 +61,7 @@ td.t{font-family:ui-monospace,monospace;font-size:.9em;min-width:14em}
 white-space:nowrap}.msg{color:#59636e;margin:.2em 0}
 .fail{border-left:4px solid #cf222e;background:#fff8f8;padding:.4em .8em;margin:.4em 0}
 .warn{border-left:4px solid #9a6700;background:#fffbeb;padding:.4em .8em;margin:.4em 0}
-.changed{color:#bc4c00;font-weight:600}
+.changed{color:#bc4c00;font-weight:600}.seen{color:#59636e;font-size:.85em;white-space:nowrap}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2em 1em}
 dt{font-weight:600}dd{margin:0}
 pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;font-size:.85em;margin:.3em 0}
@@ -109,8 +110,13 @@ def badge(status: Status | None, label: str | None = None) -> str:
 
 
 def result_badge(result: MetricResult) -> str:
-    """The verdict badge of one row, plus ``test failed`` and ``not gated`` when they apply."""
+    """The verdict badge of one row, with what its interval could see (``rules out >1.8%``),
+    plus ``test failed`` and ``not gated`` when they apply."""
     parts = [badge(result.status)]
+    seen = rules_out_cell(result)
+    if seen:
+        parts.append(f'<span class="seen" title="{esc(result.rules_out_phrase() or "")}">'
+                     f"{esc(seen)}</span>")
     if test_failure(result):
         parts.append(badge(Status.INVALID, "test failed"))
     if worse_ungated(result):

@@ -70,4 +70,12 @@ def merge_reports(reports: Sequence[tuple[Path, RunReport]], allow_mixed: bool) 
     return RunReport(machine=dict(machine), results=results,
                      versions=_merged_versions([run for _, run in reports]), errors=errors,
                      failed_tests=failed, unmeasured=unmeasured,
-                     empty_tests=sorted({t for _, run in reports for t in run.empty_tests}))
+                     empty_tests=sorted({t for _, run in reports for t in run.empty_tests}),
+                     inconclusive=_merged_inconclusive([run for _, run in reports]))
+
+
+def _merged_inconclusive(runs: Sequence[RunReport]) -> str | None:
+    """``fail`` when a shard failed its inconclusive verdicts, else ``warn`` when one said so
+    (None: none said)."""
+    modes = {run.inconclusive for run in runs}
+    return "fail" if "fail" in modes else "warn" if "warn" in modes else None

@@ -24,6 +24,7 @@ from .conventions import (
     group,
     raw_change,
     result_level,
+    rules_out_cell,
     short_ids,
     test_failure,
     worse_ungated,
@@ -90,9 +91,12 @@ def change_cell(result: MetricResult) -> str:
 
 
 def verdict(result: MetricResult) -> str:
-    """The status, with ``test failed`` when the test failed its own assertion."""
+    """The status, with what its interval could see (``pass, rules out >1.8%``,
+    ``inconclusive, up to 31%``) and ``test failed`` when the test failed its own assertion."""
     worse = ", worse (not gated)" if worse_ungated(result) else ""
-    return result.status.value + worse + (" + test failed" if test_failure(result) else "")
+    seen = rules_out_cell(result)
+    return (result.status.value + (f", {seen}" if seen else "") + worse
+            + (" + test failed" if test_failure(result) else ""))
 
 
 def cells(result: MetricResult,
@@ -199,14 +203,28 @@ def _messages(result: MetricResult) -> list[str]:
     return lines
 
 
+def inconclusive_line(run: RunReport) -> str | None:
+    """``cpuperf: inconclusive: 3 (warn; --cpuperf-inconclusive=fail to fail them)``: how many
+    verdicts were inconclusive and what that did (None: none, or the run does not say)."""
+    count = sum(r.status is Status.INCONCLUSIVE for r in run.results)
+    if not count or run.inconclusive is None:
+        return None
+    what = ("fail: they failed their tests; --cpuperf-inconclusive=warn to only warn"
+            if run.inconclusive == "fail" else
+            "warn; --cpuperf-inconclusive=fail to fail them")
+    return f"cpuperf: inconclusive: {count} ({what})"
+
+
 def run_summary_lines(run: RunReport) -> list[str]:
     """:func:`summary_lines` of a whole run: its CI level and the tests that failed without
     recording a metric and the stored metrics it did not produce (what the plugin and
-    ``cpuperf compare`` print)."""
+    ``cpuperf compare`` print), and what its inconclusive verdicts did."""
+    inconclusive = inconclusive_line(run)
     return [*summary_lines(run.results, confidence(run), failed_without_metrics(run),
                            framing(run)),
             *(f"cpuperf: not measured: {item['test_id']} {item['metric']} is in the baseline "
-              f"file, but {item['why']}" for item in run.unmeasured)]
+              f"file, but {item['why']}" for item in run.unmeasured),
+            *([inconclusive] if inconclusive else [])]
 
 
 def summary_text(run: RunReport) -> str:

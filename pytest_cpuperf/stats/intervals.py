@@ -13,7 +13,10 @@ The noise model behind a verdict has two parts:
   also moves further between runs than the floor, tuned on bert-base, assumes.
 
 A regression is declared only when the change is beyond the tolerance *and* significant under
-that noise model; a change beyond tolerance that the noise cannot confirm is "inconclusive".
+that noise model; a change beyond tolerance that the noise cannot confirm is "inconclusive". A
+pass is declared only when the interval rules out a regression beyond the tolerance
+(:func:`ruled_out`); a change within tolerance whose interval reaches beyond it is
+"inconclusive" too.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import numpy as np
 from scipy import stats as _sps
 
 from ..status import Status
+from .resolution import ruled_out
 
-__all__ = ["Status"]  # re-exported for convenience
+__all__ = ["Status", "ruled_out"]  # re-exported for convenience
 
 
 def median(values: Sequence[float]) -> float:
@@ -174,16 +178,21 @@ def throughput_change(
 
 
 def relative_verdict(change: Change, tolerance: float, alpha: float,
-                     higher_is_better: bool = True) -> Status:
-    """Regression only when beyond tolerance and significant at ``alpha``; otherwise see docs.
+                     higher_is_better: bool = True, *, require_ruled_out: bool = True) -> Status:
+    """Regression only when beyond tolerance and significant at ``alpha``; improvement only when
+    beyond tolerance and significant; pass only when the interval rules out a regression beyond
+    the tolerance (:func:`ruled_out`); inconclusive otherwise. With ``require_ruled_out`` False
+    (``cpuperf ab``), a change within the tolerance passes whatever its interval.
 
     ``change.p_value`` is one-sided in the direction the change went."""
     signed = change.change if higher_is_better else -change.change
     if signed < -tolerance:
         return Status.REGRESSION if change.p_value < alpha else Status.INCONCLUSIVE
-    if signed > tolerance:
-        return Status.IMPROVEMENT if change.p_value < alpha else Status.PASS
-    return Status.PASS
+    if signed > tolerance and change.p_value < alpha:
+        return Status.IMPROVEMENT
+    if not require_ruled_out or ruled_out(change.low, change.high, higher_is_better) <= tolerance:
+        return Status.PASS
+    return Status.INCONCLUSIVE
 
 
 def absolute_verdict(current: float, baseline: float, tolerance: float,
