@@ -38,6 +38,7 @@ STARTUP_MODULES = frozenset({
     "pytest_cpuperf.backends.registry",  # one fixture per backend, the backend not imported
     "pytest_cpuperf.backends.base",  # the seams the registry rows name (no runtime)
     "pytest_cpuperf.backends.ipex",  # its dtypes and version check (neither torch nor IPEX)
+    "pytest_cpuperf.backends.torch_options",  # torch_optimize's choices and combinations (no torch)
     "pytest_cpuperf.progress",
     "pytest_cpuperf.versions",
     "pytest_cpuperf.telemetry",  # OpenVINO's telemetry off before any conftest

@@ -145,7 +145,7 @@ def test_timing_target_checks_inputs(bert: Any) -> None:
 
 @pytest.mark.parametrize(("kwargs", "name"), [
     ({"mode": "fast"}, "mode"),
-    ({"dtype": "int8"}, "dtype"),
+    ({"dtype": "fp16"}, "dtype"),
     ({"dtype": None}, "dtype"),
     ({"threads": 0}, "threads"),
     ({"threads": True}, "threads"),

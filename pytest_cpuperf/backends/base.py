@@ -128,6 +128,29 @@ def generate_inputs(names: Sequence[str], shape: tuple[int, int], vocab: int | N
     return {name: token_input(name, shape, np.int64, vocab, rng) for name in names}
 
 
+def check_calibration(calibration: object, names: Sequence[str]
+                      ) -> list[dict[str, Any]] | None:
+    """None, or a non-empty list of input dicts that each hold every input name."""
+    if calibration is None:
+        return None
+    if isinstance(calibration, (str, bytes, Mapping)) or not isinstance(calibration, Sequence):
+        raise CpuperfUsageError(
+            f"calibration must be a list of input dicts (one per batch), got "
+            f"{type(calibration).__name__}")
+    if not calibration:
+        raise CpuperfUsageError("calibration must hold at least one batch")
+    batches = []
+    for index, batch in enumerate(calibration):
+        if not isinstance(batch, Mapping):
+            raise CpuperfUsageError(
+                f"calibration[{index}] must be a dict of inputs, got {type(batch).__name__}")
+        missing = [n for n in names if n not in batch]
+        if missing:
+            raise CpuperfUsageError(f"calibration[{index}] lacks inputs {missing}")
+        batches.append({n: batch[n] for n in names})
+    return batches
+
+
 def default_label(backend: str, *parts: object) -> str:
     return "-".join([backend, *(str(p) for p in parts if p is not None)])
 
@@ -225,6 +248,8 @@ class FactoryOptions:
     choices: tuple[Choice, ...] = ()
     flags: tuple[tuple[str, bool], ...] = ()
     """Keywords that take True or False, with their defaults."""
+    combination: Callable[[Mapping[str, Any]], None] | None = None
+    """A check of the keywords taken together (``dtype='int8'`` needs ``mode='compile'``)."""
 
     def check(self, backend: str, fixture: str, options: Mapping[str, Any]) -> None:
         """Raise :class:`CpuperfUsageError` naming the first keyword ``fixture`` rejects."""
@@ -239,6 +264,8 @@ class FactoryOptions:
             value = options.get(name, default)
             if not isinstance(value, bool):
                 raise CpuperfUsageError(f"{name} must be True or False, got {value!r}")
+        if self.combination is not None:
+            self.combination(options)
         check_threads(options.get("threads"))
         check_label(options.get("label"))
 

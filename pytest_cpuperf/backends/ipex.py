@@ -9,7 +9,7 @@ imports ``intel_extension_for_pytorch`` (or even torch) at this module's import 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CpuperfUsageError
@@ -18,6 +18,7 @@ from ..versions import package_version
 from .base import (
     BackendUnavailable,
     CompiledModel,
+    check_calibration,
     check_choice,
     check_label,
     check_threads,
@@ -74,28 +75,6 @@ def require_ipex() -> None:
         raise BackendUnavailable(reason)
 
 
-def _check_calibration(calibration: object, names: Sequence[str]) -> list[dict[str, Any]] | None:
-    """None, or a non-empty list of input dicts that each hold every input name."""
-    if calibration is None:
-        return None
-    if isinstance(calibration, (str, bytes, Mapping)) or not isinstance(calibration, Sequence):
-        raise CpuperfUsageError(
-            f"calibration must be a list of input dicts (one per batch), got "
-            f"{type(calibration).__name__}")
-    if not calibration:
-        raise CpuperfUsageError("calibration must hold at least one batch")
-    batches = []
-    for index, batch in enumerate(calibration):
-        if not isinstance(batch, Mapping):
-            raise CpuperfUsageError(
-                f"calibration[{index}] must be a dict of inputs, got {type(batch).__name__}")
-        missing = [n for n in names if n not in batch]
-        if missing:
-            raise CpuperfUsageError(f"calibration[{index}] lacks inputs {missing}")
-        batches.append({n: batch[n] for n in names})
-    return batches
-
-
 def make_optimizer(progress: Progress) -> Callable[..., TorchCompiled]:
     """The ``ipex_optimize`` fixture's value (the registry's factory)."""
     return optimize
@@ -123,7 +102,7 @@ def optimize(model: object, *, dtype: object = "fp32", jit: object = True,
     require_ipex()
     module = tb.check_model(model, "ipex_optimize").eval()
     examples, generated = tb.resolve_examples(module, example_inputs)
-    batches = _check_calibration(calibration, tuple(examples))
+    batches = check_calibration(calibration, tuple(examples))
     import torch
 
     torch.set_num_threads(threads or tb.default_threads())  # compile with the count it will run

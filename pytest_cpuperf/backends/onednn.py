@@ -152,11 +152,12 @@ def unnamed_isa(text: str, cpu: CpuIsa | None) -> tuple[str, str]:
 
 
 def parse_onednn_verbose(text: str, cpu: CpuIsa | None = None) -> KernelReport | None:
-    """Summarize ``onednn_verbose`` exec lines; None when no primitive ran through oneDNN.
+    """Summarize ``onednn_verbose`` exec lines (primitives, graph partitions, ukernels); None
+    when no primitive ran through oneDNN.
     Matmuls that name no ISA (``gemm:jit``) run the ISA oneDNN's ``isa:`` line names, else
     the widest vector ISA of ``cpu`` (default: this machine's)."""
     primitives: list[tuple[str, str]] = []
-    graphs: Counter[str] = Counter()
+    others: Counter[str] = Counter()  # graph partitions and ukernels
     for line in text.splitlines():
         if not line.startswith(("onednn_verbose", "dnnl_verbose")):
             continue
@@ -165,13 +166,15 @@ def parse_onednn_verbose(text: str, cpu: CpuIsa | None = None) -> KernelReport |
             continue
         at = parts.index("exec")
         if at >= 1 and parts[at - 1] == "graph" and len(parts) > at + 3:
-            graphs[f"graph:{parts[at + 3]}"] += 1
+            others[f"graph:{parts[at + 3]}"] += 1
+        elif at >= 1 and parts[at - 1] == "ukernel" and len(parts) > at + 2:
+            others[f"ukernel:{parts[at + 2]}"] += 1  # called by ATen kernels (bf16 attention)
         elif len(parts) > at + 3:
             primitives.append((parts[at + 2], parts[at + 3]))
     if not primitives:
         return None
     counts = Counter(f"{kind}:{impl}" for kind, impl in primitives)
-    counts.update(graphs)
+    counts.update(others)
     matmuls = [f"{kind}:{impl}" for kind, impl in primitives
                if kind in ("matmul", "inner_product")]
     isa, note = dominant_isa(matmuls, *unnamed_isa(text, cpu))

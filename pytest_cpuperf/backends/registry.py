@@ -29,6 +29,12 @@ from .base import (
 from .ipex import DTYPES as IPEX_DTYPES  # imports neither torch nor IPEX
 from .ipex import ipex_status
 
+# backends.torch's choices and combination check, from a module that imports no torch (an
+# in-process pytester run must not import torch: it cannot be imported twice)
+from .torch_options import DTYPES as TORCH_DTYPES
+from .torch_options import MODES as TORCH_MODES
+from .torch_options import check_options as check_torch_options
+
 if TYPE_CHECKING:  # each row's module implements its seams: checked by mypy, never run
     from . import ipex, onnxruntime, openvino, torch
     from .base import FactoryModule, ReferenceModule
@@ -126,12 +132,6 @@ def _ort_check() -> tuple[bool, str]:
     return ort_status()
 
 
-TORCH_MODES = ("eager", "jit", "compile")
-TORCH_DTYPES = ("fp32", "bf16")
-"""``backends.torch``'s ``MODES`` and ``DTYPES``, here so that cold-start checks import no torch
-(an in-process pytester run must not import it: it cannot be imported twice); a test holds
-them equal."""
-
 BACKENDS: tuple[Backend, ...] = (
     Backend("openvino", "ov_compile", "pytest_cpuperf.backends.openvino:OVCompiler",
             packages=("openvino", "nncf", "optimum-intel"), extra="openvino",
@@ -145,11 +145,15 @@ BACKENDS: tuple[Backend, ...] = (
             packages=("torch", "transformers"), extra="torch", requires=("torch",),
             runtime="torch", reference="torch", probe_reference=True,
             factory_options=FactoryOptions(
-                keywords=("mode", "dtype", "example_inputs", "threads", "label"),
+                keywords=("mode", "dtype", "example_inputs", "threads", "label",
+                          "quantization", "calibration"),
                 choices=(Choice("mode", "eager", TORCH_MODES),
-                         Choice("dtype", "fp32", TORCH_DTYPES))),
+                         Choice("dtype", "fp32", TORCH_DTYPES)),
+                combination=check_torch_options),
             doc="Stock PyTorch twin of ``ipex_optimize``: ``torch_optimize(model, "
-                "mode='eager'|'jit'|'compile', dtype='fp32'|'bf16', threads=None)``."),
+                "mode='eager'|'jit'|'compile', dtype='fp32'|'bf16'|'int8', threads=None)``; "
+                "int8 (``mode='compile'``) is PT2E quantization with torchao, "
+                "``quantization='static'|'dynamic'``."),
     Backend("ipex", "ipex_optimize", "pytest_cpuperf.backends.ipex:make_optimizer",
             packages=("intel-extension-for-pytorch",), extra="ipex",
             requires=("torch",), check=ipex_status, preflight=True,

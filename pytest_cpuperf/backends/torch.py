@@ -1,4 +1,5 @@
-"""Stock PyTorch backend: eager, ``torch.jit`` trace + freeze, ``torch.compile``; fp32 or bf16.
+"""Stock PyTorch backend: eager, ``torch.jit`` trace + freeze, ``torch.compile``; fp32, bf16,
+or int8 (PT2E quantization through torchao, compiled by inductor: see :mod:`.inductor`).
 
 Also home of what the IPEX backend shares with it: keyword checks, input generation, the
 logits wrapper used for tracing, and the oneDNN verbose capture behind :meth:`kernels`.
@@ -33,7 +34,7 @@ from .base import (
     CompiledModel,
     Inputs,
     SyncTarget,
-    check_choice,
+    check_calibration,
     check_input_names,
     check_label,
     check_threads,
@@ -42,13 +43,18 @@ from .base import (
     predict_in_chunks,
     to_array,
 )
+from .inductor import QUANTIZER, compile_frozen, quantize_pt2e, require_torchao
 from .onednn import capture_fd_stdout, kernels_note, parse_onednn_verbose
 from .onednn import require_amx as require_amx  # public: examples import it from here
+from .torch_options import DTYPES as DTYPES
+from .torch_options import MODES as MODES
+from .torch_options import QUANTIZATIONS as QUANTIZATIONS
+from .torch_options import check_combination
 
-MODES = ("eager", "jit", "compile")
-DTYPES = ("fp32", "bf16")
 HF_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_SHAPE = (1, 64)
+CALIBRATION_BATCHES = 8
+"""Generated calibration batches for static int8 of a Hugging Face model given no inputs."""
 
 Runner = Callable[[dict[str, torch.Tensor]], Any]
 _TORCH_DEFAULT_THREADS = torch.get_num_threads()
@@ -312,26 +318,82 @@ def make_optimizer(progress: Progress) -> Callable[..., TorchCompiled]:
 
 def optimize(model: object, *, mode: object = "eager", dtype: object = "fp32",
              example_inputs: object = None, threads: object = None,
-             label: object = None) -> TorchCompiled:
+             label: object = None, quantization: object = None,
+             calibration: object = None) -> TorchCompiled:
     """Prepare ``model`` for CPU inference with stock PyTorch.
 
     ``mode``: ``eager``; ``jit`` (trace + freeze); ``compile`` (inductor, freezing on).
-    ``dtype``: ``fp32`` or ``bf16`` (CPU autocast). ``example_inputs``: None (``[1, 64]`` token
-    inputs), a ``(batch, seq_len)`` pair, or a dict of tensors by input name.
+    ``dtype``: ``fp32``, ``bf16`` (CPU autocast) or ``int8`` (``mode='compile'`` only: PT2E
+    quantization with torchao's X86InductorQuantizer). ``quantization``: ``static`` (default
+    for int8: activation scales calibrated on ``calibration``, a list of input dicts, else on
+    ``example_inputs`` when given as a dict, else on generated token batches) or ``dynamic``
+    (scales computed on every call, no calibration). ``example_inputs``: None (``[1, 64]``
+    token inputs), a ``(batch, seq_len)`` pair, or a dict of tensors by input name.
+    Every keyword is checked before anything compiles.
     """
-    mode = check_choice("mode", mode, MODES)
-    dtype = check_choice("dtype", dtype, DTYPES)
+    mode, dtype, quant = check_combination(mode, dtype, quantization, calibration)
     threads = check_threads(threads)
     label = check_label(label)
     module = check_model(model, "torch_optimize").eval()
+    if (quant == "static" and calibration is None and not isinstance(example_inputs, Mapping)
+            and getattr(module, "config", None) is None):
+        raise CpuperfUsageError(
+            "calibration: static int8 needs inputs to calibrate on, and the model is not a "
+            "Hugging Face model (no .config), so none can be generated; pass calibration="
+            "[{'name': tensor, ...}, ...] or example_inputs={'name': tensor, ...}, or "
+            "quantization='dynamic'")
     examples, generated = resolve_examples(module, example_inputs)
+    batches = check_calibration(calibration, tuple(examples))
+    extra_config: dict[str, Any] = {"freezing": True} if mode == "compile" else {}
+    extra_versions: dict[str, str] = {}
+    if quant == "static":
+        batches = batches or calibration_inputs(module, examples, generated)
+    if quant is not None:
+        extra_versions["torchao"] = require_torchao()
+        extra_config.update({"quantization": quant, "quantizer": QUANTIZER,
+                             "calibration_batches": len(batches) if batches else None})
     torch.set_num_threads(threads or default_threads())  # compile with the count it will run
-    runner = _build_runner(module, mode, dtype, examples)
+    if quant is not None:
+        runner = _quantized_runner(module, examples, batches, quant)
+    else:
+        runner = _build_runner(module, mode, dtype, examples)
     return TorchCompiled(
         runner=runner, examples=examples, generated=generated, vocab=vocab_size(module),
         mode=mode, dtype=dtype, threads=threads,
-        label=label or default_label("torch", mode, dtype, f"t{threads}" if threads else None),
+        label=label or default_label("torch", mode, dtype,
+                                     "dynamic" if quant == "dynamic" else None,
+                                     f"t{threads}" if threads else None),
+        extra_config=extra_config, extra_versions=extra_versions,
     )
+
+
+def calibration_inputs(module: torch.nn.Module, examples: dict[str, np.ndarray],
+                       generated: bool) -> list[dict[str, np.ndarray]]:
+    """The example inputs the caller gave, else :data:`CALIBRATION_BATCHES` seeded token
+    batches of the example shape."""
+    if not generated:
+        return [examples]
+    shape = next(iter(examples.values())).shape
+    return [generate_inputs(tuple(examples), (shape[0], shape[1]), vocab_size(module),
+                            seed=1000 + i) for i in range(CALIBRATION_BATCHES)]
+
+
+def _as_tensors(arrays: Mapping[str, Any], names: Sequence[str]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(np.ascontiguousarray(to_array(n, arrays[n]))) for n in names)
+
+
+def _quantized_runner(module: torch.nn.Module, examples: dict[str, np.ndarray],
+                      batches: Sequence[Mapping[str, Any]] | None, quantization: str) -> Runner:
+    """PT2E int8 of ``module`` (through :class:`LogitsModule`), compiled with freezing; static
+    calibrates on ``batches``, dynamic runs the example once (its weight observers)."""
+    names = tuple(examples)
+    args = _as_tensors(examples, names)
+    runs = [_as_tensors(b, names) for b in batches] if batches else [args]
+    quantized, passes = quantize_pt2e(LogitsModule(module, names).eval(), args, runs,
+                                      quantization)
+    tensors = dict(zip(names, args, strict=True))
+    return compile_frozen(quantized, tensors, contextlib.nullcontext, positional=names,
+                          passes=passes)
 
 
 def _build_runner(module: torch.nn.Module, mode: str, dtype: str,
@@ -340,12 +402,8 @@ def _build_runner(module: torch.nn.Module, mode: str, dtype: str,
         frozen = trace_and_freeze(LogitsModule(module, tuple(examples)), examples, dtype)
         return positional_runner(frozen, tuple(examples))
     if mode == "compile":
-        compiled = torch.compile(module, options={"freezing": True})
         tensors = {n: torch.from_numpy(np.ascontiguousarray(a)) for n, a in examples.items()}
-        with torch.no_grad(), autocast(dtype):
-            for _ in range(2):  # compile (and freeze weights) now, not in the timed warm-up
-                compiled(**tensors)
-        return lambda tensors: compiled(**tensors)
+        return compile_frozen(module, tensors, lambda: autocast(dtype))
     return lambda tensors: module(**tensors)
 
 
