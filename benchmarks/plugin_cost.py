@@ -60,10 +60,12 @@ def write_suite(root: Path) -> Path:
 
 
 def child_env() -> dict[str, str]:
-    """The environment of the timed runs: no pytest options or plugins from outside, and this
-    checkout's package first on the path."""
+    """The environment of the timed runs: no pytest options or plugins from outside, this
+    checkout's package first on the path, and bytecode written and reused as an installed
+    package has it (``PYTHONDONTWRITEBYTECODE`` would make every run compile every module)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+                        "PYTHONDONTWRITEBYTECODE")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
