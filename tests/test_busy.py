@@ -245,3 +245,23 @@ def test_both_runs_contended_only_the_same_run_passes() -> None:
         == "pass"
     assert evaluate(record(0.41, "2026-11-21T10:00:00"), baseline, Policy()).status.value \
         == "inconclusive"
+
+
+def test_a_contended_verdict_still_says_why_no_reference_was_used() -> None:
+    """Contention makes the raw change decide, and the reference's figures are left out; why
+    ``auto`` measured the model without the reference still holds and is still said."""
+    from pytest_cpuperf.judge.evaluate import REFERENCE_NOTE_KEY, Policy, evaluate
+    from pytest_cpuperf.records.results import BaselineRecord, MetricRecord
+
+    why = ("measured without the same-run reference (--cpuperf-reference auto): this model ran "
+           "9.0x the torch reference's rate")
+
+    def record(busy: float, date: str) -> MetricRecord:
+        return MetricRecord("t.py::t", "throughput", "throughput", "samples/s", 60.0,
+                            [60.0, 60.3, 59.7, 60.1, 59.9], busy=busy,
+                            extra={"backend": "torch", REFERENCE_NOTE_KEY: why}, date=date)
+
+    baseline = BaselineRecord.from_record(record(0.0, "2026-11-20T10:00:00"))
+    contended = evaluate(record(0.75, "2026-11-21T10:00:00"), baseline, Policy())
+    assert "judged on the raw change" in contended.message
+    assert why in contended.message

@@ -395,7 +395,9 @@ def _relative(record: MetricRecord, baseline: BaselineRecord, policy: Policy,
                     f"can cost {record.extra.get('backend') or 'this backend'} up to "
                     f"{loss_bound(record.extra.get('backend')):.0%}"
                     + (f" ({unused} it read {change.change:+.1%}, not used)" if unused else ""))
-        change, reference_note, correction_note = raw, "", ""
+        # why no reference was used (auto) still holds; a reference's figures do not
+        reference_note = f"; {basis}" if isinstance(basis, str) else ""
+        change, correction_note = raw, ""
         basis_name = "raw"
         if status is not Status.INCONCLUSIVE:
             busy_note = None
