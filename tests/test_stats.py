@@ -12,9 +12,9 @@ from pytest_cpuperf.stats.intervals import (
     Status,
     pooled_within_sd,
     relative_verdict,
-    ruled_out,
     throughput_change,
 )
+from pytest_cpuperf.stats.resolution import ruled_out
 
 FLAT = [100.0, 100.0, 100.0]
 

@@ -38,8 +38,8 @@ from ..stats.intervals import (
     absolute_verdict,
     paired_ratio,
     relative_verdict,
-    ruled_out,
 )
+from ..stats.resolution import ruled_out
 from ..stats.sequential import look_alpha
 from ..status import Status
 

@@ -26,9 +26,9 @@ from ..stats.intervals import (
     Change,
     absolute_verdict,
     relative_verdict,
-    ruled_out,
     throughput_change,
 )
+from ..stats.resolution import ruled_out
 from ..status import Status
 from .percentiles import ceiling_result, percentile_note
 

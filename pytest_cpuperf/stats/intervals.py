@@ -31,7 +31,7 @@ from scipy import stats as _sps
 from ..status import Status
 from .resolution import ruled_out
 
-__all__ = ["Status", "ruled_out"]  # re-exported for convenience
+__all__ = ["Status"]  # re-exported for convenience
 
 
 def median(values: Sequence[float]) -> float:
