@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import PYTHON, Profile, load, median, rounded, say
+from .plugin_cost import child_env
 
 TESTS_PER_FILE = 10
 
@@ -28,7 +28,7 @@ def collect_once(root: Path, plugin: bool) -> float:
     command = [PYTHON, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
     if not plugin:
         command += ["-p", "no:cpuperf"]
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env = child_env()  # bytecode cached, as an installed package has it
     began = time.perf_counter()
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env,
                           check=False)
