@@ -73,6 +73,24 @@ def test_async_trial_follows_benchmark_app(tiny_int8_ir: Path) -> None:
     assert trial.throughput == pytest.approx(trial.iterations / trial.duration_s)
 
 
+def test_drained_trial_times_its_window_not_its_fill_or_drain(tiny_int8_ir: Path) -> None:
+    """A turn between other models' turns counts completions in its window; the untimed
+    round after the fill and the drain at the end (at least a request's latency between
+    them) are not charged to the model, however slow it is."""
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    compiled = compile_model(tiny_int8_ir, check_options(streams=2))
+    target = compiled.timing_target(compiled.example_inputs())
+    engine.async_first_inference(target)
+    latencies: list[float] = []
+    began = time.perf_counter()
+    trial = engine.drained_trial(target, 0.3, latencies)
+    wall = time.perf_counter() - began
+    assert trial.duration_s >= 0.3
+    assert len(latencies) == trial.iterations
+    assert wall - trial.duration_s >= min(latencies) / 1000.0
+
+
 def test_measure_reports_trials_latency_kernels(tiny_int8_ir: Path) -> None:
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 

@@ -4,12 +4,15 @@ The async loop follows OpenVINO's benchmark_app (``async_inference_only``): ever
 its inputs set before the loop, one first inference is excluded, the loop does nothing per
 iteration but wait for an idle request, read its previous latency and start it again, it runs
 until the trial time is up *and* the iteration count is a multiple of the number of requests,
-and the wall-clock duration includes the final drain. FPS = batch x iterations / duration.
-That loop times interleaved comparisons, where each trial must end before the other model's.
+and the wall-clock duration includes the final drain. FPS = batch x iterations / duration
+(:func:`async_trial`, kept as benchmark_app's loop for the harness).
 
-A single model is timed *pipelined* instead (:func:`pipelined_trials`): the queue stays full
-from the first trial to the last and each trial counts the completions seen in its own time
-window, so no trial pays for a drain at its end and a refill at its start.
+The engine counts windows instead (:func:`pipelined_trials`): each trial counts the
+completions seen in its own time window, from completion to completion, so no trial pays for
+a drain at its end and a refill at its start. A single model keeps its queue full from the
+first trial to the last; in interleaved comparisons, where each turn must end before the
+other model's, a turn fills the queue, counts one window and drains untimed
+(:func:`drained_trial`).
 
 Around the trials:
 
@@ -195,10 +198,26 @@ def pipelined_trials(target: AsyncTarget, seconds: float, count: int,
     return trials
 
 
+def drained_trial(target: AsyncTarget, seconds: float, latencies: list[float] | None) -> Trial:
+    """One turn between other models' turns: one window of :func:`pipelined_trials`.
+
+    The queue is filled and runs one untimed round, the window of ``seconds`` is counted
+    from completion to completion, and the queue drains untimed, so neither the ramp nor the
+    drain (streams idle while the last requests finish) counts against the model. A whole-
+    turn clock (:func:`async_trial`) charges a model at ten samples a second with most of a
+    request's latency in every one-second turn; the window charges it none.
+    """
+    windows: list[list[float]] = []
+    trial = pipelined_trials(target, seconds, 1, windows if latencies is not None else None)[0]
+    if latencies is not None:
+        latencies.extend(windows[0])
+    return trial
+
+
 def _trial(target: AsyncTarget | SyncTarget, seconds: float, settings: EngineSettings,
            latencies: list[float] | None) -> Trial:
     if isinstance(target, AsyncTarget):
-        return async_trial(target, seconds, latencies)
+        return drained_trial(target, seconds, latencies)
     return sync_trial(target, seconds, settings.min_iterations, latencies)
 
 
@@ -364,7 +383,7 @@ def measure(compiled: CompiledModel, inputs: Inputs | None = None,
     An OpenVINO model is timed pipelined (:func:`pipelined_trials`); a PyTorch model call by
     call. Contended trials are repeated within the budget (see the module docstring). With a
     ``reference`` (reference.py), each trial is followed or preceded by a shorter trial of it,
-    alternating, and its rates are kept with the measurement (each trial then drains).
+    alternating, and its rates are kept with the measurement (each trial then drains, untimed).
     """
     if reference is not None and TRIAL_DRIVER.get() is None:
         return _with_reference([compiled], [inputs], settings, [label], progress, reference)[0]
@@ -414,7 +433,8 @@ def measure_many(models: Sequence[CompiledModel], inputs: Sequence[Inputs | None
 
     The order within a round alternates (ABAB then BABA...), so that a steady drift of the
     machine does not favour the model that always runs first. Each trial drains its queue
-    (the next trial is another model's). Contended trials are repeated within the budget.
+    untimed (the next trial is another model's). Contended trials are repeated within the
+    budget.
     """
     labels = list(labels) if labels is not None else [None] * len(models)
     targets = [timing_target_of(m, i) for m, i in zip(models, inputs, strict=True)]

@@ -86,7 +86,7 @@ class Trial:
 
     @property
     def throughput(self) -> float:
-        """Samples per second: batch x iterations / wall duration (drain included)."""
+        """Samples per second: batch x iterations / the trial's wall duration (its window)."""
         return self.batch_size * self.iterations / self.duration_s if self.duration_s > 0 else 0.0
 
 
