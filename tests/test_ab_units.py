@@ -108,6 +108,29 @@ def test_accuracy_is_compared_exactly_and_one_sided_metrics_are_named() -> None:
     assert any("gone" in n and "base only" in n for n in notes)
 
 
+def test_two_serving_paths_under_one_test_id_are_named_with_their_versions() -> None:
+    """Two environments (IPEX on base, stock torch.compile on head): every verdict names both
+    sides' models, and the versions say what head lacks as well as what changed."""
+    from dataclasses import replace
+
+    base = replace(throughput(BASE), extra={"label": "ipex-jit-int8"},
+                   versions={"torch": "2.8.0", "intel_extension_for_pytorch": "2.8.0"})
+    head = replace(throughput(list(BASE)), extra={"label": "torch-compile-int8"},
+                   versions={"torch": "2.13.0", "torchao": "0.18.0"})
+    result = judge_pair(base, head, AbPolicy())
+    assert "; models: base ipex-jit-int8, head torch-compile-int8" in result.message
+    assert ("versions: torch 2.8.0 -> 2.13.0, torchao ? -> 0.18.0, "
+            "intel_extension_for_pytorch 2.8.0 -> none") in result.message
+    agreement = [MetricRecord(test_id="t.py::test", metric="agreement/top1_agreement",
+                              kind="agreement", unit="", value=1.0,
+                              extra={"candidate": label, "reference": "fp32-eager"})
+                 for label in ("ipex-jit-int8", "torch-compile-int8")]
+    assert "models: base ipex-jit-int8, head torch-compile-int8" in judge_pair(
+        *agreement, AbPolicy()).message
+    same = judge_pair(throughput(BASE), throughput(list(BASE)), AbPolicy())
+    assert "models:" not in same.message and "versions:" not in same.message
+
+
 def test_a_round_a_burst_of_other_work_hit_on_one_side_is_left_out() -> None:
     base, head = throughput(BASE), throughput([b * 0.99 for b in BASE])
     base.contention, head.contention = [1.0] * 8, [1.0] * 8

@@ -152,9 +152,28 @@ def kernel_note(base: MetricRecord, head: MetricRecord) -> str:
 
 
 def version_note(base: MetricRecord, head: MetricRecord) -> str:
+    """``; versions: torch 2.8.0 -> 2.13.0, intel_extension_for_pytorch 2.8.0 -> none`` or
+    ``""``: what head runs with that base did not, and what only base had."""
     changed = [f"{k} {base.versions.get(k, '?')} -> {v}" for k, v in sorted(head.versions.items())
                if base.versions.get(k) != v]
+    changed += [f"{k} {v} -> none" for k, v in sorted(base.versions.items())
+                if k not in head.versions]
     return f"; versions: {', '.join(changed)}" if changed else ""
+
+
+def model_label(record: MetricRecord) -> str:
+    """The label of the model a record measured (``extra["label"]``), or of the candidate an
+    agreement compared (``extra["candidate"]``); ``""`` when it names none."""
+    return str(record.extra.get("label") or record.extra.get("candidate") or "")
+
+
+def label_note(base: MetricRecord, head: MetricRecord) -> str:
+    """``; models: base ipex-jit-int8, head torch-compile-int8`` when the sides' models carry
+    different labels (two serving paths under one test id), else ``""``."""
+    old, new = model_label(base), model_label(head)
+    if old == new:
+        return ""
+    return f"; models: base {old or 'unlabelled'}, head {new or 'unlabelled'}"
 
 
 def joined(records: Sequence[MetricRecord]) -> MetricRecord:
@@ -191,7 +210,7 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
         return MetricResult(head, Status.INVALID, baseline=baseline,
                             message=f"{name} is invalid on one side (NaN or infinite: base "
                                     f"{base.value!r}, head {head.value!r})")
-    notes = kernel_note(base, head) + version_note(base, head)
+    notes = label_note(base, head) + kernel_note(base, head) + version_note(base, head)
     if head.kind in RELATIVE_KINDS and all(b.samples and h.samples for b, h in measured):
         return _paired(measured, head, baseline, policy, name, notes)
     first_base, first_head = measured[0]
