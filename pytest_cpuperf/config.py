@@ -24,6 +24,10 @@ from .measure.settings import EngineSettings
 DEFAULT_BASELINE_DIR = ".cpuperf"
 BASELINE_DIR_HELP = ("Directory of the baseline files, relative to the rootdir "
                      f"(default: {DEFAULT_BASELINE_DIR}).")
+ARTIFACTS_HELP = ("Artifact store: where --cpuperf-update keeps the model files each throughput "
+                  "baseline measured, and where the gate finds them to measure beside a changed "
+                  "model; relative to the rootdir (default: artifacts/ in the model cache, "
+                  "$CPUPERF_CACHE_DIR).")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -60,6 +64,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--cpuperf-baseline-dir", default=None, metavar="DIR",
                     help=BASELINE_DIR_HELP)
     parser.addini("cpuperf_baseline_dir", BASELINE_DIR_HELP, default=None)
+    group.addoption("--cpuperf-artifacts", default=None, metavar="DIR", help=ARTIFACTS_HELP)
+    parser.addini("cpuperf_artifacts", ARTIFACTS_HELP, default=None)
     for knob in KNOBS:  # generated from the one table of judging and engine options
         group.addoption(knob.option, default=None, metavar=knob.name.split("_")[-1].upper(),
                         help=knob.help_text())
@@ -90,6 +96,24 @@ def _baseline_dir(config: pytest.Config) -> Path:
     return path if path.is_absolute() else Path(config.rootpath) / path
 
 
+def _artifacts_dir(config: pytest.Config) -> Path | None:
+    """The artifact store's directory, checked to be one (None: the model cache's)."""
+    cli = config.getoption("--cpuperf-artifacts")
+    value = cli or config.getini("cpuperf_artifacts")
+    if not value:
+        return None
+    path = Path(value)
+    path = path if path.is_absolute() else Path(config.rootpath) / path
+    blocker = _existing_file_on(path)
+    if blocker is not None:
+        option = "--cpuperf-artifacts" if cli else "ini option cpuperf_artifacts"
+        raise pytest.UsageError(
+            f"{option} {value}: {blocker} is a file, not a directory, so no artifact could be "
+            f"kept or found there; point it at a directory (default: artifacts/ in the model "
+            f"cache)")
+    return path
+
+
 def _flag(config: pytest.Config, name: str) -> bool:
     cli = config.getoption(f"--cpuperf-{name}")
     if cli is not None:
@@ -104,6 +128,8 @@ class Settings:
     enabled: bool = False
     update: bool = False
     baseline_dir: Path = Path(DEFAULT_BASELINE_DIR)
+    artifacts_dir: Path | None = None
+    """The artifact store (``--cpuperf-artifacts``); None: ``artifacts/`` in the model cache."""
     reports: tuple[Path, ...] = ()
     benchmark_json: Path | None = None
     strict: bool = False
@@ -143,6 +169,7 @@ class Settings:
         if bench:
             outputs.append(("--cpuperf-benchmark-json", Path(bench)))
         check_paths(baseline_dir, outputs)
+        artifacts_dir = _artifacts_dir(config)
         enabled, update = bool(config.getoption("--cpuperf")), bool(
             config.getoption("--cpuperf-update"))
         if not enabled:
@@ -158,6 +185,7 @@ class Settings:
             update=update,
             update_failed=update_failed,
             baseline_dir=baseline_dir,
+            artifacts_dir=artifacts_dir,
             reports=reports,
             benchmark_json=Path(bench) if bench else None,
             strict=strict,
@@ -202,7 +230,7 @@ def check_paths(baseline_dir: Path, outputs: list[tuple[str, Path]]) -> None:
 
 CPUPERF_ONLY = ("--cpuperf-update", "--cpuperf-update-failed", "--cpuperf-report",
                 "--cpuperf-benchmark-json", "--cpuperf-strict", "--cpuperf-warn-only",
-                "--cpuperf-profile", "--cpuperf-baseline-dir")
+                "--cpuperf-profile", "--cpuperf-baseline-dir", "--cpuperf-artifacts")
 """Options that only act on a ``--cpuperf`` run (with the knobs' options): given alone, they
 would do nothing, so they are usage errors."""
 

@@ -264,6 +264,7 @@ def _judge(item: pytest.Item, test_failure: str | None) -> None:
             _recorded_nothing(item, cpuperf_session(item.config))
         return
     session = cpuperf_session(item.config)
+    session.errors.extend(recorder.errors)
     marker = item.get_closest_marker("cpuperf")
     try:
         results = session.judge(recorder.records, marker.kwargs if marker else {},
@@ -512,6 +513,6 @@ def cpuperf(request: pytest.FixtureRequest) -> Iterator[Recorder]:
     except ValueError as exc:
         raise CpuperfUsageError(f"{request.node.nodeid}: {exc}") from exc
     recorder = Recorder(test_id=request.node.nodeid, engine_settings=settings,
-                        progress=_progress(request.config))
+                        progress=_progress(request.config), same_moment=session.same_moment())
     request.node.stash[RECORDER_KEY] = recorder
     yield recorder

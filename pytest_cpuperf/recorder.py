@@ -21,6 +21,7 @@ from .measure.coldstart import ColdStart
 from .measure.engine import TRIAL_DRIVER, Comparison, EngineSettings
 from .measure.reference import Reference, reference_for, unlike_reference
 from .progress import Progress
+from .records.artifact import SAME_MOMENT_KEY, STORED_WHY_KEY, Fingerprint
 from .records.measurement import Measurement
 from .records.profile import PROFILE_KEY, profile_of
 from .records.results import (
@@ -32,6 +33,7 @@ from .records.results import (
     SAMPLED_KINDS,
     MetricRecord,
 )
+from .same_moment import Plan, SameMoment
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -68,9 +70,14 @@ class Recorder:
     test_id: str
     engine_settings: EngineSettings
     progress: Progress | None = None
+    same_moment: SameMoment | None = None
+    """Keeps measured artifacts (update) or measures a baseline's beside the candidate (gate);
+    None: neither."""
 
     def __post_init__(self) -> None:
         self.records: list[MetricRecord] = []
+        self.errors: list[str] = []
+        """What kept an artifact out of the store (the run fails on it)."""
 
     # -- timing ---------------------------------------------------------------------------
 
@@ -86,17 +93,54 @@ class Recorder:
                 name: str = "", trials: int | None = None, trial_time: float | None = None,
                 warmup: float | None = None, record: bool = True) -> Measurement:
         """Time ``compiled`` (trials after an excluded warm-up) and record its throughput and
-        p90 latency as metrics ``[name/]throughput`` and ``[name/]latency_p90_ms``."""
+        p90 latency as metrics ``[name/]throughput`` and ``[name/]latency_p90_ms``.
+
+        In a gate run, when the throughput baseline measured another artifact (model files or
+        compile recipe) kept in the artifact store, that artifact is compiled again and timed
+        interleaved with ``compiled`` (same-moment; see :mod:`~pytest_cpuperf.same_moment`)."""
 
         _check_compiled(compiled, "measure")
         settings = self._settings(trials, trial_time, warmup)
         prefix = self._prefix(name, record)
+        plan = self._plan(compiled, f"{prefix}throughput") if record else None
+        if plan is not None and plan.model is not None:
+            beside = self._beside(compiled, plan, inputs, settings)
+            if beside is not None:
+                self._record_measurement(prefix, beside.a, compiled, plan=plan,
+                                         baseline_run=beside.b)
+                return beside.a
         reference, why_not = self._reference(compiled, settings, inputs)
         measurement = engine.measure(compiled, inputs, settings, progress=self.progress,
                                      reference=reference)
         if record:
-            self._record_measurement(prefix, measurement, compiled, why_not)
+            self._record_measurement(prefix, measurement, compiled, why_not, plan=plan)
         return measurement
+
+    def _plan(self, compiled: CompiledModel, metric: str) -> Plan | None:
+        """What this throughput metric is held against (None: no artifacts in this run, or
+        ``cpuperf ab``, whose pairs measure base and head side by side already)."""
+        if self.same_moment is None or TRIAL_DRIVER.get() is not None:
+            return None
+        plan = self.same_moment.plan(compiled, self.test_id, metric)
+        self.errors.extend(plan.errors)
+        return plan
+
+    def _beside(self, compiled: CompiledModel, plan: Plan, inputs: Inputs | None,
+                settings: EngineSettings) -> Comparison | None:
+        """``compiled`` and the baseline's artifact measured interleaved; None (with the
+        reason in ``plan``) when the baseline's model does not take these inputs."""
+        assert plan.model is not None and plan.baseline is not None
+        if self.progress:
+            self.progress(f"same-moment: measuring baseline artifact {plan.baseline.short} "
+                          f"beside {compiled.label}")
+        try:
+            return engine.compare(compiled, plan.model, inputs, settings,
+                                  progress=self.progress)
+        except CpuperfUsageError as exc:
+            plan.why = (f"baseline artifact {plan.baseline.short} could not be measured beside "
+                        f"this model: {exc}")
+            plan.model = plan.baseline = None
+            return None
 
     def compare(self, a: CompiledModel, b: CompiledModel, *, inputs: Inputs | None = None,
                 inputs_b: Inputs | None = None, names: tuple[str, str] | None = None,
@@ -263,7 +307,8 @@ class Recorder:
                extra: Mapping[str, Any] | None = None,
                busy: float | None = None,
                contention: list[float] | None = None,
-               reference: Mapping[str, Any] | None = None) -> MetricRecord:
+               reference: Mapping[str, Any] | None = None,
+               artifact: Fingerprint | None = None) -> MetricRecord:
         """Record any figure as a metric of this test (kind: throughput, latency, accuracy,
         agreement)."""
 
@@ -286,7 +331,7 @@ class Recorder:
             config=dict(config or {}), versions=dict(versions or {}),
             kernels=dict(kernels) if kernels else None, extra=dict(extra or {}), busy=busy,
             contention=list(contention or []),
-            reference=dict(reference) if reference else None)
+            reference=dict(reference) if reference else None, artifact=artifact)
         self.records.append(record)
         return record
 
@@ -305,7 +350,8 @@ class Recorder:
         return prefix
 
     def _record_measurement(self, prefix: str, m: Measurement,
-                            compiled: CompiledModel | None = None, why_no_reference: str = ""
+                            compiled: CompiledModel | None = None, why_no_reference: str = "",
+                            plan: Plan | None = None, baseline_run: Measurement | None = None
                             ) -> None:
 
         config = {k: v for k, v in m.config.items()}
@@ -327,10 +373,26 @@ class Recorder:
                         "repeated_trials": len(m.dropped),
                         "retry_spent_s": round(m.retry_spent_s, 2),
                         **({REFERENCE_NOTE_KEY: why_no_reference} if why_no_reference else {}),
-                        **({PROFILE_KEY: profile} if profile else {})})
+                        **({PROFILE_KEY: profile} if profile else {}),
+                        **_against(plan, baseline_run)},
+                    artifact=plan.candidate if plan is not None else None)
         self.record(f"{prefix}latency_p90_ms", m.latency.p90, kind="latency", unit="ms",
                     higher_is_better=False, config=config, versions=versions, kernels=kernels,
                     busy=m.busy, extra={"p50": m.latency.p50, "p99": m.latency.p99,
                                         "mean": m.latency.mean, "count": m.latency.count,
                                         "p90_bound": m.latency.p90_bound,
                                         "p99_bound": m.latency.p99_bound})
+
+
+def _against(plan: Plan | None, baseline_run: Measurement | None) -> dict[str, Any]:
+    """A throughput record's ``extra`` for its verdict's basis: the baseline artifact's
+    interleaved trials (same-moment), or why none ran."""
+    if plan is None:
+        return {}
+    if baseline_run is not None and plan.baseline is not None:
+        return {SAME_MOMENT_KEY: {
+            "baseline": plan.baseline.sha256, "baseline_label": baseline_run.label,
+            "baseline_value": baseline_run.throughput,
+            "baseline_samples": list(baseline_run.throughputs),
+            **({"note": plan.note} if plan.note else {})}}
+    return {STORED_WHY_KEY: plan.why} if plan.why else {}

@@ -20,9 +20,11 @@ from .isa import CpuIsa
 from .judge.evaluate import Policy, evaluate
 from .judge.kernels import gate as kernel_gate
 from .records.profile import explain
-from .records.results import MetricRecord, MetricResult, RunReport
+from .records.results import BaselineRecord, MetricRecord, MetricResult, RunReport
 from .report import write_report
+from .same_moment import SameMoment
 from .status import Status
+from .store.artifacts import ArtifactStore, default_artifact_dir
 from .store.baselines import (
     BaselineFile,
     BaselineStore,
@@ -30,6 +32,7 @@ from .store.baselines import (
     machine_info,
     machine_mismatch,
 )
+from .store.baselines import load as load_baseline
 from .store.fileio import describe_os_error
 from .versions import installed_versions
 
@@ -91,6 +94,36 @@ class CpuperfSession:
     @property
     def baseline_path(self) -> Path:
         return self.baseline_store.path
+
+    def same_moment(self) -> SameMoment:
+        """What a recorder needs to keep artifacts (update) or measure a baseline's (gate)."""
+        root = self.settings.artifacts_dir or default_artifact_dir()
+        return SameMoment(ArtifactStore(root), self.settings.update, self.baseline_to_measure)
+
+    def baseline_to_measure(self, test_id: str, metric: str) -> tuple[BaselineRecord | None, str]:
+        """The baseline whose artifact a gate run measures beside ``metric`` of ``test_id``,
+        and a note when it is not this machine class's: this machine's record; where this
+        machine has none, another class's in the baseline directory that kept an artifact."""
+        try:
+            baseline = self.baseline()
+        except BaselineFileError:
+            return None, ""
+        record = baseline.get(test_id, metric)
+        if record is not None:
+            mismatch = self._other_machine(baseline)
+            return record, (f"a ratio against the artifact of a baseline {mismatch}, not an "
+                            f"absolute comparison" if mismatch else "")
+        for path in sorted(self.settings.baseline_dir.glob("*.json")):
+            if path == baseline.path:
+                continue
+            try:
+                other = load_baseline(path).get(test_id, metric)
+            except BaselineFileError:
+                continue
+            if other is not None and other.artifact is not None:
+                return other, (f"a ratio against the artifact of another machine class's "
+                               f"baseline ({path.name}), not an absolute comparison")
+        return None, ""
 
     def check_baseline(self) -> str | None:
         """Load the baseline file now (before any test measures); the error, if it is damaged."""

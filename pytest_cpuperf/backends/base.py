@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import CpuperfUsageError
@@ -325,4 +326,23 @@ class ReferenceModule(BackendModule, Protocol):
                         progress: Progress | None) -> tuple[CompiledModel, str]:
         """The reference model ``spec`` compiled in ``layout``, and its identity (runtime,
         version, layout)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArtifactSource:
+    """The files a file backend compiled and the keywords that compile them again."""
+
+    files: tuple[Path, ...]
+    recipe: dict[str, Any]
+    """The fixture keywords (``ov_compile``'s, ``ort_compile``'s) the files were compiled
+    with, as JSON data; the model's path is the first of :attr:`files`."""
+
+
+class ArtifactModule(FileModule, Protocol):
+    """A file backend whose compiled models say what they were compiled from."""
+
+    def artifact_source(self, compiled: Any) -> ArtifactSource | str:
+        """The files and recipe of ``compiled``, or why it has none (compiled from an object,
+        not a file)."""
         ...

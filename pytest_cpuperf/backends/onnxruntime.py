@@ -24,6 +24,7 @@ from ..errors import CpuperfUsageError
 from ..progress import Progress
 from ..records.kernels import KernelReport
 from .base import (
+    ArtifactSource,
     CompiledModel,
     Inputs,
     SyncTarget,
@@ -421,6 +422,30 @@ def check_cold_options(options: Mapping[str, Any]) -> None:
 
 def cold_compile(model: Any, options: dict[str, Any]) -> ORTCompiled:
     return compile_model(model, check_options(**options))
+
+
+def recipe(options: ORTOptions) -> dict[str, Any]:
+    """``ort_compile``'s keywords that open a session as ``options`` do (the label left out),
+    as JSON data; :func:`cold_compile` takes them back."""
+    keywords: dict[str, Any] = {"threads": options.threads,
+                                "inter_op_threads": options.inter_op_threads}
+    keywords = {k: v for k, v in keywords.items() if v is not None}
+    keywords["graph_optimization"] = options.graph_optimization
+    keywords["execution_mode"] = options.execution_mode
+    if options.shape:
+        keywords["shape"] = ",".join(f"{name}[{','.join(map(str, dims))}]"
+                                     for name, dims in options.shape)
+    if options.session_options:
+        keywords["session_options"] = dict(options.session_options)
+    return keywords
+
+
+def artifact_source(compiled: ORTCompiled) -> ArtifactSource | str:
+    """The ONNX file ``compiled`` was opened from, and its recipe; why there is none for a
+    model opened from bytes."""
+    if compiled.model_path is None:
+        return "no artifact: the model was opened from bytes, not from an ONNX file"
+    return ArtifactSource(files=(compiled.model_path,), recipe=recipe(compiled.options))
 
 
 def first_inference(compiled: ORTCompiled) -> Callable[[], Any]:

@@ -26,6 +26,7 @@ from ..records.kernels import KernelReport
 from ..records.profile import summarize
 from ..versions import package_version
 from .base import (
+    ArtifactSource,
     AsyncTarget,
     CompiledModel,
     Inputs,
@@ -375,6 +376,9 @@ class OVCompiled:
     _core: Any = field(default=None, repr=False)
     source_object: Any = field(default=None, repr=False)
     """The object compiled from (kept alive so a cache keyed by its id stays right)."""
+    model_file: Path | None = None
+    """The model file read (an IR's ``.xml``, an ONNX file); None: compiled from an object or
+    a Hugging Face export."""
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -542,7 +546,16 @@ def compile_model(model: object, options: OVOptions, core: Any = None) -> OVComp
     else:
         source = path.parent.name if path.is_file() else path.name
     return OVCompiled(compiled_model=compiled, options=options, source=source, model=ov_model,
-                      vocab_size=_vocab_size(ov_model, path), _core=core)
+                      vocab_size=_vocab_size(ov_model, path), _core=core,
+                      model_file=_model_file(path))
+
+
+def _model_file(path: Path | None) -> Path | None:
+    """The file OpenVINO read for ``path`` (the IR of a model directory), None when it read
+    none of its own (an object, a Hugging Face export)."""
+    if path is not None and path.is_dir():
+        path = path / "openvino_model.xml"
+    return path if path is not None and path.is_file() else None
 
 
 class OVCompiler:
@@ -587,6 +600,32 @@ def check_cold_options(options: Mapping[str, Any]) -> None:
 
 def cold_compile(model: Any, options: dict[str, Any]) -> OVCompiled:
     return compile_model(model, check_options(**options))
+
+
+def recipe(options: OVOptions) -> dict[str, Any]:
+    """``ov_compile``'s keywords that compile as ``options`` do (the label left out), as JSON
+    data; :func:`cold_compile` takes them back."""
+    keywords: dict[str, Any] = {"sparse_rate": options.sparse_rate, "streams": options.streams,
+                                "threads": options.threads, "precision": options.precision}
+    keywords = {k: v for k, v in keywords.items() if v is not None}
+    if options.hint != "throughput":
+        keywords["hint"] = options.hint
+    if options.shape:
+        keywords["shape"] = ",".join(f"{name}[{dims}]" for name, dims in options.shape)
+    if options.config:
+        keywords["config"] = dict(options.config)
+    return keywords
+
+
+def artifact_source(compiled: OVCompiled) -> ArtifactSource | str:
+    """The IR (``.xml`` and ``.bin``) or ONNX file ``compiled`` was read from, and its
+    recipe; why there is none for a model compiled from an object or a Hugging Face export."""
+    path = compiled.model_file
+    if path is None:
+        return ("no artifact: the model was compiled from an object or a Hugging Face "
+                "export, not from an IR or ONNX file")
+    files = (path, path.with_suffix(".bin")) if path.suffix.lower() == ".xml" else (path,)
+    return ArtifactSource(files=files, recipe=recipe(compiled.options))
 
 
 def first_inference(compiled: OVCompiled) -> Callable[[], Any]:

@@ -14,11 +14,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..progress import Progress
 from ..versions import package_version
 from .base import (
+    ArtifactModule,
+    ArtifactSource,
     BackendModule,
     BackendUnavailable,
     Choice,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:  # each row's module implements its seams: checked by mypy, ne
     from .base import FactoryModule, ReferenceModule
 
     _FILE_MODULES: tuple[FileModule, ...] = (openvino, onnxruntime)
+    _ARTIFACT_MODULES: tuple[ArtifactModule, ...] = (openvino, onnxruntime)
     _FACTORY_MODULES: tuple[FactoryModule, ...] = (torch, ipex)
     _REFERENCE_MODULES: tuple[ReferenceModule, ...] = (openvino, torch)
 
@@ -199,6 +203,28 @@ def recorded_backend(config: Mapping[str, Any], versions: Mapping[str, str]) -> 
         if backend.name in versions or (backend.extends and backend.name in config):
             return backend.name
     return "unknown"
+
+
+NO_FILE_ARTIFACT = "no artifact: {backend} models are judged on the stored figure"
+"""Why a factory backend's measurement has no artifact (its model is a ``torch.nn.Module``)."""
+
+
+def artifact_source(compiled: Any) -> ArtifactSource | str:
+    """The files and compile recipe of ``compiled`` (a file backend's model read from a file),
+    or why it has none."""
+    try:
+        backend = by_name(str(getattr(compiled, "backend", "")))
+    except LookupError as exc:
+        return f"no artifact: {exc}"
+    if not backend.model_files:
+        return NO_FILE_ARTIFACT.format(backend=backend.extends or backend.name)
+    return cast(ArtifactModule, backend.hooks()).artifact_source(compiled)
+
+
+def compile_artifact(backend: str, model: Path, recipe: Mapping[str, Any]) -> Any:
+    """``model`` compiled by ``backend`` with the keywords of ``recipe``, as its fixture
+    would (:class:`~pytest_cpuperf.errors.CpuperfUsageError` when it rejects them)."""
+    return by_name(backend).hooks().cold_compile(model, dict(recipe))
 
 
 def reported_packages() -> tuple[str, ...]:

@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..knobs import BY_NAME, JUDGE_KNOBS, thresholds_for
+from ..records.artifact import SAME_MOMENT, SAME_MOMENT_KEY, STORED, STORED_WHY_KEY, short
 from ..records.results import (
     ABSOLUTE_KINDS,
     RATIO_KINDS,
+    RELATIVE_KINDS,
     SAMPLED_KINDS,
     BaselineRecord,
     MetricRecord,
@@ -25,6 +27,7 @@ from ..stats.contention import loss_bound
 from ..stats.intervals import (
     Change,
     absolute_verdict,
+    paired_ratio,
     relative_verdict,
     throughput_change,
 )
@@ -106,6 +109,7 @@ def evaluate(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     """The verdict for ``record`` (see :func:`_verdict`), carrying the policy it was judged
     with and the confidence level of its interval."""
     result = _verdict(record, baseline, policy, other_machine=other_machine)
+    _say_stored(result)
     if "bound" not in result.message:
         result.message += percentile_note(record)
     result.policy = policy.to_dict()
@@ -121,7 +125,8 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     ``other_machine`` says how the baseline's machine differs from this one (see
     :func:`pytest_cpuperf.store.baselines.machine_mismatch`); such a baseline is not judged.
     """
-    if other_machine is not None and baseline is not None:
+    beside = _same_moment_data(record)
+    if other_machine is not None and baseline is not None and beside is None:
         return _on_other_machine(record, baseline, policy, other_machine)
     name = f"{record.metric} of {record.test_id}"
     if not is_finite(record.value, [*record.samples, *record.contention]):
@@ -144,6 +149,8 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
         return MetricResult(record, Status.ABOVE_CEILING, baseline=baseline,
                             message=f"{name} is {_fmt(record.value, record.unit)}, above the "
                                     f"ceiling {_fmt(policy.ceiling, record.unit)}")
+    if beside is not None:
+        return _same_moment(record, baseline, policy, name, beside)
     if baseline is None and (policy.floor is not None or policy.ceiling is not None):
         return _within_thresholds(record, policy, name)
     if baseline is None:
@@ -160,6 +167,86 @@ def _verdict(record: MetricRecord, baseline: BaselineRecord | None, policy: Poli
     return MetricResult(record, Status.PASS, baseline=baseline, change=change,
                         message=f"{name}: {_fmt(record.value, record.unit)}, "
                                 f"{_baseline_note(baseline)} (informational)")
+
+
+JUDGED = (Status.PASS, Status.REGRESSION, Status.IMPROVEMENT, Status.INCONCLUSIVE)
+"""Verdicts of a comparison with a baseline (the others: no baseline, a threshold, invalid...)."""
+
+
+def _say_stored(result: MetricResult) -> None:
+    """Mark a throughput verdict on the stored figure as such: its basis, the artifact hashes,
+    and why no same-moment measurement ran."""
+    record, baseline = result.record, result.baseline
+    if result.against is not None or record.kind not in RELATIVE_KINDS or baseline is None \
+            or result.status not in JUDGED:
+        return
+    result.against = STORED
+    result.artifacts = _hashes(record.artifact.sha256 if record.artifact else None,
+                               baseline.artifact.sha256 if baseline.artifact else None)
+    why = str(record.extra.get(STORED_WHY_KEY) or "")
+    if why:
+        result.against_note = why
+        result.message += f"; judged on the stored figure: {why}"
+
+
+def _hashes(candidate: str | None, baseline: str | None) -> dict[str, str] | None:
+    found = {k: v for k, v in (("candidate", candidate), ("baseline", baseline)) if v}
+    return found or None
+
+
+def _same_moment_data(record: MetricRecord) -> Mapping[str, Any] | None:
+    """The baseline artifact's trials measured interleaved with ``record``'s, if any (pairs
+    of equal count and positive rates)."""
+    data = record.extra.get(SAME_MOMENT_KEY)
+    if record.kind not in RELATIVE_KINDS or not isinstance(data, Mapping):
+        return None
+    samples = data.get("baseline_samples")
+    if not isinstance(samples, list) or len(samples) != len(record.samples) or not all(
+            isinstance(x, (int, float)) and x > 0 for x in [*samples, *record.samples]):
+        return None
+    return data
+
+
+DECIDE_SAME_MOMENT = ("To decide it, more trials (trials=, trial_time=, or --cpuperf-trials): "
+                      "the pairs set the interval")
+"""What would decide an inconclusive same-moment verdict (said in its message)."""
+
+
+def _same_moment(record: MetricRecord, baseline: BaselineRecord | None, policy: Policy,
+                 name: str, data: Mapping[str, Any]) -> MetricResult:
+    """The verdict on the ratio candidate/baseline of the two artifacts measured interleaved
+    in this run, judged as ``cpuperf ab`` judges its ratio (:func:`relative_verdict`)."""
+    confidence = 1.0 - 2 * policy.alpha
+    base = [float(x) for x in data["baseline_samples"]]
+    ratio = paired_ratio(record.samples, base, confidence=confidence)
+    # one-sided in the direction of the change: below alpha exactly when the two-sided
+    # (1 - 2 alpha) interval excludes no change
+    change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value / 2,
+                    0.0)
+    status = relative_verdict(change, policy.tolerance, policy.alpha, record.higher_is_better)
+    old = str(data.get("baseline", ""))
+    new = record.artifact.sha256 if record.artifact else ""
+    note = str(data.get("note") or "")
+    then = _fmt(float(data.get("baseline_value") or 0.0), record.unit)
+    figures = (f"{_fmt(record.value, record.unit)} vs baseline artifact {short(old)} measured "
+               f"beside it in this run ({then}): candidate/baseline "
+               f"{ratio.describe(confidence)}, tolerance {policy.tolerance:.1%}; same-moment, "
+               f"artifacts {short(new)} (candidate) vs {short(old)} (baseline)"
+               + (f"; {note}" if note else ""))
+    seen = rules_out_phrase(ruled_out(change.low, change.high, record.higher_is_better),
+                            policy.tolerance if status is Status.INCONCLUSIVE else None,
+                            confidence)
+    message = {
+        Status.REGRESSION: f"{name} regressed: {figures}",
+        Status.INCONCLUSIVE: f"{_undecided(change, policy, record.higher_is_better, name)}: "
+                             f"it {seen}: {figures}. {DECIDE_SAME_MOMENT}",
+        Status.IMPROVEMENT: f"{name} improved: {figures}; run with --cpuperf-update to keep it",
+    }.get(status, f"{name}: {figures}; {seen}")
+    return MetricResult(record, status, message=message, baseline=baseline,
+                        change=change.change, ci=(change.low, change.high),
+                        p_value=change.p_value, tolerance=policy.tolerance, basis="raw",
+                        against=SAME_MOMENT, artifacts=_hashes(new, old),
+                        against_note=note or None)
 
 
 def _within_thresholds(record: MetricRecord, policy: Policy, name: str) -> MetricResult:

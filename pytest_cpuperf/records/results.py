@@ -17,6 +17,7 @@ from typing import Any
 
 from ..stats.resolution import ruled_out
 from ..status import Status
+from .artifact import AGAINST, Fingerprint, read_fingerprint
 
 REPORT_SCHEMA = "pytest-cpuperf/report"
 REPORT_SCHEMA_VERSION = 1
@@ -222,11 +223,12 @@ class MetricRecord(_Contended):
     """Per-trial factor correcting ``samples`` for CPU time other work took (busy.py)."""
     reference: dict[str, Any] | None = None
     """The same-run reference: ``{"id": what it was, "samples": its rate per trial}``."""
+    artifact: Fingerprint | None = None
+    """What was measured (a throughput metric of a model read from a file), else None."""
 
     @property
     def key(self) -> tuple[str, str]:
         return self.test_id, self.metric
-
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; a non-finite number becomes ``null`` (strict JSON has no NaN)."""
@@ -239,6 +241,7 @@ class MetricRecord(_Contended):
             "date": self.date, "busy": None if self.busy is None else round(self.busy, 3),
             "contention": [round(c, 4) for c in self.contention],
             **({"reference": _reference_dict(self.reference)} if self.reference else {}),
+            **({"artifact": self.artifact.to_dict()} if self.artifact else {}),
         })
 
     @classmethod
@@ -255,7 +258,7 @@ class MetricRecord(_Contended):
             versions=f.versions(), kernels=kernels, extra=f.mapping("extra"),
             date=f.text("date", ""), busy=f.optional_number("busy"),
             contention=f.numbers("contention", null=True),
-            reference=_read_reference(f),
+            reference=_read_reference(f), artifact=read_fingerprint(data, f.where),
         )
 
 
@@ -321,6 +324,9 @@ class BaselineRecord:
     higher_is_better: bool
     runs: list[BaselineRun]
     config: dict[str, Any] = field(default_factory=dict)
+    artifact: Fingerprint | None = None
+    """What the runs measured (their model files, compile recipe and runtime); None: not
+    recorded (files written before fingerprints were kept, models not read from a file)."""
 
     @property
     def latest(self) -> BaselineRun:
@@ -340,6 +346,7 @@ class BaselineRecord:
         return json_safe({
             "kind": self.kind, "unit": self.unit, "higher_is_better": self.higher_is_better,
             "config": {k: self.config[k] for k in sorted(self.config)},
+            **({"artifact": self.artifact.to_dict()} if self.artifact else {}),
             "runs": [r.to_dict() for r in self.runs]})
 
     @classmethod
@@ -352,12 +359,13 @@ class BaselineRecord:
                    higher_is_better=f.flag("higher_is_better", True),
                    runs=[BaselineRun.from_dict(r, f"{where}, run {i + 1}")
                          for i, r in enumerate(runs)],
-                   config=f.mapping("config"))
+                   config=f.mapping("config"), artifact=read_fingerprint(data, where))
 
     @classmethod
     def from_record(cls, record: MetricRecord) -> BaselineRecord:
         return cls(kind=record.kind, unit=record.unit, higher_is_better=record.higher_is_better,
-                   runs=[BaselineRun.from_record(record)], config=dict(record.config))
+                   runs=[BaselineRun.from_record(record)], config=dict(record.config),
+                   artifact=record.artifact)
 
 
 def records_from_dict(data: Any) -> dict[str, dict[str, BaselineRecord]]:
@@ -396,6 +404,14 @@ class MetricResult:
     """What a throughput change was computed from: ``raw``, ``corrected`` (for contention) or
     ``reference`` (relative to the same-run reference); None for other metrics and for results
     written before it was kept."""
+    against: str | None = None
+    """What a throughput verdict held the figure against: ``same-moment`` (the baseline's
+    artifact measured interleaved with this one in this run: ``change`` and ``ci`` are of the
+    ratio candidate/baseline) or ``stored`` (the stored figure); None for other metrics."""
+    artifacts: dict[str, str] | None = None
+    """The artifact hashes: ``{"candidate": sha256, "baseline": sha256}`` (each where known)."""
+    against_note: str | None = None
+    """Why no same-moment measurement ran (``stored``), or what its ratio is against."""
 
     @property
     def test_id(self) -> str:
@@ -453,6 +469,8 @@ class MetricResult:
             "noise": None if self.noise is None else _round(self.noise),
             "ci_level": self.ci_level, "policy": self.policy,
             "test_failure": self.test_failure, "basis": self.basis,
+            "against": self.against, "artifacts": self.artifacts,
+            "against_note": self.against_note,
         })
 
     @classmethod
@@ -482,7 +500,19 @@ class MetricResult:
             policy=dict(data["policy"]) if isinstance(data.get("policy"), dict) else None,
             test_failure=data.get("test_failure"),
             basis=data["basis"] if data.get("basis") in BASES else None,
+            against=data["against"] if data.get("against") in AGAINST else None,
+            artifacts=_artifacts(data.get("artifacts")),
+            against_note=data.get("against_note") if isinstance(data.get("against_note"), str)
+            else None,
         )
+
+
+def _artifacts(data: Any) -> dict[str, str] | None:
+    """A result's ``artifacts`` (``{"candidate": ..., "baseline": ...}``), strings only."""
+    if not isinstance(data, Mapping):
+        return None
+    return {k: v for k, v in data.items() if k in ("candidate", "baseline")
+            and isinstance(v, str)} or None
 
 
 def _errors(data: Mapping[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ import posixpath
 from collections.abc import Sequence
 
 from ..knobs import BY_NAME
+from ..records.artifact import SAME_MOMENT, short
 from ..records.results import INFO_KINDS, SAMPLED_KINDS, MetricResult, RunReport
 from ..status import Status
 
@@ -142,6 +143,8 @@ def ci_label(level: float) -> str:
 
 
 BASIS_LABELS = {"reference": "vs reference", "corrected": "corrected"}
+SAME_MOMENT_LABEL = "same-moment"
+"""What a change of the ratio candidate/baseline measured side by side in the run says."""
 """What a change computed on another basis than the raw figures says after its figure."""
 
 
@@ -174,5 +177,26 @@ def basis_label(result: MetricResult) -> str:
     contention factors say so)."""
     if result.change is None:
         return ""
+    if result.against == SAME_MOMENT:
+        return SAME_MOMENT_LABEL
     basis = result.basis or ("corrected" if result.corrected else "")
     return BASIS_LABELS.get(basis, "")
+
+
+def against_text(result: MetricResult, note: bool = True) -> str:
+    """What a throughput verdict was held against, with the short artifact hashes:
+    ``same-moment: artifact 9aac58 vs baseline artifact 51dfbe``, ``stored figure: artifact
+    51dfbe (baseline 51dfbe)``, plus why no same-moment measurement ran; ``""`` for other
+    metrics and for results written before it was kept."""
+    if result.against is None:
+        return ""
+    hashes = result.artifacts or {}
+    candidate, baseline = hashes.get("candidate"), hashes.get("baseline")
+    if result.against == SAME_MOMENT:
+        text = (f"same-moment: artifact {short(candidate or '')} vs baseline artifact "
+                f"{short(baseline or '')}, measured side by side in this run")
+    else:
+        known = [f"{side} artifact {short(h)}" for side, h in
+                 (("candidate", candidate), ("baseline", baseline)) if h]
+        text = "stored figure" + (f" ({', '.join(known)})" if known else "")
+    return text + (f"; {result.against_note}" if note and result.against_note else "")

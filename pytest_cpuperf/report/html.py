@@ -25,6 +25,7 @@ from ..stats.intervals import log_mean_ci
 from ..status import Status
 from .changes import changes, config_summary, kernel_summary
 from .conventions import (
+    against_text,
     basis_label,
     by_severity,
     ci_label,
@@ -215,7 +216,8 @@ def _samples_row(scale: Scale, y: float, samples: Sequence[float], value: float,
     return parts
 
 
-CHART_BASIS = {"corrected": " (corr.)", "vs reference": " (vs ref.)"}
+CHART_BASIS = {"corrected": " (corr.)", "vs reference": " (vs ref.)",
+               "same-moment": " (same-moment)"}
 
 
 def change_label(result: MetricResult, level: float) -> str:
@@ -363,6 +365,9 @@ def _facts(result: MetricResult) -> str:
     """Kernels, effective config, versions per run and what changed since the baseline."""
     record = result.record
     items = []
+    against = against_text(result)
+    if against:
+        items.append(f"<dt>Basis</dt><dd>{esc(against)}</dd>")
     found = changes(result)
     if found:
         text = "; ".join(f"{c.area}: {c.text()}" for c in found)

@@ -19,6 +19,7 @@ from ..status import Status
 from .changes import Change, changes
 from .conventions import (
     QUIET,
+    against_text,
     basis_label,
     by_severity,
     confidence,
@@ -141,6 +142,9 @@ def _detail(result: MetricResult) -> list[str]:
     failure = test_failure(result)
     if failure:
         lines.append(f"  - :x: **test failed:** {_first_line(failure)}")
+    against = against_text(result, note=False)
+    if against:
+        lines.append(f"  - basis: {_cell(against, MESSAGE_LIMIT)}")
     found = _news(result)
     if found:
         lines.append("  - changed since the baseline: " + _cell(

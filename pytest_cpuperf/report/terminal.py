@@ -14,7 +14,9 @@ from ..records.results import MetricResult, RunReport, format_value
 from ..status import Status
 from .conventions import (
     GATE_FAILED,
+    SAME_MOMENT_LABEL,
     SEVERITY,
+    against_text,
     basis_label,
     by_severity,
     ci_label,
@@ -185,6 +187,13 @@ def _basis_notes(results: Sequence[MetricResult], frame: Framing) -> list[str]:
         notes.append(f"note: {len(referenced)} change(s) relative to the same-run reference "
                      f"('vs reference', their CI too), the raw change beside; {columns} columns "
                      f"show raw values")
+    if any(basis_label(r) == SAME_MOMENT_LABEL for r in results):
+        notes.append(f"note: a 'same-moment' change is the ratio of the model to its baseline's "
+                     f"artifact measured side by side in this run (its CI too), the raw change "
+                     f"beside; {columns} columns show raw values")
+    short = short_ids([r.test_id for r in results])
+    notes += [f"note: {short[r.test_id]} {r.metric}: {against_text(r, note=False)}"
+              for r in results if basis_label(r) == SAME_MOMENT_LABEL]
     return notes
 
 

@@ -283,19 +283,28 @@ def updated(baseline: BaselineFile, records: Iterable[MetricRecord],
 
     A record whose result was consistent with its baseline (a pass, or an inconclusive change)
     is *appended* as one more run (the last :data:`MAX_RUNS` are kept), which is how repeated
-    updates teach the verdict the run-to-run noise; any other record starts a fresh history.
+    updates teach the verdict the run-to-run noise; any other record starts a fresh history, as
+    does one that measured another artifact (other model files or compile recipe).
     """
     consistent = consistent or set()
     new = {test: dict(metrics) for test, metrics in baseline.records.items()}
     for record in records:
         old = new.get(record.test_id, {}).get(record.metric)
         fresh = BaselineRecord.from_record(record)
-        if old is not None and record.key in consistent and old.kind == record.kind:
+        if old is not None and record.key in consistent and old.kind == record.kind \
+                and _same_artifact(old, record):
             runs = [*old.runs, BaselineRun.from_record(record)][-MAX_RUNS:]
             fresh = BaselineRecord(record.kind, record.unit, record.higher_is_better, runs,
-                                   dict(record.config))
+                                   dict(record.config), artifact=record.artifact or old.artifact)
         new.setdefault(record.test_id, {})[record.metric] = fresh
     return BaselineFile(path=baseline.path, machine=baseline.machine, records=new)
+
+
+def _same_artifact(old: BaselineRecord, record: MetricRecord) -> bool:
+    """Whether ``record`` measured what ``old``'s runs measured, as far as both know."""
+    if old.artifact is None or record.artifact is None:
+        return True
+    return record.artifact.same_build(old.artifact)
 
 
 def update_file(path: Path, machine: dict[str, Any], records: Iterable[MetricRecord],
