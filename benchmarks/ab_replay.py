@@ -2,7 +2,7 @@
 
 Every run of ``python -m benchmarks.ab`` stores each test's per-round throughput of both sides.
 This replays the paired verdict of ``cpuperf ab`` on them (the same spoiled-round filter,
-:func:`~pytest_cpuperf.ab.verdict.pooled_ab_ratio` and verdict rule) for every floor and for the
+:func:`~pytest_cpuperf.stats.intervals.pooled_ratio` and verdict rule) for every floor and for the
 first N rounds, and estimates the between-process offset the floor stands for: the spread of
 the A/A runs' ratios beyond what their own rounds explain. ``cpuperf ab`` measures a test whose
 verdict is not a pass again by a fresh pair of worker processes, up to ``--max-pairs``, and

@@ -33,7 +33,7 @@ from .records.results import (
     SAMPLED_KINDS,
     MetricRecord,
 )
-from .same_moment import Plan, SameMoment
+from .same_moment import Plan, SameMoment, turns
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -134,7 +134,8 @@ class Recorder:
             self.progress(f"same-moment: measuring baseline artifact {plan.baseline.short} "
                           f"beside {compiled.label}")
         try:
-            return engine.compare(compiled, plan.model, inputs, settings,
+            return engine.compare(compiled, plan.model, inputs,
+                                  turns(settings, (compiled.backend, plan.model.backend)),
                                   progress=self.progress)
         except CpuperfUsageError as exc:
             plan.why = (f"baseline artifact {plan.baseline.short} could not be measured beside "

@@ -12,10 +12,10 @@ from pytest_cpuperf.ab.verdict import (
     judge_pairs,
     judge_test,
     needs_another_pair,
-    pooled_ab_ratio,
 )
 from pytest_cpuperf.measure import engine
 from pytest_cpuperf.records.results import MetricRecord
+from pytest_cpuperf.stats.intervals import pooled_ratio
 
 
 def test_a_trial_driver_decides_how_many_rounds_run(tiny_int8_ir: Path) -> None:
@@ -186,8 +186,8 @@ def test_one_pair_of_workers_is_the_paired_test_widened_by_the_process_floor() -
 
     slower = [b * 0.96 * (1.002 if i % 2 else 0.998) for i, b in enumerate(BASE)]
     plain = paired_ratio(slower, BASE)
-    assert pooled_ab_ratio([(slower, BASE)], 0.0) == plain
-    floored = pooled_ab_ratio([(slower, BASE)], 0.01)
+    assert pooled_ratio([(slower, BASE)], 0.0) == plain
+    floored = pooled_ratio([(slower, BASE)], 0.01)
     assert floored.ratio == plain.ratio and floored.pairs == len(BASE)
     assert floored.low < plain.low and floored.high > plain.high
 

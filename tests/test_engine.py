@@ -91,6 +91,19 @@ def test_drained_trial_times_its_window_not_its_fill_or_drain(tiny_int8_ir: Path
     assert wall - trial.duration_s >= min(latencies) / 1000.0
 
 
+def test_a_turn_holds_a_few_rounds_of_a_slow_model() -> None:
+    """At 8 samples a second with 2 requests of batch 1, four rounds take one second: a
+    0.25 s turn grows to that; a call-by-call target keeps its own minimum (iterations)."""
+    from pytest_cpuperf.backends.base import AsyncTarget
+
+    warm = engine.Warmup(seconds=1.0, rates=(9.0, 8.0), steady=True)
+    target = AsyncTarget(queue=[object(), object()], batch_size=1)  # type: ignore[arg-type]
+    assert engine.least_turn_s(target, warm) == pytest.approx(
+        engine.MIN_ROUNDS_PER_TURN * 2 / 8.0)
+    assert engine.least_turn_s(target, engine.Warmup(0.1, (), None)) == 0.0
+    assert engine.least_turn_s(SyncTarget(call=lambda: None, batch_size=1), warm) == 0.0
+
+
 def test_measure_reports_trials_latency_kernels(tiny_int8_ir: Path) -> None:
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
@@ -109,9 +122,8 @@ def test_measure_reports_trials_latency_kernels(tiny_int8_ir: Path) -> None:
 
 
 def test_pipelined_trials_count_as_many_completions_as_intervals(tiny_int8_ir: Path) -> None:
-    """Windows tile the time from the refill's last completion to the run's last one, and
-    together count one completion per interval between them (the first trial used to count
-    one short)."""
+    """Windows tile the time from the first completion after the refill to the run's last
+    one, and together count one completion per interval between them."""
     from pytest_cpuperf.backends.base import AsyncTarget
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
@@ -120,7 +132,7 @@ def test_pipelined_trials_count_as_many_completions_as_intervals(tiny_int8_ir: P
     recorder = CompletionRecorder(target.queue)
     trials = engine.pipelined_trials(AsyncTarget(recorder, target.batch_size), 0.1, 3, None)
     nireq = len(recorder)
-    first, last = nireq - 1, len(recorder.completions) - 1  # the refill's last, the closing
+    first, last = nireq, len(recorder.completions) - 1  # the opening, the closing
     assert sum(t.iterations for t in trials) == last - first
     assert sum(t.duration_s for t in trials) == pytest.approx(
         recorder.completions[last] - recorder.completions[first], abs=1e-3)

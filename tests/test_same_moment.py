@@ -261,3 +261,36 @@ def test_models_without_files_have_no_artifact(small_ir: Path) -> None:
                            example_inputs={"input": torch.zeros(1, 8)})
     assert artifact_source(compiled) == ("no artifact: torch models are judged on the stored "
                                          "figure")
+
+
+def test_same_moment_turns_keep_the_measuring_time_in_quarter_second_turns() -> None:
+    """The user's 5 x 1 s per side become 20 turns of 0.25 s; OpenVINO models take turns with
+    no settle pause, ONNX Runtime's (spinning threads) keep it; short turns stay as set."""
+    from pytest_cpuperf.measure.settings import EngineSettings
+    from pytest_cpuperf.same_moment import TURN_S, turns
+
+    default = EngineSettings()
+    fast = turns(default, ("openvino", "openvino"))
+    assert (fast.trials, fast.trial_time_s, fast.settle_s) == (20, TURN_S, 0.0)
+    assert fast.trials * fast.trial_time_s == default.trials * default.trial_time_s
+    assert turns(default, ("onnxruntime", "onnxruntime")).settle_s == default.settle_s
+    short = EngineSettings(trials=3, trial_time_s=0.1)
+    assert turns(short, ("openvino", "openvino")) == short
+
+
+def test_same_moment_interval_keeps_a_floor_for_two_compiles() -> None:
+    """Pairs that agree to the last digit still leave the offset between two compiles of one
+    model: the same-moment interval is never narrower than that floor."""
+    from pytest_cpuperf.judge.evaluate import COMPILE_FLOOR, Policy, evaluate
+    from pytest_cpuperf.records.artifact import SAME_MOMENT_KEY
+    from pytest_cpuperf.records.results import MetricRecord
+
+    samples = [100.0, 101.0, 99.0, 100.5, 99.5] * 4
+    record = MetricRecord(test_id="t", metric="throughput", kind="throughput",
+                          unit="samples/s", value=100.0, samples=samples,
+                          extra={SAME_MOMENT_KEY: {"baseline": "0" * 64,
+                                                   "baseline_samples": list(samples)}})
+    result = evaluate(record, BaselineRecord.from_record(record), Policy())
+    assert result.against == "same-moment"
+    low, high = result.ci
+    assert high - low >= 2 * 1.6 * COMPILE_FLOOR  # a 90% interval on the floor alone

@@ -2,9 +2,10 @@
 
 Throughput: the ratio head/base of the per-round pairs (base and head trial r ran back to back),
 with its 95% CI and p-value, over every pair of worker processes that measured the test
-(:func:`pooled_ab_ratio`: the spread between the pairs counts); "regression" only when beyond
-the tolerance *and* significant (two-sided p below alpha: the 95% CI excludes no change at the
-default 0.05), "inconclusive" when beyond the tolerance but not significant. Unlike a
+(:func:`~pytest_cpuperf.stats.intervals.pooled_ratio`: the spread between the pairs counts);
+"regression" only when beyond the tolerance *and* significant (two-sided p below alpha: the 95%
+CI excludes no change at the default 0.05), "inconclusive" when beyond the tolerance but not
+significant. Unlike a
 stored baseline's, a pass does not need its CI to rule out a loss beyond the tolerance (one pair
 of worker processes cannot: the process floor alone keeps its CI wider); every verdict says
 which loss its CI rules out. With ``--rounds auto`` the level is ``alpha / looks``
@@ -34,9 +35,9 @@ from ..records.results import (
 )
 from ..stats.intervals import (
     Change,
-    Ratio,
     absolute_verdict,
     paired_ratio,
+    pooled_ratio,
     relative_verdict,
 )
 from ..stats.resolution import ruled_out
@@ -94,46 +95,6 @@ class AbPolicy:
     def level_alpha(self) -> float:
         """The significance the verdict uses: ``alpha``, Bonferroni-adjusted for the looks."""
         return look_alpha(self.alpha, self.looks)
-
-
-def pooled_ab_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
-                    process_floor: float, confidence: float = 0.95) -> Ratio:
-    """head/base from the per-round (head, base) samples of one or more pairs of worker
-    processes: the mean of the pairs' mean log ratios. Its standard error adds to the rounds'
-    own error the offset between two processes, at least ``process_floor`` (log scale) and, with
-    two pairs or more, what the pairs' means spread beyond their rounds' error (a moment
-    estimate; normal approximation for that part, Welch-Satterthwaite degrees of freedom), at
-    the two-sided ``confidence``. One pair with ``process_floor`` 0 is the paired t-test on log
-    ratios."""
-    import math
-
-    import numpy as np
-    from scipy import stats
-
-
-    usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
-    if not usable or (len(usable) == 1 and process_floor <= 0):
-        return paired_ratio(*(usable or pairs)[0], confidence=confidence)
-    logs = [np.log(np.asarray(h, dtype=float)) - np.log(np.asarray(b, dtype=float))
-            for h, b in usable]
-    means = np.array([d.mean() for d in logs])
-    within = np.array([d.var(ddof=1) / d.size for d in logs])
-    k = len(logs)
-    centre = float(means.mean())
-    rounds_var = float(within.sum()) / k ** 2
-    spread = float(means.var(ddof=1) - within.mean()) if k >= 2 else 0.0
-    offset_var = max(process_floor ** 2, spread) / k
-    se = math.sqrt(rounds_var + offset_var)
-    rounds_dof = float(sum(d.size - 1 for d in logs))
-    if se == 0.0:
-        return Ratio(math.exp(centre), math.exp(centre), math.exp(centre),
-                     0.0 if centre else 1.0, sum(d.size for d in logs))
-    dof = se ** 4 / (rounds_var ** 2 / rounds_dof) if rounds_var > 0 else math.inf
-    dist = stats.t(dof) if math.isfinite(dof) else stats.norm
-    half = float(dist.ppf(0.5 + confidence / 2)) * se
-    p_value = float(2 * dist.sf(abs(centre) / se))
-    return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), p_value,
-                 sum(d.size for d in logs))
 
 
 def kernel_summary(kernels: Mapping[str, Any] | None) -> str | None:
@@ -243,7 +204,7 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
                                     f"quieter machine or with more --rounds")
     alpha = policy.level_alpha
     level = 1.0 - alpha  # the two-sided CI that excludes no change exactly when p < alpha
-    ratio = pooled_ab_ratio(usable, policy.process_floor, level)
+    ratio = pooled_ratio(usable, policy.process_floor, level)
     if left_out:
         notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
     if len(measured) > 1:
@@ -293,7 +254,8 @@ AGAIN = (Status.REGRESSION, Status.IMPROVEMENT, Status.INCONCLUSIVE)
 """Paired verdicts after which a test is measured again by a fresh pair of worker processes
 (up to ``--max-pairs``), and judged on all its pairs together. Two processes of one environment
 can differ as a whole (A/A here: x0.842 and x1.131 in 2 of 20 runs of a fast model), which no
-number of rounds within one pair cancels; see :func:`pooled_ab_ratio` and README "cpuperf ab"."""
+number of rounds within one pair cancels; see
+:func:`~pytest_cpuperf.stats.intervals.pooled_ratio` and README "cpuperf ab"."""
 
 
 def needs_another_pair(results: Sequence[MetricResult]) -> str | None:

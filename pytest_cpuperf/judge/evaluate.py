@@ -27,7 +27,7 @@ from ..stats.contention import loss_bound
 from ..stats.intervals import (
     Change,
     absolute_verdict,
-    paired_ratio,
+    pooled_ratio,
     relative_verdict,
     throughput_change,
 )
@@ -207,6 +207,12 @@ def _same_moment_data(record: MetricRecord) -> Mapping[str, Any] | None:
     return data
 
 
+COMPILE_FLOOR = 0.01
+"""Least standard deviation (log scale) of the offset between two compiles of one model in
+one process, added to a same-moment ratio's error: pairing cancels the machine's drift, not
+that (A/A of two compiles of one IR read x1.011 to x1.017 over 40 pairs of turns each;
+docs/evidence/same-moment.md)."""
+
 DECIDE_SAME_MOMENT = ("To decide it, more trials (trials=, trial_time=, or --cpuperf-trials): "
                       "the pairs set the interval")
 """What would decide an inconclusive same-moment verdict (said in its message)."""
@@ -218,7 +224,7 @@ def _same_moment(record: MetricRecord, baseline: BaselineRecord | None, policy: 
     in this run, judged as ``cpuperf ab`` judges its ratio (:func:`relative_verdict`)."""
     confidence = 1.0 - 2 * policy.alpha
     base = [float(x) for x in data["baseline_samples"]]
-    ratio = paired_ratio(record.samples, base, confidence=confidence)
+    ratio = pooled_ratio([(record.samples, base)], COMPILE_FLOOR, confidence=confidence)
     # one-sided in the direction of the change: below alpha exactly when the two-sided
     # (1 - 2 alpha) interval excludes no change
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value / 2,

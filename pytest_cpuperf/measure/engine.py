@@ -50,6 +50,10 @@ STEADY_WINDOWS = 3
 STEADY_SPREAD = 0.15
 """Largest relative spread (max/min - 1) of those window rates that counts as steady."""
 MIN_WARMUP_WINDOW_S = 0.2
+MIN_ROUNDS_PER_TURN = 4
+"""An interleaved turn of an async model lasts at least this many rounds of its requests (at
+its warm-up rate), however short the trial time: a turn of a slow model then holds whole
+rounds, not a fraction of one, beside the untimed fill and drain around it."""
 REFERENCE_TRIAL_FRACTION = 0.5
 """A same-run reference's trial lasts this share of the measured trial (it measures the
 moment, not the model: half the time costs a third more measuring time)."""
@@ -148,26 +152,29 @@ def pipelined_trials(target: AsyncTarget, seconds: float, count: int,
                      stop: Callable[[Trial], bool] = lambda trial: False) -> list[Trial]:
     """Up to ``count`` back-to-back trials of ``seconds`` with the queue kept full throughout.
 
-    The queue is filled and one round of ``nireq`` completions is run untimed (the refill);
-    then each trial counts the completions observed in its window, and a window ends at the
-    first completion observed after its deadline (that completion opens the next window), so
-    windows tile time without gaps: a window from one completion to another counts the one
-    that opens it and not the one that closes it, as many completions as intervals between
-    them. The first window is opened by the refill's last completion. No trial drains the
-    queue; the drain after the last one is untimed. ``stop(trial)`` ends the run early after
-    a trial (it is still returned). ``latencies`` gets one list of request latencies (ms) per
-    trial.
+    The queue is filled and one whole round of ``nireq`` completions is run untimed (the
+    refill); then each trial counts the completions observed in its window, and a window ends
+    at the first completion observed after its deadline (that completion opens the next
+    window), so windows tile time without gaps: a window from one completion to another
+    counts the one that opens it and not the one that closes it, as many completions as
+    intervals between them. The first window is opened by the first completion after the
+    refill: streams that finish their requests together complete them in bunches, and a
+    window must open where it closes, at the first of a bunch (opened at the last of one, a
+    window counts ``nireq - 1`` short: 4% of one second at 26 samples a second). No trial
+    drains the queue; the drain after the last one is untimed. ``stop(trial)`` ends the run
+    early after a trial (it is still returned). ``latencies`` gets one list of request
+    latencies (ms) per trial.
     """
     queue = target.queue
     nireq = len(queue)
     get_idle, start, clock = queue.get_idle_request_id, queue.start_async, time.perf_counter
-    for _ in range(2 * nireq - 1):  # fill, then an untimed round of completions but its last
+    for _ in range(2 * nireq):  # fill, then a whole untimed round of completions
         get_idle()
         start()
     trials: list[Trial] = []
     load, threads = snapshot(), thread_times()
-    # the refill's last completion opens the first window, timed where it is observed, as
-    # every later window is timed from the completion that opens it
+    # the first completion after the refill opens the first window, timed where it is
+    # observed, as every later window is timed from the completion that opens it
     idle = get_idle()
     begin = clock()
     window: list[float] = [queue[idle].latency]
@@ -455,6 +462,14 @@ def _with_reference(models: Sequence[CompiledModel], inputs: Sequence[Inputs | N
             for m in measured]
 
 
+def least_turn_s(target: AsyncTarget | SyncTarget, warm: Warmup) -> float:
+    """The shortest turn of ``target``: :data:`MIN_ROUNDS_PER_TURN` rounds of its requests at
+    its last warm-up rate (0 for a call-by-call target, or with no warm-up window)."""
+    if not isinstance(target, AsyncTarget) or not warm.rates or warm.rates[-1] <= 0:
+        return 0.0
+    return MIN_ROUNDS_PER_TURN * len(target.queue) * target.batch_size / warm.rates[-1]
+
+
 def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget | SyncTarget],
                  settings: EngineSettings, labels: Sequence[str | None],
                  progress: Progress | None, trial_times: Sequence[float] | None = None,
@@ -472,6 +487,7 @@ def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget 
     shares = [t / settings.trial_time_s for t in trial_times] if trial_times else [1.0] * len(
         models)  # a shorter (reference) trial gets its share of the repeat budget
     budget = RetryBudget(settings.retry_budget_s * sum(shares))
+    least = [least_turn_s(target, warm) for target, warm in zip(targets, warmups, strict=True)]
     order = list(range(len(models)))
     names = [label or m.label for label, m in zip(labels, models, strict=True)]
     for round_no in _rounds(settings.trials, names, trials):
@@ -482,7 +498,7 @@ def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget 
                 if len(models) > 1 and settings.settle_s > 0:
                     time.sleep(settings.settle_s)
                 seconds = trial_times[index] if trial_times else settings.trial_time_s
-                return _trial(targets[index], seconds, settings, sink)
+                return _trial(targets[index], max(seconds, least[index]), settings, sink)
 
             trials[index].append(_run_with_retries(run, budget, dropped[index],
                                                    latencies[index]))

@@ -205,3 +205,38 @@ def absolute_verdict(current: float, baseline: float, tolerance: float,
     if signed > tolerance:
         return Status.IMPROVEMENT, delta
     return Status.PASS, delta
+
+
+def pooled_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
+                 process_floor: float, confidence: float = 0.95) -> Ratio:
+    """head/base from the per-round (head, base) samples of one or more pairs (of worker
+    processes, or of compiles in one process): the mean of the pairs' mean log ratios. Its
+    standard error adds to the rounds' own error the offset between the two sides of a pair
+    (two processes, two compiles of one model), at least ``process_floor`` (log scale) and,
+    with two pairs or more, what the pairs' means spread beyond their rounds' error (a moment
+    estimate; normal approximation for that part, Welch-Satterthwaite degrees of freedom), at
+    the two-sided ``confidence``. One pair with ``process_floor`` 0 is the paired t-test on log
+    ratios."""
+    usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
+    if not usable or (len(usable) == 1 and process_floor <= 0):
+        return paired_ratio(*(usable or pairs)[0], confidence=confidence)
+    logs = [np.log(np.asarray(h, dtype=float)) - np.log(np.asarray(b, dtype=float))
+            for h, b in usable]
+    means = np.array([d.mean() for d in logs])
+    within = np.array([d.var(ddof=1) / d.size for d in logs])
+    k = len(logs)
+    centre = float(means.mean())
+    rounds_var = float(within.sum()) / k ** 2
+    spread = float(means.var(ddof=1) - within.mean()) if k >= 2 else 0.0
+    offset_var = max(process_floor ** 2, spread) / k
+    se = math.sqrt(rounds_var + offset_var)
+    rounds_dof = float(sum(d.size - 1 for d in logs))
+    if se == 0.0:
+        return Ratio(math.exp(centre), math.exp(centre), math.exp(centre),
+                     0.0 if centre else 1.0, sum(d.size for d in logs))
+    dof = se ** 4 / (rounds_var ** 2 / rounds_dof) if rounds_var > 0 else math.inf
+    dist = _sps.t(dof) if math.isfinite(dof) else _sps.norm
+    half = float(dist.ppf(0.5 + confidence / 2)) * se
+    p_value = float(2 * dist.sf(abs(centre) / se))
+    return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), p_value,
+                 sum(d.size for d in logs))

@@ -1,0 +1,146 @@
+"""A changed model judged against its stored baseline: the stored figure beside the
+same-moment ratio (the baseline's artifact measured interleaved with the candidate).
+
+The baseline is the tiny BERT (INT8, sequence 64). Candidates: ``aa``, the same graph saved
+with another tag in its rt_info (other bytes, so other hashes: the gate re-measures it), and
+longer sequences (66, 68, 72), whose true cost is measured first by a long interleaved
+comparison (``--truth-trials`` pairs of the gate's turns). The baseline figure is measured
+once, at the start, as ``--cpuperf-update`` would store it. Each gate run then measures
+candidate and baseline interleaved as the gate does (the default 5 x 1 s per side, in turns
+of 0.25 s: :func:`pytest_cpuperf.same_moment.turns`) and is judged twice, by the plugin's own
+``evaluate``: on the same-moment ratio, and on the candidate's figure against the stored one.
+Verdicts are given at the default tolerance (5%) and at 2%.
+
+    python -m benchmarks.same_moment --runs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .common import say
+
+CANDIDATES: dict[str, int | None] = {"aa": None, "seq66": 66, "seq68": 68, "seq72": 72}
+"""Candidate name -> its sequence length (None: the baseline's graph under another hash)."""
+TOLERANCES = (0.05, 0.02)
+
+
+def _irs(workdir: Path) -> tuple[Path, dict[str, Path]]:
+    import openvino as ov
+
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    base = build_ir(BertSpec.tiny(), progress=say)
+    irs: dict[str, Path] = {}
+    for name, seq in CANDIDATES.items():
+        if seq is None:
+            model = ov.Core().read_model(str(base))
+            model.set_rt_info("aa", "cpuperf_benchmark_tag")
+            irs[name] = workdir / "aa.xml"
+            ov.save_model(model, irs[name])
+        else:
+            irs[name] = build_ir(BertSpec.tiny(seq_len=seq), progress=say)
+    return base, irs
+
+
+def _compile(ir: Path) -> Any:
+    from pytest_cpuperf.backends.openvino import check_options, compile_model
+
+    return compile_model(ir, check_options())
+
+
+def _record(samples: list[float], beside: list[float] | None = None) -> Any:
+    from pytest_cpuperf.records.artifact import SAME_MOMENT_KEY
+    from pytest_cpuperf.records.results import MetricRecord
+
+    extra = {SAME_MOMENT_KEY: {"baseline": "0" * 64, "baseline_samples": beside,
+                               "baseline_value": statistics.fmean(beside)}} if beside else {}
+    return MetricRecord(test_id="bench::test_bert", metric="throughput", kind="throughput",
+                        unit="samples/s", value=statistics.fmean(samples), samples=samples,
+                        extra=extra)
+
+
+def _verdicts(candidate: list[float], beside: list[float], stored: Any) -> dict[str, Any]:
+    from pytest_cpuperf.judge.evaluate import Policy, evaluate
+
+    out: dict[str, Any] = {}
+    for tolerance in TOLERANCES:
+        policy = replace(Policy(), tolerance=tolerance)
+        same = evaluate(_record(candidate, beside), stored, policy)
+        alone = evaluate(_record(candidate), stored, policy)
+        out[f"{tolerance:g}"] = {"same_moment": same.status.value, "stored": alone.status.value,
+                                 "same_moment_ci": same.ci, "stored_ci": alone.ci}
+    return out
+
+
+def run(runs: int, truth_trials: int) -> dict[str, Any]:
+    from pytest_cpuperf.measure.engine import EngineSettings, compare, measure
+    from pytest_cpuperf.records.results import BaselineRecord
+    from pytest_cpuperf.same_moment import turns
+
+    gate_settings = turns(EngineSettings(), ("openvino", "openvino"))
+
+    with tempfile.TemporaryDirectory() as workdir:
+        base_ir, irs = _irs(Path(workdir))
+        base = _compile(base_ir)
+        models = {name: _compile(ir) for name, ir in irs.items()}
+        truth = {}
+        for name, model in models.items():
+            long = compare(model, base, settings=replace(gate_settings, trials=truth_trials))
+            truth[name] = {"ratio": round(long.ratio.ratio, 4), "low": round(long.ratio.low, 4),
+                           "high": round(long.ratio.high, 4)}
+            say(f"truth {name}: {long.ratio.describe()}")
+        stored = BaselineRecord.from_record(_record(list(measure(base).throughputs)))
+        rows: list[dict[str, Any]] = []
+        for run_no in range(runs):
+            for name, model in models.items():
+                began = time.perf_counter()
+                gate = compare(model, base, settings=gate_settings)
+                seconds = time.perf_counter() - began
+                row = {"candidate": name, "run": run_no, "seconds": round(seconds, 1),
+                       "ratio": round(gate.ratio.ratio, 4),
+                       **_verdicts(list(gate.a.throughputs), list(gate.b.throughputs), stored)}
+                say(f"run {run_no + 1}/{runs} {name}: x{row['ratio']:.3f}, " + ", ".join(
+                    f"tol {t}: same-moment {v['same_moment']}, stored {v['stored']}"
+                    for t, v in row.items() if isinstance(v, dict)))
+                rows.append(row)
+    return {"truth": truth, "rows": rows, "summary": summary(rows)}
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Verdict counts per candidate, basis and tolerance, and the median gate time."""
+    out: dict[str, Any] = {}
+    for name in CANDIDATES:
+        mine = [r for r in rows if r["candidate"] == name]
+        out[name] = {"median_gate_s": statistics.median(r["seconds"] for r in mine)}
+        for tolerance in TOLERANCES:
+            key = f"{tolerance:g}"
+            for basis in ("same_moment", "stored"):
+                out[name][f"{basis}@{key}"] = dict(Counter(r[key][basis] for r in mine))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="gate runs per candidate")
+    parser.add_argument("--truth-trials", type=int, default=160,
+                        help="pairs of turns that establish each candidate's true ratio")
+    parser.add_argument("--out", type=Path, help="write every figure to this JSON file")
+    args = parser.parse_args(argv)
+    result = run(args.runs, args.truth_trials)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({"truth": result["truth"], "summary": result["summary"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
