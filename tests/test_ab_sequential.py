@@ -188,3 +188,20 @@ def test_the_verdict_uses_the_rules_level_and_an_undecided_pass_is_inconclusive(
     [decided] = with_stops([six], {0: Stop(13, DECIDED, 6, 120.0, RULED_OUT)})
     assert decided.status == six.status
     assert "decided after 13 rounds" in decided.message
+
+
+def test_a_regression_before_the_first_look_must_lie_wholly_beyond_the_tolerance() -> None:
+    """A budget that runs out before the rule's first look leaves a loss whose interval still
+    reaches within the tolerance undecided; a loss wholly beyond it stays a regression."""
+    slight = judge_pair(throughput([100.0, 101.0]), throughput([96.5, 96.0]), AbPolicy())
+    gross = judge_pair(throughput([100.0, 101.0]), throughput([50.0, 50.4]), AbPolicy())
+    assert slight.status.value == "regression" and gross.status.value == "regression"
+    assert slight.ci is not None and slight.ci[1] > -AbPolicy().tolerance
+    ran_out = {0: Stop(2, BUDGET, looks=1, budget_s=0.5)}
+    [undecided] = with_stops([slight], ran_out)
+    assert undecided.status.value == "inconclusive"
+    assert "before the rule's first look at 6 rounds" in undecided.message
+    [kept] = with_stops([gross], ran_out)
+    assert kept.status.value == "regression"
+    [looked] = with_stops([slight], {0: Stop(9, BUDGET, looks=2, budget_s=60.0)})
+    assert looked.status.value == "regression"

@@ -239,8 +239,9 @@ def test_profile_on_request(pytester: pytest.Pytester, tiny_int8_ir: Path) -> No
     _record(pytester, tiny_int8_ir)
     result = pytester.runpytest(*FAST, "--cpuperf-profile")
     result.assert_outcomes(passed=1)
+    # which layer types moved most depends on the machine's moment: the breakdown is there
     result.stdout.fnmatch_lines(["*where the time went (ms per inference, baseline -> now): "
-                                 "*FullyConnected*"])
+                                 "* -> *; total * -> *"])
 
 
 def test_profile_diff_text() -> None:

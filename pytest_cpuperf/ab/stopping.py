@@ -163,8 +163,11 @@ def stop_notes(test: str, stops: dict[int, Stop], alpha: float) -> list[str]:
 def with_stops(results: Sequence[MetricResult], stops: dict[int, Stop]
                ) -> list[MetricResult]:
     """``results`` with the rounds each paired verdict rests on said: a pass whose interval
-    still reaches beyond the tolerance after the budget ran out is inconclusive."""
+    still reaches beyond the tolerance after the budget ran out is inconclusive, and so is a
+    regression or an improvement the rule never looked at (the budget ran out before
+    :data:`MIN_ROUNDS`) whose interval still reaches within the tolerance."""
     ran_out = [s for s in stops.values() if s.reason == BUDGET]
+    before_first_look = any(s.rounds < MIN_ROUNDS for s in ran_out)
     said = "; ".join(s.describe() for _, s in sorted(stops.items())
                      if s.reason in (DECIDED, BUDGET))
     if not said:
@@ -180,6 +183,12 @@ def with_stops(results: Sequence[MetricResult], stops: dict[int, Stop]
             status = Status.INCONCLUSIVE
             message += (" (undecided: the interval still reaches beyond the tolerance. Hint: "
                         "a larger --budget)")
+        elif status in (Status.REGRESSION, Status.IMPROVEMENT) and before_first_look and \
+                _reaches_within(result):
+            status = Status.INCONCLUSIVE
+            message += (f" (undecided: the budget ran out before the rule's first look at "
+                        f"{MIN_ROUNDS} rounds, and the interval still reaches within the "
+                        f"tolerance. Hint: a larger --budget)")
         out.append(replace(result, status=status, message=message))
     return out
 
@@ -189,3 +198,13 @@ def _reaches_beyond(result: MetricResult) -> bool:
         return False
     worst = result.ci[0] if result.record.higher_is_better else -result.ci[1]
     return worst < -result.tolerance
+
+
+def _reaches_within(result: MetricResult) -> bool:
+    """Whether the interval of a loss (or a gain) reaches back within the tolerance."""
+    if result.ci is None or result.tolerance is None:
+        return True
+    low, high = result.ci if result.record.higher_is_better else (-result.ci[1], -result.ci[0])
+    if result.status is Status.IMPROVEMENT:
+        return low < result.tolerance
+    return high > -result.tolerance
