@@ -143,9 +143,9 @@ def ci_label(level: float) -> str:
 
 
 BASIS_LABELS = {"reference": "vs reference", "corrected": "corrected"}
+"""What a change computed on another basis than the raw figures says after its figure."""
 SAME_MOMENT_LABEL = "same-moment"
 """What a change of the ratio candidate/baseline measured side by side in the run says."""
-"""What a change computed on another basis than the raw figures says after its figure."""
 
 
 def _log_mean(samples: Sequence[float]) -> float | None:
