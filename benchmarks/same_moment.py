@@ -57,7 +57,9 @@ def _compile(ir: Path) -> Any:
     return compile_model(ir, check_options())
 
 
-def _record(samples: list[float], beside: list[float] | None = None) -> Any:
+def gate_record(samples: list[float], beside: list[float] | None = None) -> Any:
+    """A throughput record of ``samples``; with ``beside``, the baseline's samples measured
+    interleaved with it (judged same-moment), else none (judged on the stored figure)."""
     from pytest_cpuperf.records.artifact import SAME_MOMENT_KEY
     from pytest_cpuperf.records.results import MetricRecord
 
@@ -74,8 +76,8 @@ def _verdicts(candidate: list[float], beside: list[float], stored: Any) -> dict[
     out: dict[str, Any] = {}
     for tolerance in TOLERANCES:
         policy = replace(Policy(), tolerance=tolerance)
-        same = evaluate(_record(candidate, beside), stored, policy)
-        alone = evaluate(_record(candidate), stored, policy)
+        same = evaluate(gate_record(candidate, beside), stored, policy)
+        alone = evaluate(gate_record(candidate), stored, policy)
         out[f"{tolerance:g}"] = {"same_moment": same.status.value, "stored": alone.status.value,
                                  "same_moment_ci": same.ci, "stored_ci": alone.ci}
     return out
@@ -98,7 +100,7 @@ def run(runs: int, truth_trials: int) -> dict[str, Any]:
             truth[name] = {"ratio": round(long.ratio.ratio, 4), "low": round(long.ratio.low, 4),
                            "high": round(long.ratio.high, 4)}
             say(f"truth {name}: {long.ratio.describe()}")
-        stored = BaselineRecord.from_record(_record(list(measure(base).throughputs)))
+        stored = BaselineRecord.from_record(gate_record(list(measure(base).throughputs)))
         rows: list[dict[str, Any]] = []
         for run_no in range(runs):
             for name, model in models.items():

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from .common import say
+from .same_moment import gate_record
 
 CONFIGS: dict[str, dict[str, float]] = {
     "5x1s_settle0.3": {"trials": 5, "trial_time_s": 1.0, "settle_s": 0.3},
@@ -31,18 +32,10 @@ CONFIGS: dict[str, dict[str, float]] = {
 
 def _verdict(a: list[float], b: list[float], tolerance: float) -> str:
     from pytest_cpuperf.judge.evaluate import Policy, evaluate
-    from pytest_cpuperf.records.artifact import SAME_MOMENT_KEY
-    from pytest_cpuperf.records.results import BaselineRecord, MetricRecord
+    from pytest_cpuperf.records.results import BaselineRecord
 
-    def record(samples: list[float], beside: list[float] | None) -> MetricRecord:
-        extra = {SAME_MOMENT_KEY: {"baseline": "0" * 64, "baseline_samples": beside}} \
-            if beside else {}
-        return MetricRecord(test_id="t", metric="throughput", kind="throughput",
-                            unit="samples/s", value=statistics.fmean(samples), samples=samples,
-                            extra=extra)
-
-    stored = BaselineRecord.from_record(record(b, None))
-    return evaluate(record(a, b), stored, replace(Policy(), tolerance=tolerance)).status.value
+    stored = BaselineRecord.from_record(gate_record(b))
+    return evaluate(gate_record(a, b), stored, replace(Policy(), tolerance=tolerance)).status.value
 
 
 def run(runs: int) -> dict[str, Any]:
