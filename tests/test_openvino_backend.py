@@ -12,7 +12,9 @@ from pytest_cpuperf.backends.openvino import (
     check_options,
     compile_model,
     parse_shape,
+    ran,
     summarize_exec_types,
+    summarize_profiling,
 )
 from pytest_cpuperf.errors import CpuperfUsageError
 from pytest_cpuperf.isa import CpuIsa, detect
@@ -125,6 +127,43 @@ def test_kernel_report_names_isa(tiny_int8_ir: Path) -> None:
         assert "inferred from the CPU" in kernels.summary()
     else:
         assert kernels.isa_inferred == ""
+
+
+def _profiled(node_type: str, status: str, exec_type: str) -> object:
+    import openvino as ov
+    info = ov.ProfilingInfo()
+    info.node_type, info.node_name, info.exec_type = node_type, f"{node_type}_0", exec_type
+    info.status = getattr(ov.ProfilingInfo.Status, status)
+    return info
+
+
+@pytest.mark.parametrize(("node_type", "status", "exec_type", "counts"), [
+    ("Subgraph", "EXECUTED", "jit_avx512_bf16", True),
+    ("Subgraph", "NOT_RUN", "jit_avx512_bf16", True),  # ran in under 1 us
+    ("Transpose", "EXECUTED", "unknown_bf16", True),
+    ("Multiply", "NOT_RUN", "undef", False),  # fused into its neighbour
+    ("Reshape", "NOT_RUN", "unknown_i8", False),  # in place
+    ("Parameter", "NOT_RUN", "unknown_i64", False),
+    ("Gelu", "OPTIMIZED_OUT", "jit_avx512_bf16", False),
+])
+def test_a_layer_counts_when_it_ran_a_kernel(node_type: str, status: str, exec_type: str,
+                                             counts: bool) -> None:
+    """Statuses and exec types as the CPU plugin reports them (recorded on an AMX Xeon)."""
+    assert ran(_profiled(node_type, status, exec_type)) is counts
+
+
+def test_every_inference_reports_the_same_kernels(tiny_int8_ir: Path) -> None:
+    """The kernel mix does not depend on how long a layer took: each of a few inferences
+    alone gives the whole mix, as ``kernels="same"`` needs (a tiny Subgraph that runs in
+    under 1 us reads NOT_RUN in about half of them)."""
+    model = compile_model(tiny_int8_ir, check_options())
+    request = model._profiled_request
+    mixes = []
+    for _ in range(12):
+        request.infer()
+        mixes.append(summarize_profiling(request.get_profiling_info()).exec_types)
+    assert all(mix == mixes[0] for mix in mixes), mixes
+    assert mixes[0] == model.kernels().exec_types
 
 
 def test_fp32_kernel_report_names_isa() -> None:
