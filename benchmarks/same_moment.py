@@ -7,7 +7,7 @@ longer sequences (66, 68, 72), whose true cost is measured first by a long inter
 comparison (``--truth-trials`` pairs of the gate's turns). The baseline figure is measured
 once, at the start, as ``--cpuperf-update`` would store it. Each gate run then measures
 candidate and baseline interleaved as the gate does (the default 5 x 1 s per side, in turns
-of 0.25 s: :func:`pytest_cpuperf.same_moment.turns`) and is judged twice, by the plugin's own
+of 0.25 s: :func:`pytest_cpuperf.measure.turns.in_turns`) and is judged twice, by the plugin's own
 ``evaluate``: on the same-moment ratio, and on the candidate's figure against the stored one.
 Verdicts are given at the default tolerance (5%) and at 2%.
 
@@ -85,8 +85,8 @@ def _verdicts(candidate: list[float], beside: list[float], stored: Any) -> dict[
 
 def run(runs: int, truth_trials: int) -> dict[str, Any]:
     from pytest_cpuperf.measure.engine import EngineSettings, compare, measure
+    from pytest_cpuperf.measure.turns import in_turns as turns
     from pytest_cpuperf.records.results import BaselineRecord
-    from pytest_cpuperf.same_moment import turns
 
     gate_settings = turns(EngineSettings(), ("openvino", "openvino"))
 

@@ -220,9 +220,14 @@ AB_KNOBS: tuple[Knob, ...] = (
          help="With --rounds auto: seconds one pair of worker processes may spend on one test, "
               "its warm-up included; when they run out the test is judged on the rounds "
               "measured so far, and is inconclusive if they did not decide"),
+    Knob("turn", float, 0.25, 0.0, INF, AB, example="0.25", low_open=True,
+         help="Seconds of each side's turn in a round, shorter than a shared VM's drift so the "
+              "drift lands on both sides (a slow model's turn is lengthened to a few rounds of "
+              "its requests); unless given, a --cpuperf-trial-time after -- sets it"),
     Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
-         help="Seconds of pause before each trial so the other side's threads are idle (Intel "
-              "OpenMP threads spin-wait ~200 ms after their last parallel region)"),
+         help="Seconds of pause before a turn that follows a model whose threads spin after "
+              "a request (PyTorch, IPEX, ONNX Runtime: Intel OpenMP threads spin-wait ~200 ms), "
+              "so they are idle when the other side starts; none after OpenVINO's"),
     # pairing within one job cancels the between-run noise that sets the baseline gate's 5%
     # (docs/evidence/ab-calibration.md)
     replace(BY_NAME["tolerance"], scope=AB, default=0.015, example="0.015",

@@ -20,6 +20,7 @@ from .measure.accuracy import AccuracyResult, AgreementResult, agreement, evalua
 from .measure.coldstart import ColdStart
 from .measure.engine import TRIAL_DRIVER, Comparison, EngineSettings
 from .measure.reference import Reference, reference_for, unlike_reference
+from .measure.turns import in_turns
 from .progress import Progress
 from .records.artifact import SAME_MOMENT_KEY, STORED_WHY_KEY, Fingerprint
 from .records.measurement import Measurement
@@ -33,7 +34,7 @@ from .records.results import (
     SAMPLED_KINDS,
     MetricRecord,
 )
-from .same_moment import Plan, SameMoment, turns
+from .same_moment import Plan, SameMoment
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -135,7 +136,7 @@ class Recorder:
                           f"beside {compiled.label}")
         try:
             return engine.compare(compiled, plan.model, inputs,
-                                  turns(settings, (compiled.backend, plan.model.backend)),
+                                  in_turns(settings, (compiled.backend, plan.model.backend)),
                                   progress=self.progress)
         except CpuperfUsageError as exc:
             plan.why = (f"baseline artifact {plan.baseline.short} could not be measured beside "

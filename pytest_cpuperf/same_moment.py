@@ -11,25 +11,17 @@ judges the stored figure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import BackendUnavailable, CompiledModel
 from .backends.registry import artifact_source, compile_artifact
 from .errors import CpuperfUsageError
-from .measure.settings import EngineSettings
 from .records.artifact import Fingerprint
 from .records.results import BaselineRecord
 from .store.artifacts import ArtifactStore, fingerprint
 from .store.fileio import describe_os_error
-
-TURN_S = 0.25
-"""Each side's turn in a same-moment measurement: shorter than the machine's drift, so the
-drift lands on both sides of a pair (docs/evidence/same-moment.md)."""
-SPIN_FREE_BACKENDS = frozenset({"openvino"})
-"""Backends whose threads do not spin after a request: no settle pause between their turns."""
 
 Lookup = Callable[[str, str], tuple[BaselineRecord | None, str]]
 """``(test_id, metric)`` -> the baseline to measure beside, and a note when it is another
@@ -123,14 +115,3 @@ def _same_build(candidate: Fingerprint, old: Fingerprint) -> str:
                 f"--base-python`")
     return (f"the baseline measured this same artifact {candidate.short} (same files, recipe "
             f"and runtime)")
-
-
-def turns(settings: EngineSettings, backends: tuple[str, str]) -> EngineSettings:
-    """``settings`` for a same-moment measurement: the same measuring time per side, in turns
-    of :data:`TURN_S` (the engine lengthens a turn to a few request rounds for a slow model),
-    with no settle pause between models whose threads do not spin."""
-    if settings.trial_time_s <= TURN_S:
-        return settings
-    trials = math.ceil(settings.trials * settings.trial_time_s / TURN_S)
-    settle = 0.0 if set(backends) <= SPIN_FREE_BACKENDS else settings.settle_s
-    return replace(settings, trials=trials, trial_time_s=TURN_S, settle_s=settle)

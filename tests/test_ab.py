@@ -372,3 +372,61 @@ def test_bad_rounds_and_budget_are_usage_errors_naming_the_option(
     assert out.returncode == 2
     assert said in out.stderr
     assert "starting the" not in out.stderr  # before any worker starts
+
+
+TORCH_SIDE_TEST = '''
+import pytest
+
+
+@pytest.mark.cpuperf
+def test_model(torch_optimize, cpuperf):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU())
+    cpuperf.measure(torch_optimize(model, example_inputs={"input": torch.zeros(8, 64)},
+                                   threads=1))
+'''
+
+
+def test_turns_are_a_quarter_second_and_pause_only_after_spinning_threads(
+        tmp_path: Path, tiny_int8_ir: Path) -> None:
+    """Without ``--turn`` or a trial time after ``--``, each side's turn is 0.25 s. OpenVINO's
+    threads sleep after a request: no settle pause between its turns. A torch model's OpenMP
+    threads spin: a pause before every turn that follows one."""
+    pytest.importorskip("torch")
+    side = write_side(tmp_path / "ov", tiny_int8_ir)
+    torch_side = tmp_path / "torch"
+    torch_side.mkdir()
+    (torch_side / "conftest.py").write_text("")
+    (torch_side / "test_side.py").write_text(TORCH_SIDE_TEST)
+    paused = {}
+    for name, directory in (("openvino", side), ("torch", torch_side)):
+        out = run_ab("--base", str(directory), "--head", str(directory), "--rounds", "3",
+                     "--no-confirm", "--report", f"{name}.json", "--", "--cpuperf-warmup",
+                     "0.1", cwd=tmp_path)
+        assert out.returncode in (0, 1), out.stdout + out.stderr
+        assert "rounds of 0.25 s turns" in out.stderr
+        ab = json.loads((tmp_path / f"{name}.json").read_text())["machine"]["ab"]
+        assert (ab["turn_s"], ab["settle_s"]) == (0.25, 0.3)
+        [paused[name]] = ab["settle_pauses"].values()
+    assert paused == {"openvino": 0, "torch": 6}  # 3 rounds of 2 turns, each after torch's
+
+
+def test_a_trial_time_after_the_separator_sets_the_turn_unless_turn_is_given() -> None:
+    from pytest_cpuperf.ab.cli import with_turn
+    from pytest_cpuperf.errors import CpuperfUsageError
+
+    assert with_turn(["-k", "x"], None) == (["-k", "x", "--cpuperf-trial-time=0.25"], 0.25)
+    assert with_turn(["--cpuperf-trial-time", "1"], None) == (["--cpuperf-trial-time", "1"], 1.0)
+    assert with_turn(["--cpuperf-trial-time=0.5"], None)[1] == 0.5
+    assert with_turn(["--cpuperf-trial-time=0.5"], 0.1) == (
+        ["--cpuperf-trial-time=0.5", "--cpuperf-trial-time=0.1"], 0.1)  # the last one wins
+    with pytest.raises(CpuperfUsageError, match="--turn S"):
+        with_turn(["--cpuperf-trial-time", "soon"], None)
+
+
+def test_a_turn_that_is_not_positive_is_a_usage_error(tmp_path: Path) -> None:
+    out = run_ab("--turn", "0", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--turn" in out.stderr

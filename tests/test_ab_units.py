@@ -23,11 +23,13 @@ def test_a_trial_driver_decides_how_many_rounds_run(tiny_int8_ir: Path) -> None:
     from pytest_cpuperf.backends.openvino import check_options, compile_model
 
     asked: list[int] = []
+    told: list[list[str]] = []
 
     class ThreeRounds:
-        def another_round(self, labels: Sequence[str], done: Sequence[Sequence[object]]
-                          ) -> bool:
+        def another_round(self, labels: Sequence[str], done: Sequence[Sequence[object]],
+                          backends: Sequence[str]) -> bool:
             asked.append(len(done[0]))
+            told.append(list(backends))
             return len(done[0]) < 3
 
     compiled = compile_model(tiny_int8_ir, check_options())
@@ -39,6 +41,7 @@ def test_a_trial_driver_decides_how_many_rounds_run(tiny_int8_ir: Path) -> None:
         engine.TRIAL_DRIVER.reset(token)
     assert len(measured.trials) == 3
     assert asked == [0, 1, 2, 3]
+    assert told == [["openvino"]] * 4  # the coordinator's settle pause depends on it
     without = engine.measure(compiled, settings=engine.EngineSettings(
         trials=2, trial_time_s=0.05, warmup_s=0.0))
     assert len(without.trials) == 2  # no driver: the settings, as before

@@ -263,21 +263,6 @@ def test_models_without_files_have_no_artifact(small_ir: Path) -> None:
                                          "figure")
 
 
-def test_same_moment_turns_keep_the_measuring_time_in_quarter_second_turns() -> None:
-    """The user's 5 x 1 s per side become 20 turns of 0.25 s; OpenVINO models take turns with
-    no settle pause, ONNX Runtime's (spinning threads) keep it; short turns stay as set."""
-    from pytest_cpuperf.measure.settings import EngineSettings
-    from pytest_cpuperf.same_moment import TURN_S, turns
-
-    default = EngineSettings()
-    fast = turns(default, ("openvino", "openvino"))
-    assert (fast.trials, fast.trial_time_s, fast.settle_s) == (20, TURN_S, 0.0)
-    assert fast.trials * fast.trial_time_s == default.trials * default.trial_time_s
-    assert turns(default, ("onnxruntime", "onnxruntime")).settle_s == default.settle_s
-    short = EngineSettings(trials=3, trial_time_s=0.1)
-    assert turns(short, ("openvino", "openvino")) == short
-
-
 def test_same_moment_interval_keeps_a_floor_for_two_compiles() -> None:
     """Pairs that agree to the last digit still leave the offset between two compiles of one
     model: the same-moment interval is never narrower than that floor."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import isa
+from ..defaults import DEFAULT_TURN_S
 from ..errors import CpuperfUsageError
 from ..knobs import AB_BY_NAME, add_argument
 from ..records.results import MetricRecord, MetricResult, RunReport
@@ -47,6 +48,8 @@ INTERRUPTED_GRACE_S = 2.0
 """How long an interrupted run lets each worker end its session before its process group is
 terminated: CI runners kill the job a few seconds after they signal it."""
 USAGE_ERROR = 2
+TRIAL_TIME_FLAG = "--cpuperf-trial-time"
+"""The pytest option that sets each side's turn (a trial of the worker's engine)."""
 FAILED_OUTCOMES = ("failed", "crashed", "missing", "not run")
 
 
@@ -75,6 +78,7 @@ def add_ab_parser(subparsers: Any) -> None:
                           ("accuracy_tolerance", "FRACTION"), ("alpha", "ALPHA"),
                           ("max_pairs", "K")):  # the options table's rows for cpuperf ab
         add_argument(ab, AB_BY_NAME[name], metavar=metavar)
+    add_argument(ab, AB_BY_NAME["turn"], metavar="S", default=None)
     ab.add_argument("--no-confirm", dest="max_pairs", action="store_const", const=1,
                     help="the same as --max-pairs 1: every verdict rests on one pair of worker "
                          "processes")
@@ -221,6 +225,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         check_report_path(path)
     if args.base and args.base_ref:
         raise CpuperfUsageError("give --base DIR or --base-ref REF, not both")
+    args.pytest_args, args.turn = with_turn(args.pytest_args, args.turn)
     with SignalGuard() as guard:
         return _guarded_ab(args, guard)
 
@@ -326,11 +331,44 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
     return 1 if run.failed or not written else 0
 
 
+def given_trial_time(pytest_args: Sequence[str]) -> float | None:
+    """The ``--cpuperf-trial-time`` among the pytest arguments after ``--`` (the last one)."""
+    found = None
+    for number, arg in enumerate(pytest_args):
+        if arg == TRIAL_TIME_FLAG and number + 1 < len(pytest_args):
+            value = pytest_args[number + 1]
+        elif arg.startswith(f"{TRIAL_TIME_FLAG}="):
+            value = arg.partition("=")[2]
+        else:
+            continue
+        try:
+            found = float(value)
+        except ValueError:
+            raise CpuperfUsageError(
+                f"{TRIAL_TIME_FLAG} {value!r} after -- is not a number of seconds; set each "
+                f"side's turn with --turn S instead, e.g. --turn 0.25") from None
+    return found
+
+
+def with_turn(pytest_args: Sequence[str], turn: float | None) -> tuple[list[str], float]:
+    """Both sides' pytest arguments with each side's turn set, and the turn: ``--turn`` when
+    given, else a ``--cpuperf-trial-time`` after ``--``, else the default."""
+    if turn is None:
+        given = given_trial_time(pytest_args)
+        if given is not None:
+            return list(pytest_args), given
+        turn = DEFAULT_TURN_S
+    return [*pytest_args, f"{TRIAL_TIME_FLAG}={turn:g}"], turn
+
+
 def rounds_text(args: argparse.Namespace) -> str:
-    """``20 rounds`` or ``rounds until decided (budget 120 s a test and pair of workers)``."""
+    """``20 rounds of 0.25 s turns`` or ``rounds of 0.25 s turns until decided (budget 120 s
+    a test and pair of workers)``."""
+    turns = f"of {args.turn:g} s turns"
     if args.rounds is not None:
-        return f"{args.rounds} rounds"
-    return f"rounds until decided (budget {args.budget:g} s a test and pair of workers)"
+        return f"{args.rounds} rounds {turns}"
+    return (f"rounds {turns} until decided (budget {args.budget:g} s a test and pair of "
+            f"workers)")
 
 
 def compared_tests(hello: dict[str, dict[str, Any]], shard: tuple[int, int] | None
@@ -415,10 +453,14 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
              for name, info in hello.items()}
     machine = machine_info(isa.detect())
     machine[AB_KEY] = {
-        "sides": sides, "rounds": args.rounds or "auto", "tolerance": args.tolerance,
+        "sides": sides, "rounds": args.rounds or "auto", "turn_s": args.turn,
+        "settle_s": args.settle, "tolerance": args.tolerance,
         "budget_s": args.budget if args.rounds is None else None,
         "max_pairs": args.max_pairs,
         "worker_pairs": {test: 1 + len(more) for test, more in sorted((again or {}).items())},
+        "settle_pauses": {test: sum(o.pauses for pair in [first, *(again or {}).get(test, [])]
+                                    for o in pair.values())
+                          for test, first in sorted(outcomes.items())},
         "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
         "only_base": [t for t in ids.get("base", []) if t not in set(ids.get("head", []))],
         "only_head": [t for t in ids.get("head", []) if t not in set(ids.get("base", []))],

@@ -1,7 +1,9 @@
 """The coordinator of ``cpuperf ab``: one worker per side, rounds interleaved per test.
 
 For each test both workers are told to run it; whenever both wait at the same measurement, round
-r asks base then head (r even) or head then base (r odd) for one trial each, ``rounds`` times
+r asks base then head (r even) or head then base (r odd) for one trial each (a turn of
+``--turn`` seconds; the settle pause before it only when the turn before ran a model whose
+threads spin, :func:`~pytest_cpuperf.measure.turns.settle_after`), ``rounds`` times
 (or, with ``--rounds auto``, until the sequential rule of :mod:`.stopping` decides or the test's
 budget runs out), then both are told "done". A side that reaches a measurement alone runs it
 alone (its figures are reported as one-sided). A worker that dies makes its test an error for
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..measure.turns import settle_after
 from ..progress import Progress
 from ..stats.sequential import MIN_ROUNDS
 from .channel import FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
@@ -67,6 +70,8 @@ class TestOutcome:
     alone: set[int] = field(default_factory=set)
     stops: dict[int, Stop] = field(default_factory=dict)
     """Measurement index -> how its rounds ended (clean rounds, why)."""
+    pauses: int = 0
+    """Settle pauses before this side's turns (each after a model whose threads spin)."""
 
 
 class WorkerCrashed(Exception):
@@ -300,7 +305,8 @@ class Coordinator:
             together = [s for s in SIDES if s in ready and ready[s]["index"] == index]
             rule = self.plan.rule(deadline, len(together) == 2,
                                   None if repeat is None else repeat.get(index, MIN_ROUNDS))
-            self._measure(together, index, outcomes, rule)
+            backends = {side: list(ready[side].get("backends") or []) for side in together}
+            self._measure(together, index, outcomes, rule, backends)
             for side in together:
                 if outcomes[side].outcome == "crashed":
                     events.pop(side, None)
@@ -345,12 +351,15 @@ class Coordinator:
         worker.stop()
 
     def _measure(self, sides: list[str], index: int, outcomes: dict[str, TestOutcome],
-                 rule: RoundRule) -> None:
+                 rule: RoundRule, backends: dict[str, list[str]]) -> None:
         """Run the rounds of measurement ``index`` on ``sides`` (both: interleaved) while
-        ``rule`` wants another."""
+        ``rule`` wants another. ``backends``: each side's models' backends; a turn that follows
+        one whose threads spin waits the settle pause first (both sides warmed up just before
+        the first turn)."""
 
         active = list(sides)
         round_no = 0
+        before = [b for side in sides for b in backends.get(side, [])]
         while rule.another(time.monotonic()):
             began = time.monotonic()
             order = active if round_no % 2 == 0 else active[::-1]
@@ -359,8 +368,11 @@ class Coordinator:
             for side in order:
                 if side not in active:
                     continue
-                if self.plan.settle_s > 0:
-                    time.sleep(self.plan.settle_s)
+                pause = settle_after(before, self.plan.settle_s) if len(active) > 1 else 0.0
+                if pause > 0:
+                    time.sleep(pause)
+                    outcomes[side].pauses += 1
+                before = backends.get(side, [])
                 try:
                     self.workers[side].send({"cmd": "trial"})
                     reply = self.workers[side].receive()

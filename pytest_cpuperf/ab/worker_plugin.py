@@ -43,10 +43,12 @@ class CoordinatedTrials:
         self.channel = channel
         self.index = -1
 
-    def another_round(self, labels: Sequence[str], done: Sequence[Sequence[Any]]) -> bool:
+    def another_round(self, labels: Sequence[str], done: Sequence[Sequence[Any]],
+                      backends: Sequence[str]) -> bool:
         if not done or not done[0]:
             self.index += 1
-            self.channel.send({"msg": "ready", "index": self.index, "labels": list(labels)})
+            self.channel.send({"msg": "ready", "index": self.index, "labels": list(labels),
+                               "backends": list(backends)})
         else:
             last = [trials[-1] for trials in done]
             self.channel.send({"msg": "trialled", "index": self.index,

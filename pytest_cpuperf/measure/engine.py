@@ -71,10 +71,12 @@ class Reference:
 class TrialDriver(Protocol):
     """Decides from outside whether another round of trials runs (``cpuperf ab``'s workers).
 
-    Asked after the warm-up and after every round; ``done[i]`` holds the trials of model i so far.
+    Asked after the warm-up and after every round; ``done[i]`` holds the trials of model i so
+    far, ``backends[i]`` its backend (whether its threads spin after a turn).
     """
 
-    def another_round(self, labels: Sequence[str], done: Sequence[Sequence[Trial]]) -> bool: ...
+    def another_round(self, labels: Sequence[str], done: Sequence[Sequence[Trial]],
+                      backends: Sequence[str]) -> bool: ...
 
 
 TRIAL_DRIVER: ContextVar[TrialDriver | None] = ContextVar("cpuperf_trial_driver", default=None)
@@ -367,11 +369,12 @@ def _pipelined_with_retries(target: AsyncTarget, settings: EngineSettings,
 # --- measurements ------------------------------------------------------------------------
 
 
-def _rounds(count: int, names: Sequence[str], done: Sequence[Sequence[Trial]]) -> Iterator[int]:
+def _rounds(count: int, names: Sequence[str], done: Sequence[Sequence[Trial]],
+            backends: Sequence[str]) -> Iterator[int]:
     """Round numbers: ``count`` of them, or as many as the active :class:`TrialDriver` wants."""
     driver = TRIAL_DRIVER.get()
     round_no = 0
-    while driver.another_round(names, done) if driver else round_no < count:
+    while driver.another_round(names, done, backends) if driver else round_no < count:
         yield round_no
         round_no += 1
 
@@ -490,7 +493,7 @@ def _interleaved(models: Sequence[CompiledModel], targets: Sequence[AsyncTarget 
     least = [least_turn_s(target, warm) for target, warm in zip(targets, warmups, strict=True)]
     order = list(range(len(models)))
     names = [label or m.label for label, m in zip(labels, models, strict=True)]
-    for round_no in _rounds(settings.trials, names, trials):
+    for round_no in _rounds(settings.trials, names, trials, [m.backend for m in models]):
         if progress:
             progress(f"trial {round_no + 1}/{settings.trials}")
         for index in (order if round_no % 2 == 0 else order[::-1]):
