@@ -17,6 +17,9 @@ expression to both sides (an A/A series and a detection series can run separatel
 pinned to each of N cores, started half a second in).
 
     python -m benchmarks.ab --repeats 20 --select "aa or slower and 3" --name ab-quiet
+
+``--python`` runs the ``cpuperf ab`` another interpreter has installed, so an earlier design and
+this one are measured side by side in one session with the same harness.
 """
 
 from __future__ import annotations
@@ -110,13 +113,14 @@ def build_models() -> None:
 
 
 def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "pytest_cpuperf.cli", "ab", "--base", str(base), "--head",
-               str(head), "--rounds", str(args.rounds), "--settle", str(args.settle),
-               "--report", str(report), "--",
-               "--cpuperf-trial-time", str(args.trial_time)]
+    command = [args.python or sys.executable, "-m", "pytest_cpuperf.cli", "ab", "--base",
+               str(base), "--head", str(head), "--rounds", str(args.rounds), "--settle",
+               str(args.settle), "--max-pairs", str(args.max_pairs), "--report", str(report),
+               "--", "--cpuperf-trial-time", str(args.trial_time)]
     if args.select:
         command += ["-k", args.select]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # another interpreter runs the cpuperf it has installed (another revision's design)
+    env = dict(os.environ) if args.python else dict(os.environ, PYTHONPATH=str(ROOT))
     load_before = load()
     begin = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -165,6 +169,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     for name in names:
         seen = [run["tests"][name] for run in runs if name in run["tests"]]
         ratios = [v["ratio"] for v in seen]
+        halves = [(math.log(v["high"]) - math.log(v["low"])) / 2 for v in seen]
         table[name] = {
             "runs": len(seen),
             "regression": sum(v["status"] == "regression" for v in seen),
@@ -172,10 +177,14 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
             "ci_covers_1": sum(v["low"] <= 1.0 <= v["high"] for v in seen),
             "pooled_ratio": round(math.exp(statistics.fmean(map(math.log, ratios))), 4),
             "ratio_range": [round(min(ratios), 4), round(max(ratios), 4)],
+            "half_width_median": round(statistics.median(halves), 4),
+            "log_ratio_sd": round(statistics.stdev(map(math.log, ratios)), 4)
+            if len(ratios) > 1 else None,
         }
     tests_per_run = max(1, len(names))
     seconds = [run["seconds"] for run in runs]
     return {"rounds": args.rounds, "trial_time_s": args.trial_time, "settle_s": args.settle,
+            "python": args.python, "max_pairs": args.max_pairs,
             "repeats": len(runs),
             "select": args.select, "hog": args.hog, "base_layers": BASE_LAYERS,
             "slower_layers": SLOWER,
@@ -192,11 +201,15 @@ def markdown(summary: dict[str, Any]) -> str:
              f"({summary['seconds_per_test']} s per test); 1-min load before each run: "
              f"{', '.join(f'{x:.1f}' for x in summary['load'])}", "",
              "| test | runs | regression | inconclusive | 95% CI covers 1.0 | pooled head/base "
-             "| range |", "|---|--:|--:|--:|--:|--:|--:|"]
+             "| range | sd of the ratio over runs | median CI half-width |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for name, row in summary["tests"].items():
+        sd = row.get("log_ratio_sd")
         lines.append(f"| {name} | {row['runs']} | {row['regression']} | {row['inconclusive']} "
                      f"| {row['ci_covers_1']} | x{row['pooled_ratio']:.4f} | "
-                     f"x{row['ratio_range'][0]:.3f}-x{row['ratio_range'][1]:.3f} |")
+                     f"x{row['ratio_range'][0]:.3f}-x{row['ratio_range'][1]:.3f} | "
+                     f"{'-' if sd is None else f'{sd:.2%}'} | "
+                     f"{row['half_width_median']:.2%} |")
     return "\n".join(lines) + "\n"
 
 
@@ -206,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--trial-time", type=float, default=1.0)
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_S)
+    parser.add_argument("--max-pairs", type=int, default=3,
+                        help="cpuperf ab --max-pairs (1: every verdict on one pair of workers)")
+    parser.add_argument("--python", metavar="PY", help="run the cpuperf ab this interpreter "
+                        "has installed (e.g. a venv of an earlier revision), not this checkout's")
     parser.add_argument("--name", default="ab")
     parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2),
                         help="cores to keep busy with a pure-Python loop during every run")

@@ -239,6 +239,62 @@ def test_other_machine_class_artifact_is_measured_same_moment(pytester: pytest.P
     assert "not an absolute comparison" in verdict.message
 
 
+ORT_TEST = """
+import pathlib
+
+import pytest
+
+
+@pytest.mark.cpuperf(trials=4, trial_time=0.2, warmup=0.1)
+def test_model(ort_compile, cpuperf):
+    model = pathlib.Path(__file__).with_name("model.txt").read_text()
+    cpuperf.measure(ort_compile(model, threads=1))
+"""
+
+
+def _onnx_matmuls(directory: Path, layers: int) -> Path:
+    """An ONNX graph of ``layers`` 256x256 matmuls with ReLU on a [4, 64, 256] input."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(layers)
+    nodes, weights, last = [], [], "x"
+    for number in range(layers):
+        weight = (rng.standard_normal((256, 256)) / 16).astype(np.float32)
+        weights.append(numpy_helper.from_array(weight, f"w{number}"))
+        nodes += [helper.make_node("MatMul", [last, f"w{number}"], [f"m{number}"]),
+                  helper.make_node("Relu", [f"m{number}"], [f"r{number}"])]
+        last = f"r{number}"
+    graph = helper.make_graph(
+        nodes, f"matmuls{layers}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 64, 256])],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, [4, 64, 256])], weights)
+    path = directory / f"matmuls{layers}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_changed_onnx_model_is_judged_same_moment(pytester: pytest.Pytester,
+                                                  tmp_path: Path) -> None:
+    """ONNX Runtime: the baseline's .onnx file is kept and measured beside a deeper one."""
+    pytest.importorskip("onnxruntime")
+    small, big = _onnx_matmuls(tmp_path, 2), _onnx_matmuls(tmp_path, 16)
+    pytester.makepyfile(test_models=ORT_TEST)
+    (pytester.path / "model.txt").write_text(str(small))
+    store = ("--cpuperf-artifacts", str(_store(pytester)))
+    pytester.runpytest(*FAST, "--cpuperf-update", *store).assert_outcomes(passed=1)
+    old = Fingerprint.from_dict(_stored_record(pytester)["artifact"])
+    assert (old.backend, old.model, set(old.files)) == ("onnxruntime", small.name, {small.name})
+    (pytester.path / "model.txt").write_text(str(big))
+    pytester.runpytest(*FAST, "--cpuperf-report", "r.json", *store).assert_outcomes(failed=1)
+    verdict = _throughput(pytester)
+    assert verdict.against == "same-moment", verdict.message
+    assert verdict.status.value == "regression", verdict.message
+    assert verdict.artifacts is not None and verdict.artifacts["baseline"] == old.sha256
+    assert verdict.ci is not None and verdict.ci[1] < -0.3
+
+
 def test_models_without_files_have_no_artifact(small_ir: Path) -> None:
     """An ``openvino.Model`` object has no files to keep; torch models are judged on the
     stored figure."""
