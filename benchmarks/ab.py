@@ -228,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="cores to keep busy with a pure-Python loop during every run")
     parser.add_argument("--select", metavar="EXPR", help="pytest -k expression of the tests "
                         "to run (default: all: test_aa_fast, test_aa, test_slower[2|3|5|8])")
+    parser.add_argument("--join", nargs="+", metavar="NAME", help="measure nothing: join the "
+                        "runs of these saved series (benchmarks/results/NAME.json, one design "
+                        "measured in parts) into the series --name")
     args = parser.parse_args(argv)
+    if args.join:
+        return join(args)
     say("building the models (cached)")
     build_models()
     runs = []
@@ -240,6 +245,26 @@ def main(argv: list[str] | None = None) -> int:
             say(f"run {number + 1}/{args.repeats}: {runs[-1]['seconds']} s, " + ", ".join(
                 f"{k} {v['status']} x{v['ratio']:.3f}" for k, v in runs[-1]["tests"].items()))
             write(runs, args)
+    print(markdown(summarize(runs, args)))
+    return 0
+
+
+def join(args: argparse.Namespace) -> int:
+    """Summarize the runs of several saved series as one (their settings must agree)."""
+    results = Path(__file__).resolve().parent / "results"
+    saved = [json.loads((results / f"{name}.json").read_text()) for name in args.join]
+    keys = ("rounds", "trial_time_s", "settle_s", "python", "max_pairs", "select", "hog")
+    first = {key: saved[0]["summary"].get(key) for key in keys}
+    for name, data in zip(args.join, saved, strict=True):
+        other = {key: data["summary"].get(key) for key in keys}
+        if other != first:
+            raise SystemExit(f"--join: {name} was measured with {other}, not {first}")
+    args.rounds, args.trial_time, args.settle = (first["rounds"], first["trial_time_s"],
+                                                 first["settle_s"])
+    args.python, args.max_pairs = first["python"], first["max_pairs"]
+    args.select, args.hog = first["select"], first["hog"]
+    runs = [run for data in saved for run in data["runs"]]
+    write(runs, args)
     print(markdown(summarize(runs, args)))
     return 0
 

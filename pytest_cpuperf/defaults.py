@@ -1,6 +1,6 @@
 """Engine defaults in one light module: the user-settable ones come from the options table
-(:mod:`pytest_cpuperf.knobs`, tuned by benchmarks/, see README; the settle pause and the turn
-are ``cpuperf ab --settle`` and ``--turn``'s); the rest are internal."""
+(:mod:`pytest_cpuperf.knobs`, tuned by benchmarks/, see README; the settle pause is
+``cpuperf ab --settle``'s); the rest are internal."""
 
 from __future__ import annotations
 
@@ -15,5 +15,3 @@ DEFAULT_MIN_ITERATIONS = 3
 DEFAULT_SETTLE_S = AB_BY_NAME["settle"].default
 """Pause before a trial of an interleaved comparison that follows a model whose thread pool
 spin-waits after its last parallel region (Intel OpenMP for ~200 ms by default)."""
-DEFAULT_TURN_S = AB_BY_NAME["turn"].default
-"""Each model's turn in interleaved comparisons (:mod:`pytest_cpuperf.measure.turns`)."""

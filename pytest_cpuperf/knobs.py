@@ -220,10 +220,12 @@ AB_KNOBS: tuple[Knob, ...] = (
          help="With --rounds auto: seconds one pair of worker processes may spend on one test, "
               "its warm-up included; when they run out the test is judged on the rounds "
               "measured so far, and is inconclusive if they did not decide"),
-    Knob("turn", float, 0.25, 0.0, INF, AB, example="0.25", low_open=True,
-         help="Seconds of each side's turn in a round, shorter than a shared VM's drift so the "
-              "drift lands on both sides (a slow model's turn is lengthened to a few rounds of "
-              "its requests); unless given, a --cpuperf-trial-time after -- sets it"),
+    # 0.25 s turns, which help in one process (same-moment), read noisier across two worker
+    # processes: each switch costs the side that comes in (docs/evidence/ab-calibration.md)
+    Knob("turn", float, 1.0, 0.0, INF, AB, example="1.0", low_open=True,
+         help="Seconds of each side's turn in a round (a slow model's turn is lengthened to a "
+              "few rounds of its requests); unless given, a --cpuperf-trial-time after -- "
+              "sets it"),
     Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
          help="Seconds of pause before a turn that follows a model whose threads spin after "
               "a request (PyTorch, IPEX, ONNX Runtime: Intel OpenMP threads spin-wait ~200 ms), "

@@ -389,11 +389,10 @@ def test_model(torch_optimize, cpuperf):
 '''
 
 
-def test_turns_are_a_quarter_second_and_pause_only_after_spinning_threads(
-        tmp_path: Path, tiny_int8_ir: Path) -> None:
-    """Without ``--turn`` or a trial time after ``--``, each side's turn is 0.25 s. OpenVINO's
-    threads sleep after a request: no settle pause between its turns. A torch model's OpenMP
-    threads spin: a pause before every turn that follows one."""
+def test_turns_pause_only_after_spinning_threads(tmp_path: Path, tiny_int8_ir: Path) -> None:
+    """``--turn`` sets each side's turn. OpenVINO's threads sleep after a request: no settle
+    pause between its turns. A torch model's OpenMP threads spin: a pause before every turn
+    that follows one."""
     pytest.importorskip("torch")
     side = write_side(tmp_path / "ov", tiny_int8_ir)
     torch_side = tmp_path / "torch"
@@ -403,12 +402,12 @@ def test_turns_are_a_quarter_second_and_pause_only_after_spinning_threads(
     paused = {}
     for name, directory in (("openvino", side), ("torch", torch_side)):
         out = run_ab("--base", str(directory), "--head", str(directory), "--rounds", "3",
-                     "--no-confirm", "--report", f"{name}.json", "--", "--cpuperf-warmup",
-                     "0.1", cwd=tmp_path)
+                     "--turn", "0.2", "--no-confirm", "--report", f"{name}.json", "--",
+                     "--cpuperf-warmup", "0.1", cwd=tmp_path)
         assert out.returncode in (0, 1), out.stdout + out.stderr
-        assert "rounds of 0.25 s turns" in out.stderr
+        assert "3 rounds of 0.2 s turns" in out.stderr
         ab = json.loads((tmp_path / f"{name}.json").read_text())["machine"]["ab"]
-        assert (ab["turn_s"], ab["settle_s"]) == (0.25, 0.3)
+        assert (ab["turn_s"], ab["settle_s"]) == (0.2, 0.3)
         [paused[name]] = ab["settle_pauses"].values()
     assert paused == {"openvino": 0, "torch": 6}  # 3 rounds of 2 turns, each after torch's
 
@@ -417,7 +416,7 @@ def test_a_trial_time_after_the_separator_sets_the_turn_unless_turn_is_given() -
     from pytest_cpuperf.ab.cli import with_turn
     from pytest_cpuperf.errors import CpuperfUsageError
 
-    assert with_turn(["-k", "x"], None) == (["-k", "x", "--cpuperf-trial-time=0.25"], 0.25)
+    assert with_turn(["-k", "x"], None) == (["-k", "x", "--cpuperf-trial-time=1"], 1.0)
     assert with_turn(["--cpuperf-trial-time", "1"], None) == (["--cpuperf-trial-time", "1"], 1.0)
     assert with_turn(["--cpuperf-trial-time=0.5"], None)[1] == 0.5
     assert with_turn(["--cpuperf-trial-time=0.5"], 0.1) == (

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import isa
-from ..defaults import DEFAULT_TURN_S
 from ..errors import CpuperfUsageError
 from ..knobs import AB_BY_NAME, add_argument
 from ..records.results import MetricRecord, MetricResult, RunReport
@@ -357,13 +356,13 @@ def with_turn(pytest_args: Sequence[str], turn: float | None) -> tuple[list[str]
         given = given_trial_time(pytest_args)
         if given is not None:
             return list(pytest_args), given
-        turn = DEFAULT_TURN_S
+        turn = float(AB_BY_NAME["turn"].default)
     return [*pytest_args, f"{TRIAL_TIME_FLAG}={turn:g}"], turn
 
 
 def rounds_text(args: argparse.Namespace) -> str:
-    """``20 rounds of 0.25 s turns`` or ``rounds of 0.25 s turns until decided (budget 120 s
-    a test and pair of workers)``."""
+    """``20 rounds of 1 s turns`` or ``rounds of 1 s turns until decided (budget 120 s a test
+    and pair of workers)``."""
     turns = f"of {args.turn:g} s turns"
     if args.rounds is not None:
         return f"{args.rounds} rounds {turns}"

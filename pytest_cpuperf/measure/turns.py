@@ -1,10 +1,11 @@
-"""Turns of interleaved measurements: shorter than the machine's drift, so it lands on both sides.
+"""Turns of interleaved measurements, and the pause a turn needs after another model's.
 
 A shared VM's speed drifts over seconds (per-second sd 13%, lag-1 autocorrelation 0.65 on the
-AMX Xeon VM), so two models timed in turns of a second or more each see a different moment.
-Turns of :data:`TURN_S` put the drift on both sides of a pair (docs/evidence/same-moment.md).
-A pause before a turn (``settle``) is needed only after a model whose threads spin once a
-request ends: OpenMP's (PyTorch, IPEX) spin for up to ~200 ms; OpenVINO's sleep.
+AMX Xeon VM), so two models of one process timed in turns of a second or more each see a
+different moment; turns of :data:`TURN_S` put the drift on both sides of a pair
+(docs/evidence/same-moment.md). A pause before a turn (``settle``) is needed only after a
+model whose threads spin once a request ends: OpenMP's (PyTorch, IPEX) spin for up to ~200 ms;
+OpenVINO's sleep.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ..defaults import DEFAULT_TURN_S
 from .settings import EngineSettings
 
-TURN_S = DEFAULT_TURN_S
-"""Each side's turn: the engine lengthens it to a few request rounds for a slow model."""
+TURN_S = 0.25
+"""Each side's turn in one process: the engine lengthens it to a few request rounds for a slow
+model. (``cpuperf ab``'s sides, two processes, take turns of ``--turn``, 1 s by default: each
+switch between processes costs the side that comes in.)"""
 SPIN_FREE_BACKENDS = frozenset({"openvino"})
 """Backends whose threads do not spin after a request: no settle pause after their turns."""
 
