@@ -345,7 +345,7 @@ def given_trial_time(pytest_args: Sequence[str]) -> float | None:
         except ValueError:
             raise CpuperfUsageError(
                 f"{TRIAL_TIME_FLAG} {value!r} after -- is not a number of seconds; set each "
-                f"side's turn with --turn S instead, e.g. --turn 0.25") from None
+                f"side's turn with --turn S instead, e.g. --turn 1") from None
     return found
 
 
