@@ -409,7 +409,9 @@ def test_turns_pause_only_after_spinning_threads(tmp_path: Path, tiny_int8_ir: P
         ab = json.loads((tmp_path / f"{name}.json").read_text())["machine"]["ab"]
         assert (ab["turn_s"], ab["settle_s"]) == (0.2, 0.3)
         [paused[name]] = ab["settle_pauses"].values()
-    assert paused == {"openvino": 0, "torch": 6}  # 3 rounds of 2 turns, each after torch's
+    # every turn after a torch turn: 2 a round, 3 rounds (more if a burst spoiled one)
+    assert paused["openvino"] == 0
+    assert paused["torch"] >= 6 and paused["torch"] % 2 == 0, paused
 
 
 def test_a_trial_time_after_the_separator_sets_the_turn_unless_turn_is_given() -> None:
