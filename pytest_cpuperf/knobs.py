@@ -224,8 +224,9 @@ AB_KNOBS: tuple[Knob, ...] = (
     # processes: each switch costs the side that comes in (docs/evidence/ab-calibration.md)
     Knob("turn", float, 1.0, 0.0, INF, AB, example="1.0", low_open=True,
          help="Seconds of each side's turn in a round (a slow model's turn is lengthened to a "
-              "few rounds of its requests); unless given, a --cpuperf-trial-time after -- "
-              "sets it; a test's own trial_time (marker or keyword) still sets its turns"),
+              "few rounds of its requests; a test's own trial_time, marker or keyword, still "
+              "sets its turns)",
+         auto="a --cpuperf-trial-time after -- when given, else 1 s"),
     Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
          help="Seconds of pause before a turn that follows a model whose threads spin after "
               "a request (PyTorch, IPEX, ONNX Runtime: Intel OpenMP threads spin-wait ~200 ms), "

@@ -77,7 +77,7 @@ def add_ab_parser(subparsers: Any) -> None:
                           ("accuracy_tolerance", "FRACTION"), ("alpha", "ALPHA"),
                           ("max_pairs", "K")):  # the options table's rows for cpuperf ab
         add_argument(ab, AB_BY_NAME[name], metavar=metavar)
-    add_argument(ab, AB_BY_NAME["turn"], metavar="S", default=None)
+    add_argument(ab, AB_BY_NAME["turn"], metavar="S")
     ab.add_argument("--no-confirm", dest="max_pairs", action="store_const", const=1,
                     help="the same as --max-pairs 1: every verdict rests on one pair of worker "
                          "processes")
