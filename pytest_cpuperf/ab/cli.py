@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import isa
 from ..errors import CpuperfUsageError
-from ..knobs import AB_BY_NAME, add_argument
+from ..knobs import AB_BY_NAME, BY_NAME, add_argument
 from ..records.results import MetricRecord, MetricResult, RunReport
 from ..report import check_report_path
 from ..store.baselines import machine_info
@@ -47,7 +47,7 @@ INTERRUPTED_GRACE_S = 2.0
 """How long an interrupted run lets each worker end its session before its process group is
 terminated: CI runners kill the job a few seconds after they signal it."""
 USAGE_ERROR = 2
-TRIAL_TIME_FLAG = "--cpuperf-trial-time"
+TRIAL_TIME_FLAG = BY_NAME["trial_time"].option
 """The pytest option that sets each side's turn (a trial of the worker's engine)."""
 FAILED_OUTCOMES = ("failed", "crashed", "missing", "not run")
 
