@@ -14,7 +14,7 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHECKED = ("pytest_cpuperf", "tests", "examples", "benchmarks", ".ci")
-SUFFIXES = {".py", ".ini", ".toml", ".cfg", ".yml", ".yaml", ".sh", ".txt", ""}
+SUFFIXES = {".py", ".ini", ".toml", ".cfg", ".yml", ".yaml", ".sh", ".txt", ".json", ""}
 # a quoted or bare absolute path into a place that only exists on one machine
 MACHINE_PATH = re.compile(
     r"(?<![\w.])/(?:work|root|home/[\w.-]+|Users/[\w.-]+|tmp/[a-z][\w.-]*)/?")
