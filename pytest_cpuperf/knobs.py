@@ -212,7 +212,8 @@ INCONCLUSIVE = BY_NAME["inconclusive"]
 
 AB_KNOBS: tuple[Knob, ...] = (
     Knob("rounds", int, 20, 2, INF, AB, example="20",
-         help="Rounds per measurement, one trial per side each (at least 2 for a CI)",
+         help="Rounds per measurement, one trial per side each, split between the --pairs "
+              "(at least 2 each, for a CI)",
          auto="measure until the paired interval of head/base throughput rules a regression "
               "beyond the tolerance in or out, looking after 6, 9, 13, 19, 28, ... rounds, each "
               "look and the verdict at the level alpha / looks, or until --budget runs out"),
@@ -238,12 +239,18 @@ AB_KNOBS: tuple[Knob, ...] = (
     replace(BY_NAME["accuracy_tolerance"], scope=AB,
             help="Allowed absolute accuracy and agreement loss of head"),
     replace(BY_NAME["alpha"], scope=AB, help="Significance (two-sided) of a regression"),
+    # the side that compiles first can read slower (a deep model's A/A), so two pairs in
+    # opposite orders cancel it (docs/evidence/ab-calibration.md)
+    Knob("pairs", int, 2, 1, INF, AB, example="2",
+         help="Pairs of worker processes that measure every test, each a fresh start of both "
+              "sides, alternate ones with the other side first; the rounds are split between "
+              "them (1: one pair, and the order's effect stays in the verdict)"),
     # a further pair averages out a per-process offset that more rounds cannot
     # (benchmarks.ab_replay; docs/evidence/ab-calibration.md)
-    Knob("max_pairs", int, 3, 1, INF, AB, example="3",
-         help="Pairs of worker processes that may measure one test: a test whose throughput "
-              "verdict is not a pass is measured again by a fresh pair, up to this many in "
-              "all, and judged on all of them (1: no further pair)"),
+    Knob("max_pairs", int, 4, 1, INF, AB, example="4",
+         help="Pairs of worker processes that may measure one test, --pairs included: a test "
+              "whose throughput verdict is not a pass is measured again by a fresh pair, up to "
+              "this many in all, and judged on all of them (1: one pair only)"),
     Knob("timeout", float, 1800.0, 0.0, INF, AB, example="1800",
          help="Longest wait in seconds for a worker's answer before it counts as crashed"),
 )

@@ -78,13 +78,15 @@ def test_new_on_head(cpuperf):
     assert throughput["status"] == "regression"
     assert throughput["ci"][1] < 0  # head/base - 1: the whole CI is below no change
     assert "kernels differ: base: 0/" in throughput["message"]  # 2 layers vs 8
-    # a verdict other than a pass is measured again by fresh pairs of worker processes (up to
-    # --max-pairs, 3 by default) and judged on all of them
-    assert "measured by 3 pairs of worker processes (head/base x" in throughput["message"]
+    # two pairs of workers in opposite orders, then further fresh pairs for a verdict other
+    # than a pass (up to --max-pairs, 4 by default), all judged together
+    assert "measured by 4 pairs of worker processes (head/base x" in throughput["message"]
+    assert "base first" in throughput["message"] and "head first" in throughput["message"]
     ab_info = json.loads((tmp_path / "ab.json").read_text())["machine"]["ab"]
-    assert ab_info["worker_pairs"] == {"test_side.py::test_model": 3}
+    assert ab_info["worker_pairs"] == {"test_side.py::test_model": 4}
+    assert ab_info["first_sides"] == {"test_side.py::test_model": ["base", "head"] * 2}
     assert "measured again by fresh pairs of workers" in out.stdout
-    assert "test_side.py::test_model (3 pairs)" in out.stdout
+    assert "test_side.py::test_model (4 pairs)" in out.stdout
     assert ("test_new_on_head", "accuracy") not in results  # one side only: not compared
     assert "only on head (1, not compared): test_side.py::test_new_on_head" in out.stdout
     markdown = (tmp_path / "ab.md").read_text()
@@ -102,8 +104,16 @@ def test_same_model_on_both_sides_is_no_regression(tmp_path: Path, tiny_int8_ir:
     results = results_of(tmp_path / "ab.json")
     # no false alarm; on a machine shared with other work a wide CI may say "inconclusive"
     assert results[("test_model", "throughput")]["status"] != "regression"
-    # the 4 rounds, plus one for each round a burst of other work spoiled (at most 4 more)
-    assert 4 <= len(results[("test_model", "throughput")]["current"]["samples"]) <= 8
+    # the 4 rounds split between 2 pairs of workers in opposite orders, plus one for each
+    # round a burst of other work spoiled (at most 2 more a pair)
+    throughput = results[("test_model", "throughput")]
+    assert 4 <= len(throughput["current"]["samples"]) <= 8
+    assert len(throughput["current"]["extra"]["worker_pairs"]) >= 2
+    ab_info = json.loads((tmp_path / "ab.json").read_text())["machine"]["ab"]
+    assert ab_info["pairs"] == 2
+    assert ab_info["first_sides"]["test_side.py::test_model"][:2] == ["base", "head"]
+    assert " base first, x" in throughput["message"] and " head first" in throughput["message"]
+    assert "split between 2 pairs of workers in opposite orders" in out.stderr
     assert ("test_not_perf", "throughput") not in results
 
 
@@ -116,7 +126,7 @@ def test_a_side_whose_python_does_not_exist_is_a_usage_error(tmp_path: Path) -> 
 def test_max_pairs_below_one_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
     out = run_ab("--max-pairs", "0", cwd=tmp_path)
     assert out.returncode == 2
-    assert "argument --max-pairs: must be an integer >= 1, e.g. 3" in out.stderr
+    assert "argument --max-pairs: must be an integer >= 1, e.g. 4" in out.stderr
 
 
 def test_a_side_without_pytest_fails_fast_naming_it(tmp_path: Path) -> None:

@@ -207,7 +207,8 @@ def test_a_verdict_of_several_pairs_of_workers_counts_the_spread_between_them() 
     assert agree.status.value == "regression"
     assert agree.ci is not None and first.ci is not None
     assert agree.ci[1] - agree.ci[0] < first.ci[1] - first.ci[0]
-    assert "measured by 2 pairs of worker processes (head/base x0.960, x0.960;" in agree.message
+    assert "measured by 2 pairs of worker processes (head/base x0.960, x0.960; the spread" \
+        in agree.message
     assert len(agree.record.samples) == 2 * len(BASE)
     assert agree.record.extra["worker_pairs"] == [len(BASE), len(BASE)]
     # a fresh pair reads no loss: one process was off as a whole; the spread between the pairs
@@ -221,6 +222,44 @@ def test_a_verdict_of_several_pairs_of_workers_counts_the_spread_between_them() 
     assert needs_another_pair([passed]) is None  # a pass needs no further pair
     faster = judge_pair(throughput(slower), throughput(BASE), AbPolicy())
     assert needs_another_pair([faster]) == "throughput: improvement"
+
+
+def test_an_effect_of_going_first_cancels_between_pairs_in_opposite_orders() -> None:
+    # A/A where the side that went first reads 5% slower: base first reads head x1.05, head
+    # first x0.95; each pair's rounds scatter little, so the pairs disagree beyond them
+    jitter = [1.002 if i % 2 else 0.998 for i in range(len(BASE))]
+    ahead = [b * 1.05 * j for b, j in zip(BASE, jitter, strict=True)]
+    behind = [b / 1.05 * j for b, j in zip(BASE, jitter, strict=True)]
+    one_each = pooled_ratio([(ahead, BASE), (behind, BASE)], 0.01, orders=["base", "head"])
+    assert abs(one_each.ratio - 1.0) < 1e-5  # the order's effect cancels
+    # one pair of each order cannot tell the order's effect from a pair's offset: their
+    # spread counts, as without orders
+    assert one_each == pooled_ratio([(ahead, BASE), (behind, BASE)], 0.01)
+    assert one_each.high - one_each.low > 0.1
+    # two pairs of each order show it is the order's: a fixed effect, only the floor remains
+    four = [(ahead, BASE), (behind, BASE), (list(ahead), BASE), (list(behind), BASE)]
+    fixed = pooled_ratio(four, 0.01, orders=["base", "head", "base", "head"])
+    assert abs(fixed.ratio - 1.0) < 1e-5
+    assert fixed.high - fixed.low < 0.03 and fixed.low < 1.0 < fixed.high
+    # unequal counts: the orders still weigh alike (not 2:1)
+    three = pooled_ratio(four[:3], 0.01, orders=["base", "head", "base"])
+    assert abs(three.ratio - 1.0) < 1e-5
+    # the verdict names each pair's order and says the orders weigh alike
+    verdict = judge_pairs([(throughput(BASE), throughput(ahead)),
+                           (throughput(list(BASE)), throughput(behind))], AbPolicy(),
+                          firsts=["base", "head"])
+    assert verdict.status.value in ("pass", "inconclusive")
+    assert "(head/base x1.050 base first, x0.952 head first; the two orders weigh alike" \
+        in verdict.message
+
+
+def test_the_rounds_are_split_between_the_pairs_and_alternate_pairs_reverse_the_order() -> None:
+    from pytest_cpuperf.ab.coordinator import Plan, order_of
+
+    assert [order_of(n)[0] for n in range(4)] == ["base", "head", "base", "head"]
+    assert Plan(20, 0.3, pairs=2).rounds_per_pair == 10
+    assert Plan(3, 0.3, pairs=2).rounds_per_pair == 2  # at least 2 a pair, for a CI
+    assert Plan(None, 0.3, pairs=2).rounds_per_pair is None  # --rounds auto: per pair
 
 
 def test_no_common_test_is_a_problem_naming_each_sides_ids_and_an_empty_shard_a_note() -> None:

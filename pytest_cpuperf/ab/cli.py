@@ -75,12 +75,12 @@ def add_ab_parser(subparsers: Any) -> None:
     for name, metavar in (("rounds", "N"), ("budget", "S"), ("settle", "S"),
                           ("tolerance", "FRACTION"),
                           ("accuracy_tolerance", "FRACTION"), ("alpha", "ALPHA"),
-                          ("max_pairs", "K")):  # the options table's rows for cpuperf ab
+                          ("pairs", "K"), ("max_pairs", "K")):  # the options table's rows
         add_argument(ab, AB_BY_NAME[name], metavar=metavar)
     add_argument(ab, AB_BY_NAME["turn"], metavar="S")
-    ab.add_argument("--no-confirm", dest="max_pairs", action="store_const", const=1,
-                    help="the same as --max-pairs 1: every verdict rests on one pair of worker "
-                         "processes")
+    ab.add_argument("--no-confirm", action="store_true",
+                    help="no pair of workers beyond --pairs (--max-pairs equal to --pairs): "
+                         "a verdict other than a pass is not measured again")
     ab.add_argument("--report", action="append", default=[], metavar="PATH",
                     help="write a report (.json, .md, .html by extension); repeatable")
     ab.add_argument("--shard", type=_shard, metavar="I/N",
@@ -225,6 +225,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if args.base and args.base_ref:
         raise CpuperfUsageError("give --base DIR or --base-ref REF, not both")
     args.pytest_args, args.turn = with_turn(args.pytest_args, args.turn)
+    if args.no_confirm:
+        args.max_pairs = args.pairs
+    args.pairs = min(args.pairs, args.max_pairs)
     with SignalGuard() as guard:
         return _guarded_ab(args, guard)
 
@@ -278,7 +281,7 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
          guard: SignalGuard) -> int:
     workers = {name: Worker(side, args.pytest_args, logs.path / f"{name}.log", args.timeout)
                for name, side in sides.items()}
-    plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds or 0,
+    plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds or 0, pairs=args.pairs,
                 budget_s=args.budget, tolerance=args.tolerance, alpha=args.alpha)
     coordinator = Coordinator(workers, plan, _say)
     # before any worker writes bytecode into its checkout
@@ -296,7 +299,7 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
                 raise CpuperfUsageError(str(exc)) from exc
         tests, problem, note = compared_tests(hello, args.shard)
         if problem is None:
-            _say(f"{len(tests)} test(s) on both sides; {rounds_text(args)} per measurement; "
+            _say(f"{len(tests)} test(s) on both sides; {rounds_text(args)}; "
                  f"worker logs in {logs.path}")
             policy = _policy(args)
             coordinator.run_tests(tests, lambda test, pairs: needs_another_pair(
@@ -361,13 +364,16 @@ def with_turn(pytest_args: Sequence[str], turn: float | None) -> tuple[list[str]
 
 
 def rounds_text(args: argparse.Namespace) -> str:
-    """``20 rounds of 1 s turns`` or ``rounds of 1 s turns until decided (budget 120 s a test
-    and pair of workers)``."""
-    turns = f"of {args.turn:g} s turns"
+    """``20 rounds of 1 s turns per measurement, split between 2 pairs of workers in opposite
+    orders`` or ``rounds of 1 s turns per measurement until decided (budget 120 s a test and
+    pair of workers), ...``."""
+    turns = f"of {args.turn:g} s turns per measurement"
+    pairs = (f", split between {args.pairs} pairs of workers in opposite orders"
+             if args.pairs > 1 else ", one pair of workers")
     if args.rounds is not None:
-        return f"{args.rounds} rounds {turns}"
+        return f"{args.rounds} rounds {turns}{pairs}"
     return (f"rounds {turns} until decided (budget {args.budget:g} s a test and pair of "
-            f"workers)")
+            f"workers){pairs}")
 
 
 def compared_tests(hello: dict[str, dict[str, Any]], shard: tuple[int, int] | None
@@ -455,8 +461,11 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
         "sides": sides, "rounds": args.rounds or "auto", "turn_s": args.turn,
         "settle_s": args.settle, "tolerance": args.tolerance,
         "budget_s": args.budget if args.rounds is None else None,
-        "max_pairs": args.max_pairs,
-        "worker_pairs": {test: 1 + len(more) for test, more in sorted((again or {}).items())},
+        "pairs": args.pairs, "max_pairs": args.max_pairs,
+        "worker_pairs": {test: 1 + len(more) for test, more in sorted((again or {}).items())
+                         if 1 + len(more) > args.pairs},
+        "first_sides": {test: [pair["base"].first for pair in [first, *(again or {}).get(test, [])]]
+                        for test, first in sorted(outcomes.items())},
         "settle_pauses": {test: sum(o.pauses for pair in [first, *(again or {}).get(test, [])]
                                     for o in pair.values())
                           for test, first in sorted(outcomes.items())},
@@ -485,9 +494,11 @@ def judge_outcomes(test: str, pairs: Sequence[dict[str, TestOutcome]], policy: A
              f"it)" for name, outcome in pairs[0].items() for i in sorted(outcome.alone)]
     notes += stop_notes(test, stops, policy.alpha)
     if base.records:
-        measured = [(sides["base"].records, sides["head"].records) for sides in pairs
-                    if sides["base"].records and sides["head"].records]
-        results, base_only = judge_test(measured or [(base.records, head.records)], policy)
+        both = [sides for sides in pairs if sides["base"].records and sides["head"].records]
+        measured = [(sides["base"].records, sides["head"].records) for sides in both]
+        firsts = [sides["base"].first for sides in both] if both else None
+        results, base_only = judge_test(measured or [(base.records, head.records)], policy,
+                                        firsts)
         results = with_stops(results, stops)
         notes += base_only
     else:

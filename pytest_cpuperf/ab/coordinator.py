@@ -1,7 +1,12 @@
 """The coordinator of ``cpuperf ab``: one worker per side, rounds interleaved per test.
 
-For each test both workers are told to run it; whenever both wait at the same measurement, round
-r asks base then head (r even) or head then base (r odd) for one trial each (a turn of
+Every test is measured by ``pairs`` pairs of workers, each pair a fresh start of both, the rounds
+split between them. The side that compiles its model first can read slower (a deep model's A/A,
+docs/evidence/ab-calibration.md#which-side-goes-first-2026-12-07), so alternate pairs reverse
+the order: the side that goes first is started first, told to run the test first and takes the
+first turn. For each test both workers are
+told to run it, one after the other; whenever both wait at the same measurement, round r asks
+the first side then the other (r even) or the other way round (r odd) for one trial each (a turn of
 ``--turn`` seconds; the settle pause before it only when the turn before ran a model whose
 threads spin, :func:`~pytest_cpuperf.measure.turns.settle_after`), ``rounds`` times
 (or, with ``--rounds auto``, until the sequential rule of :mod:`.stopping` decides or the test's
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -72,6 +78,8 @@ class TestOutcome:
     """Measurement index -> how its rounds ended (clean rounds, why)."""
     pauses: int = 0
     """Settle pauses before this side's turns (each after a model whose threads spin)."""
+    first: str = SIDES[0]
+    """The side that ran the test first in this pair of workers (compiled first, first turn)."""
 
 
 class WorkerCrashed(Exception):
@@ -232,15 +240,30 @@ class Plan:
     settle_s: float
     extra_rounds: int = 0
     """At most this many rounds more, in place of rounds a burst of other work spoiled."""
+    pairs: int = 1
+    """Pairs of workers that measure every test, alternate ones in the reverse order."""
     budget_s: float = 120.0
     """With ``--rounds auto``: seconds one pair of workers may spend on one test."""
     tolerance: float = 0.015
     alpha: float = 0.05
 
+    @property
+    def rounds_per_pair(self) -> int | None:
+        """A fixed ``rounds`` split between the :attr:`pairs` (at least 2 each, for a CI)."""
+        if self.rounds is None:
+            return None
+        return max(2, math.ceil(self.rounds / self.pairs))
+
     def rule(self, deadline: float, paired: bool, repeat: int | None = None) -> RoundRule:
-        """The rule of one measurement's rounds."""
-        return RoundRule(self.rounds, deadline, self.budget_s, self.tolerance, self.alpha,
-                         self.extra_rounds, paired, repeat)
+        """The rule of one measurement's rounds in one pair of workers."""
+        return RoundRule(self.rounds_per_pair, deadline, self.budget_s, self.tolerance,
+                         self.alpha, math.ceil(self.extra_rounds / self.pairs), paired, repeat)
+
+
+def order_of(pair: int) -> tuple[str, str]:
+    """The sides in the order pair number ``pair`` (0-based) runs them: alternate pairs
+    reverse it, so an effect of going first cancels."""
+    return SIDES if pair % 2 == 0 else SIDES[::-1]
 
 
 class Coordinator:
@@ -260,34 +283,42 @@ class Coordinator:
 
     def run_tests(self, tests: Sequence[str], again: Again | None = None,
                   max_pairs: int = 1) -> None:
-        """Run ``tests``; while ``again`` gives a reason and fewer than ``max_pairs`` pairs of
-        workers have measured a test, a fresh pair measures it once more (:attr:`again`)."""
+        """Run ``tests``, each by ``plan.pairs`` pairs of workers (at most ``max_pairs``); while
+        ``again`` gives a reason and fewer than ``max_pairs`` pairs of workers have measured a
+        test, a fresh pair measures it once more (:attr:`again`)."""
+        by_design = min(self.plan.pairs, max_pairs)
         for number, test in enumerate(tests):
             following = tests[number + 1] if number + 1 < len(tests) else None
             self.say(f"[{number + 1}/{len(tests)}] {test}")
-            self.outcomes[test] = self.run_test(test, following)
+            self.outcomes[test] = self.run_test(test, following, order=order_of(0))
             pairs = [self.outcomes[test]]
             repeat = {index: stop.rounds for index, stop in
                       self.outcomes[test]["head"].stops.items()}
-            while again is not None and len(pairs) < max_pairs:
-                why = again(test, pairs)
-                if not why:
+            while len(pairs) < max_pairs:
+                why = (again(test, pairs) if again is not None and len(pairs) >= by_design
+                       else None)
+                if len(pairs) >= by_design and not why:
                     break
+                first = order_of(len(pairs))[0]
                 self.say(f"{test}: {why}; measuring it again in a fresh pair of workers "
-                         f"({len(pairs) + 1} of at most {max_pairs})")
+                         f"({len(pairs) + 1} of at most {max_pairs}, {first} first)" if why else
+                         f"{test}: pair {len(pairs) + 1} of {by_design}, fresh workers, "
+                         f"{first} first")
                 for side in SIDES:
                     self.workers[side].stop()
-                pairs.append(self.run_test(test, following, repeat))
+                pairs.append(self.run_test(test, following, repeat, order_of(len(pairs))))
                 self.again[test] = pairs[1:]  # each pair as it ends: Ctrl-C keeps what ran
 
     def run_test(self, test: str, following: str | None,
-                 repeat: dict[int, int] | None = None) -> dict[str, TestOutcome]:
-        """Run ``test`` on both sides; ``repeat``: a fresh pair's rounds per measurement (the
-        first pair's), with ``--rounds auto``."""
+                 repeat: dict[int, int] | None = None,
+                 order: tuple[str, str] = SIDES) -> dict[str, TestOutcome]:
+        """Run ``test`` on both sides, ``order[0]`` first (told to run it first, first turn);
+        ``repeat``: a fresh pair's rounds per measurement (the first pair's), with ``--rounds
+        auto``."""
         deadline = time.monotonic() + self.plan.budget_s
-        outcomes = {side: TestOutcome("not run") for side in SIDES}
+        outcomes = {side: TestOutcome("not run", first=order[0]) for side in SIDES}
         events: dict[str, Message] = {}
-        for side in SIDES:
+        for side in order:
             worker = self.workers[side]
             if not self._ensure_running(side, outcomes[side]):
                 continue
@@ -302,7 +333,7 @@ class Coordinator:
             if not ready:
                 break
             index = min(e["index"] for e in ready.values())
-            together = [s for s in SIDES if s in ready and ready[s]["index"] == index]
+            together = [s for s in order if s in ready and ready[s]["index"] == index]
             rule = self.plan.rule(deadline, len(together) == 2,
                                   None if repeat is None else repeat.get(index, MIN_ROUNDS))
             backends = {side: list(ready[side].get("backends") or []) for side in together}

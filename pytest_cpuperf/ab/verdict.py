@@ -160,9 +160,10 @@ def judge_pair(base: MetricRecord, head: MetricRecord, policy: AbPolicy) -> Metr
 
 
 def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
-                policy: AbPolicy) -> MetricResult:
+                policy: AbPolicy, firsts: Sequence[str] | None = None) -> MetricResult:
     """The verdict of head's metric against base's, measured by one or more pairs of worker
-    processes, (base, head) each, the first pair first."""
+    processes, (base, head) each, the first pair first; ``firsts``: the side that went first
+    in each pair (its effect cancels between the orders, :func:`pooled_ratio`)."""
     base, head = joined([b for b, _ in measured]), joined([h for _, h in measured])
     name = f"{head.metric} of {head.test_id}"
     baseline = BaselineRecord.from_record(base)
@@ -173,7 +174,7 @@ def judge_pairs(measured: Sequence[tuple[MetricRecord, MetricRecord]],
                                     f"{base.value!r}, head {head.value!r})")
     notes = label_note(base, head) + kernel_note(base, head) + version_note(base, head)
     if head.kind in RELATIVE_KINDS and all(b.samples and h.samples for b, h in measured):
-        return _paired(measured, head, baseline, policy, name, notes)
+        return _paired(measured, head, baseline, policy, name, notes, firsts)
     first_base, first_head = measured[0]
     if head.kind in ABSOLUTE_KINDS:
         return _exact(first_base, first_head, policy, name, baseline, notes)
@@ -190,12 +191,16 @@ DECIDE_AB = "To decide it, more rounds (--rounds) or worker pairs (--max-pairs)"
 
 
 def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricRecord,
-            baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str) -> MetricResult:
+            baseline: BaselineRecord, policy: AbPolicy, name: str, notes: str,
+            firsts: Sequence[str] | None = None) -> MetricResult:
     """The paired verdict of ``measured`` (``head`` and ``baseline``: all pairs joined)."""
 
     cleaned = [clean_pairs(b, h) for b, h in measured]
     left_out = sum(spoilt for _, _, spoilt in cleaned)
-    usable = [(h, b) for b, h, _ in cleaned if len(b) >= 2]
+    named = firsts is not None
+    firsts = list(firsts) if firsts is not None else ["base"] * len(measured)
+    kept = [i for i, (b, _, _) in enumerate(cleaned) if len(b) >= 2]
+    usable = [(cleaned[i][1], cleaned[i][0]) for i in kept]
     rounds = sum(len(b) for b, _, _ in cleaned)
     if not usable:
         return MetricResult(head, Status.INCONCLUSIVE, baseline=baseline,
@@ -204,14 +209,17 @@ def _paired(measured: Sequence[tuple[MetricRecord, MetricRecord]], head: MetricR
                                     f"quieter machine or with more --rounds")
     alpha = policy.level_alpha
     level = 1.0 - alpha  # the two-sided CI that excludes no change exactly when p < alpha
-    ratio = pooled_ratio(usable, policy.process_floor, level)
+    ratio = pooled_ratio(usable, policy.process_floor, level, [firsts[i] for i in kept])
     if left_out:
         notes += f"; {left_out} round(s) left out: a burst of other work hit one side"
     if len(measured) > 1:
-        each = [paired_ratio(h, b).ratio for h, b in usable]
+        each = [f"x{paired_ratio(h, b).ratio:.3f}" + (f" {firsts[i]} first" if named else "")
+                for i, (h, b) in zip(kept, usable, strict=True)]
+        spread = ("the two orders weigh alike, so an effect of going first cancels, and the "
+                  "spread between the pairs is in the CI"
+                  if len({firsts[i] for i in kept}) > 1 else "the spread between them is in the CI")
         notes += (f"; measured by {len(measured)} pairs of worker processes (head/base "
-                  f"{', '.join(f'x{r:.3f}' for r in each)}; the spread between them is in the "
-                  f"CI)")
+                  f"{', '.join(each)}; {spread})")
     worse = ratio.ratio < 1.0 if head.higher_is_better else ratio.ratio > 1.0
     # two-sided p at alpha: a regression's 95% CI (alpha 0.05) lies wholly below no change
     change = Change(ratio.ratio - 1.0, ratio.low - 1.0, ratio.high - 1.0, ratio.p_value, 0.0)
@@ -275,10 +283,11 @@ def head_only(head: MetricRecord, why: str) -> MetricResult:
 Records = Sequence[Mapping[str, Any]]
 
 
-def judge_test(pairs: Sequence[tuple[Records, Records]], policy: AbPolicy
-               ) -> tuple[list[MetricResult], list[str]]:
+def judge_test(pairs: Sequence[tuple[Records, Records]], policy: AbPolicy,
+               firsts: Sequence[str] | None = None) -> tuple[list[MetricResult], list[str]]:
     """Results of one test's metrics from the (base, head) records of each pair of workers that
-    measured it (the first pair first), and notes on metrics only base recorded."""
+    measured it (the first pair first; ``firsts``: the side each pair ran first), and notes on
+    metrics only base recorded."""
     by_pair = [({r.metric: r for r in map(MetricRecord.from_dict, base)},
                 {r.metric: r for r in map(MetricRecord.from_dict, head)}) for base, head in pairs]
     first_base, first_head = by_pair[0]
@@ -287,8 +296,10 @@ def judge_test(pairs: Sequence[tuple[Records, Records]], policy: AbPolicy
         if metric not in first_base:
             results.append(head_only(record, "base did not record this metric"))
             continue
-        measured = [(b[metric], h[metric]) for b, h in by_pair if metric in b and metric in h]
-        results.append(judge_pairs(measured, policy))
+        present = [i for i, (b, h) in enumerate(by_pair) if metric in b and metric in h]
+        measured = [(by_pair[i][0][metric], by_pair[i][1][metric]) for i in present]
+        results.append(judge_pairs(measured, policy,
+                                   None if firsts is None else [firsts[i] for i in present]))
     for metric, record in first_base.items():
         if metric not in first_head:
             notes.append(f"{metric} of {record.test_id}: recorded by base only "

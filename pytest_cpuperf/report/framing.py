@@ -49,8 +49,11 @@ def ab_lines(info: Mapping[str, Any]) -> tuple[str, ...]:
     lines = [side_line(name, sides[name]) for name in ("base", "head") if name in sides]
     if info.get("rounds"):
         shard = f", shard {info['shard']}" if info.get("shard") else ""
-        up_to = (f"; up to {info['max_pairs']} pairs of worker processes per test"
-                 if (info.get("max_pairs") or 1) > 1 else "")
+        pairs = info.get("pairs") or 1
+        up_to = (f"; {pairs} pairs of worker processes per test in opposite orders"
+                 if pairs > 1 else "")
+        up_to += (f"; up to {info['max_pairs']} pairs when a verdict is not a pass"
+                  if (info.get("max_pairs") or 1) > pairs else "")
         lines.append(f"rounds: {info['rounds']} per measurement, base and head alternating"
                      f"{shard}{up_to}; tolerance {info.get('tolerance', 0):.1%}")
     again = info.get("worker_pairs") or {}

@@ -22,7 +22,7 @@ pass is declared only when the interval rules out a regression beyond the tolera
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,7 +208,8 @@ def absolute_verdict(current: float, baseline: float, tolerance: float,
 
 
 def pooled_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
-                 process_floor: float, confidence: float = 0.95) -> Ratio:
+                 process_floor: float, confidence: float = 0.95,
+                 orders: Sequence[Hashable] | None = None) -> Ratio:
     """head/base from the per-round (head, base) samples of one or more pairs (of worker
     processes, or of compiles in one process): the mean of the pairs' mean log ratios. Its
     standard error adds to the rounds' own error the offset between the two sides of a pair
@@ -216,19 +217,34 @@ def pooled_ratio(pairs: Sequence[tuple[Sequence[float], Sequence[float]]],
     with two pairs or more, what the pairs' means spread beyond their rounds' error (a moment
     estimate; normal approximation for that part, Welch-Satterthwaite degrees of freedom), at
     the two-sided ``confidence``. One pair with ``process_floor`` 0 is the paired t-test on log
-    ratios."""
-    usable = [(h, b) for h, b in pairs if len(h) == len(b) >= 2]
+    ratios.
+
+    ``orders`` names each pair's order (which side was started, compiled and measured first).
+    Each order's pairs are averaged first and the orders weigh alike, so an effect of the order
+    cancels between them. With two pairs or more of every order the spread is read around each
+    order's own mean (the order's effect is a fixed one); with fewer, an order's effect cannot
+    be told from one pair's offset, so the spread of all pairs around their mean counts."""
+    usable = [(h, b, o) for (h, b), o in zip(pairs, orders or [None] * len(pairs), strict=True)
+              if len(h) == len(b) >= 2]
     if not usable or (len(usable) == 1 and process_floor <= 0):
-        return paired_ratio(*(usable or pairs)[0], confidence=confidence)
+        return paired_ratio(*(usable[0][:2] if usable else pairs[0]), confidence=confidence)
     logs = [np.log(np.asarray(h, dtype=float)) - np.log(np.asarray(b, dtype=float))
-            for h, b in usable]
+            for h, b, _ in usable]
     means = np.array([d.mean() for d in logs])
     within = np.array([d.var(ddof=1) / d.size for d in logs])
-    k = len(logs)
-    centre = float(means.mean())
-    rounds_var = float(within.sum()) / k ** 2
-    spread = float(means.var(ddof=1) - within.mean()) if k >= 2 else 0.0
-    offset_var = max(process_floor ** 2, spread) / k
+    groups: dict[Hashable, list[int]] = {}
+    for index, (_, _, order) in enumerate(usable):
+        groups.setdefault(order, []).append(index)
+    members = list(groups.values())
+    g = len(members)
+    centre = float(np.mean([means[m].mean() for m in members]))
+    rounds_var = sum(float(within[m].sum()) / len(m) ** 2 for m in members) / g ** 2
+    # the groups the spread is read in: each order's, or all pairs as one
+    around = members if min(len(m) for m in members) >= 2 else [list(range(len(means)))]
+    residual_dof = sum(len(m) - 1 for m in around)
+    residual = sum(float(((means[m] - means[m].mean()) ** 2).sum()) for m in around)
+    spread = residual / residual_dof - float(within.mean()) if residual_dof else 0.0
+    offset_var = max(process_floor ** 2, spread) * sum(1 / len(m) for m in members) / g ** 2
     se = math.sqrt(rounds_var + offset_var)
     rounds_dof = float(sum(d.size - 1 for d in logs))
     if se == 0.0:
