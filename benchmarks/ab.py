@@ -115,8 +115,10 @@ def build_models() -> None:
 def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> dict[str, Any]:
     command = [args.python or sys.executable, "-m", "pytest_cpuperf.cli", "ab", "--base",
                str(base), "--head", str(head), "--rounds", str(args.rounds), "--settle",
-               str(args.settle), "--max-pairs", str(args.max_pairs), "--report", str(report),
-               "--", "--cpuperf-trial-time", str(args.trial_time)]
+               str(args.settle), "--max-pairs", str(args.max_pairs), "--report", str(report)]
+    if args.pairs is not None:
+        command += ["--pairs", str(args.pairs)]
+    command += ["--", "--cpuperf-trial-time", str(args.trial_time)]
     if args.select:
         command += ["-k", args.select]
     # another interpreter runs the cpuperf it has installed (another revision's design)
@@ -128,6 +130,7 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
     if done.returncode not in (0, 1):
         raise RuntimeError(f"cpuperf ab failed ({done.returncode}):\n{done.stderr[-3000:]}")
     data = json.loads(report.read_text())
+    firsts = data["machine"]["ab"].get("first_sides") or {}
     verdicts = {}
     for result in data["results"]:
         if result["metric"] != "throughput":
@@ -138,7 +141,9 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
         verdicts[name] = {"status": result["status"], "ratio": ratio, "low": low, "high": high,
                           "p": result["p_value"], "left_out": "left out" in result["message"],
                           "pairs": len(_worker_pairs(result)),
-                          "samples": _samples(result)}
+                          "samples": _samples(result),
+                          "pair_ratios": _pair_ratios(_samples(result),
+                                                      firsts.get(result["test_id"]))}
     return {"seconds": round(seconds, 1), "load_before": load_before, "load_after": load(),
             "tests": verdicts, "exit": done.returncode}
 
@@ -163,6 +168,22 @@ def _samples(result: dict[str, Any]) -> dict[str, Any]:
     return {**pairs[0], "later_pairs": pairs[1:]}
 
 
+def _pair_ratios(samples: dict[str, Any], firsts: list[str] | None) -> list[list[Any]]:
+    """[side that went first, head/base] of each pair of workers (the geometric mean of its
+    rounds' ratios); the first side is "base" where the report does not say."""
+    pairs = [samples, *samples["later_pairs"]]
+    firsts = firsts or ["base"] * len(pairs)
+    return [[first, round(math.exp(statistics.fmean(
+        math.log(h / b) for b, h in zip(pair["base"], pair["head"], strict=False))), 4)]
+            for first, pair in zip(firsts, pairs, strict=False) if pair["base"]]
+
+
+def _order_ratio(seen: list[dict[str, Any]], first: str) -> float | None:
+    """The geometric mean head/base of every pair of workers in which ``first`` went first."""
+    logs = [math.log(r) for v in seen for f, r in v.get("pair_ratios", []) if f == first]
+    return round(math.exp(statistics.fmean(logs)), 4) if logs else None
+
+
 def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     names = sorted({name for run in runs for name in run["tests"]})
     table = {}
@@ -180,11 +201,13 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
             "half_width_median": round(statistics.median(halves), 4),
             "log_ratio_sd": round(statistics.stdev(map(math.log, ratios)), 4)
             if len(ratios) > 1 else None,
+            "base_first": _order_ratio(seen, "base"),
+            "head_first": _order_ratio(seen, "head"),
         }
     tests_per_run = max(1, len(names))
     seconds = [run["seconds"] for run in runs]
     return {"rounds": args.rounds, "trial_time_s": args.trial_time, "settle_s": args.settle,
-            "python": args.python, "max_pairs": args.max_pairs,
+            "python": args.python, "pairs": args.pairs, "max_pairs": args.max_pairs,
             "repeats": len(runs),
             "select": args.select, "hog": args.hog, "base_layers": BASE_LAYERS,
             "slower_layers": SLOWER,
@@ -193,23 +216,30 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
             "load": [run["load_before"][0] for run in runs], "tests": table}
 
 
+def _shown(ratio: float | None) -> str:
+    return "-" if ratio is None else f"x{ratio:.4f}"
+
+
 def markdown(summary: dict[str, Any]) -> str:
     lines = [f"`cpuperf ab`: {summary['repeats']} runs ({summary.get('select') or 'all tests'}),"
              f" {summary['rounds']} rounds of {summary['trial_time_s']} s trials, settle "
-             f"{summary.get('settle_s')} s; {summary.get('hog') or 'no'} core(s) hogged; median "
+             f"{summary.get('settle_s')} s, pairs {summary.get('pairs') or 'default'} (at most "
+             f"{summary.get('max_pairs')}); {summary.get('hog') or 'no'} core(s) hogged; median "
              f"{summary['seconds_per_run']} s per run "
              f"({summary['seconds_per_test']} s per test); 1-min load before each run: "
              f"{', '.join(f'{x:.1f}' for x in summary['load'])}", "",
              "| test | runs | regression | inconclusive | 95% CI covers 1.0 | pooled head/base "
-             "| range | sd of the ratio over runs | median CI half-width |",
-             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+             "| range | sd of the ratio over runs | median CI half-width | pairs base first "
+             "| pairs head first |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for name, row in summary["tests"].items():
         sd = row.get("log_ratio_sd")
         lines.append(f"| {name} | {row['runs']} | {row['regression']} | {row['inconclusive']} "
                      f"| {row['ci_covers_1']} | x{row['pooled_ratio']:.4f} | "
                      f"x{row['ratio_range'][0]:.3f}-x{row['ratio_range'][1]:.3f} | "
                      f"{'-' if sd is None else f'{sd:.2%}'} | "
-                     f"{row['half_width_median']:.2%} |")
+                     f"{row['half_width_median']:.2%} | {_shown(row.get('base_first'))} | "
+                     f"{_shown(row.get('head_first'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -219,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--trial-time", type=float, default=1.0)
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_S)
-    parser.add_argument("--max-pairs", type=int, default=3,
+    parser.add_argument("--pairs", type=int, help="cpuperf ab --pairs (default: its own)")
+    parser.add_argument("--max-pairs", type=int, default=4,
                         help="cpuperf ab --max-pairs (1: every verdict on one pair of workers)")
     parser.add_argument("--python", metavar="PY", help="run the cpuperf ab this interpreter "
                         "has installed (e.g. a venv of an earlier revision), not this checkout's")
@@ -253,7 +284,8 @@ def join(args: argparse.Namespace) -> int:
     """Summarize the runs of several saved series as one (their settings must agree)."""
     results = Path(__file__).resolve().parent / "results"
     saved = [json.loads((results / f"{name}.json").read_text()) for name in args.join]
-    keys = ("rounds", "trial_time_s", "settle_s", "python", "max_pairs", "select", "hog")
+    keys = ("rounds", "trial_time_s", "settle_s", "python", "pairs", "max_pairs", "select",
+            "hog")
     first = {key: saved[0]["summary"].get(key) for key in keys}
     for name, data in zip(args.join, saved, strict=True):
         other = {key: data["summary"].get(key) for key in keys}
@@ -261,7 +293,7 @@ def join(args: argparse.Namespace) -> int:
             raise SystemExit(f"--join: {name} was measured with {other}, not {first}")
     args.rounds, args.trial_time, args.settle = (first["rounds"], first["trial_time_s"],
                                                  first["settle_s"])
-    args.python, args.max_pairs = first["python"], first["max_pairs"]
+    args.python, args.pairs, args.max_pairs = first["python"], first["pairs"], first["max_pairs"]
     args.select, args.hog = first["select"], first["hog"]
     runs = [run for data in saved for run in data["runs"]]
     write(runs, args)
