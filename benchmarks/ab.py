@@ -138,12 +138,12 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
         name = result["test_id"].split("::")[-1]
         ratio = 1.0 + result["change"]
         low, high = (1.0 + c for c in result["ci"])
+        samples = _samples(result)
         verdicts[name] = {"status": result["status"], "ratio": ratio, "low": low, "high": high,
                           "p": result["p_value"], "left_out": "left out" in result["message"],
                           "pairs": len(_worker_pairs(result)),
-                          "samples": _samples(result),
-                          "pair_ratios": _pair_ratios(_samples(result),
-                                                      firsts.get(result["test_id"]))}
+                          "samples": samples,
+                          "pair_ratios": _pair_ratios(samples, firsts.get(result["test_id"]))}
     return {"seconds": round(seconds, 1), "load_before": load_before, "load_after": load(),
             "tests": verdicts, "exit": done.returncode}
 

@@ -441,11 +441,13 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
     results: list[MetricResult] = []
     notes: list[str] = []
     errors: list[str] = []
+    # test -> what each side did in each pair of workers that measured it, the first first
+    pairs_of = {test: [first, *(again or {}).get(test, [])]
+                for test, first in sorted(outcomes.items())}
     for test in tests:
         if test not in outcomes:
             continue
-        pairs = [outcomes[test], *(again or {}).get(test, [])]
-        test_results, test_notes, test_errors = judge_outcomes(test, pairs, policy)
+        test_results, test_notes, test_errors = judge_outcomes(test, pairs_of[test], policy)
         results += test_results
         notes += test_notes
         errors += test_errors
@@ -462,13 +464,12 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
         "settle_s": args.settle, "tolerance": args.tolerance,
         "budget_s": args.budget if args.rounds is None else None,
         "pairs": args.pairs, "max_pairs": args.max_pairs,
-        "worker_pairs": {test: 1 + len(more) for test, more in sorted((again or {}).items())
-                         if 1 + len(more) > args.pairs},
-        "first_sides": {test: [pair["base"].first for pair in [first, *(again or {}).get(test, [])]]
-                        for test, first in sorted(outcomes.items())},
-        "settle_pauses": {test: sum(o.pauses for pair in [first, *(again or {}).get(test, [])]
-                                    for o in pair.values())
-                          for test, first in sorted(outcomes.items())},
+        "worker_pairs": {test: len(pairs) for test, pairs in pairs_of.items()
+                         if len(pairs) > args.pairs},
+        "first_sides": {test: [pair["base"].first for pair in pairs]
+                        for test, pairs in pairs_of.items()},
+        "settle_pauses": {test: sum(o.pauses for pair in pairs for o in pair.values())
+                          for test, pairs in pairs_of.items()},
         "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
         "only_base": [t for t in ids.get("base", []) if t not in set(ids.get("head", []))],
         "only_head": [t for t in ids.get("head", []) if t not in set(ids.get("base", []))],
