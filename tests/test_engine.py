@@ -88,6 +88,7 @@ def test_drained_trial_times_its_window_not_its_fill_or_drain(tiny_int8_ir: Path
     wall = time.perf_counter() - began
     assert trial.duration_s >= 0.3
     assert len(latencies) == trial.iterations
+    assert trial.iterations % len(target.queue) == 0  # whole rounds
     assert wall - trial.duration_s >= min(latencies) / 1000.0
 
 
@@ -272,6 +273,8 @@ def test_pipelined_trials_tile_time_without_draining(tiny_int8_ir: Path) -> None
     elapsed = time.perf_counter() - begin
     assert len(trials) == 3 and [len(w) for w in windows] == [t.iterations for t in trials]
     assert all(t.duration_s >= 0.2 for t in trials)
+    # each window holds whole rounds of the requests, wherever its deadline fell
+    assert all(t.iterations % len(target.queue) == 0 for t in trials)
     # windows follow each other: together they cover the run but for the untimed fill/drain
     assert sum(t.duration_s for t in trials) <= elapsed
     stopped = engine.pipelined_trials(target, 0.1, 5, None, stop=lambda trial: True)

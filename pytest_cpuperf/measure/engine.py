@@ -156,14 +156,16 @@ def pipelined_trials(target: AsyncTarget, seconds: float, count: int,
 
     The queue is filled and one whole round of ``nireq`` completions is run untimed (the
     refill); then each trial counts the completions observed in its window, and a window ends
-    at the first completion observed after its deadline (that completion opens the next
-    window), so windows tile time without gaps: a window from one completion to another
-    counts the one that opens it and not the one that closes it, as many completions as
-    intervals between them. The first window is opened by the first completion after the
-    refill: streams that finish their requests together complete them in bunches, and a
-    window must open where it closes, at the first of a bunch (opened at the last of one, a
-    window counts ``nireq - 1`` short: 4% of one second at 26 samples a second). No trial
-    drains the queue; the drain after the last one is untimed. ``stop(trial)`` ends the run
+    at the first completion observed after its deadline that closes a whole round of
+    ``nireq`` completions (that completion opens the next window), so windows tile time
+    without gaps: a window from one completion to another counts the one that opens it and
+    not the one that closes it, as many completions as intervals between them. Whole rounds,
+    because streams that finish their requests together complete them in bunches: a window
+    opened at the first of a bunch and closed at its second counts a completion for next to
+    no time (at two samples a second, with the deadline four rounds on, +12.5% whenever it
+    falls inside a bunch), and one opened at the last of a bunch counts ``nireq - 1`` short.
+    The first window is opened by the first completion after the refill. No trial drains the
+    queue; the drain after the last one is untimed. ``stop(trial)`` ends the run
     early after a trial (it is still returned). ``latencies`` gets one list of request
     latencies (ms) per trial.
     """
@@ -187,7 +189,7 @@ def pipelined_trials(target: AsyncTarget, seconds: float, count: int,
         now = clock()
         latency = queue[idle].latency
         start()
-        if now < deadline:
+        if now < deadline or done % nireq:
             done += 1
             window.append(latency)
             continue
