@@ -17,6 +17,11 @@ and detection of the slower variants against 3 earlier runs.
     python -m benchmarks.reference --model base --runs 12 --slower-runs 8
     python -m benchmarks.reference --model fast --runs 12 --slower-runs 8 --hog 1
     python -m benchmarks.reference --backend torch --model fast --runs 12 --slower-runs 8
+    python -m benchmarks.reference --backend torch --torch-config compile-int8 --model base
+
+``--torch-config`` (torch only) picks what ``torch_optimize`` builds: ``eager-fp32`` (default),
+``compile-fp32``, ``compile-bf16`` or ``compile-int8`` (PT2E static int8, calibrated on seeded
+generated batches); the reference stays the torch reference (eager fp32) in every case.
 
 Results: ``benchmarks/results/reference-[<backend>-]<model>-<load>.json`` and ``.md`` (also
 printed; OpenVINO's files keep their first names, without the backend).
@@ -56,11 +61,14 @@ def spec(model: str, variant: str) -> Any:
 
 
 BACKENDS = ("openvino", "torch", "ipex")
+TORCH_CONFIGS = ("eager-fp32", "compile-fp32", "compile-bf16", "compile-int8")
 
 
-def compiled_model(backend: str, model: str, variant: str, ir: str | None) -> Any:
+def compiled_model(backend: str, model: str, variant: str, ir: str | None,
+                   torch_config: str = "eager-fp32") -> Any:
     """The variant as the backend's fixture would compile it: OpenVINO from its IR with
-    ``ov_compile``'s defaults; torch eager fp32 or IPEX bf16 + JIT at the default threads."""
+    ``ov_compile``'s defaults; torch in ``torch_config`` or IPEX bf16 + JIT at the default
+    threads."""
     if backend == "openvino":
         from pytest_cpuperf.backends.openvino import check_options, compile_model
 
@@ -75,24 +83,28 @@ def compiled_model(backend: str, model: str, variant: str, ir: str | None) -> An
                              example_inputs=(1, bert.seq_len))
     from pytest_cpuperf.backends.torch import optimize
 
-    return optimize(build_torch_bert(bert), example_inputs=(1, bert.seq_len))
+    mode, dtype = torch_config.split("-")
+    return optimize(build_torch_bert(bert), mode=mode, dtype=dtype,
+                    example_inputs=(1, bert.seq_len))
 
 
-def worker(backend: str, model: str, variant: str, ir: str | None, out: str, trials: int
-           ) -> None:
+def worker(backend: str, model: str, variant: str, ir: str | None, out: str, trials: int,
+           torch_config: str = "eager-fp32") -> None:
     """Measure the variant with the engine's defaults and its backend's same-run reference;
     write the rates."""
     from pytest_cpuperf.measure.engine import EngineSettings, measure
     from pytest_cpuperf.measure.reference import reference_for
 
-    compiled = compiled_model(backend, model, variant, ir)
+    began = time.perf_counter()
+    compiled = compiled_model(backend, model, variant, ir, torch_config)
+    compile_s = time.perf_counter() - began
     reference = reference_for(compiled)
     result = measure(compiled, settings=EngineSettings(trials=trials), reference=reference)
     Path(out).write_text(json.dumps({
         "samples": list(result.throughputs), "contention": list(result.contention),
         "busy": result.busy, "reference": list(result.reference),
         "reference_id": result.reference_id, "contended_trials": result.contended_trials,
-        "backend": result.backend}))
+        "backend": result.backend, "compile_s": round(compile_s, 1)}))
 
 
 def schedule(runs: int, slower_runs: int, variants: Sequence[str]) -> list[str]:
@@ -103,8 +115,8 @@ def schedule(runs: int, slower_runs: int, variants: Sequence[str]) -> list[str]:
     return [name for _, _, name in sorted(slots)]
 
 
-def measure_all(backend: str, model: str, runs: int, slower_runs: int, trials: int, hog: int
-                ) -> list[dict[str, Any]]:
+def measure_all(backend: str, model: str, runs: int, slower_runs: int, trials: int, hog: int,
+                torch_config: str = "eager-fp32") -> list[dict[str, Any]]:
     from pytest_cpuperf.models import build_ir
 
     from .noisy import hogs
@@ -125,7 +137,7 @@ def measure_all(backend: str, model: str, runs: int, slower_runs: int, trials: i
             proc = subprocess.run([PYTHON, "-m", "benchmarks.reference", "--worker",
                                    irs[variant], str(out), "--trials", str(trials),
                                    "--backend", backend, "--model", model,
-                                   "--variant", variant],
+                                   "--variant", variant, "--torch-config", torch_config],
                                   cwd=ROOT, capture_output=True, text=True, check=False)
             if proc.returncode:
                 raise RuntimeError(f"worker failed: {proc.stderr[-2000:]}")
@@ -136,7 +148,8 @@ def measure_all(backend: str, model: str, runs: int, slower_runs: int, trials: i
             raw = statistics.median(data["samples"])
             ref = statistics.median(data["reference"])
             say(f"run {index + 1}/{len(order)} {variant}: {raw:.1f} samples/s, reference "
-                f"{ref:.1f}, busy {data['busy'] or 0:.0%}, {data['wall_s']} s")
+                f"{ref:.1f}, busy {data['busy'] or 0:.0%}, compiled in "
+                f"{data.get('compile_s', '?')} s, {data['wall_s']} s")
     return done
 
 
@@ -177,6 +190,8 @@ def analyse(runs: list[dict[str, Any]]) -> dict[str, Any]:
     medians = {v: statistics.median(statistics.median(r["samples"]) for r in runs
                                     if r["variant"] == v) for v in ["same", *variants]}
     figures["slowdown"] = {v: round(1 - medians[v] / medians["same"], 4) for v in variants}
+    figures["rate_vs_reference"] = round(statistics.median(
+        statistics.median(r["samples"]) / statistics.median(r["reference"]) for r in same), 3)
     for mode, with_ref in (("raw", False), ("relative", True)):
         per_run = [statistics.median(r["samples"]) if not with_ref else
                    statistics.median([s / q for s, q in zip(r["samples"], r["reference"],
@@ -207,11 +222,15 @@ def _counts(verdicts: Sequence[str]) -> dict[str, int]:
 def markdown(model: str, hog: int, figures: dict[str, Any], meta: dict[str, Any]) -> str:
     load_name = f"{hog} core(s) hogged" if hog else "no hog"
     backend = meta.get("backend", "openvino")
+    if meta.get("torch_config", "eager-fp32") != "eager-fp32":
+        backend += " " + meta["torch_config"]
     lines = [f"# Same-run reference: {model}, {backend}, {load_name}", "",
              f"{figures['runs']} runs, {meta['minutes']:.1f} min; 1-min load "
              f"{meta['load_min']:.1f}-{meta['load_max']:.1f}; CPU {meta['cpu']}", "",
              "slowdown of the variants (median raw throughput): "
-             + ", ".join(f"{v} {s:.1%}" for v, s in figures["slowdown"].items()), "",
+             + ", ".join(f"{v} {s:.1%}" for v, s in figures["slowdown"].items())
+             + (f"; the model's rate x{figures['rate_vs_reference']} the reference's"
+                if "rate_vs_reference" in figures else ""), "",
              "| rule | between-run sd (log) | A/A regressions, 1 run | A/A regressions, 3 runs "
              "| " + " | ".join(f"{v} caught (3 runs)" for v in figures["slowdown"]) + " |",
              "|---|--:|--:|--:|" + "--:|" * len(figures["slowdown"])]
@@ -243,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slower-runs", type=int, default=8, help="runs of each slower one")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2))
+    parser.add_argument("--torch-config", choices=TORCH_CONFIGS, default="eager-fp32",
+                        help="what torch_optimize builds (--backend torch)")
     parser.add_argument("--replay", type=Path, help="judge the runs stored in this JSON again")
     parser.add_argument("--worker", nargs=2, metavar=("IR", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="same", help=argparse.SUPPRESS)
@@ -250,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         ir, out = args.worker
         worker(args.backend, args.model, args.variant, None if ir == "-" else ir, out,
-               trials=args.trials)
+               trials=args.trials, torch_config=args.torch_config)
         return 0
     if args.replay:
         stored = json.loads(args.replay.read_text())
@@ -258,16 +279,24 @@ def main(argv: list[str] | None = None) -> int:
     else:
         began = time.time()
         loads = [load()[0]]
+        if args.torch_config != "eager-fp32" and args.backend != "torch":
+            parser.error("--torch-config: applies to --backend torch only; drop it or add "
+                         "--backend torch")
         runs = measure_all(args.backend, args.model, args.runs, args.slower_runs, args.trials,
-                           args.hog)
+                           args.hog, args.torch_config)
         loads += [r["load"][0] for r in runs]
         meta = {"minutes": (time.time() - began) / 60, "load_min": min(loads),
                 "load_max": max(loads), "cpu": _cpu(), "model": args.model, "hog": args.hog,
-                "trials": args.trials, "backend": args.backend}
+                "trials": args.trials, "backend": args.backend,
+                "torch_config": args.torch_config}
     figures = analyse(runs)
     text = markdown(meta["model"], meta["hog"], figures, meta)
     backend = meta.get("backend", "openvino")
-    name = (f"reference-{'' if backend == 'openvino' else backend + '-'}{meta['model']}-"
+    config = meta.get("torch_config", "eager-fp32")
+    backend_part = "" if backend == "openvino" else backend + "-"
+    if config != "eager-fp32":
+        backend_part += config + "-"
+    name = (f"reference-{backend_part}{meta['model']}-"
             f"{'hog' + str(meta['hog']) if meta['hog'] else 'quiet'}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(

@@ -142,6 +142,21 @@ def onednn_isa(text: str) -> tuple[str, str] | None:
     return None
 
 
+_FIRST_ISA_LINE: dict[str, str] = {}
+"""The ``isa:`` line of the first capture in this process that had one."""
+
+
+def with_isa_line(text: str) -> str:
+    """``text`` with oneDNN's ``isa:`` line. oneDNN prints its header once per process, so a
+    later capture lacks it; the line the first capture held is put back in front."""
+    for line in text.splitlines():
+        if line.startswith(("onednn_verbose", "dnnl_verbose")) and ",isa:" in line:
+            _FIRST_ISA_LINE.setdefault("line", line)
+            return text
+    first = _FIRST_ISA_LINE.get("line")
+    return f"{first}\n{text}" if first else text
+
+
 def unnamed_isa(text: str, cpu: CpuIsa | None) -> tuple[str, str]:
     """(ISA, source) that oneDNN kernels naming no ISA ran on: oneDNN's ``isa:`` line, else
     the widest vector ISA of ``cpu`` (default: this machine's)."""

@@ -44,7 +44,7 @@ from .base import (
     to_array,
 )
 from .inductor import QUANTIZER, compile_frozen, quantize_pt2e, require_torchao
-from .onednn import capture_fd_stdout, kernels_note, parse_onednn_verbose
+from .onednn import capture_fd_stdout, kernels_note, parse_onednn_verbose, with_isa_line
 from .onednn import require_amx as require_amx  # public: examples import it from here
 from .torch_options import DTYPES as DTYPES
 from .torch_options import MODES as MODES
@@ -262,7 +262,7 @@ class TorchCompiled:
             for ctx in self._verbose_contexts():
                 stack.enter_context(ctx)
             self._run(tensors)
-        return parse_onednn_verbose(box[0])
+        return parse_onednn_verbose(with_isa_line(box[0]))
 
     def kernels(self) -> KernelReport | None:
         """oneDNN primitives of one untimed inference with verbose on (cached)."""
