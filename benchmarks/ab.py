@@ -104,10 +104,34 @@ def make_sides(directory: Path) -> tuple[Path, Path]:
     return sides[0], sides[1]
 
 
-def build_models() -> None:
+def layers_used(side: Path, select: str | None) -> list[int]:
+    """The layer counts of the models the tests ``select`` picks (``-k``) use, on either side:
+    pytest collects them, so ``-k`` means here what it means to ``cpuperf ab``."""
+    if not select:
+        return [FAST_LAYERS, BASE_LAYERS, *SLOWER.values()]
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "-k", select, str(side)],
+                          cwd=side, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True)
+    names = [line.rpartition("::")[2] for line in done.stdout.splitlines() if "::" in line]
+    if not names:
+        raise SystemExit(f"--select {select!r} picks no test (pytest -k): "
+                         f"{done.stdout[-500:]}{done.stderr[-500:]}")
+    layers: set[int] = set()
+    for name in names:
+        if name == "test_aa_fast":
+            layers.add(FAST_LAYERS)
+        elif name == "test_aa":
+            layers.add(BASE_LAYERS)
+        elif name.startswith("test_slower["):
+            layers.update((BASE_LAYERS, SLOWER[int(name[len("test_slower["):-1])]))
+    return sorted(layers)
+
+
+def build_models(layer_counts: list[int]) -> None:
     from pytest_cpuperf.models import BertSpec, build_ir
 
-    for layers in (FAST_LAYERS, BASE_LAYERS, *SLOWER.values()):
+    for layers in layer_counts:
         say(f"model: {layers} layers")
         build_ir(BertSpec.tiny(layers=layers), sparsity=0.0)
 
@@ -265,11 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.join:
         return join(args)
-    say("building the models (cached)")
-    build_models()
     runs = []
     with tempfile.TemporaryDirectory(prefix="cpuperf-ab-bench-") as tmp:
         base, head = make_sides(Path(tmp))
+        say("building the models the selected tests use (cached)")
+        build_models(layers_used(head, args.select))
         for number in range(args.repeats):
             with hogs(args.hog):
                 runs.append(one_run(base, head, args, Path(tmp) / f"run{number}.json"))
