@@ -12,12 +12,23 @@ of 0.25 s: :func:`pytest_cpuperf.measure.turns.in_turns`) and is judged twice, b
 Verdicts are given at the default tolerance (5%) and at 2%.
 
     python -m benchmarks.same_moment --runs 10
+
+``--layers N`` makes the baseline a tiny BERT N layers deep, and ``--candidates`` picks the
+candidates: ``aa``, ``seqS`` (sequence S) and ``layersM`` (M layers), so a deep baseline gets
+candidates a known few percent slower (one more layer of 20 is about 5%), each candidate's true
+ratio still measured first. ``--fresh-compiles`` compiles baseline and candidate again for
+every gate run, as a gate run in a fresh process does, so the offset between two compiles
+varies across runs as it does in CI. ``--hog 1`` keeps a busy loop on one core throughout.
+
+    python -m benchmarks.same_moment --layers 20 --candidates aa,layers21 --runs 50 \
+        --fresh-compiles --out benchmarks/results/same-moment-deep.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -27,27 +38,60 @@ from pathlib import Path
 from typing import Any
 
 from .common import say
+from .noisy import hogs
 
-CANDIDATES: dict[str, int | None] = {"aa": None, "seq66": 66, "seq68": 68, "seq72": 72}
-"""Candidate name -> its sequence length (None: the baseline's graph under another hash)."""
+
+def _tiny(layers: int) -> Any:
+    from pytest_cpuperf.models import BertSpec
+
+    return BertSpec.tiny(layers=layers)
+
+
+def cpu_line() -> str:
+    """``AMD EPYC, family 25 model 17``: the CPU the figures were taken on."""
+    fields: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return (f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
+            f"model {fields.get('model', '?')}")
+
+CANDIDATES = ("aa", "seq66", "seq68", "seq72")
+"""The default candidates: the baseline's graph under another hash, and longer sequences."""
 TOLERANCES = (0.05, 0.02)
 
 
-def _irs(workdir: Path) -> tuple[Path, dict[str, Path]]:
+def candidate_spec(name: str, base: Any) -> Any:
+    """The spec of candidate ``name`` (``seqS``, ``layersM``) beside the baseline's ``base``;
+    None for ``aa`` (the baseline's graph under another hash)."""
+    if name == "aa":
+        return None
+    for prefix, field in (("seq", "seq_len"), ("layers", "layers")):
+        number = name[len(prefix):]
+        if name.startswith(prefix) and number.isdigit() and int(number) > 0:
+            return replace(base, **{field: int(number)})
+    raise SystemExit(f"--candidates: {name!r} is not aa, seqS or layersM (e.g. seq68, "
+                     "layers21)")
+
+
+def _irs(workdir: Path, layers: int, candidates: tuple[str, ...]
+         ) -> tuple[Path, dict[str, Path]]:
     import openvino as ov
 
     from pytest_cpuperf.models import BertSpec, build_ir
 
-    base = build_ir(BertSpec.tiny(), progress=say)
+    base_spec = BertSpec.tiny(layers=layers)
+    base = build_ir(base_spec, progress=say)
     irs: dict[str, Path] = {}
-    for name, seq in CANDIDATES.items():
-        if seq is None:
+    for name in candidates:
+        spec = candidate_spec(name, base_spec)
+        if spec is None:
             model = ov.Core().read_model(str(base))
             model.set_rt_info("aa", "cpuperf_benchmark_tag")
             irs[name] = workdir / "aa.xml"
             ov.save_model(model, irs[name])
         else:
-            irs[name] = build_ir(BertSpec.tiny(seq_len=seq), progress=say)
+            irs[name] = build_ir(spec, progress=say)
     return base, irs
 
 
@@ -83,7 +127,9 @@ def _verdicts(candidate: list[float], beside: list[float], stored: Any) -> dict[
     return out
 
 
-def run(runs: int, truth_trials: int) -> dict[str, Any]:
+def run(runs: int, truth_trials: int, layers: int = 2,
+        candidates: tuple[str, ...] = CANDIDATES, fresh_compiles: bool = False
+        ) -> dict[str, Any]:
     from pytest_cpuperf.measure.engine import EngineSettings, compare, measure
     from pytest_cpuperf.measure.turns import in_turns as turns
     from pytest_cpuperf.records.results import BaselineRecord
@@ -91,7 +137,7 @@ def run(runs: int, truth_trials: int) -> dict[str, Any]:
     gate_settings = turns(EngineSettings(), ("openvino", "openvino"))
 
     with tempfile.TemporaryDirectory() as workdir:
-        base_ir, irs = _irs(Path(workdir))
+        base_ir, irs = _irs(Path(workdir), layers, candidates)
         base = _compile(base_ir)
         models = {name: _compile(ir) for name, ir in irs.items()}
         truth = {}
@@ -104,6 +150,9 @@ def run(runs: int, truth_trials: int) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
         for run_no in range(runs):
             for name, model in models.items():
+                if fresh_compiles:  # a gate run in a fresh process compiles both again
+                    del model, base
+                    base, model = _compile(base_ir), _compile(irs[name])
                 began = time.perf_counter()
                 gate = compare(model, base, settings=gate_settings)
                 seconds = time.perf_counter() - began
@@ -114,15 +163,21 @@ def run(runs: int, truth_trials: int) -> dict[str, Any]:
                     f"tol {t}: same-moment {v['same_moment']}, stored {v['stored']}"
                     for t, v in row.items() if isinstance(v, dict)))
                 rows.append(row)
-    return {"truth": truth, "rows": rows, "summary": summary(rows)}
+    return {"truth": truth, "rows": rows, "summary": summary(rows, candidates)}
 
 
-def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Verdict counts per candidate, basis and tolerance, and the median gate time."""
+def summary(rows: list[dict[str, Any]], candidates: tuple[str, ...] = CANDIDATES
+            ) -> dict[str, Any]:
+    """Verdict counts per candidate, basis and tolerance, the spread of the gate runs' ratios
+    and the median gate time."""
     out: dict[str, Any] = {}
-    for name in CANDIDATES:
+    for name in candidates:
         mine = [r for r in rows if r["candidate"] == name]
-        out[name] = {"median_gate_s": statistics.median(r["seconds"] for r in mine)}
+        logs = [math.log(r["ratio"]) for r in mine]
+        out[name] = {"median_gate_s": statistics.median(r["seconds"] for r in mine),
+                     "runs": len(mine),
+                     "geomean_ratio": round(math.exp(statistics.fmean(logs)), 4),
+                     "sd_log_ratio": round(statistics.stdev(logs), 4) if len(logs) > 1 else None}
         for tolerance in TOLERANCES:
             key = f"{tolerance:g}"
             for basis in ("same_moment", "stored"):
@@ -135,9 +190,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="gate runs per candidate")
     parser.add_argument("--truth-trials", type=int, default=160,
                         help="pairs of turns that establish each candidate's true ratio")
+    parser.add_argument("--layers", type=int, default=2, help="the baseline's depth")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES),
+                        help="comma-separated: aa, seqS, layersM (default: %(default)s)")
+    parser.add_argument("--fresh-compiles", action="store_true",
+                        help="compile both models again for every gate run")
+    parser.add_argument("--hog", type=int, default=0, choices=(0, 1, 2),
+                        help="cores kept busy by a pure-Python loop for the whole session")
     parser.add_argument("--out", type=Path, help="write every figure to this JSON file")
     args = parser.parse_args(argv)
-    result = run(args.runs, args.truth_trials)
+    if args.layers < 1:
+        parser.error(f"--layers must be a whole number >= 1, got {args.layers}")
+    candidates = tuple(c.strip() for c in args.candidates.split(",") if c.strip())
+    for name in candidates:
+        candidate_spec(name, None if name == "aa" else _tiny(args.layers))
+    with hogs(args.hog):
+        result = run(args.runs, args.truth_trials, args.layers, candidates,
+                     args.fresh_compiles)
+    result["meta"] = {"layers": args.layers, "candidates": list(candidates),
+                      "fresh_compiles": args.fresh_compiles, "hog": args.hog,
+                      "runs": args.runs, "truth_trials": args.truth_trials, "cpu": cpu_line()}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({"truth": result["truth"], "summary": result["summary"]}, indent=2))
