@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from pytest_cpuperf.backends.ipex import ipex_status
 from pytest_cpuperf.isa import usable_cores
 from pytest_cpuperf.measure.coldstart import ColdStart, check_request, measure
 
-from .common import say
+from .common import cpu_line, say
 
 
 @dataclass(frozen=True)
@@ -130,21 +129,6 @@ def table_row(row: Row, result: ColdStart) -> str:
              result.spread("first_inference_ms", 1), result.spread("peak_rss_compile_mb", 0),
              result.spread("peak_rss_infer_mb", 0), size]
     return "| " + " | ".join(cells) + " |"
-
-
-def cpu_line(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """``Intel(R) Xeon(R) ... (cpu family 6, model 167), 2 usable cores``."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return f"unknown CPU, {usable_cores()} usable cores"
-
-    def first(key: str) -> str:
-        match = re.search(rf"^{key}\s*:\s*(.*)$", text, re.MULTILINE)
-        return match.group(1).strip() if match else "?"
-
-    return (f"{first('model name')} (cpu family {first('cpu family')}, model "
-            f"{first('model')}), {usable_cores()} usable cores")
 
 
 def main(argv: list[str] | None = None) -> int:

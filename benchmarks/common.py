@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_cpuperf.isa import usable_cores
 from pytest_cpuperf.models import BertSpec
 
 PYTHON = sys.executable
@@ -122,3 +124,18 @@ def geomean(values: Sequence[float]) -> float:
 
 def rounded(value: float, digits: int = 4) -> float:
     return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+
+
+def cpu_line(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """``Intel(R) Xeon(R) ... (cpu family 6, model 167), 2 usable cores``."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return f"unknown CPU, {usable_cores()} usable cores"
+
+    def first(key: str) -> str:
+        match = re.search(rf"^{key}\s*:\s*(.*)$", text, re.MULTILINE)
+        return match.group(1).strip() if match else "?"
+
+    return (f"{first('model name')} (cpu family {first('cpu family')}, model "
+            f"{first('model')}), {usable_cores()} usable cores")

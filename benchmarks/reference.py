@@ -30,7 +30,6 @@ printed; OpenVINO's files keep their first names, without the backend).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import statistics
@@ -42,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import FULL, PYTHON, SPARSITY, load, say
+from .common import FULL, PYTHON, SPARSITY, cpu_line, load, say
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -244,16 +243,6 @@ def markdown(model: str, hog: int, figures: dict[str, Any], meta: dict[str, Any]
     return "\n".join(lines) + "\n"
 
 
-def _cpu() -> str:
-    fields: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    return (f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
-            f"model {fields.get('model', '?')}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=BACKENDS, default="openvino")
@@ -286,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.hog, args.torch_config)
         loads += [r["load"][0] for r in runs]
         meta = {"minutes": (time.time() - began) / 60, "load_min": min(loads),
-                "load_max": max(loads), "cpu": _cpu(), "model": args.model, "hog": args.hog,
+                "load_max": max(loads), "cpu": cpu_line(), "model": args.model, "hog": args.hog,
                 "trials": args.trials, "backend": args.backend,
                 "torch_config": args.torch_config}
     figures = analyse(runs)

@@ -37,28 +37,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .common import say
+from .common import cpu_line, say
 from .noisy import hogs
+
+CANDIDATES = ("aa", "seq66", "seq68", "seq72")
+"""The default candidates: the baseline's graph under another hash, and longer sequences."""
+TOLERANCES = (0.05, 0.02)
 
 
 def _tiny(layers: int) -> Any:
     from pytest_cpuperf.models import BertSpec
 
     return BertSpec.tiny(layers=layers)
-
-
-def cpu_line() -> str:
-    """``AMD EPYC, family 25 model 17``: the CPU the figures were taken on."""
-    fields: dict[str, str] = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    return (f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
-            f"model {fields.get('model', '?')}")
-
-CANDIDATES = ("aa", "seq66", "seq68", "seq72")
-"""The default candidates: the baseline's graph under another hash, and longer sequences."""
-TOLERANCES = (0.05, 0.02)
 
 
 def candidate_spec(name: str, base: Any) -> Any:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import verdicts
 from pytest_cpuperf.knobs import BY_NAME
 
@@ -73,3 +75,16 @@ def test_fidelity_blocks_pair_opposite_orders_so_a_linear_drift_cancels() -> Non
     assert abba_block_ratios([first, second]) == [1.0]
     assert first["ratio"] < 0.97 and second["ratio"] > 1.04  # each pair alone is biased
     assert abba_block_ratios([first, first, second]) == abba_block_ratios([first, second])
+
+
+def test_same_moment_candidates_are_parsed_and_bad_names_refused() -> None:
+    from benchmarks.same_moment import _tiny, candidate_spec
+
+    base = _tiny(20)
+    assert candidate_spec("aa", base) is None
+    assert candidate_spec("layers21", base).layers == 21
+    assert candidate_spec("seq66", base).seq_len == 66
+    assert candidate_spec("seq66", base).layers == 20
+    for bad in ("layers", "seq0", "deeper"):
+        with pytest.raises(SystemExit, match="--candidates"):
+            candidate_spec(bad, base)
