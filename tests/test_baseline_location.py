@@ -68,9 +68,12 @@ def test_a_pinned_rootdir_finds_the_baselines_on_every_run(pytester: pytest.Pyte
 
 def test_the_warning_lists_the_machine_files_that_are_there(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_perf=PERF_TEST)
-    other = pytester.mkdir(".cpuperf") / "amd-epyc--avx512_vnni--2c.json"
+    # another machine's file on every machine (an AMD EPYC with AVX-512 and 2 cores would read
+    # "amd-epyc--avx512_vnni--2c.json" as its own file from before keys named the generation)
+    other = pytester.mkdir(".cpuperf") / "another-cpu--intel-f99-m999--avx2--1024c.json"
     other.write_text("{}")
     run = pytester.runpytest("--cpuperf")
     run.assert_outcomes(passed=1)
     run.stdout.fnmatch_lines(["cpuperf: WARNING: no baseline file for this machine*"
-                              "it holds amd-epyc--avx512_vnni--2c.json*--cpuperf-update*"])
+                              "it holds another-cpu--intel-f99-m999--avx2--1024c.json*"
+                              "--cpuperf-update*"])
