@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_cpuperf.backends.onednn import vector_isa
 from pytest_cpuperf.models import BertSpec
 
 SPEC = BertSpec.bert_base(seq_len=64)
@@ -59,9 +60,7 @@ def onednn_int8_isa(cpu_isa) -> str:
     if cpu_isa.masked:
         pytest.skip("--cpuperf-isa-mask hides flags from the plugin, not from oneDNN: the "
                     "kernels follow the real CPU")
-    if cpu_isa.has("amx_int8"):
-        return "amx"
-    return "avx512" if cpu_isa.has("avx512f") else "avx2"
+    return "amx" if cpu_isa.has("amx_int8") else vector_isa(cpu_isa)
 
 
 def kernel_summary(model: Any) -> str:

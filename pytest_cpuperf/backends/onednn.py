@@ -127,18 +127,23 @@ def _flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
 
 
+def _isa_lines(text: str) -> Iterator[str]:
+    """The ``isa:`` header lines of oneDNN verbose output ``text``."""
+    for line in text.splitlines():
+        if line.startswith(("onednn_verbose", "dnnl_verbose")) and ",isa:" in line:
+            yield line
+
+
 def onednn_isa(text: str) -> tuple[str, str] | None:
     """(vector ISA, oneDNN's own words) from the ``isa:`` line oneDNN's verbose output opens
     with (``isa:Intel AVX2``; it reflects ONEDNN_MAX_CPU_ISA); None without one."""
-    for line in text.splitlines():
-        at = line.find(",isa:")
-        if line.startswith(("onednn_verbose", "dnnl_verbose")) and at >= 0:
-            words = line[at + len(",isa:"):].strip()
-            plain = words.lower().replace("-", "").replace(".", "")
-            for isa, pattern in (("avx512", r"avx512|avx10"), ("avx2", r"avx2"),
-                                 ("avx", r"avx"), ("sse41", r"sse41")):
-                if re.search(pattern, plain):
-                    return isa, words
+    for line in _isa_lines(text):
+        words = line[line.find(",isa:") + len(",isa:"):].strip()
+        plain = words.lower().replace("-", "").replace(".", "")
+        for isa, pattern in (("avx512", r"avx512|avx10"), ("avx2", r"avx2"),
+                             ("avx", r"avx"), ("sse41", r"sse41")):
+            if re.search(pattern, plain):
+                return isa, words
     return None
 
 
@@ -149,10 +154,10 @@ _FIRST_ISA_LINE: dict[str, str] = {}
 def with_isa_line(text: str) -> str:
     """``text`` with oneDNN's ``isa:`` line. oneDNN prints its header once per process, so a
     later capture lacks it; the line the first capture held is put back in front."""
-    for line in text.splitlines():
-        if line.startswith(("onednn_verbose", "dnnl_verbose")) and ",isa:" in line:
-            _FIRST_ISA_LINE.setdefault("line", line)
-            return text
+    line = next(_isa_lines(text), None)
+    if line is not None:
+        _FIRST_ISA_LINE.setdefault("line", line)
+        return text
     first = _FIRST_ISA_LINE.get("line")
     return f"{first}\n{text}" if first else text
 
