@@ -88,3 +88,29 @@ def test_same_moment_candidates_are_parsed_and_bad_names_refused() -> None:
     for bad in ("layers", "seq0", "deeper"):
         with pytest.raises(SystemExit, match="--candidates"):
             candidate_spec(bad, base)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a duet needs two cores")
+def test_a_duet_runs_each_side_on_its_own_half_and_swaps_them() -> None:
+    from benchmarks.duet import one_run
+    from pytest_cpuperf.models import BertSpec, build_ir
+
+    ir = build_ir(BertSpec.tiny())
+    cores = sorted(os.sched_getaffinity(0))
+    half = len(cores) // 2
+    row = one_run("duet", ir, ir, seconds=1.0, turn=0.25)
+    first, second = row["cpus"]
+    assert first == {"base": cores[:half], "head": cores[half:2 * half]}
+    assert second == {"base": first["head"], "head": first["base"]}
+    assert row["rounds"] >= 2 and abs(row["log_ratio"]) < 1.0
+    turns = one_run("turns", ir, ir, seconds=1.0, turn=0.25)
+    assert turns["cpus"][0] == {"base": cores, "head": cores}
+
+
+def test_duet_layouts_are_parsed_and_bad_ones_refused() -> None:
+    from benchmarks.duet import parse_layouts
+
+    assert parse_layouts("turns:1, duet:0.25") == [("turns", 1.0), ("duet", 0.25)]
+    for bad in ("turns", "duet:0", "solo:1", "turns:x", ","):
+        with pytest.raises(SystemExit, match="--layouts"):
+            parse_layouts(bad)
