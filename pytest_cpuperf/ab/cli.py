@@ -30,7 +30,7 @@ from ..report import check_report_path
 from ..store.baselines import machine_info
 from ..store.fileio import open_shared_lock_file, run_lock, run_lock_path
 from .checkout import BaseWorktree, git_commit
-from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker
+from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker, check_side
 from .report import AB_KEY, terminal_lines, write_ab_report
 from .signals import SignalGuard
 from .stopping import stop_notes, verdict_looks, with_stops
@@ -248,6 +248,11 @@ def _guarded_ab(args: argparse.Namespace, guard: SignalGuard) -> int:
             worktree = BaseWorktree(_checkout(args.head, "--head"), args.base_ref)
             base = worktree.create()
         sides = resolve_sides(args, base)
+        for side in sides.values():
+            try:
+                check_side(side)
+            except SideError as exc:
+                raise CpuperfUsageError(str(exc)) from exc
         phase = "waiting for the machine-wide run lock"
         with machine_run_lock():
             status = _run(args, sides, logs, guard)

@@ -86,6 +86,37 @@ class WorkerCrashed(Exception):
     pass
 
 
+def missing_module_fix(side: Side, output: str) -> str | None:
+    """What to install when ``output`` says pytest or this plugin is missing from ``side``'s
+    environment; None when it says neither."""
+    missing = re.search(r"No module named '?([\w.]+)", output)
+    if missing and missing.group(1).startswith("pytest_cpuperf"):
+        return (f"pytest-cpuperf (with `cpuperf ab`, module {missing.group(1)}) is not "
+                f"installed in the {side.name} environment: `{side.python} -m pip install "
+                f"pytest-cpuperf`")
+    if missing and missing.group(1) == "pytest":
+        return (f"pytest is not installed in the {side.name} environment: `{side.python} -m "
+                f"pip install pytest-cpuperf`")
+    return None
+
+
+def check_side(side: Side, timeout: float = 120.0) -> None:
+    """Raise :class:`SideError` when ``side``'s Python cannot import pytest and the worker, so
+    a missing install is said before the run lock is waited for and before any measurement.
+    Anything else (a slow or odd interpreter) is left to the worker's own start to report."""
+    try:
+        done = subprocess.run(
+            [side.python, "-c", "import pytest, pytest_cpuperf.ab.worker"],
+            cwd=side.checkout, env={**os.environ, **dict(side.env)}, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    fix = missing_module_fix(side, done.stderr) if done.returncode else None
+    if fix is not None:
+        raise SideError(f"the {side.name} side did not start ({side.python} in "
+                        f"{side.checkout}): {fix}.")
+
+
 class Worker:
     """A long-lived pytest session of one side, started in its checkout with its Python."""
 
@@ -142,18 +173,11 @@ class Worker:
     def _start_failure(self, message: Message) -> str:
         tail = self.log_tail()
         name, python = self.side.name, self.side.python
-        missing = re.search(r"No module named '?([\w.]+)", tail)
-        if missing and missing.group(1).startswith("pytest_cpuperf"):
-            fix = (f"pytest-cpuperf (with `cpuperf ab`, module {missing.group(1)}) is not "
-                   f"installed in the {name} environment: `{python} -m pip install "
-                   f"pytest-cpuperf`")
-        elif missing and missing.group(1) == "pytest":
-            fix = (f"pytest is not installed in the {name} environment: `{python} -m pip "
-                   f"install pytest-cpuperf`")
-        elif message.get("msg") == "exit":
+        fix = missing_module_fix(self.side, tail)
+        if fix is None and message.get("msg") == "exit":
             fix = (f"its pytest session ended with status {message.get('status')} before "
                    f"running a test (a usage or collection error in {self.side.checkout})")
-        else:
+        elif fix is None:
             fix = "it exited before it said hello"
         return (f"the {name} side did not start ({python} in {self.side.checkout}): {fix}.\n"
                 f"--- last lines of {self.log_path} ---\n{tail}")
