@@ -67,6 +67,7 @@ def test_ipex_bf16_jit_vs_stock_bf16(cpuperf, ipex_optimize, torch_optimize, ber
     Rapids, x2.5 on Zen 4 where eager bf16 autocast is no faster than fp32)."""
     ipex = ipex_optimize(bert, dtype="bf16", jit=True, example_inputs=EXAMPLE)
     stock = torch_optimize(bert, mode="eager", dtype="bf16", example_inputs=EXAMPLE)
-    result = cpuperf.compare(ipex, stock, names=("ipex_bf16_jit", "stock_eager_bf16"))
+    # 8 pairs: on a loaded 2-core machine 5 pairs read x2.73 with a 95% CI of x1.02-x7.30
+    result = cpuperf.compare(ipex, stock, names=("ipex_bf16_jit", "stock_eager_bf16"), trials=8)
     print(result.describe())
     result.assert_faster(1.2)
