@@ -113,8 +113,12 @@ def check_side(side: Side, timeout: float = 120.0) -> None:
         return
     fix = missing_module_fix(side, done.stderr) if done.returncode else None
     if fix is not None:
-        raise SideError(f"the {side.name} side did not start ({side.python} in "
-                        f"{side.checkout}): {fix}.")
+        raise SideError(not_started(side, fix))
+
+
+def not_started(side: Side, why: str) -> str:
+    """The first line of a side's start failure: which side, its Python and checkout, why."""
+    return f"the {side.name} side did not start ({side.python} in {side.checkout}): {why}."
 
 
 class Worker:
@@ -172,14 +176,12 @@ class Worker:
 
     def _start_failure(self, message: Message) -> str:
         tail = self.log_tail()
-        name, python = self.side.name, self.side.python
         fix = missing_module_fix(self.side, tail)
-        if fix is None and message.get("msg") == "exit":
+        if fix is None:
             fix = (f"its pytest session ended with status {message.get('status')} before "
-                   f"running a test (a usage or collection error in {self.side.checkout})")
-        elif fix is None:
-            fix = "it exited before it said hello"
-        return (f"the {name} side did not start ({python} in {self.side.checkout}): {fix}.\n"
+                   f"running a test (a usage or collection error in {self.side.checkout})"
+                   if message.get("msg") == "exit" else "it exited before it said hello")
+        return (f"{not_started(self.side, fix)}\n"
                 f"--- last lines of {self.log_path} ---\n{tail}")
 
     def log_tail(self, lines: int = 15) -> str:
