@@ -17,7 +17,7 @@ model), measures them for ``--seconds`` of wall time in one layout, and keeps th
 The layouts take turns run by run. A fresh pair per run keeps each process's own offset in the
 run-to-run sd, as in ``cpuperf ab``. The sd of the runs' log ratios is what a verdict's error
 really is; ``sd x sqrt(wall seconds)`` puts the layouts on one scale per second of measurement.
-``--hog`` keeps a busy loop on the last core throughout.
+``--hog`` keeps a busy loop on one core throughout (:func:`benchmarks.noisy.hogs`).
 
     python -m benchmarks.duet --runs 12 --seconds 8
     python -m benchmarks.duet --runs 8 --head-layers 3 --layouts turns:1,duet:0.25 --hog
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import PYTHON, cpu_line, load, rounded, save_series, say
+from .noisy import hogs
 
 KINDS = ("turns", "duet", "alone")
 
@@ -179,11 +180,6 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "wall_s": rounded(wall, 2)}
 
 
-def hog(core: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([PYTHON, "-c", f"import os; os.sched_setaffinity(0, [{core}])\n"
-                             "while True: pass"])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", metavar="IR", help=argparse.SUPPRESS)
@@ -198,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-layers", type=int, help="head model's layers (default: A/A)")
     parser.add_argument("--base-model", action="store_true",
                         help="bert-base sizes (12 layers unless --layers) instead of tiny")
-    parser.add_argument("--hog", action="store_true", help="a busy loop on the last core")
+    parser.add_argument("--hog", action="store_true", help="a busy loop on one core")
     parser.add_argument("--name", default="duet", help="results/<name>.json and .md")
     args = parser.parse_args(argv)
     if args.serve:
@@ -215,12 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     base_ir = build_ir(base_spec, progress=say)
     head_ir = (build_ir(make(layers=args.head_layers), progress=say)
                if args.head_layers else base_ir)
-    busy = hog(max(os.sched_getaffinity(0))) if args.hog else None
     rows: list[dict[str, Any]] = []
     meta = {"cpu": cpu_line(), "seconds": args.seconds,
             "layers": base_spec.layers, "head_layers": args.head_layers or base_spec.layers,
             "hidden": base_spec.hidden, "hog": args.hog}
-    try:
+    with hogs(1 if args.hog else 0, delay_s=0):
         for run_no in range(args.runs):
             shift = run_no % len(layouts)
             for kind, turn in layouts[shift:] + layouts[:shift]:
@@ -238,9 +233,6 @@ def main(argv: list[str] | None = None) -> int:
                              [f"| {k} | " + " | ".join(str(v) for v in row.values()) + " |"
                               for k, row in table.items()])
             save_series(args.name, {"meta": meta, "layouts": table}, rows, text)
-    finally:
-        if busy is not None:
-            busy.kill()
     print(text)
     return 0
 
