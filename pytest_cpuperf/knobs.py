@@ -228,6 +228,14 @@ AB_KNOBS: tuple[Knob, ...] = (
               "few rounds of its requests; a test's own trial_time, marker or keyword, still "
               "sets its turns)",
          auto="a --cpuperf-trial-time after -- when given, else 1 s"),
+    # a duet cancels the machine's drift within each round instead of across turns
+    # (docs/evidence/ab-calibration.md "Duet against turns")
+    Knob("mode", str, "turns", 0.0, 0.0, AB, example="duet", choices=("turns", "duet"),
+         help="How the two sides share the machine: turns (one side at a time on every core) "
+              "or duet (both at once, each worker started on its own half of the cores and "
+              "sized to it by the backends' defaults, the halves swapped pair by pair; needs "
+              "2 cores or more, and measures a half-machine configuration, so keep turns for "
+              "a change to streams or threads)"),
     Knob("settle", float, 0.3, 0.0, INF, AB, example="0.3",
          help="Seconds of pause before a turn that follows a model whose threads spin after "
               "a request (PyTorch, IPEX, ONNX Runtime: Intel OpenMP threads spin-wait ~200 ms), "

@@ -24,11 +24,13 @@ from pytest_cpuperf.knobs import (
 )
 from pytest_cpuperf.measure.engine import EngineSettings
 
-COMMANDS = [*((["ab"], k) for k in AB_KNOBS),
+COMMANDS = [*((["ab"], k) for k in AB_KNOBS if not k.choices),
             *((["history", "detect"], k) for k in HISTORY_KNOBS if k.name != "limit"),
             *((["history", "runs"], k) for k in HISTORY_KNOBS if k.name == "limit"),
             *((["compare", "a", "b"], k) for k in JUDGE_KNOBS)]
 """Every numeric option of a ``cpuperf`` command, with the command that takes it."""
+WORD_COMMANDS = [(["ab"], k) for k in AB_KNOBS if k.choices]
+"""Every option of a ``cpuperf`` command that takes one of a few words."""
 
 
 def test_policy_fields_are_the_judging_knobs() -> None:
@@ -115,3 +117,15 @@ def test_marker_overrides_apply_to_the_metric_they_name() -> None:
     accuracy = base.for_metric("accuracy", "accuracy", marker)
     assert accuracy.floor is None and accuracy.tolerance == 0.1
     assert Policy.from_dict(throughput.to_dict()) == throughput
+
+
+@pytest.mark.parametrize(("command", "knob"), WORD_COMMANDS,
+                         ids=lambda x: x.name if isinstance(x, Knob) else " ".join(x))
+def test_every_word_cli_option_takes_its_choices_only(
+        command: list[str], knob: Knob, capsys: pytest.CaptureFixture[str]) -> None:
+    for word in knob.choices:
+        assert getattr(build_parser().parse_args([*command, knob.flag, word]), knob.name) == word
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, knob.flag, "neither"])
+    assert f"argument {knob.flag}: must be {knob.range_text()}, e.g. {knob.example}" in \
+        capsys.readouterr().err

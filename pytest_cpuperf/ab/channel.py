@@ -12,6 +12,8 @@ from typing import Any
 
 FD_ENV = "CPUPERF_AB_FD"
 SIDE_ENV = "CPUPERF_AB_SIDE_ENV"
+CPUS_ENV = "CPUPERF_AB_CPUS"
+"""The CPUs a duet worker pins itself to before it imports anything (``0,1``)."""
 """JSON of the variables ``--base-env``/``--head-env`` set for a side (its reports show them)."""
 """Environment variable naming the inherited socket fd of a worker."""
 

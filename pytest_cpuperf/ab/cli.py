@@ -27,10 +27,22 @@ from ..errors import CpuperfUsageError
 from ..knobs import AB_BY_NAME, BY_NAME, add_argument
 from ..records.results import MetricRecord, MetricResult, RunReport
 from ..report import check_report_path
+from ..report.framing import cpus_text
 from ..store.baselines import machine_info
 from ..store.fileio import open_shared_lock_file, run_lock, run_lock_path
 from .checkout import BaseWorktree, git_commit
-from .coordinator import SIDES, Coordinator, Plan, Side, SideError, TestOutcome, Worker, check_side
+from .coordinator import (
+    SIDES,
+    Coordinator,
+    Plan,
+    Side,
+    SideError,
+    TestOutcome,
+    Worker,
+    check_side,
+    halves,
+    start_workers,
+)
 from .report import AB_KEY, terminal_lines, write_ab_report
 from .signals import SignalGuard
 from .stopping import stop_notes, verdict_looks, with_stops
@@ -78,6 +90,7 @@ def add_ab_parser(subparsers: Any) -> None:
                           ("pairs", "K"), ("max_pairs", "K")):  # the options table's rows
         add_argument(ab, AB_BY_NAME[name], metavar=metavar)
     add_argument(ab, AB_BY_NAME["turn"], metavar="S")
+    add_argument(ab, AB_BY_NAME["mode"], metavar="turns|duet")
     ab.add_argument("--no-confirm", action="store_true",
                     help="no pair of workers beyond --pairs (--max-pairs equal to --pairs): "
                          "a verdict other than a pass is not measured again")
@@ -225,11 +238,26 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if args.base and args.base_ref:
         raise CpuperfUsageError("give --base DIR or --base-ref REF, not both")
     args.pytest_args, args.turn = with_turn(args.pytest_args, args.turn)
+    check_mode(args.mode)
     if args.no_confirm:
         args.max_pairs = args.pairs
     args.pairs = min(args.pairs, args.max_pairs)
     with SignalGuard() as guard:
         return _guarded_ab(args, guard)
+
+
+def check_mode(mode: str) -> None:
+    """A usage error, before anything starts, when ``--mode duet`` cannot split this
+    process's CPUs into two halves."""
+    if mode != "duet":
+        return
+    import os
+
+    try:
+        halves(os.sched_getaffinity(0))
+    except ValueError as exc:
+        raise CpuperfUsageError(f"--mode duet: {exc} (one half per side); run with --mode "
+                                f"turns, or give the job at least 2 CPUs") from None
 
 
 def _guarded_ab(args: argparse.Namespace, guard: SignalGuard) -> int:
@@ -287,7 +315,8 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
     workers = {name: Worker(side, args.pytest_args, logs.path / f"{name}.log", args.timeout)
                for name, side in sides.items()}
     plan = Plan(args.rounds, args.settle, extra_rounds=args.rounds or 0, pairs=args.pairs,
-                budget_s=args.budget, tolerance=args.tolerance, alpha=args.alpha)
+                budget_s=args.budget, tolerance=args.tolerance, alpha=args.alpha,
+                mode=args.mode)
     coordinator = Coordinator(workers, plan, _say)
     # before any worker writes bytecode into its checkout
     commits = {name: git_commit(side.checkout) for name, side in sides.items()}
@@ -297,11 +326,14 @@ def _run(args: argparse.Namespace, sides: dict[str, Side], logs: LogDir,
     measured = False
     try:
         for name in SIDES:
-            _say(f"starting the {name} worker ({sides[name].python} in {sides[name].checkout})")
-            try:
-                hello[name] = {**workers[name].start(), "commit": commits[name]}
-            except SideError as exc:
-                raise CpuperfUsageError(str(exc)) from exc
+            _say(f"starting the {name} worker ({sides[name].python} in {sides[name].checkout})"
+                 + (f" on {cpus_text(workers[name].cpus)}" if args.mode == "duet" else ""))
+        try:
+            greetings = start_workers([workers[name] for name in SIDES], args.mode == "duet")
+        except SideError as exc:
+            raise CpuperfUsageError(str(exc)) from exc
+        hello = {name: {**greeting, "commit": commits[name]}
+                 for name, greeting in zip(SIDES, greetings, strict=True)}
         tests, problem, note = compared_tests(hello, args.shard)
         if problem is None:
             _say(f"{len(tests)} test(s) on both sides; {rounds_text(args)}; "
@@ -372,7 +404,9 @@ def rounds_text(args: argparse.Namespace) -> str:
     """``20 rounds of 1 s turns per measurement, split between 2 pairs of workers in opposite
     orders`` or ``rounds of 1 s turns per measurement until decided (budget 120 s a test and
     pair of workers), ...``."""
-    turns = f"of {args.turn:g} s turns per measurement"
+    turns = (f"of {args.turn:g} s turns per measurement" if args.mode == "turns" else
+             f"of {args.turn:g} s trials per measurement, base and head at once on their own "
+             f"halves of the CPUs (duet)")
     pairs = (f", split between {args.pairs} pairs of workers in opposite orders"
              if args.pairs > 1 else ", one pair of workers")
     if args.rounds is not None:
@@ -476,6 +510,9 @@ def build_report(args: argparse.Namespace, hello: dict[str, dict[str, Any]],
         "settle_pauses": {test: sum(o.pauses for pair in pairs for o in pair.values())
                           for test, pairs in pairs_of.items()},
         "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
+        "mode": args.mode,
+        "cpus": {test: [[pair["base"].cpus, pair["head"].cpus] for pair in pairs]
+                 for test, pairs in pairs_of.items() if args.mode == "duet"},
         "only_base": [t for t in ids.get("base", []) if t not in set(ids.get("head", []))],
         "only_head": [t for t in ids.get("head", []) if t not in set(ids.get("base", []))],
         "notes": notes}

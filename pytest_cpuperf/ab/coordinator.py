@@ -16,6 +16,14 @@ that side and is started again for the next test. A test whose throughput verdic
 but a pass is measured again by a fresh pair of workers, up to ``max_pairs`` pairs in all, and
 judged on all of them together (verdict.judge_pairs); with ``--rounds auto`` a fresh pair
 measures as many rounds as the first pair did.
+
+With ``--mode duet`` the two sides run their trials of a round at the same time instead of in
+turn, each worker started on its own half of the cores (:func:`halves`; the backends size their
+threads to it) and each fresh pair of workers on the other half, so that a faster half cancels
+between pairs. Both sides are told to run a test at once, so they compile and warm up side by
+side and neither goes first: a deep model's worker that compiled while the other waited read
+8% slower in a duet (docs/evidence/ab-calibration.md). No settle pause: neither side waits for
+the other.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from typing import Any
 from ..measure.turns import settle_after
 from ..progress import Progress
 from ..stats.sequential import MIN_ROUNDS
-from .channel import FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
+from .channel import CPUS_ENV, FD_ENV, SIDE_ENV, Channel, ChannelClosed, Message
 from .checkout import kill_group
 from .stopping import RoundRule, Stop
 from .verdict import spoiled
@@ -80,6 +88,8 @@ class TestOutcome:
     """Settle pauses before this side's turns (each after a model whose threads spin)."""
     first: str = SIDES[0]
     """The side that ran the test first in this pair of workers (compiled first, first turn)."""
+    cpus: tuple[int, ...] | None = None
+    """The CPUs this side's worker was started on (``--mode duet``); None: every CPU."""
 
 
 class WorkerCrashed(Exception):
@@ -132,6 +142,8 @@ class Worker:
         self.channel: Channel | None = None
         self.hello: Message = {}
         self.starts = 0
+        self.cpus: tuple[int, ...] | None = None
+        """The CPUs its process is started on (a duet's half); None: whatever this one has."""
 
     @property
     def alive(self) -> bool:
@@ -140,13 +152,22 @@ class Worker:
 
     def start(self) -> Message:
         """Start the worker and return its hello (test ids, versions, commit)."""
+        self.launch()
+        return self.greeted()
+
+    def launch(self) -> None:
+        """Start the worker's process; :meth:`greeted` waits for its hello."""
         ours, theirs = socket.socketpair()
         env = {**os.environ, **dict(self.side.env), FD_ENV: str(theirs.fileno())}
         if self.side.env:
             env[SIDE_ENV] = json.dumps(dict(self.side.env))
+        env.pop(CPUS_ENV, None)
+        if self.cpus is not None:
+            env[CPUS_ENV] = ",".join(map(str, self.cpus))
         self.starts += 1
         with open(self.log_path, "ab") as log:
-            log.write(f"\n===== cpuperf ab: {self.side.name} worker start {self.starts} "
+            on = f" on CPUs {','.join(map(str, self.cpus))}" if self.cpus is not None else ""
+            log.write(f"\n===== cpuperf ab: {self.side.name} worker start {self.starts}{on} "
                       f"=====\n".encode())
             log.flush()
             try:  # a session of its own: Ctrl-C reaches the coordinator, which stops the
@@ -164,6 +185,11 @@ class Worker:
             finally:
                 theirs.close()
         self.channel = Channel(ours)
+
+    def greeted(self) -> Message:
+        """The hello of the worker :meth:`launch` started; :class:`SideError` when none came."""
+        if self.channel is None:
+            raise SideError(not_started(self.side, "it was not started"))
         try:
             hello = self.channel.receive(timeout=self.timeout)
         except (ChannelClosed, TimeoutError):
@@ -272,6 +298,8 @@ class Plan:
     """With ``--rounds auto``: seconds one pair of workers may spend on one test."""
     tolerance: float = 0.015
     alpha: float = 0.05
+    mode: str = "turns"
+    """``turns``: one side at a time on every CPU; ``duet``: both at once, each on its half."""
 
     @property
     def rounds_per_pair(self) -> int | None:
@@ -284,6 +312,27 @@ class Plan:
         """The rule of one measurement's rounds in one pair of workers."""
         return RoundRule(self.rounds_per_pair, deadline, self.budget_s, self.tolerance,
                          self.alpha, math.ceil(self.extra_rounds / self.pairs), paired, repeat)
+
+
+def start_workers(workers: Sequence[Worker], at_once: bool) -> list[Message]:
+    """Start ``workers`` and return their hellos: one after the other, or (``at_once``, a duet)
+    all processes first, so that none of them goes first. :class:`SideError` for the first
+    that does not start (the others may be running: stop them)."""
+    if not at_once:
+        return [worker.start() for worker in workers]
+    for worker in workers:
+        worker.launch()
+    return [worker.greeted() for worker in workers]
+
+
+def halves(cpus: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``cpus`` split into two halves of equal size, in order (an odd one out is left idle:
+    both sides get as many CPUs). Raises ValueError below 2 CPUs."""
+    ordered = sorted(cpus)
+    size = len(ordered) // 2
+    if size < 1:
+        raise ValueError(f"a duet needs 2 CPUs or more, this process may use {len(ordered)}")
+    return tuple(ordered[:size]), tuple(ordered[size:2 * size])
 
 
 def order_of(pair: int) -> tuple[str, str]:
@@ -302,6 +351,9 @@ class Coordinator:
         self.again: dict[str, list[dict[str, TestOutcome]]] = {}
         """Test -> what each side did in each further pair of workers (fresh processes)."""
         self.dead: dict[str, str] = {}
+        if plan.mode == "duet":
+            first, second = halves(os.sched_getaffinity(0))
+            workers["base"].cpus, workers["head"].cpus = first, second
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -332,6 +384,9 @@ class Coordinator:
                          f"{first} first")
                 for side in SIDES:
                     self.workers[side].stop()
+                if self.plan.mode == "duet":  # the fresh pair runs on the other halves
+                    base, head = self.workers["base"], self.workers["head"]
+                    base.cpus, head.cpus = head.cpus, base.cpus
                 pairs.append(self.run_test(test, following, repeat, order_of(len(pairs))))
                 self.again[test] = pairs[1:]  # each pair as it ends: Ctrl-C keeps what ran
 
@@ -342,8 +397,13 @@ class Coordinator:
         ``repeat``: a fresh pair's rounds per measurement (the first pair's), with ``--rounds
         auto``."""
         deadline = time.monotonic() + self.plan.budget_s
-        outcomes = {side: TestOutcome("not run", first=order[0]) for side in SIDES}
+        outcomes = {side: TestOutcome("not run", first=order[0], cpus=self.workers[side].cpus)
+                    for side in SIDES}
         events: dict[str, Message] = {}
+        told: list[str] = []
+        if self.plan.mode == "duet":  # a fresh pair's processes start at the same time too
+            self._start_at_once([side for side in order if not self.workers[side].alive
+                                 and side not in self.dead])
         for side in order:
             worker = self.workers[side]
             if not self._ensure_running(side, outcomes[side]):
@@ -353,6 +413,11 @@ class Coordinator:
             except WorkerCrashed as exc:
                 self._crashed(side, outcomes[side], str(exc))
                 continue
+            if self.plan.mode == "duet":
+                told.append(side)
+            else:
+                events[side] = self._next_event(side, outcomes[side])
+        for side in told:  # a duet's sides compile and warm up at the same time
             events[side] = self._next_event(side, outcomes[side])
         while True:
             ready = {s: e for s, e in events.items() if e.get("msg") == "ready"}
@@ -376,6 +441,22 @@ class Coordinator:
                 outcome.records = list(event.get("records") or [])
                 outcome.errors += [str(e) for e in event.get("errors") or []]
         return outcomes
+
+    def _start_at_once(self, sides: Sequence[str]) -> None:
+        """Start the workers of ``sides`` side by side; one that does not start is left
+        stopped, for :meth:`_ensure_running` to try once more and report."""
+        if not sides:
+            return
+        self.say(f"starting the {' and '.join(sides)} worker{'s' if len(sides) > 1 else ''} "
+                 f"at once")
+        for side in sides:
+            with contextlib.suppress(SideError):
+                self.workers[side].launch()
+        for side in sides:
+            try:
+                self.workers[side].greeted()
+            except SideError:
+                self.workers[side].stop()
 
     def _ensure_running(self, side: str, outcome: TestOutcome) -> bool:
         worker = self.workers[side]
@@ -417,28 +498,27 @@ class Coordinator:
         active = list(sides)
         round_no = 0
         before = [b for side in sides for b in backends.get(side, [])]
+        duet = self.plan.mode == "duet"
         while rule.another(time.monotonic()):
             began = time.monotonic()
             order = active if round_no % 2 == 0 else active[::-1]
             factors: list[float] = []
             rates: dict[str, list[float]] = {}
+            if duet:  # both trials at once: each side on its own half
+                sent = [side for side in order if self._send_trial(side, outcomes[side])]
+            else:
+                sent = []
             for side in order:
-                if side not in active:
-                    continue
-                pause = settle_after(before, self.plan.settle_s) if len(active) > 1 else 0.0
-                if pause > 0:
-                    time.sleep(pause)
-                    outcomes[side].pauses += 1
-                before = backends.get(side, [])
-                try:
-                    self.workers[side].send({"cmd": "trial"})
-                    reply = self.workers[side].receive()
-                except WorkerCrashed as exc:
-                    self._crashed(side, outcomes[side], str(exc))
-                    active.remove(side)
-                    continue
-                if reply.get("msg") != "trialled":
-                    self._crashed(side, outcomes[side], f"unexpected message {reply!r:.200}")
+                if not duet:
+                    pause = settle_after(before, self.plan.settle_s) if len(active) > 1 else 0.0
+                    if pause > 0:
+                        time.sleep(pause)
+                        outcomes[side].pauses += 1
+                    before = backends.get(side, [])
+                reply = (self._trial_reply(side, outcomes[side])
+                         if side in sent or (not duet and self._send_trial(side, outcomes[side]))
+                         else None)
+                if reply is None:
                     active.remove(side)
                     continue
                 outcomes[side].rounds[index] = round_no + 1
@@ -467,6 +547,28 @@ class Coordinator:
                 self.workers[side].send({"cmd": "done"})
             except WorkerCrashed as exc:
                 self._crashed(side, outcomes[side], str(exc))
+
+    def _send_trial(self, side: str, outcome: TestOutcome) -> bool:
+        """Ask ``side`` for one trial; False when its worker died (its test crashed)."""
+        try:
+            self.workers[side].send({"cmd": "trial"})
+        except WorkerCrashed as exc:
+            self._crashed(side, outcome, str(exc))
+            return False
+        return True
+
+    def _trial_reply(self, side: str, outcome: TestOutcome) -> Message | None:
+        """``side``'s report of the trial it was asked for; None when its worker died or said
+        something else (its test crashed)."""
+        try:
+            reply = self.workers[side].receive()
+        except WorkerCrashed as exc:
+            self._crashed(side, outcome, str(exc))
+            return None
+        if reply.get("msg") != "trialled":
+            self._crashed(side, outcome, f"unexpected message {reply!r:.200}")
+            return None
+        return reply
 
     def abort_all(self, grace: float = 5.0) -> None:
         """Stop every worker: all are asked to quit first, so they end side by side."""

@@ -7,16 +7,26 @@ A normal ``pytest --cpuperf`` session in the side's checkout and environment, wi
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
-from .channel import Channel
+from .channel import CPUS_ENV, Channel
 
 WORKER_OPTIONS = ("-p", "pytest_cpuperf.ab.worker_plugin", "--cpuperf", "--cpuperf-warn-only",
                   "-p", "no:cacheprovider")
 """What every worker session adds: the worker plugin, perf tests on, no gate of its own."""
 
 
+def pin_to_given_cpus() -> None:
+    """Pin this process to the CPUs in :data:`CPUS_ENV` (a duet's half), before any backend is
+    imported, so that OpenVINO, PyTorch and ONNX Runtime size their threads to them."""
+    given = os.environ.pop(CPUS_ENV, "")
+    if given:
+        os.sched_setaffinity(0, [int(cpu) for cpu in given.split(",")])
+
+
 def main(argv: list[str]) -> int:
+    pin_to_given_cpus()
     import pytest
 
     from . import worker_plugin

@@ -67,11 +67,13 @@ class CoordinatedTrials:
 
 
 def side_info(rootdir: str) -> dict[str, Any]:
-    """This side's interpreter, library versions and git commit (``None`` outside git)."""
+    """This side's interpreter, library versions, git commit (``None`` outside git) and the
+    CPUs it may run on."""
 
     info = {"python": sys.executable, "python_version": platform.python_version(),
             "cwd": os.getcwd(), "rootdir": rootdir, "commit": git_commit(Path.cwd()),
-            "versions": installed_versions(reported_packages())}
+            "versions": installed_versions(reported_packages()),
+            "cpus": sorted(os.sched_getaffinity(0))}
     if os.environ.get(SIDE_ENV):
         info["env"] = json.loads(os.environ[SIDE_ENV])
     return info

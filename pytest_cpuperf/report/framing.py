@@ -43,6 +43,35 @@ def side_line(name: str, side: Mapping[str, Any]) -> str:
             f"{versions or 'versions unknown'})")
 
 
+def cpus_text(cpus: Any) -> str:
+    """``CPUs 0-3`` / ``CPU 1`` / ``every CPU``."""
+    if not cpus:
+        return "every CPU"
+    ordered = sorted(int(c) for c in cpus)
+    if len(ordered) == 1:
+        return f"CPU {ordered[0]}"
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"CPUs {ordered[0]}-{ordered[-1]}"
+    return "CPUs " + ",".join(map(str, ordered))
+
+
+def layout_lines(info: Mapping[str, Any]) -> list[str]:
+    """How the sides shared the machine: a duet's halves per pair of workers (first test's)."""
+    if info.get("mode") != "duet":
+        return []
+    line = ("layout: duet: base and head ran at the same time, each worker on its own half of "
+            "the CPUs, its threads sized to that half by the backends' defaults")
+    per_test = info.get("cpus") or {}
+    if per_test:
+        test, pairs = next(iter(per_test.items()))
+        line += "; " + ", ".join(
+            f"pair {number + 1}: base on {cpus_text(base)}, head on {cpus_text(head)}"
+            for number, (base, head) in enumerate(pairs))
+        if len(per_test) > 1:
+            line += f" (for {test}; each fresh pair of workers takes the other halves)"
+    return [line]
+
+
 def ab_lines(info: Mapping[str, Any]) -> tuple[str, ...]:
     """The lines of an A/B run's ``machine["ab"]``: sides, rounds, one-sided tests, notes."""
     sides = info.get("sides") or {}
@@ -50,12 +79,16 @@ def ab_lines(info: Mapping[str, Any]) -> tuple[str, ...]:
     if info.get("rounds"):
         shard = f", shard {info['shard']}" if info.get("shard") else ""
         pairs = info.get("pairs") or 1
-        up_to = (f"; {pairs} pairs of worker processes per test in opposite orders"
+        swapped = " and on swapped halves" if info.get("mode") == "duet" else ""
+        up_to = (f"; {pairs} pairs of worker processes per test in opposite orders{swapped}"
                  if pairs > 1 else "")
         up_to += (f"; up to {info['max_pairs']} pairs when a verdict is not a pass"
                   if (info.get("max_pairs") or 1) > pairs else "")
-        lines.append(f"rounds: {info['rounds']} per measurement, base and head alternating"
+        together = ("base and head at once" if info.get("mode") == "duet"
+                    else "base and head alternating")
+        lines.append(f"rounds: {info['rounds']} per measurement, {together}"
                      f"{shard}{up_to}; tolerance {info.get('tolerance', 0):.1%}")
+    lines += layout_lines(info)
     again = info.get("worker_pairs") or {}
     if again:
         lines.append(f"measured again by fresh pairs of workers, as their first verdict was "

@@ -21,7 +21,7 @@ def _merged_versions(runs: Sequence[RunReport]) -> dict[str, str]:
 
 
 AB_LISTS = ("only_base", "only_head", "notes")
-AB_MAPS = ("worker_pairs", "first_sides")
+AB_MAPS = ("worker_pairs", "first_sides", "cpus")
 """Lists of ``machine["ab"]`` that each ``cpuperf ab --shard`` report holds for its own tests."""
 
 
