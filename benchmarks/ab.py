@@ -142,6 +142,8 @@ def one_run(base: Path, head: Path, args: argparse.Namespace, report: Path) -> d
                str(args.settle), "--max-pairs", str(args.max_pairs), "--report", str(report)]
     if args.pairs is not None:
         command += ["--pairs", str(args.pairs)]
+    if args.mode is not None:
+        command += ["--mode", args.mode]
     command += ["--", "--cpuperf-trial-time", str(args.trial_time)]
     if args.select:
         command += ["-k", args.select]
@@ -232,7 +234,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     seconds = [run["seconds"] for run in runs]
     return {"rounds": args.rounds, "trial_time_s": args.trial_time, "settle_s": args.settle,
             "python": args.python, "pairs": args.pairs, "max_pairs": args.max_pairs,
-            "repeats": len(runs),
+            "mode": args.mode, "repeats": len(runs),
             "select": args.select, "hog": args.hog, "base_layers": BASE_LAYERS,
             "slower_layers": SLOWER,
             "seconds_per_run": round(statistics.median(seconds), 1),
@@ -247,7 +249,8 @@ def _shown(ratio: float | None) -> str:
 def markdown(summary: dict[str, Any]) -> str:
     lines = [f"`cpuperf ab`: {summary['repeats']} runs ({summary.get('select') or 'all tests'}),"
              f" {summary['rounds']} rounds of {summary['trial_time_s']} s trials, settle "
-             f"{summary.get('settle_s')} s, pairs {summary.get('pairs') or 'default'} (at most "
+             f"{summary.get('settle_s')} s, mode {summary.get('mode') or 'default'}, pairs "
+             f"{summary.get('pairs') or 'default'} (at most "
              f"{summary.get('max_pairs')}); {summary.get('hog') or 'no'} core(s) hogged; median "
              f"{summary['seconds_per_run']} s per run "
              f"({summary['seconds_per_test']} s per test); 1-min load before each run: "
@@ -274,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trial-time", type=float, default=1.0)
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_S)
     parser.add_argument("--pairs", type=int, help="cpuperf ab --pairs (default: its own)")
+    parser.add_argument("--mode", choices=("turns", "duet"),
+                        help="cpuperf ab --mode (default: its own)")
     parser.add_argument("--max-pairs", type=int, default=4,
                         help="cpuperf ab --max-pairs (1: every verdict on one pair of workers)")
     parser.add_argument("--python", metavar="PY", help="run the cpuperf ab this interpreter "
@@ -309,7 +314,7 @@ def join(args: argparse.Namespace) -> int:
     results = Path(__file__).resolve().parent / "results"
     saved = [json.loads((results / f"{name}.json").read_text()) for name in args.join]
     keys = ("rounds", "trial_time_s", "settle_s", "python", "pairs", "max_pairs", "select",
-            "hog")
+            "hog", "mode")
     first = {key: saved[0]["summary"].get(key) for key in keys}
     for name, data in zip(args.join, saved, strict=True):
         other = {key: data["summary"].get(key) for key in keys}
@@ -318,7 +323,7 @@ def join(args: argparse.Namespace) -> int:
     args.rounds, args.trial_time, args.settle = (first["rounds"], first["trial_time_s"],
                                                  first["settle_s"])
     args.python, args.pairs, args.max_pairs = first["python"], first["pairs"], first["max_pairs"]
-    args.select, args.hog = first["select"], first["hog"]
+    args.select, args.hog, args.mode = first["select"], first["hog"], first["mode"]
     runs = [run for data in saved for run in data["runs"]]
     write(runs, args)
     print(markdown(summarize(runs, args)))

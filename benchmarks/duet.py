@@ -12,7 +12,13 @@ model), measures them for ``--seconds`` of wall time in one layout, and keeps th
   halves every round of SECONDS so that a faster core cancels;
 - ``alone``: compiled and pinned as in a duet, but taking turns, the other half idle: whatever
   separates ``alone`` from ``turns`` is the half-machine configuration, whatever separates it
-  from ``duet`` is the neighbour on the other half.
+  from ``duet`` is the neighbour on the other half;
+- ``pinned``: both at the same time, each process started pinned to its own half and compiled
+  by the plugin's defaults (which size themselves to the process's CPUs), never moved; the
+  halves swap run by run (``cpuperf ab --mode duet`` swaps them pair by pair). SECONDS is the
+  length of a round. Base is started, compiled and warmed up first, then head;
+- ``together``: as ``pinned``, but both processes are started, compiled and warmed up at the
+  same time, so neither goes first.
 
 The layouts take turns run by run. A fresh pair per run keeps each process's own offset in the
 run-to-run sd, as in ``cpuperf ab``. The sd of the runs' log ratios is what a verdict's error
@@ -39,7 +45,7 @@ from typing import Any
 from .common import PYTHON, cpu_line, load, rounded, save_series, say
 from .noisy import hogs
 
-KINDS = ("turns", "duet", "alone")
+KINDS = ("turns", "duet", "alone", "pinned", "together")
 
 
 def parse_layouts(text: str) -> list[tuple[str, float]]:
@@ -95,20 +101,26 @@ def serve(ir: str, half: bool) -> None:
     print(json.dumps({"ready": True, "requests": len(queue)}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
-        pin_process(command["cpus"])
+        if command["cpus"] is not None:
+            pin_process(command["cpus"])
         rate = turn(float(command["seconds"]))
         print(json.dumps({"rate": rate, "cpus": sorted(os.sched_getaffinity(0))}), flush=True)
 
 
 class Worker:
-    def __init__(self, ir: Path, half: bool) -> None:
+    def __init__(self, ir: Path, half: bool, cpus: list[int] | None = None,
+                 wait: bool = True) -> None:
+        """``cpus``: start the process pinned to them (its compile sizes itself to them);
+        ``wait``: until it is ready (else call :meth:`reply` for that)."""
         self.process = subprocess.Popen(
             [PYTHON, "-m", "benchmarks.duet", "--serve", str(ir)] + (["--half"] if half else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            cwd=Path(__file__).resolve().parent.parent)
-        self.reply()
+            cwd=Path(__file__).resolve().parent.parent,
+            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
+        if wait:
+            self.reply()
 
-    def send(self, cpus: list[int], seconds: float) -> None:
+    def send(self, cpus: list[int] | None, seconds: float) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"cpus": cpus, "seconds": seconds}) + "\n")
         self.process.stdin.flush()
@@ -127,13 +139,22 @@ class Worker:
 
 
 def one_run(kind: str, base_ir: Path, head_ir: Path, seconds: float,
-            turn: float) -> dict[str, Any]:
-    """One run: fresh workers, ``seconds`` of measurement; the round ratios and their mean."""
+            turn: float, swap: bool = False) -> dict[str, Any]:
+    """One run: fresh workers, ``seconds`` of measurement; the round ratios and their mean.
+    ``swap``: with ``pinned``, base starts on the second half."""
     cores = sorted(os.sched_getaffinity(0))
     half = len(cores) // 2
     halves = (cores[:half], cores[half:2 * half])
-    duet = kind == "duet"
-    base, head = Worker(base_ir, kind != "turns"), Worker(head_ir, kind != "turns")
+    duet = kind in ("duet", "pinned", "together")
+    if kind in ("pinned", "together"):
+        at_once = kind == "together"
+        base = Worker(base_ir, False, list(halves[swap]), wait=not at_once)
+        head = Worker(head_ir, False, list(halves[not swap]), wait=not at_once)
+        if at_once:
+            base.reply()
+            head.reply()
+    else:
+        base, head = Worker(base_ir, kind != "turns"), Worker(head_ir, kind != "turns")
     logs: list[float] = []
     seen: list[dict[str, list[int]]] = []
     began = time.perf_counter()
@@ -141,8 +162,9 @@ def one_run(kind: str, base_ir: Path, head_ir: Path, seconds: float,
         while time.perf_counter() - began < seconds:
             flip = len(logs) % 2 == 1
             if duet:
-                base.send(list(halves[flip]), turn)
-                head.send(list(halves[not flip]), turn)
+                moved = kind == "duet"  # pinned and together stay where they started
+                base.send(list(halves[flip]) if moved else None, turn)
+                head.send(list(halves[not flip]) if moved else None, turn)
                 replies = {"base": base.reply(), "head": head.reply()}
             else:
                 replies = {}
@@ -219,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         for run_no in range(args.runs):
             shift = run_no % len(layouts)
             for kind, turn in layouts[shift:] + layouts[:shift]:
-                row = one_run(kind, base_ir, head_ir, args.seconds, turn)
+                row = one_run(kind, base_ir, head_ir, args.seconds, turn, run_no % 2 == 1)
                 rows.append(row)
                 say(f"run {run_no + 1}/{args.runs} {row['layout']}: "
                     f"x{math.exp(row['log_ratio']):.4f} "
