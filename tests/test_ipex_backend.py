@@ -186,14 +186,15 @@ def test_ipex_bf16_jit_beats_stock_fp32_on_avx512_bf16(bert: Any) -> None:
     """Without AMX (a 2-core Zen 4 VM shared with other jobs): on the tiny BERT IPEX bf16 jit
     ran x2.66 (95% CI x1.88-x3.75) the stock eager fp32, one thread each. One thread, because
     two OpenMP threads on two busy cores stall each other and the ratio's CI spans x0.2-x7.
-    With two other test jobs on the machine it read x2.09 (x1.19-x3.66, 5 pairs): the bound of
-    x1.3 over 8 pairs still fails a bf16 path that silently runs fp32 (x1.0)."""
+    With two other test jobs on the machine it read x2.09 (x1.19-x3.66, 5 pairs), and on an AMX
+    Xeon beside another full test suite x1.88 (x1.21-x2.92, 8 pairs): a bound of x1.15 over 12
+    pairs still fails a bf16 path that silently runs fp32 (x1.0)."""
     from pytest_cpuperf.backends import torch as tb
     from pytest_cpuperf.measure.engine import EngineSettings, compare
 
     result = compare(ib.optimize(bert, dtype="bf16", threads=1), tb.optimize(bert, threads=1),
-                     settings=EngineSettings(8, 0.4, 0.2))
-    result.assert_faster(1.3)
+                     settings=EngineSettings(12, 0.4, 0.2))
+    result.assert_faster(1.15)
 
 
 # --- cold start (measure/coldstart.py) ----------------------------------------------------
