@@ -504,10 +504,9 @@ class Coordinator:
             order = active if round_no % 2 == 0 else active[::-1]
             factors: list[float] = []
             rates: dict[str, list[float]] = {}
-            if duet:  # both trials at once: each side on its own half
+            sent: list[str] = []  # the sides asked for this round's trial
+            if duet:  # both at once, each on its own half; in turns, one after the other below
                 sent = [side for side in order if self._send_trial(side, outcomes[side])]
-            else:
-                sent = []
             for side in order:
                 if not duet:
                     pause = settle_after(before, self.plan.settle_s) if len(active) > 1 else 0.0
@@ -515,9 +514,9 @@ class Coordinator:
                         time.sleep(pause)
                         outcomes[side].pauses += 1
                     before = backends.get(side, [])
-                reply = (self._trial_reply(side, outcomes[side])
-                         if side in sent or (not duet and self._send_trial(side, outcomes[side]))
-                         else None)
+                    if self._send_trial(side, outcomes[side]):
+                        sent.append(side)
+                reply = self._trial_reply(side, outcomes[side]) if side in sent else None
                 if reply is None:
                     active.remove(side)
                     continue
